@@ -1,0 +1,113 @@
+/*
+ * srv_core.h - the reference server's policy, sans-I/O.
+ *
+ * The core never touches sockets, threads, the wall clock or rand(): inputs
+ * are calls (an HTTP request, a WebSocket opened / message / closed,
+ * srv_tick()), outputs are items in its outbox (hp_outbox.h) that the driver
+ * pops and carries out: HTTP responses, frames to send, connections to
+ * close with a code.  srv_next_deadline() says when the core next wants a
+ * srv_tick().  Log records go through env->log.
+ *
+ * Two drivers exist: the simulator (harness/) and the libwebsockets adapter
+ * (fake_server/srv_lws.c).  Neither decides policy.
+ *
+ * Storage is a separate handle (srv_store) so that a "restart" frees the
+ * core and builds a new one over the same store.
+ */
+#ifndef SRV_CORE_H
+#define SRV_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "hp_env.h"
+#include "hp_outbox.h"
+#include "hp_policy.h"
+
+typedef struct srv_store srv_store;
+typedef struct srv_core srv_core;
+
+/* Open (creating the schema if needed) an SQLite store; path may be
+ * ":memory:".  Returns NULL and writes err on failure. */
+srv_store *srv_store_open(const char *path, char *err, size_t errlen);
+void srv_store_close(srv_store *st);
+
+/* A new core over st (borrowed; must outlive the core).  env, policy and
+ * secret are copied or borrowed as documented: env and its logger/rng are
+ * borrowed, policy is copied, secret is copied.  Reminders that fell due
+ * while no core ran fire at the first srv_tick() (R-1). */
+srv_core *srv_new(const hp_env *env, const hp_policy *policy, const char *jwt_secret,
+                  srv_store *st);
+void srv_free(srv_core *c);
+
+/* ---- inputs ---------------------------------------------------------- */
+
+typedef struct srv_http_req {
+    uint64_t id;                /* echoed as the response item's id */
+    const char *method;         /* "GET", "PUT", "DELETE", "POST", ... */
+    const char *path;           /* without the query, e.g. "/api/v0.2/tasks/t1" */
+    const char *query;          /* without '?', NULL when none */
+    const char *authorization;  /* whole header value, NULL when absent */
+    const char *idem_key;       /* Idempotency-Key, NULL when absent */
+    const char *body;           /* may be NULL when body_len is 0 */
+    size_t body_len;
+    int64_t content_length;     /* -1 when the header was absent */
+} srv_http_req;
+
+/* Handle one request; exactly one HP_OUT_HTTP_RESPONSE with req->id is
+ * pushed (status, JSON body, retry_after_s).  A body larger than
+ * policy.max_body may be passed truncated with content_length telling the
+ * real size: the answer is 413. */
+void srv_http(srv_core *c, const srv_http_req *req);
+
+/* An upgrade request on the stream endpoint (WS-1).  `path` is the request
+ * path without query (the core checks it), `query` the raw query string.
+ * Returns 0 when accepted (conn_id is registered and the HELLO timer runs),
+ * else the HTTP status to refuse with (401 bad/missing/expired token, 404
+ * wrong path), and *refusal_body gets a malloc'd JSON error body. */
+int srv_ws_open(srv_core *c, uint64_t conn_id, const char *path, const char *query,
+                char **refusal_body);
+
+/* One complete text message.  len > policy.max_frame means the message was
+ * too big (data may be truncated): the core closes with 1009. */
+void srv_ws_message(srv_core *c, uint64_t conn_id, const char *data, size_t len);
+
+/* The connection is gone (peer close, network loss, after our close). */
+void srv_ws_closed(srv_core *c, uint64_t conn_id);
+
+/* Run every timer due at env now: heartbeats, timeouts, lock expiry, token
+ * expiry on live connections, reminders. */
+void srv_tick(srv_core *c);
+
+/* Epoch ms of the next wanted tick, INT64_MAX when none. */
+int64_t srv_next_deadline(const srv_core *c);
+
+/* Close every WebSocket with 1001 (graceful stop). */
+void srv_shutdown(srv_core *c);
+
+hp_outbox *srv_outbox(srv_core *c);
+
+/* ---- faults (scripted by the harness, or the admin endpoint) --------- */
+
+/* Drop the next n heartbeats the server would send to connections of user
+ * (NULL: every connection). */
+void srv_fault_drop_heartbeats(srv_core *c, const char *user, int n);
+
+/* Answer the next n requests whose method matches (NULL: any) and whose path
+ * starts with path_prefix (NULL: any) with status, without applying them;
+ * retry_after_s >= 0 adds Retry-After. */
+void srv_fault_fail_requests(srv_core *c, const char *method, const char *path_prefix, int n,
+                             int status, int retry_after_s);
+
+/* The next write (PUT/DELETE) to task_id in any household answers 409 with
+ * the current task, as if another device had won the race. */
+void srv_fault_force_conflict(srv_core *c, const char *task_id);
+
+/* ---- introspection (harness assertions, admin endpoint) -------------- */
+
+/* {"households": {hh: {"revision": n, "tasks": {id: task}, "locks": {id:
+ * {"holder","expires_at"}}}}, "connections": [{"id","user","hh","state"}],
+ * "events": n}.  New reference. */
+json_t *srv_state(srv_core *c);
+
+#endif

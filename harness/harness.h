@@ -1,0 +1,95 @@
+/*
+ * harness.h - the contract between the scenario engine (scn_*, sim_*, chk_*)
+ * and the front end (hx_main.c: CLI, filters, jobs; rpt_*: reports).
+ *
+ * Ownership: scn_load_file() returns a scenario the caller frees with
+ * scn_free(); scn_run() fills a scn_result the caller clears with
+ * scn_result_clear().  Runs share nothing: several may run at once on
+ * different threads (--jobs).
+ */
+#ifndef HARNESS_H
+#define HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+/* ---- diagnostics: "file:line:col: message" ---------------------------- */
+
+typedef struct scn_diag {
+    char *file;
+    int line, col;     /* 1-based; 0 when unknown */
+    char *msg;         /* includes "did you mean 'x'?" when there is one */
+} scn_diag;
+
+typedef struct scn_diags {
+    scn_diag *v;
+    size_t n, cap;
+} scn_diags;
+
+void scn_diags_add(scn_diags *d, const char *file, int line, int col, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+void scn_diags_free(scn_diags *d);
+/* Prints each as "file:line:col: message\n" to f (a FILE*). */
+void scn_diags_print(const scn_diags *d, void *f);
+
+/* ---- scenarios -------------------------------------------------------- */
+
+typedef struct scn_scenario scn_scenario;
+
+/* Parse and validate one YAML file.  Returns 0 with *out set, or -1 with
+ * every problem found added to diags (nothing to free). */
+int scn_load_file(const char *path, scn_scenario **out, scn_diags *diags);
+void scn_free(scn_scenario *s);
+
+const char *scn_id(const scn_scenario *s);
+const char *scn_name(const scn_scenario *s);
+const char *scn_file(const scn_scenario *s);
+json_t *scn_rules(const scn_scenario *s);   /* borrowed array of strings */
+json_t *scn_tags(const scn_scenario *s);    /* borrowed array of strings */
+
+/* ---- results ---------------------------------------------------------- */
+
+typedef struct scn_result {
+    char *id, *name, *file;
+    json_t *rules, *tags;       /* owned arrays */
+    int passed;                 /* 1 passed, 0 failed */
+    char *failure;              /* NULL when passed: "expected ..., got ..." */
+    char *failure_loc;          /* "file:line" of the failing step/assertion */
+    int failure_step;           /* index into steps, -1 when an invariant failed */
+    int64_t sim_ms;             /* virtual time covered */
+    uint64_t messages;          /* simulated messages delivered (bench) */
+    double wall_ms;             /* wall time: never written to JSON reports */
+    json_t *trace;              /* owned array, see below */
+    json_t *checks;             /* owned array: [{"name","passed","detail"}] incl. invariants */
+} scn_result;
+
+/*
+ * Trace entries, in virtual-time order (stable for a seed):
+ *   {"t": ms, "actor": "alice"|"server"|"harness", "type": T, ...}
+ *   T = "step"   {"index","line","text"}
+ *       "http"   {"from","to","method","path","status","idem_key","request","response"}
+ *       "ws"     {"from","to","data"} | {"from","to","close": code}
+ *       "notify" {"info"}
+ *       "event"  {"info"}            (event applied by a client)
+ *       "log"    {"level","line"}    (every log record, formatted)
+ *       "assert" {"line","passed","text","expected","actual"}
+ */
+
+typedef struct scn_run_opts {
+    uint64_t seed;
+    const char *mode;           /* "sim" (only mode implemented by scn_run) */
+} scn_run_opts;
+
+/* Run one scenario.  Returns 0 when it ran (passed or failed: see result),
+ * -1 on a runtime error (result->failure says what). */
+int scn_run(const scn_scenario *s, const scn_run_opts *opts, scn_result *result);
+void scn_result_clear(scn_result *r);
+
+/* Known rule ids (WS-1..A-4), NULL-terminated: validation and coverage. */
+extern const char *const scn_rule_ids[];
+
+#endif

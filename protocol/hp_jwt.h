@@ -1,0 +1,38 @@
+/*
+ * hp_jwt.h - HS256 tokens (A-1).
+ *
+ * The algorithm is pinned: only HS256 with the shared secret is accepted;
+ * "none", HS512, RS256... are refused.  Claims: sub, hh, exp required; dev
+ * optional; nbf and iat honoured; no clock leeway; iat in the future refused.
+ */
+#ifndef HP_JWT_H
+#define HP_JWT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct hp_claims {
+    char sub[128];   /* user */
+    char hh[128];    /* household */
+    char dev[128];   /* device, "" when absent */
+    int64_t exp;     /* seconds since epoch */
+    int64_t iat;     /* 0 when absent */
+    int64_t nbf;     /* 0 when absent */
+} hp_claims;
+
+/*
+ * Verify token against secret at now_ms.  Returns 0 and fills out, or -1
+ * with reason set to a short machine word and a human text:
+ *   "missing", "malformed", "bad_signature", "alg_not_allowed",
+ *   "missing_claim", "expired", "not_yet_valid", "iat_in_future".
+ * reason and message may be NULL.
+ */
+int hp_jwt_verify(const char *secret, const char *token, int64_t now_ms,
+                  hp_claims *out, const char **reason, char *message, size_t msglen);
+
+/* Mint an HS256 token.  dev may be NULL.  iat_s is written as "iat";
+ * exp_s as "exp".  Returns a malloc'd string or NULL. */
+char *hp_jwt_mint(const char *secret, const char *sub, const char *hh, const char *dev,
+                  int64_t iat_s, int64_t exp_s);
+
+#endif

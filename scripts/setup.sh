@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what the project needs on Debian 12 (idempotent, no prompts).
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config libwebsockets-dev libjansson-dev libjwt-dev
+      libsqlite3-dev libyaml-dev libcmocka-dev libssl-dev python3 curl)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq </dev/null
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
+fi
