@@ -30,8 +30,9 @@ typedef struct hp_claims {
 int hp_jwt_verify(const char *secret, const char *token, int64_t now_ms,
                   hp_claims *out, const char **reason, char *message, size_t msglen);
 
-/* Mint an HS256 token.  dev may be NULL.  iat_s is written as "iat";
- * exp_s as "exp".  Returns a malloc'd string or NULL. */
+/* Mint an HS256 token.  dev may be NULL (no "dev" claim).  iat_s is written
+ * as "iat" (0 = no "iat" claim); exp_s as "exp".  No other claim is added.
+ * Returns a malloc'd string (free()) or NULL (NULL/empty secret, NULL sub/hh). */
 char *hp_jwt_mint(const char *secret, const char *sub, const char *hh, const char *dev,
                   int64_t iat_s, int64_t exp_s);
 

@@ -46,7 +46,9 @@ struct hp_env;
 /* Log through env's logger with env's clock and actor.  fields_fmt is a
  * printf format producing "k=v k=v" (may be NULL).  Values containing spaces
  * should be quoted by the caller ("title=\"a b\"").  Tokens are redacted
- * from msg and fields (A-4). */
+ * from actor, msg and fields (A-4); then newline, CR and tab are written
+ * as the two-character escapes \n, \r, \t and other control characters as
+ * '?', so a record is always one line. */
 void hp_log(const struct hp_env *env, hp_log_level level, const char *msg,
             const char *fields_fmt, ...)
 #if defined(__GNUC__)
@@ -55,11 +57,18 @@ void hp_log(const struct hp_env *env, hp_log_level level, const char *msg,
     ;
 
 /* Redact in place: every JWT-looking substring (three base64url segments, the
- * first starting "eyJ") and the value of every "token=" becomes "[REDACTED]".
+ * first starting "eyJ") and the value of every "token=" becomes "[REDACTED]";
+ * so do the value after "Bearer " and after a JSON "token": key (all
+ * keywords case-insensitive, so "access_token=" is covered too).
  * The string can only shrink or keep its length... except when a value is
  * shorter than "[REDACTED]"; so the result is written to out (outlen bytes,
  * always NUL-terminated, truncated if needed). */
 void hp_log_redact(const char *in, char *out, size_t outlen);
+
+/* 1 when hp_log_redact() would change s, i.e. s holds something that looks
+ * like a token (A-4).  For checks such as the harness' "no token in any log"
+ * invariant.  NULL => 0. */
+int hp_log_has_secret(const char *s);
 
 /* Format a record as one line without trailing newline into buf.  Returns
  * the length written (truncated to buflen-1). */

@@ -60,7 +60,9 @@ char *hp_msg_heartbeat(const json_t *locks);
 char *hp_msg_event(const char *event_type, const char *entity_id, int64_t revision,
                    const json_t *payload);
 
-/* {"error": code, "message": message} - every error body. */
+/* {"error": code, "message": message} - every error body.  NULL code reads
+ * as "error", NULL message as ""; bytes that are not valid UTF-8 become '?'
+ * (also in hp_msg_event's strings), so the result is never NULL for bad text. */
 char *hp_error_body(const char *code, const char *message);
 /* The error code for an HTTP status: 400 bad_request, 401 unauthorized,
  * 404 not_found, 405 method_not_allowed, 409 conflict, 411 length_required,

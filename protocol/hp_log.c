@@ -1,0 +1,322 @@
+/*
+ * hp_log.c - the one structured logger; redaction happens here (A-4).
+ *
+ * hp_log() formats the fields, redacts msg, actor and fields, and only then
+ * hands the record to the sink: no sink can ever see a token.
+ */
+#define _GNU_SOURCE
+#include "hp_log.h"
+#include "hp_env.h"
+#include "hp_time.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char REDACTED[] = "[REDACTED]";
+
+static int is_b64url(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_';
+}
+
+/*
+ * Length of a JWT-looking run at s (s starts "eyJ"): seg '.' seg '.' seg
+ * of base64url, the first non-empty, the others possibly empty (an
+ * unsigned "alg":"none" token ends with '.').  When s is glued to a
+ * preceding base64url char (e.g. "token%3DeyJ..." in an encoded URL) the
+ * first segment must be at least 16 chars long, as every real JWT header
+ * is, so ordinary words ("honeyJar.v1.2") are left alone.  0 when not one.
+ */
+static size_t jwt_run(const char *s, int glued)
+{
+    size_t i = 0, first = 0;
+    int dots = 0;
+    for (;;) {
+        while (is_b64url(s[i]))
+            i++;
+        if (dots == 0)
+            first = i;
+        if (s[i] == '.' && dots < 2) {
+            dots++;
+            i++;
+            continue;
+        }
+        break;
+    }
+    if (dots != 2 || (glued && first < 16))
+        return 0;
+    return i;
+}
+
+/*
+ * Matches a secret-bearing key at s, case-insensitively: "token" followed
+ * by optional closing quotes (", \", ') and spaces, then '=' or ':', then
+ * spaces; or "bearer " followed by spaces.  Covers query strings
+ * (?token=), log fields (access_token=), JSON ("token": "...") and JSON
+ * escaped inside a JSON string (\"token\":\"...\").  Returns the length of
+ * the key part (kept in the output) or 0.
+ */
+static size_t secret_key(const char *s)
+{
+    size_t i;
+    if (strncasecmp(s, "bearer ", 7) == 0) {
+        i = 7;
+    } else if (strncasecmp(s, "token", 5) == 0) {
+        i = 5;
+        while (s[i] == '"' || s[i] == '\\' || s[i] == '\'')
+            i++;
+        while (s[i] == ' ')
+            i++;
+        if (s[i] != '=' && s[i] != ':')
+            return 0;
+        i++;
+    } else {
+        return 0;
+    }
+    while (s[i] == ' ')
+        i++;
+    return i;
+}
+
+/*
+ * The secret value at s.  *open / *close receive the quoting kept around
+ * the redaction ("", "\"", "\\\"" or "'"); returns the length consumed.
+ * Quoted values run to their closing quote (so "a b c" is hidden whole);
+ * bare values run to whitespace, '&', ',', ';', '}', a quote or a
+ * backslash (the ends of query, field and JSON values).
+ */
+static size_t secret_value(const char *s, const char **open, const char **close)
+{
+    size_t i;
+    *open = *close = "";
+    if (s[0] == '\\' && s[1] == '"') {
+        *open = "\\\"";
+        for (i = 2; s[i] && !(s[i] == '\\' && s[i + 1] == '"'); i++)
+            ;
+        if (s[i]) {
+            *close = "\\\"";
+            i += 2;
+        }
+        return i;
+    }
+    if (s[0] == '"' || s[0] == '\'') {
+        char q = s[0];
+        *open = q == '"' ? "\"" : "'";
+        for (i = 1; s[i] && s[i] != q; i++)
+            if (s[i] == '\\' && s[i + 1])
+                i++;
+        if (s[i] == q) {
+            *close = *open;
+            i++;
+        }
+        return i;
+    }
+    for (i = 0; s[i] && !strchr(" \t\r\n&,;}\"'\\", s[i]); i++)
+        ;
+    return i;
+}
+
+/* Appends n bytes to out, never past outlen-1. */
+static void put(char *out, size_t outlen, size_t *o, const char *s, size_t n)
+{
+    for (size_t k = 0; k < n && *o + 1 < outlen; k++)
+        out[(*o)++] = s[k];
+}
+
+static void puts_(char *out, size_t outlen, size_t *o, const char *s)
+{
+    put(out, outlen, o, s, strlen(s));
+}
+
+/*
+ * A-4: redaction.  Besides the two forms the header names (JWT-looking
+ * runs and "token=" values) it also hides the value after "Bearer " and
+ * after JSON "token" keys (see secret_key()), so a logged Authorization
+ * header or JSON body cannot leak a token either.
+ */
+void hp_log_redact(const char *in, char *out, size_t outlen)
+{
+    if (!out || outlen == 0)
+        return;
+    size_t o = 0;
+    if (!in)
+        in = "";
+    const char *p = in;
+    while (*p) {
+        size_t k = secret_key(p);
+        if (k) {
+            put(out, outlen, &o, p, k);
+            p += k;
+            const char *open, *close;
+            size_t v = secret_value(p, &open, &close);
+            if (v > strlen(open) + strlen(close)) {
+                puts_(out, outlen, &o, open);
+                puts_(out, outlen, &o, REDACTED);
+                puts_(out, outlen, &o, close);
+                p += v;
+            }
+            continue;
+        }
+        if (p[0] == 'e' && p[1] == 'y' && p[2] == 'J') {
+            size_t v = jwt_run(p, p != in && is_b64url(p[-1]));
+            if (v > 0) {
+                puts_(out, outlen, &o, REDACTED);
+                p += v;
+                continue;
+            }
+        }
+        put(out, outlen, &o, p, 1);
+        p++;
+    }
+    out[o] = '\0';
+}
+
+/*
+ * Redacts into a fresh heap buffer large enough for any growth (each
+ * redaction replaces at least 1 byte by at most 14: \"[REDACTED]\"), then
+ * escapes control characters (\n, \r, \t as two-char escapes, others as
+ * '?') so a record always stays one line.
+ */
+static char *redact_dup(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    size_t cap = n * 14 + 16;
+    char *red = malloc(cap);
+    if (!red)
+        return NULL;
+    hp_log_redact(s, red, cap);
+    char *out = malloc(strlen(red) * 2 + 1);
+    if (!out) {
+        free(red);
+        return NULL;
+    }
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)red; *p; p++) {
+        if (*p == '\n' || *p == '\r' || *p == '\t') {
+            out[o++] = '\\';
+            out[o++] = *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't';
+        } else if (*p < 0x20 || *p == 0x7f) {
+            out[o++] = '?';
+        } else {
+            out[o++] = (char)*p;
+        }
+    }
+    out[o] = '\0';
+    free(red);
+    return out;
+}
+
+int hp_log_has_secret(const char *s)
+{
+    if (!s)
+        return 0;
+    size_t cap = strlen(s) * 14 + 16;
+    char *red = malloc(cap);
+    if (!red)
+        return 1; /* cannot tell: assume the worst */
+    hp_log_redact(s, red, cap);
+    int diff = strcmp(red, s) != 0;
+    free(red);
+    return diff;
+}
+
+void hp_log(const struct hp_env *env, hp_log_level level, const char *msg,
+            const char *fields_fmt, ...)
+{
+    if (!env || !env->log || !env->log->sink || level < env->log->min_level)
+        return;
+    char *raw = NULL;
+    if (fields_fmt) {
+        va_list ap;
+        va_start(ap, fields_fmt);
+        if (vasprintf(&raw, fields_fmt, ap) < 0)
+            raw = NULL;
+        va_end(ap);
+    }
+    char *fields = redact_dup(raw ? raw : "");
+    char *rmsg = redact_dup(msg ? msg : "");
+    char *ractor = redact_dup(env->actor ? env->actor : "-");
+    free(raw);
+    if (fields && rmsg && ractor) {
+        hp_log_record rec = {
+            .time_ms = hp_env_now(env),
+            .level = level,
+            .actor = ractor,
+            .msg = rmsg,
+            .fields = fields,
+        };
+        env->log->sink(env->log->ud, &rec);
+    }
+    free(fields);
+    free(rmsg);
+    free(ractor);
+}
+
+size_t hp_log_format(const hp_log_record *rec, char *buf, size_t buflen)
+{
+    if (!buf || buflen == 0)
+        return 0;
+    char ts[32];
+    hp_time_format_utc(rec->time_ms, ts, sizeof ts);
+    const char *fields = rec->fields ? rec->fields : "";
+    int n = snprintf(buf, buflen, "%s %s %s %s%s%s", ts, hp_log_level_name(rec->level),
+                     rec->actor ? rec->actor : "-", rec->msg ? rec->msg : "",
+                     *fields ? " " : "", fields);
+    if (n < 0) {
+        buf[0] = '\0';
+        return 0;
+    }
+    return (size_t)n >= buflen ? buflen - 1 : (size_t)n;
+}
+
+const char *hp_log_level_name(hp_log_level level)
+{
+    switch (level) {
+    case HP_LOG_DEBUG: return "DEBUG";
+    case HP_LOG_INFO: return "INFO";
+    case HP_LOG_WARNING: return "WARNING";
+    case HP_LOG_ERROR: return "ERROR";
+    }
+    return "UNKNOWN";
+}
+
+/* "warn" is accepted as an alias of WARNING for command-line comfort. */
+int hp_log_level_parse(const char *s, hp_log_level *out)
+{
+    if (!s)
+        return -1;
+    static const struct {
+        const char *name;
+        hp_log_level level;
+    } names[] = {{"debug", HP_LOG_DEBUG},     {"info", HP_LOG_INFO}, {"warning", HP_LOG_WARNING},
+                 {"warn", HP_LOG_WARNING},    {"error", HP_LOG_ERROR}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcasecmp(s, names[i].name) == 0) {
+            *out = names[i].level;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+void hp_log_stderr_sink(void *ud, const hp_log_record *rec)
+{
+    (void)ud;
+    char stack[1024];
+    char ts[32];
+    hp_time_format_utc(rec->time_ms, ts, sizeof ts);
+    size_t need = strlen(ts) + strlen(rec->actor ? rec->actor : "-") +
+                  strlen(rec->msg ? rec->msg : "") + strlen(rec->fields ? rec->fields : "") + 32;
+    char *buf = need <= sizeof stack ? stack : malloc(need);
+    if (!buf)
+        return;
+    size_t n = hp_log_format(rec, buf, need <= sizeof stack ? sizeof stack : need);
+    buf[n] = '\n';
+    fwrite(buf, 1, n + 1, stderr);
+    if (buf != stack)
+        free(buf);
+}

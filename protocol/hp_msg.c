@@ -1,0 +1,251 @@
+/*
+ * hp_msg.c - WebSocket message codec and the one JSON error body maker.
+ *
+ * Builders emit compact JSON with sorted keys, so two runs with the same
+ * seed produce byte-identical frames and traces.
+ */
+#define _GNU_SOURCE
+#include "hp_msg.h"
+#include "hp_task.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/* Reads an optional non-negative integer field: 0 when absent (out
+ * untouched) or valid, -1 when present with another type or negative. */
+static int opt_nonneg(const json_t *root, const char *key, int64_t *out)
+{
+    const json_t *v = json_object_get(root, key);
+    if (!v)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return -1;
+    *out = json_integer_value(v);
+    return 0;
+}
+
+/*
+ * Known "type"s: HELLO (revision required, non-negative integer), READY
+ * and RESYNC_REQUIRED (revision optional but typed; READY's
+ * heartbeat_interval_ms optional, positive), HEARTBEAT (locks optional,
+ * array of strings).  An object without "type" but with "event_type" is
+ * an event (event_type string, entity_id string when present, revision
+ * non-negative when present, payload any).  An object with an unknown
+ * "type" string, or with neither key, is HP_MSG_UNKNOWN and returns 0;
+ * the caller decides (the server closes 4002, clients ignore).
+ */
+int hp_msg_parse(const char *data, size_t len, hp_msg *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    out->revision = -1;
+    if (!data)
+        return fail(err, errlen, "no data");
+    json_error_t je;
+    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+    if (!root)
+        return fail(err, errlen, "invalid JSON: %s", je.text);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return fail(err, errlen, "message must be a JSON object");
+    }
+    out->root = root;
+    const json_t *type = json_object_get(root, "type");
+    const json_t *etype = json_object_get(root, "event_type");
+    if (type) {
+        if (!json_is_string(type)) {
+            hp_msg_clear(out);
+            return fail(err, errlen, "type must be a string");
+        }
+        const char *t = json_string_value(type);
+        if (strcmp(t, "HELLO") == 0) {
+            const json_t *rev = json_object_get(root, "revision");
+            if (!json_is_integer(rev) || json_integer_value(rev) < 0) {
+                hp_msg_clear(out);
+                return fail(err, errlen, "HELLO needs revision, a non-negative integer");
+            }
+            out->type = HP_MSG_HELLO;
+            out->revision = json_integer_value(rev);
+        } else if (strcmp(t, "READY") == 0 || strcmp(t, "RESYNC_REQUIRED") == 0) {
+            int ready = strcmp(t, "READY") == 0;
+            /* t dies with root: name the type from a literal for the error. */
+            const char *tname = ready ? "READY" : "RESYNC_REQUIRED";
+            out->type = ready ? HP_MSG_READY : HP_MSG_RESYNC;
+            if (opt_nonneg(root, "revision", &out->revision) != 0) {
+                hp_msg_clear(out);
+                return fail(err, errlen, "%s: revision must be a non-negative integer", tname);
+            }
+            if (ready) {
+                const json_t *hb = json_object_get(root, "heartbeat_interval_ms");
+                if (hb && (!json_is_integer(hb) || json_integer_value(hb) <= 0)) {
+                    hp_msg_clear(out);
+                    return fail(err, errlen,
+                                "READY: heartbeat_interval_ms must be a positive integer");
+                }
+                out->heartbeat_ms = hb ? json_integer_value(hb) : 0;
+            }
+        } else if (strcmp(t, "HEARTBEAT") == 0) {
+            json_t *locks = json_object_get(root, "locks");
+            if (locks) {
+                if (!json_is_array(locks)) {
+                    hp_msg_clear(out);
+                    return fail(err, errlen, "HEARTBEAT: locks must be an array of strings");
+                }
+                for (size_t i = 0; i < json_array_size(locks); i++) {
+                    if (!json_is_string(json_array_get(locks, i))) {
+                        hp_msg_clear(out);
+                        return fail(err, errlen, "HEARTBEAT: locks[%zu] must be a string", i);
+                    }
+                }
+            }
+            out->type = HP_MSG_HEARTBEAT;
+            out->locks = locks;
+        } else {
+            out->type = HP_MSG_UNKNOWN;
+        }
+        return 0;
+    }
+    if (etype) {
+        if (!json_is_string(etype)) {
+            hp_msg_clear(out);
+            return fail(err, errlen, "event_type must be a string");
+        }
+        const json_t *eid = json_object_get(root, "entity_id");
+        if (eid && !json_is_string(eid)) {
+            hp_msg_clear(out);
+            return fail(err, errlen, "event: entity_id must be a string");
+        }
+        int64_t rev = -1;
+        if (opt_nonneg(root, "revision", &rev) != 0) {
+            hp_msg_clear(out);
+            return fail(err, errlen, "event: revision must be a non-negative integer");
+        }
+        out->type = HP_MSG_EVENT;
+        out->event_type = json_string_value(etype);
+        out->entity_id = eid ? json_string_value(eid) : NULL;
+        out->revision = rev;
+        out->payload = json_object_get(root, "payload");
+        return 0;
+    }
+    out->type = HP_MSG_UNKNOWN;
+    return 0;
+}
+
+void hp_msg_clear(hp_msg *m)
+{
+    if (!m)
+        return;
+    json_decref(m->root);
+    memset(m, 0, sizeof *m);
+    m->revision = -1;
+}
+
+/* A JSON string for s that always exists: bytes that are not valid UTF-8
+ * become '?' so a builder never returns NULL because of a bad message or
+ * id (a client sent garbage that ends up in an error text). */
+static json_t *safe_string(const char *s)
+{
+    if (!s)
+        s = "";
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    size_t n = strlen(s);
+    char *copy = strdup(s);
+    if (!copy)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)copy[i] >= 0x80)
+            copy[i] = '?';
+    j = json_string(copy);
+    free(copy);
+    return j;
+}
+
+/* Dumps and releases a freshly built object (NULL-safe). */
+static char *dump_new(json_t *o)
+{
+    if (!o)
+        return NULL;
+    char *s = hp_json_dump(o);
+    json_decref(o);
+    return s;
+}
+
+char *hp_msg_hello(int64_t revision)
+{
+    return dump_new(json_pack("{s:s, s:I}", "type", "HELLO", "revision", (json_int_t)revision));
+}
+
+char *hp_msg_ready(int64_t revision, int64_t heartbeat_ms)
+{
+    return dump_new(json_pack("{s:s, s:I, s:I}", "type", "READY", "revision",
+                              (json_int_t)revision, "heartbeat_interval_ms",
+                              (json_int_t)heartbeat_ms));
+}
+
+char *hp_msg_resync(int64_t revision)
+{
+    return dump_new(
+        json_pack("{s:s, s:I}", "type", "RESYNC_REQUIRED", "revision", (json_int_t)revision));
+}
+
+char *hp_msg_heartbeat(const json_t *locks)
+{
+    json_t *o = json_pack("{s:s}", "type", "HEARTBEAT");
+    if (o && locks)
+        json_object_set_new(o, "locks", json_deep_copy(locks));
+    return dump_new(o);
+}
+
+char *hp_msg_event(const char *event_type, const char *entity_id, int64_t revision,
+                   const json_t *payload)
+{
+    json_t *o = json_pack("{s:o, s:o, s:I}", "event_type", safe_string(event_type),
+                          "entity_id", safe_string(entity_id), "revision", (json_int_t)revision);
+    if (o)
+        json_object_set_new(o, "payload", payload ? json_deep_copy(payload) : json_null());
+    return dump_new(o);
+}
+
+char *hp_error_body(const char *code, const char *message)
+{
+    return dump_new(json_pack("{s:o, s:o}", "error", safe_string(code ? code : "error"),
+                              "message", safe_string(message)));
+}
+
+const char *hp_error_code_for_status(int status)
+{
+    switch (status) {
+    case 400: return "bad_request";
+    case 401: return "unauthorized";
+    case 404: return "not_found";
+    case 405: return "method_not_allowed";
+    case 409: return "conflict";
+    case 411: return "length_required";
+    case 413: return "payload_too_large";
+    case 423: return "locked";
+    default: break;
+    }
+    if (status >= 500 && status <= 599)
+        return "internal";
+    return "error";
+}

@@ -1,0 +1,311 @@
+/*
+ * hp_policy.c - policy defaults, scaling, overrides, report form.
+ */
+#define _GNU_SOURCE
+#include "hp_policy.h"
+#include "hp_task.h"
+#include "hp_time.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void hp_policy_defaults(hp_policy *p)
+{
+    memset(p, 0, sizeof *p);
+    p->heartbeat_ms = 30000;         /* WS-4 */
+    p->heartbeat_misses = 2;         /* WS-5 */
+    p->hello_timeout_ms = 10000;     /* WS-2 */
+    p->lock_ttl_ms = 120000;         /* CF-1 */
+    p->queue_max = 100;              /* */
+    static const int64_t retry[] = {1000, 3000, 9000, 27000, 120000}; /* */
+    p->n_retry = (int)(sizeof retry / sizeof retry[0]);
+    for (int i = 0; i < p->n_retry; i++)
+        p->retry_ms[i] = retry[i];
+    p->retry_jitter = 0.0;           /* */
+    p->sync_failed_after = 5;        /* */
+    p->offline_long_ms = 30LL * 60 * 1000;        /* N-1 */
+    p->cache_window_ms = 7LL * 24 * 3600 * 1000;  /* C-1 */
+    p->cache_cap_bytes = 20LL * 1024 * 1024;      /* C-2 */
+    p->request_timeout_ms = 10000;
+    p->max_frame = 64 * 1024;
+    p->max_body = 1024 * 1024;
+    p->mergeable = HP_F_ALL;         /* CF-2 */
+    p->event_retain = 10000;
+    p->time_scale = 1.0;
+}
+
+/* Scales one duration, rounding to the nearest ms and never below 1 ms
+ * (a 0 ms heartbeat or timeout would spin the event loop). */
+static int64_t scale_ms(int64_t ms, double f)
+{
+    double v = (double)ms * f;
+    if (v >= 9.2e18)
+        return INT64_MAX;
+    int64_t r = (int64_t)(v + 0.5); /* v >= 0: round half up, no libm */
+    return r < 1 ? 1 : r;
+}
+
+/* Multiplies every duration; time_scale accumulates the product, so a
+ * policy scaled twice reports the overall factor.  f <= 0, NaN and
+ * absurdly large factors (>= 1e12) are ignored. */
+void hp_policy_scale(hp_policy *p, double f)
+{
+    if (!p || !(f > 0) || !(f < 1e12))
+        return;
+    p->heartbeat_ms = scale_ms(p->heartbeat_ms, f);
+    p->hello_timeout_ms = scale_ms(p->hello_timeout_ms, f);
+    p->lock_ttl_ms = scale_ms(p->lock_ttl_ms, f);
+    for (int i = 0; i < p->n_retry && i < HP_POLICY_MAX_RETRY; i++)
+        p->retry_ms[i] = scale_ms(p->retry_ms[i], f);
+    p->offline_long_ms = scale_ms(p->offline_long_ms, f);
+    p->cache_window_ms = scale_ms(p->cache_window_ms, f);
+    p->request_timeout_ms = scale_ms(p->request_timeout_ms, f);
+    p->time_scale *= f;
+}
+
+/* Q-4: attempt 1 waits retry_ms[0]; past the list the last delay repeats.
+ * attempt < 1 is treated as 1; an empty list means no wait. */
+int64_t hp_policy_retry_delay(const hp_policy *p, int attempt)
+{
+    if (!p || p->n_retry <= 0)
+        return 0;
+    int n = p->n_retry > HP_POLICY_MAX_RETRY ? HP_POLICY_MAX_RETRY : p->n_retry;
+    int i = attempt < 1 ? 0 : attempt - 1;
+    if (i >= n)
+        i = n - 1;
+    return p->retry_ms[i];
+}
+
+const char *const hp_policy_keys[] = {
+    "heartbeat_interval", "heartbeat_misses", "hello_timeout",  "lock_ttl",
+    "queue_max",          "retry_delays",     "retry_jitter",   "sync_failed_after",
+    "offline_long",       "cache_window",     "cache_cap",      "request_timeout",
+    "max_frame",          "max_body",         "mergeable_fields", "event_retain",
+    NULL,
+};
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/* A duration: a string for hp_duration_parse() or an integer of ms. */
+static int get_duration(const json_t *v, int64_t min, int64_t *out)
+{
+    int64_t ms;
+    if (json_is_integer(v))
+        ms = json_integer_value(v);
+    else if (json_is_string(v) && hp_duration_parse(json_string_value(v), &ms) == 0)
+        ;
+    else
+        return -1;
+    if (ms < min)
+        return -1;
+    *out = ms;
+    return 0;
+}
+
+/*
+ * A size in bytes: a non-negative integer, or a string "<n>", "<n>B",
+ * "<n>KiB", "<n>MiB", "<n>GiB" (binary units; decimal "KB"/"MB" are
+ * refused as ambiguous).
+ */
+static int get_size(const json_t *v, int64_t min, int64_t *out)
+{
+    int64_t n;
+    if (json_is_integer(v)) {
+        n = json_integer_value(v);
+    } else if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        if (*s < '0' || *s > '9')
+            return -1;
+        n = 0;
+        while (*s >= '0' && *s <= '9') {
+            int dg = *s++ - '0';
+            if (n > (INT64_MAX - dg) / 10)
+                return -1;
+            n = n * 10 + dg;
+        }
+        int64_t unit;
+        if (strcmp(s, "") == 0 || strcmp(s, "B") == 0)
+            unit = 1;
+        else if (strcmp(s, "KiB") == 0)
+            unit = 1024;
+        else if (strcmp(s, "MiB") == 0)
+            unit = 1024 * 1024;
+        else if (strcmp(s, "GiB") == 0)
+            unit = 1024LL * 1024 * 1024;
+        else
+            return -1;
+        if (n > INT64_MAX / unit)
+            return -1;
+        n *= unit;
+    } else {
+        return -1;
+    }
+    if (n < min)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+static int get_int(const json_t *v, int64_t min, int64_t max, int64_t *out)
+{
+    if (!json_is_integer(v))
+        return -1;
+    int64_t n = json_integer_value(v);
+    if (n < min || n > max)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+#define DUR_EXPECT "a duration (\"30s\", \"1m30s\" or integer milliseconds)"
+
+/*
+ * One override.  The policy is changed only on success.  Limits: intervals
+ * and timeouts must be positive; counts at least 1 (event_retain and retry
+ * delays may be 0); jitter in [0, 1); sizes positive.
+ */
+int hp_policy_set(hp_policy *p, const char *key, const json_t *val, char *err, size_t errlen)
+{
+    int64_t n;
+    if (!p || !key)
+        return fail(err, errlen, "policy key missing");
+    if (!val)
+        return fail(err, errlen, "%s: value missing", key);
+
+    struct {
+        const char *key;
+        int64_t *field;
+    } durations[] = {
+        {"heartbeat_interval", &p->heartbeat_ms}, {"hello_timeout", &p->hello_timeout_ms},
+        {"lock_ttl", &p->lock_ttl_ms},             {"offline_long", &p->offline_long_ms},
+        {"cache_window", &p->cache_window_ms},     {"request_timeout", &p->request_timeout_ms},
+    };
+    for (size_t i = 0; i < sizeof durations / sizeof durations[0]; i++) {
+        if (strcmp(key, durations[i].key) == 0) {
+            if (get_duration(val, 1, &n) != 0)
+                return fail(err, errlen, "%s: expected a positive %s", key, DUR_EXPECT);
+            *durations[i].field = n;
+            return 0;
+        }
+    }
+
+    struct {
+        const char *key;
+        int *field;
+        int64_t min;
+    } ints[] = {
+        {"heartbeat_misses", &p->heartbeat_misses, 1},
+        {"queue_max", &p->queue_max, 1},
+        {"sync_failed_after", &p->sync_failed_after, 1},
+        {"event_retain", &p->event_retain, 0},
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        if (strcmp(key, ints[i].key) == 0) {
+            if (get_int(val, ints[i].min, 1000000000, &n) != 0)
+                return fail(err, errlen, "%s: expected an integer between %lld and 1000000000",
+                            key, (long long)ints[i].min);
+            *ints[i].field = (int)n;
+            return 0;
+        }
+    }
+
+    if (strcmp(key, "retry_delays") == 0) {
+        /* the schedule; the last entry repeats. */
+        size_t cnt = json_is_array(val) ? json_array_size(val) : 0;
+        if (!json_is_array(val) || cnt < 1 || cnt > HP_POLICY_MAX_RETRY)
+            return fail(err, errlen, "retry_delays: expected an array of 1 to %d durations",
+                        HP_POLICY_MAX_RETRY);
+        int64_t tmp[HP_POLICY_MAX_RETRY];
+        for (size_t i = 0; i < cnt; i++) {
+            if (get_duration(json_array_get(val, i), 0, &tmp[i]) != 0)
+                return fail(err, errlen, "retry_delays[%zu]: expected %s", i, DUR_EXPECT);
+        }
+        memcpy(p->retry_ms, tmp, cnt * sizeof tmp[0]);
+        p->n_retry = (int)cnt;
+        return 0;
+    }
+    if (strcmp(key, "retry_jitter") == 0) {
+        /* 0.1 means +/-10%. */
+        if (!json_is_number(val) || json_number_value(val) < 0 || json_number_value(val) >= 1)
+            return fail(err, errlen, "retry_jitter: expected a number in [0, 1)");
+        p->retry_jitter = json_number_value(val);
+        return 0;
+    }
+    if (strcmp(key, "cache_cap") == 0) {
+        /* C-2 */
+        if (get_size(val, 1, &n) != 0)
+            return fail(err, errlen,
+                        "cache_cap: expected a positive size (integer bytes or \"20MiB\")");
+        p->cache_cap_bytes = n;
+        return 0;
+    }
+    if (strcmp(key, "max_frame") == 0 || strcmp(key, "max_body") == 0) {
+        if (get_size(val, 1, &n) != 0 || (uint64_t)n > (uint64_t)SIZE_MAX)
+            return fail(err, errlen,
+                        "%s: expected a positive size (integer bytes or \"64KiB\")", key);
+        if (key[4] == 'f')
+            p->max_frame = (size_t)n;
+        else
+            p->max_body = (size_t)n;
+        return 0;
+    }
+    if (strcmp(key, "mergeable_fields") == 0) {
+        /* CF-2: which fields the automatic merge may take. */
+        if (!json_is_array(val))
+            return fail(err, errlen, "mergeable_fields: expected an array of field names");
+        unsigned mask = 0;
+        for (size_t i = 0; i < json_array_size(val); i++) {
+            const json_t *e = json_array_get(val, i);
+            unsigned f = json_is_string(e) ? hp_field_by_name(json_string_value(e)) : 0;
+            if (!f)
+                return fail(err, errlen,
+                            "mergeable_fields[%zu]: expected one of title, notes, done, "
+                            "assignee, due_at, remind_at",
+                            i);
+            mask |= f;
+        }
+        p->mergeable = mask;
+        return 0;
+    }
+    return fail(err, errlen, "unknown policy key \"%s\"", key);
+}
+
+json_t *hp_policy_to_json(const hp_policy *p)
+{
+    json_t *retry = json_array();
+    for (int i = 0; i < p->n_retry && i < HP_POLICY_MAX_RETRY; i++)
+        json_array_append_new(retry, json_integer(p->retry_ms[i]));
+    json_t *fields = json_array();
+    for (int i = 0; i < HP_F_COUNT; i++)
+        if (p->mergeable & (1u << i))
+            json_array_append_new(fields, json_string(hp_field_name(i)));
+    return json_pack("{s:I, s:i, s:I, s:I, s:i, s:o, s:f, s:i, s:I, s:I, s:I, s:I, s:I, s:I, "
+                     "s:o, s:i, s:f}",
+                     "heartbeat_interval", (json_int_t)p->heartbeat_ms, "heartbeat_misses",
+                     p->heartbeat_misses, "hello_timeout", (json_int_t)p->hello_timeout_ms,
+                     "lock_ttl", (json_int_t)p->lock_ttl_ms, "queue_max", p->queue_max,
+                     "retry_delays", retry, "retry_jitter", p->retry_jitter, "sync_failed_after",
+                     p->sync_failed_after, "offline_long", (json_int_t)p->offline_long_ms,
+                     "cache_window", (json_int_t)p->cache_window_ms, "cache_cap",
+                     (json_int_t)p->cache_cap_bytes, "request_timeout",
+                     (json_int_t)p->request_timeout_ms, "max_frame", (json_int_t)p->max_frame,
+                     "max_body", (json_int_t)p->max_body, "mergeable_fields", fields,
+                     "event_retain", p->event_retain, "time_scale", p->time_scale);
+}
