@@ -1,0 +1,340 @@
+/*
+ * srv_core.c - the server core handle: lifecycle, outbox helpers,
+ * broadcast, the timer loop (srv_tick / srv_next_deadline), faults and
+ * introspection.  REST lives in srv_rest.c, the stream in srv_stream.c,
+ * locks in srv_lock.c, reminders in srv_remind.c, SQLite in srv_store.c.
+ */
+#define _GNU_SOURCE
+#include "srv_internal.h"
+#include "hp_msg.h"
+#include "hp_time.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+srv_core *srv_new(const hp_env *env, const hp_policy *policy, const char *jwt_secret,
+                  srv_store *st)
+{
+    if (!env || !st)
+        return NULL;
+    srv_core *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->env = *env;
+    if (policy)
+        c->pol = *policy;
+    else
+        hp_policy_defaults(&c->pol);
+    /* Zero or negative durations would make every deadline "now" and spin
+     * the driver: keep them at least 1 ms. */
+    if (c->pol.heartbeat_ms < 1)
+        c->pol.heartbeat_ms = 1;
+    if (c->pol.hello_timeout_ms < 1)
+        c->pol.hello_timeout_ms = 1;
+    if (c->pol.lock_ttl_ms < 1)
+        c->pol.lock_ttl_ms = 1;
+    if (c->pol.heartbeat_misses < 1)
+        c->pol.heartbeat_misses = 1;
+    c->secret = strdup(jwt_secret ? jwt_secret : "");
+    c->st = st;
+    hp_outbox_init(&c->out);
+    if (!c->secret) {
+        free(c);
+        return NULL;
+    }
+    /* R-1: reminders that fell due while no core ran are due now; the
+     * first srv_tick() fires them. */
+    srv_refresh_reminder(c);
+    return c;
+}
+
+void srv_free(srv_core *c)
+{
+    if (!c)
+        return;
+    srv_conn_free_all(c);
+    srv_lock_free_all(c);
+    for (srv_fail_fault *f = c->fails, *n; f; f = n) {
+        n = f->next;
+        free(f->method);
+        free(f->prefix);
+        free(f);
+    }
+    for (srv_hb_fault *f = c->hb_faults, *n; f; f = n) {
+        n = f->next;
+        free(f->user);
+        free(f);
+    }
+    for (srv_name *f = c->force_409, *n; f; f = n) {
+        n = f->next;
+        free(f->name);
+        free(f);
+    }
+    hp_outbox_free(&c->out);
+    free(c->secret);
+    free(c);
+}
+
+hp_outbox *srv_outbox(srv_core *c)
+{
+    return c ? &c->out : NULL;
+}
+
+int64_t srv_now(const srv_core *c)
+{
+    return hp_env_now(&c->env);
+}
+
+/* ---- outbox helpers --------------------------------------------------- */
+
+/* Takes ownership of body.  A NULL body (allocation failure) still yields
+ * a response so the driver never waits for an answer that will not come. */
+void srv_push_response(srv_core *c, uint64_t id, int status, char *body, int retry_after_s)
+{
+    hp_out o = hp_out_make(HP_OUT_HTTP_RESPONSE, id);
+    o.status = status;
+    o.body = body;
+    o.body_len = body ? strlen(body) : 0;
+    o.retry_after_s = retry_after_s;
+    hp_outbox_push(&c->out, &o);
+}
+
+void srv_push_send(srv_core *c, uint64_t conn_id, char *frame)
+{
+    if (!frame)
+        return;
+    hp_out o = hp_out_make(HP_OUT_WS_SEND, conn_id);
+    o.body = frame;
+    o.body_len = strlen(frame);
+    hp_outbox_push(&c->out, &o);
+}
+
+/* The connection stays known (state CLOSING, no timers, no events) until
+ * the driver reports srv_ws_closed(). */
+void srv_push_close(srv_core *c, srv_conn *conn, int code, const char *reason)
+{
+    if (conn->state == SRV_CONN_CLOSING)
+        return;
+    conn->state = SRV_CONN_CLOSING;
+    hp_out o = hp_out_make(HP_OUT_WS_CLOSE, conn->id);
+    o.code = code;
+    o.body = hp_strdup(reason ? reason : "");
+    o.body_len = o.body ? strlen(o.body) : 0;
+    hp_outbox_push(&c->out, &o);
+    /* INFO: a close is normal life (token expiry, shutdown, a client's
+     * bug).  The WARNINGs are the rule events: heartbeat_timeout (WS-5),
+     * token_refused (A-1), conflict (CF-4). */
+    hp_log(&c->env, HP_LOG_INFO, "ws_close",
+           "conn=%llu user=%s code=%d reason=\"%s\"", (unsigned long long)conn->id, conn->user,
+           code, reason ? reason : "");
+}
+
+/*
+ * WS-3: one frame per READY connection of hh (A-3: never another
+ * household).  A connection still awaiting HELLO or resyncing gets
+ * nothing: its replay reads the log, which already has this event; lock
+ * events are not logged and are simply missed (the lock is in the next
+ * LOCK_REFRESHED or expires).  Replay runs inside one srv_ws_message()
+ * call, so no event can interleave with it.
+ */
+void srv_broadcast_event(srv_core *c, const char *hh, const char *type, const char *entity_id,
+                         int64_t rev, const json_t *payload)
+{
+    char *frame = NULL;
+    for (srv_conn *k = c->conns; k; k = k->next) {
+        if (k->state != SRV_CONN_READY || strcmp(k->hh, hh) != 0)
+            continue;
+        if (!frame)
+            frame = hp_msg_event(type, entity_id, rev, payload);
+        if (frame)
+            srv_push_send(c, k->id, strdup(frame));
+    }
+    free(frame);
+}
+
+/* hp_error_body() plus extra fields (the 409's "current", the 423's
+ * holder): every error body still starts from the one maker. */
+char *srv_error_body(const char *code, const char *message, const json_t *extra)
+{
+    char *base = hp_error_body(code, message);
+    if (!extra || !base)
+        return base;
+    json_t *o = json_loads(base, 0, NULL);
+    if (!o)
+        return base;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)extra, k, v) {
+        if (strcmp(k, "error") != 0 && strcmp(k, "message") != 0)
+            json_object_set(o, k, v);
+    }
+    char *s = hp_json_dump(o);
+    json_decref(o);
+    if (!s)
+        return base;
+    free(base);
+    return s;
+}
+
+/* ---- timers ----------------------------------------------------------- */
+
+void srv_refresh_reminder(srv_core *c)
+{
+    char hh[SRV_NAME_MAX], id[SRV_NAME_MAX];
+    int64_t due = 0;
+    int r = srv_store_reminder_next(c->st, hh, id, sizeof hh, NULL, &due);
+    c->next_reminder_ms = r == 1 ? due : INT64_MAX;
+}
+
+/*
+ * Order within one tick is fixed so a simulation is reproducible:
+ * reminders (R-1), lock expiry (CF-1), then per connection in open order:
+ * token expiry (A-2), HELLO timeout (WS-2), heartbeat timeout (WS-5),
+ * heartbeat due (WS-4).
+ */
+void srv_tick(srv_core *c)
+{
+    if (!c)
+        return;
+    srv_remind_tick(c);
+    srv_lock_expire(c);
+    srv_stream_tick(c);
+}
+
+int64_t srv_next_deadline(const srv_core *c)
+{
+    if (!c)
+        return INT64_MAX;
+    int64_t d = c->next_reminder_ms;
+    int64_t l = srv_lock_next_deadline(c);
+    int64_t s = srv_stream_next_deadline(c);
+    if (l < d)
+        d = l;
+    if (s < d)
+        d = s;
+    return d;
+}
+
+/* ---- faults ----------------------------------------------------------- */
+
+/* Applied to the user's open connections now; when none is open the
+ * fault waits for the user's next connection (a scenario may script it
+ * before the client connects). */
+void srv_fault_drop_heartbeats(srv_core *c, const char *user, int n)
+{
+    if (!c || n <= 0)
+        return;
+    int applied = 0;
+    for (srv_conn *k = c->conns; k; k = k->next) {
+        if (k->state == SRV_CONN_CLOSING || (user && strcmp(user, k->user) != 0))
+            continue;
+        k->drop_hb += n;
+        applied = 1;
+    }
+    if (applied)
+        return;
+    srv_hb_fault *f = calloc(1, sizeof *f);
+    if (!f)
+        return;
+    f->user = hp_strdup(user);
+    f->n = n;
+    srv_hb_fault **pp = &c->hb_faults;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = f;
+    hp_log(&c->env, HP_LOG_INFO, "fault_armed", "kind=drop_heartbeats user=%s n=%d",
+           user ? user : "*", n);
+}
+
+void srv_fault_fail_requests(srv_core *c, const char *method, const char *path_prefix, int n,
+                             int status, int retry_after_s)
+{
+    if (!c || n <= 0 || status < 100 || status > 599)
+        return;
+    srv_fail_fault *f = calloc(1, sizeof *f);
+    if (!f)
+        return;
+    f->method = hp_strdup(method);
+    f->prefix = hp_strdup(path_prefix);
+    f->left = n;
+    f->status = status;
+    f->retry_after_s = retry_after_s;
+    srv_fail_fault **pp = &c->fails;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = f;
+    hp_log(&c->env, HP_LOG_INFO, "fault_armed",
+           "kind=fail_requests method=%s path=%s n=%d status=%d", method ? method : "*",
+           path_prefix ? path_prefix : "*", n, status);
+}
+
+void srv_fault_force_conflict(srv_core *c, const char *task_id)
+{
+    if (!c || !task_id)
+        return;
+    srv_name *f = calloc(1, sizeof *f);
+    if (!f)
+        return;
+    f->name = strdup(task_id);
+    if (!f->name) {
+        free(f);
+        return;
+    }
+    f->next = c->force_409;
+    c->force_409 = f;
+    hp_log(&c->env, HP_LOG_INFO, "fault_armed", "kind=force_conflict entity=task/%s", task_id);
+}
+
+/* ---- introspection ---------------------------------------------------- */
+
+static json_t *hh_entry(json_t *hhs, const char *hh)
+{
+    json_t *e = json_object_get(hhs, hh);
+    if (!e) {
+        e = json_pack("{s:I, s:{}, s:{}}", "revision", (json_int_t)0, "tasks", "locks");
+        json_object_set_new(hhs, hh, e);
+    }
+    return e;
+}
+
+json_t *srv_state(srv_core *c)
+{
+    if (!c)
+        return NULL;
+    json_t *root = json_object();
+    json_t *hhs = json_object();
+    json_t *list = srv_store_households(c->st);
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v) {
+        const char *hh = json_string_value(v);
+        json_t *e = hh_entry(hhs, hh);
+        json_object_set_new(e, "revision", json_integer(srv_store_revision(c->st, hh)));
+        json_t *tasks = srv_store_tasks_since(c->st, hh, 0);
+        json_t *tobj = json_object_get(e, "tasks");
+        size_t j;
+        json_t *t;
+        json_array_foreach(tasks, j, t) {
+            json_object_set(tobj, json_string_value(json_object_get(t, "id")), t);
+        }
+        json_decref(tasks);
+    }
+    json_decref(list);
+    for (srv_lock *l = c->locks; l; l = l->next) {
+        json_t *e = hh_entry(hhs, l->hh);
+        json_t *lj = srv_lock_json(l);
+        json_object_del(lj, "state");
+        json_object_set_new(json_object_get(e, "locks"), l->id, lj);
+    }
+    json_t *conns = json_array();
+    static const char *const names[] = {"awaiting_hello", "resync", "ready", "closing"};
+    for (srv_conn *k = c->conns; k; k = k->next)
+        json_array_append_new(conns, json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)k->id,
+                                               "user", k->user, "hh", k->hh, "state",
+                                               names[k->state]));
+    json_object_set_new(root, "households", hhs);
+    json_object_set_new(root, "connections", conns);
+    json_object_set_new(root, "events", json_integer(srv_store_event_count(c->st)));
+    return root;
+}

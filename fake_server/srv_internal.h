@@ -1,0 +1,179 @@
+/*
+ * srv_internal.h - what the server core's files share (not a contract).
+ *
+ * Files by role:
+ *   srv_store.c   SQLite: schema, transactions, tasks, event log,
+ *                 idempotency results, fired reminders.
+ *   srv_core.c    the core handle, outbox helpers, broadcast, srv_tick()
+ *                 and srv_next_deadline(), faults, srv_state().
+ *   srv_rest.c    srv_http(): routing, auth, every REST answer (409s, 423s).
+ *   srv_stream.c  srv_ws_*(): upgrade, HELLO/replay/READY, heartbeats,
+ *                 close codes.
+ *   srv_lock.c    CF-1 soft-locks (memory only; lost on restart).
+ *   srv_remind.c  R-1 reminders.
+ */
+#ifndef SRV_INTERNAL_H
+#define SRV_INTERNAL_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <jansson.h>
+#include "srv_core.h"
+#include "hp_jwt.h"
+#include "hp_task.h"
+
+#define SRV_NAME_MAX 128
+
+/* ---- store (srv_store.c) -------------------------------------------- */
+
+/* Every function returns 0 on success, -1 on an SQLite error (the message
+ * is in srv_store_errmsg()), unless documented otherwise. */
+int srv_store_begin(srv_store *st);    /* BEGIN IMMEDIATE */
+int srv_store_commit(srv_store *st);
+void srv_store_rollback(srv_store *st);
+const char *srv_store_errmsg(srv_store *st);
+/* How long a write waits for another process' lock (default 5000 ms). */
+void srv_store_busy_timeout(srv_store *st, int ms);
+
+/* Current revision of hh (0 for a household never written). */
+int64_t srv_store_revision(srv_store *st, const char *hh);
+/* Highest revision whose event was trimmed from the log (0 = none). */
+int64_t srv_store_trimmed(srv_store *st, const char *hh);
+/* Next revision of hh: increments the household counter (inside a
+ * transaction) and returns the new value, or -1. */
+int64_t srv_store_bump(srv_store *st, const char *hh);
+
+/* The stored task (new reference, tombstones included) or NULL. */
+json_t *srv_store_task_get(srv_store *st, const char *hh, const char *id);
+/* Insert or replace; revision/deleted/remind_at are read from task. */
+int srv_store_task_put(srv_store *st, const char *hh, const json_t *task);
+/* Tasks with revision > since, ascending revision, as a new array. */
+json_t *srv_store_tasks_since(srv_store *st, const char *hh, int64_t since);
+
+/* Append one event; then keep only the newest `retain` events of hh. */
+int srv_store_event_append(srv_store *st, const char *hh, int64_t rev, const char *type,
+                           const char *entity_id, const json_t *payload, int retain);
+/* Calls fn for each event of hh with revision > since, ascending. */
+typedef void (*srv_event_fn)(void *ud, int64_t rev, const char *type, const char *entity_id,
+                             json_t *payload);
+int srv_store_events_since(srv_store *st, const char *hh, int64_t since, srv_event_fn fn,
+                           void *ud);
+int64_t srv_store_event_count(srv_store *st);
+
+/* Idempotency results (2xx only).  get: 1 found (status/body filled, body
+ * malloc'd), 0 not found, -1 error. */
+int srv_store_idem_get(srv_store *st, const char *hh, const char *user, const char *key,
+                       int *status, char **body);
+int srv_store_idem_put(srv_store *st, const char *hh, const char *user, const char *key,
+                       int status, const char *body);
+
+/* R-1: the earliest unfired reminder over every household: 1 found (hh,
+ * id copied, *remind_at malloc'd (may be NULL), *due_ms set), 0 none, -1 error. */
+int srv_store_reminder_next(srv_store *st, char *hh, char *id, size_t n, char **remind_at,
+                            int64_t *due_ms);
+int srv_store_reminder_mark(srv_store *st, const char *hh, const char *id,
+                            const char *remind_at);
+
+/* Households in the store (new array of strings). */
+json_t *srv_store_households(srv_store *st);
+
+/* ---- core ------------------------------------------------------------ */
+
+typedef enum srv_conn_state {
+    SRV_CONN_AWAIT_HELLO = 0,   /* opened; HELLO timer runs (WS-2) */
+    SRV_CONN_RESYNC,            /* RESYNC_REQUIRED sent; a HELLO is welcome again */
+    SRV_CONN_READY,             /* READY sent; events flow */
+    SRV_CONN_CLOSING            /* close pushed; waiting for srv_ws_closed() */
+} srv_conn_state;
+
+typedef struct srv_conn {
+    uint64_t id;
+    char user[SRV_NAME_MAX];
+    char hh[SRV_NAME_MAX];
+    int64_t token_exp_ms;     /* */
+    int64_t hello_deadline;   /* WS-2, only in AWAIT_HELLO */
+    int64_t last_rx_ms;       /* WS-5: any client message */
+    int64_t next_hb_ms;       /* WS-4: next server heartbeat */
+    int drop_hb;              /* fault: server heartbeats still to drop */
+    srv_conn_state state;
+    struct srv_conn *next;
+} srv_conn;
+
+typedef struct srv_lock {
+    char hh[SRV_NAME_MAX];
+    char id[HP_TASK_ID_MAX + 1];
+    char holder[SRV_NAME_MAX];
+    int64_t expires_ms;
+    struct srv_lock *next;
+} srv_lock;
+
+typedef struct srv_fail_fault {
+    char *method;             /* NULL: any */
+    char *prefix;             /* NULL: any */
+    int left;
+    int status;
+    int retry_after_s;
+    struct srv_fail_fault *next;
+} srv_fail_fault;
+
+typedef struct srv_hb_fault {  /* heartbeats to drop for a user not yet connected */
+    char *user;               /* NULL: every connection */
+    int n;
+    struct srv_hb_fault *next;
+} srv_hb_fault;
+
+typedef struct srv_name {
+    char *name;
+    struct srv_name *next;
+} srv_name;
+
+struct srv_core {
+    hp_env env;               /* copied struct; logger/rng/clock borrowed */
+    hp_policy pol;
+    char *secret;
+    srv_store *st;
+    hp_outbox out;
+    srv_conn *conns;          /* open order */
+    srv_lock *locks;          /* acquisition order */
+    srv_fail_fault *fails;    /* scripted failures, oldest first */
+    srv_hb_fault *hb_faults;
+    srv_name *force_409;      /* task ids whose next write answers 409 */
+    int64_t next_reminder_ms; /* cache of the store's next unfired reminder */
+};
+
+/* srv_core.c helpers */
+int64_t srv_now(const srv_core *c);
+void srv_push_response(srv_core *c, uint64_t id, int status, char *body, int retry_after_s);
+void srv_push_send(srv_core *c, uint64_t conn_id, char *frame);
+void srv_push_close(srv_core *c, srv_conn *conn, int code, const char *reason);
+/* Send an event (already stored or lock-only) to hh's READY connections. */
+void srv_broadcast_event(srv_core *c, const char *hh, const char *type, const char *entity_id,
+                         int64_t rev, const json_t *payload);
+/* Error body with extra fields merged in (extra borrowed, may be NULL). */
+char *srv_error_body(const char *code, const char *message, const json_t *extra);
+void srv_refresh_reminder(srv_core *c);
+
+/* srv_lock.c (CF-1) */
+/* Take or refresh; 0 ok (*out set), 1 held by another user (*out = theirs). */
+int srv_lock_take(srv_core *c, const char *hh, const char *id, const char *user,
+                  srv_lock **out);
+/* Release hh/id if user holds it; 1 released, 0 nothing to do, -1 other holder. */
+int srv_lock_release(srv_core *c, const char *hh, const char *id, const char *user);
+void srv_lock_refresh_list(srv_core *c, const char *hh, const char *user, const json_t *ids);
+void srv_lock_expire(srv_core *c);
+int64_t srv_lock_next_deadline(const srv_core *c);
+void srv_lock_free_all(srv_core *c);
+json_t *srv_lock_json(const srv_lock *l);
+
+/* srv_remind.c */
+void srv_remind_tick(srv_core *c);
+
+/* srv_stream.c */
+void srv_stream_tick(srv_core *c);
+int64_t srv_stream_next_deadline(const srv_core *c);
+void srv_conn_free_all(srv_core *c);
+/* Percent-decoded value of name in a raw query string (malloc'd), "" for a
+ * bare name, NULL when absent. */
+char *srv_query_get(const char *query, const char *name);
+
+#endif

@@ -1,0 +1,471 @@
+/*
+ * srv_store.c - the server's SQLite store.
+ *
+ * One database holds every household: their revision counters, the tasks
+ * (tombstones included), the event log, idempotency results and the
+ * reminders already fired.  A write and its event are one transaction
+ * (BEGIN IMMEDIATE .. COMMIT); the core answers only after COMMIT, and a
+ * file database runs with journal_mode=WAL + synchronous=FULL, so an
+ * acknowledged write survives a crash ("durable before acknowledged").
+ *
+ * The schema is versioned with PRAGMA user_version: 0 = empty file (the
+ * schema is created), SRV_SCHEMA_VERSION = ours, anything else is refused
+ * with a clear error rather than misread.
+ */
+#define _GNU_SOURCE
+#include "srv_internal.h"
+#include "hp_time.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SRV_SCHEMA_VERSION 1
+
+struct srv_store {
+    sqlite3 *db;
+};
+
+static const char *const schema_sql =
+    "CREATE TABLE households("
+    "  hh TEXT PRIMARY KEY,"
+    "  revision INTEGER NOT NULL DEFAULT 0,"
+    "  trimmed INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE tasks("
+    "  hh TEXT NOT NULL, id TEXT NOT NULL, json TEXT NOT NULL,"
+    "  revision INTEGER NOT NULL, deleted INTEGER NOT NULL,"
+    "  remind_at TEXT, remind_ms INTEGER,"
+    "  PRIMARY KEY(hh, id));"
+    "CREATE INDEX tasks_rev ON tasks(hh, revision);"
+    "CREATE INDEX tasks_remind ON tasks(remind_ms) WHERE remind_ms IS NOT NULL AND deleted = 0;"
+    "CREATE TABLE events("
+    "  hh TEXT NOT NULL, revision INTEGER NOT NULL, event_type TEXT NOT NULL,"
+    "  entity_id TEXT NOT NULL, payload TEXT NOT NULL,"
+    "  PRIMARY KEY(hh, revision));"
+    "CREATE TABLE idempotency("
+    "  hh TEXT NOT NULL, user TEXT NOT NULL, key TEXT NOT NULL,"
+    "  status INTEGER NOT NULL, body TEXT NOT NULL,"
+    "  PRIMARY KEY(hh, user, key));"
+    "CREATE TABLE reminders_fired("
+    "  hh TEXT NOT NULL, id TEXT NOT NULL, remind_at TEXT NOT NULL,"
+    "  PRIMARY KEY(hh, id, remind_at));"
+    "PRAGMA user_version = 1;";
+
+static int exec(srv_store *st, const char *sql)
+{
+    return sqlite3_exec(st->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+static int64_t pragma_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+/*
+ * Opens or creates path.  For a file: WAL + synchronous=FULL (durability
+ * before acknowledgement) and a busy timeout so a second reader (an admin's
+ * sqlite3 shell) does not make writes fail at once.
+ */
+srv_store *srv_store_open(const char *path, char *err, size_t errlen)
+{
+    if (!path || !*path) {
+        if (err && errlen)
+            snprintf(err, errlen, "store: no path given");
+        return NULL;
+    }
+    srv_store *st = calloc(1, sizeof *st);
+    if (!st) {
+        if (err && errlen)
+            snprintf(err, errlen, "store: out of memory");
+        return NULL;
+    }
+    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        if (err && errlen)
+            snprintf(err, errlen, "store %s: %s", path,
+                     st->db ? sqlite3_errmsg(st->db) : "cannot open");
+        goto fail;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    int memory = strcmp(path, ":memory:") == 0;
+    if (!memory) {
+        if (exec(st, "PRAGMA journal_mode=WAL;") != 0 || exec(st, "PRAGMA synchronous=FULL;") != 0) {
+            if (err && errlen)
+                snprintf(err, errlen, "store %s: %s", path, sqlite3_errmsg(st->db));
+            goto fail;
+        }
+    }
+    int64_t ver = pragma_int(st->db, "PRAGMA user_version;");
+    if (ver == 0) {
+        if (exec(st, "BEGIN IMMEDIATE;") != 0 || exec(st, schema_sql) != 0 ||
+            exec(st, "COMMIT;") != 0) {
+            if (err && errlen)
+                snprintf(err, errlen, "store %s: cannot create schema: %s", path,
+                         sqlite3_errmsg(st->db));
+            exec(st, "ROLLBACK;");
+            goto fail;
+        }
+    } else if (ver != SRV_SCHEMA_VERSION) {
+        if (err && errlen)
+            snprintf(err, errlen,
+                     "store %s: schema version %lld, this server knows %d (or not a store)",
+                     path, (long long)ver, SRV_SCHEMA_VERSION);
+        goto fail;
+    }
+    return st;
+fail:
+    sqlite3_close(st->db);
+    free(st);
+    return NULL;
+}
+
+void srv_store_close(srv_store *st)
+{
+    if (!st)
+        return;
+    sqlite3_close(st->db);
+    free(st);
+}
+
+const char *srv_store_errmsg(srv_store *st)
+{
+    return st && st->db ? sqlite3_errmsg(st->db) : "no store";
+}
+
+void srv_store_busy_timeout(srv_store *st, int ms)
+{
+    if (st)
+        sqlite3_busy_timeout(st->db, ms);
+}
+
+int srv_store_begin(srv_store *st)
+{
+    return exec(st, "BEGIN IMMEDIATE;");
+}
+
+int srv_store_commit(srv_store *st)
+{
+    if (exec(st, "COMMIT;") == 0)
+        return 0;
+    exec(st, "ROLLBACK;");
+    return -1;
+}
+
+void srv_store_rollback(srv_store *st)
+{
+    if (!sqlite3_get_autocommit(st->db))
+        exec(st, "ROLLBACK;");
+}
+
+/* Prepares sql and binds text params from a NULL-terminated list. */
+static sqlite3_stmt *prep(srv_store *st, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+        sqlite3_finalize(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+static int64_t hh_col(srv_store *st, const char *hh, const char *sql)
+{
+    sqlite3_stmt *s = prep(st, sql);
+    if (!s)
+        return -1;
+    bind_text(s, 1, hh);
+    int64_t v = 0;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        v = sqlite3_column_int64(s, 0);
+    else if (rc != SQLITE_DONE)
+        v = -1;
+    sqlite3_finalize(s);
+    return v;
+}
+
+int64_t srv_store_revision(srv_store *st, const char *hh)
+{
+    return hh_col(st, hh, "SELECT revision FROM households WHERE hh = ?1;");
+}
+
+int64_t srv_store_trimmed(srv_store *st, const char *hh)
+{
+    return hh_col(st, hh, "SELECT trimmed FROM households WHERE hh = ?1;");
+}
+
+int64_t srv_store_bump(srv_store *st, const char *hh)
+{
+    sqlite3_stmt *s = prep(st, "INSERT INTO households(hh, revision) VALUES(?1, 1) "
+                               "ON CONFLICT(hh) DO UPDATE SET revision = revision + 1;");
+    if (!s)
+        return -1;
+    bind_text(s, 1, hh);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE)
+        return -1;
+    return srv_store_revision(st, hh);
+}
+
+json_t *srv_store_task_get(srv_store *st, const char *hh, const char *id)
+{
+    sqlite3_stmt *s = prep(st, "SELECT json FROM tasks WHERE hh = ?1 AND id = ?2;");
+    if (!s)
+        return NULL;
+    bind_text(s, 1, hh);
+    bind_text(s, 2, id);
+    json_t *t = NULL;
+    if (sqlite3_step(s) == SQLITE_ROW)
+        t = json_loads((const char *)sqlite3_column_text(s, 0), 0, NULL);
+    sqlite3_finalize(s);
+    return t;
+}
+
+/* R-1: remind_ms caches the instant of remind_at so the next reminder is
+ * one indexed query; remind_at (verbatim) keys the "fired" table. */
+int srv_store_task_put(srv_store *st, const char *hh, const json_t *task)
+{
+    char *js = hp_json_dump(task);
+    if (!js)
+        return -1;
+    const char *id = json_string_value(json_object_get(task, "id"));
+    int64_t rev = json_integer_value(json_object_get(task, "revision"));
+    int deleted = json_is_true(json_object_get(task, "deleted"));
+    const char *ra = json_string_value(json_object_get(task, "remind_at"));
+    int64_t ra_ms = 0;
+    int has_ra = ra && hp_time_parse(ra, &ra_ms) == 0;
+    sqlite3_stmt *s = prep(st, "INSERT OR REPLACE INTO tasks(hh, id, json, revision, deleted, "
+                               "remind_at, remind_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7);");
+    if (!s) {
+        free(js);
+        return -1;
+    }
+    bind_text(s, 1, hh);
+    bind_text(s, 2, id);
+    bind_text(s, 3, js);
+    sqlite3_bind_int64(s, 4, rev);
+    sqlite3_bind_int(s, 5, deleted);
+    bind_text(s, 6, has_ra ? ra : NULL);
+    if (has_ra)
+        sqlite3_bind_int64(s, 7, ra_ms);
+    else
+        sqlite3_bind_null(s, 7);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    free(js);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+json_t *srv_store_tasks_since(srv_store *st, const char *hh, int64_t since)
+{
+    json_t *arr = json_array();
+    sqlite3_stmt *s =
+        prep(st, "SELECT json FROM tasks WHERE hh = ?1 AND revision > ?2 ORDER BY revision, id;");
+    if (!s || !arr) {
+        json_decref(arr);
+        sqlite3_finalize(s);
+        return NULL;
+    }
+    bind_text(s, 1, hh);
+    sqlite3_bind_int64(s, 2, since);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        json_t *t = json_loads((const char *)sqlite3_column_text(s, 0), 0, NULL);
+        if (t)
+            json_array_append_new(arr, t);
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        json_decref(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+/*
+ * WS-2: the log keeps the newest `retain` events of each household; the
+ * highest trimmed revision is remembered so a HELLO older than the log is
+ * answered RESYNC_REQUIRED instead of a replay with a hole.
+ */
+int srv_store_event_append(srv_store *st, const char *hh, int64_t rev, const char *type,
+                           const char *entity_id, const json_t *payload, int retain)
+{
+    char *js = hp_json_dump(payload);
+    if (!js)
+        return -1;
+    sqlite3_stmt *s = prep(st, "INSERT INTO events(hh, revision, event_type, entity_id, payload) "
+                               "VALUES(?1, ?2, ?3, ?4, ?5);");
+    if (!s) {
+        free(js);
+        return -1;
+    }
+    bind_text(s, 1, hh);
+    sqlite3_bind_int64(s, 2, rev);
+    bind_text(s, 3, type);
+    bind_text(s, 4, entity_id);
+    bind_text(s, 5, js);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    free(js);
+    if (rc != SQLITE_DONE)
+        return -1;
+    if (retain > 0 && rev > retain) {
+        int64_t cut = rev - retain;
+        s = prep(st, "DELETE FROM events WHERE hh = ?1 AND revision <= ?2;");
+        if (!s)
+            return -1;
+        bind_text(s, 1, hh);
+        sqlite3_bind_int64(s, 2, cut);
+        rc = sqlite3_step(s);
+        sqlite3_finalize(s);
+        if (rc != SQLITE_DONE)
+            return -1;
+        s = prep(st, "UPDATE households SET trimmed = MAX(trimmed, ?2) WHERE hh = ?1;");
+        if (!s)
+            return -1;
+        bind_text(s, 1, hh);
+        sqlite3_bind_int64(s, 2, cut);
+        rc = sqlite3_step(s);
+        sqlite3_finalize(s);
+        if (rc != SQLITE_DONE)
+            return -1;
+    }
+    return 0;
+}
+
+int srv_store_events_since(srv_store *st, const char *hh, int64_t since, srv_event_fn fn,
+                           void *ud)
+{
+    sqlite3_stmt *s = prep(st, "SELECT revision, event_type, entity_id, payload FROM events "
+                               "WHERE hh = ?1 AND revision > ?2 ORDER BY revision;");
+    if (!s)
+        return -1;
+    bind_text(s, 1, hh);
+    sqlite3_bind_int64(s, 2, since);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        json_t *p = json_loads((const char *)sqlite3_column_text(s, 3), JSON_DECODE_ANY, NULL);
+        fn(ud, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+           (const char *)sqlite3_column_text(s, 2), p);
+        json_decref(p);
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int64_t srv_store_event_count(srv_store *st)
+{
+    return pragma_int(st->db, "SELECT COUNT(*) FROM events;");
+}
+
+int srv_store_idem_get(srv_store *st, const char *hh, const char *user, const char *key,
+                       int *status, char **body)
+{
+    sqlite3_stmt *s = prep(st, "SELECT status, body FROM idempotency "
+                               "WHERE hh = ?1 AND user = ?2 AND key = ?3;");
+    if (!s)
+        return -1;
+    bind_text(s, 1, hh);
+    bind_text(s, 2, user);
+    bind_text(s, 3, key);
+    int rc = sqlite3_step(s), r = 0;
+    if (rc == SQLITE_ROW) {
+        *status = sqlite3_column_int(s, 0);
+        *body = strdup((const char *)sqlite3_column_text(s, 1));
+        r = *body ? 1 : -1;
+    } else if (rc != SQLITE_DONE) {
+        r = -1;
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+int srv_store_idem_put(srv_store *st, const char *hh, const char *user, const char *key,
+                       int status, const char *body)
+{
+    sqlite3_stmt *s = prep(st, "INSERT OR REPLACE INTO idempotency(hh, user, key, status, body) "
+                               "VALUES(?1, ?2, ?3, ?4, ?5);");
+    if (!s)
+        return -1;
+    bind_text(s, 1, hh);
+    bind_text(s, 2, user);
+    bind_text(s, 3, key);
+    sqlite3_bind_int(s, 4, status);
+    bind_text(s, 5, body ? body : "");
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* R-1: "once per value of remind_at": a (hh, id, remind_at) row in
+ * reminders_fired means that value has fired; tombstones never fire.  Ties
+ * on the instant are broken by household and id so runs are deterministic. */
+int srv_store_reminder_next(srv_store *st, char *hh, char *id, size_t n, char **remind_at,
+                            int64_t *due_ms)
+{
+    sqlite3_stmt *s = prep(
+        st, "SELECT t.hh, t.id, t.remind_at, t.remind_ms FROM tasks t "
+            "WHERE t.remind_ms IS NOT NULL AND t.deleted = 0 AND NOT EXISTS ("
+            "  SELECT 1 FROM reminders_fired f "
+            "  WHERE f.hh = t.hh AND f.id = t.id AND f.remind_at = t.remind_at) "
+            "ORDER BY t.remind_ms, t.hh, t.id LIMIT 1;");
+    if (!s)
+        return -1;
+    int rc = sqlite3_step(s), r = 0;
+    if (rc == SQLITE_ROW) {
+        snprintf(hh, n, "%s", (const char *)sqlite3_column_text(s, 0));
+        snprintf(id, n, "%s", (const char *)sqlite3_column_text(s, 1));
+        if (remind_at)
+            *remind_at = strdup((const char *)sqlite3_column_text(s, 2));
+        *due_ms = sqlite3_column_int64(s, 3);
+        r = 1;
+    } else if (rc != SQLITE_DONE) {
+        r = -1;
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+int srv_store_reminder_mark(srv_store *st, const char *hh, const char *id, const char *remind_at)
+{
+    sqlite3_stmt *s =
+        prep(st, "INSERT OR IGNORE INTO reminders_fired(hh, id, remind_at) VALUES(?1, ?2, ?3);");
+    if (!s)
+        return -1;
+    bind_text(s, 1, hh);
+    bind_text(s, 2, id);
+    bind_text(s, 3, remind_at);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+json_t *srv_store_households(srv_store *st)
+{
+    json_t *arr = json_array();
+    sqlite3_stmt *s = prep(st, "SELECT hh FROM households ORDER BY hh;");
+    if (!s || !arr) {
+        sqlite3_finalize(s);
+        json_decref(arr);
+        return NULL;
+    }
+    while (sqlite3_step(s) == SQLITE_ROW)
+        json_array_append_new(arr, json_string((const char *)sqlite3_column_text(s, 0)));
+    sqlite3_finalize(s);
+    return arr;
+}

@@ -1,0 +1,347 @@
+/*
+ * srv_stream.c - the change stream, server side (WS-1..WS-5, A-2, A-4).
+ *
+ * A connection's life: srv_ws_open() checks path and token (WS-1, A-1) ->
+ * AWAIT_HELLO (HELLO within hello_timeout_ms, WS-2) -> replay + READY, or
+ * RESYNC_REQUIRED (-> RESYNC: the next HELLO is answered like a first one)
+ * -> READY (events flow, heartbeats both ways) -> CLOSING (a close was
+ * pushed; srv_ws_closed() forgets it).
+ *
+ * Close codes: 4001 token expired (A-2), 4002 protocol error (bad JSON,
+ * unknown or unexpected type, no HELLO in time, a second HELLO), 4008
+ * heartbeat timeout (WS-5), 1009 frame too big, 1001 shutdown.
+ */
+#define _GNU_SOURCE
+#include "srv_internal.h"
+#include "hp_msg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static srv_conn *find_conn(srv_core *c, uint64_t id)
+{
+    for (srv_conn *k = c->conns; k; k = k->next)
+        if (k->id == id)
+            return k;
+    return NULL;
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/*
+ * The value of `name` in a raw query string, percent-decoded ('+' is a
+ * space), malloc'd; NULL when absent.  The first occurrence wins.
+ */
+static char *query_get(const char *query, const char *name)
+{
+    if (!query)
+        return NULL;
+    size_t nlen = strlen(name);
+    const char *p = query;
+    while (*p) {
+        const char *end = strchr(p, '&');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+            const char *v = p + nlen + 1;
+            size_t vlen = len - nlen - 1;
+            char *out = malloc(vlen + 1);
+            if (!out)
+                return NULL;
+            size_t o = 0;
+            for (size_t i = 0; i < vlen; i++) {
+                if (v[i] == '%' && i + 2 < vlen && hexval(v[i + 1]) >= 0 && hexval(v[i + 2]) >= 0) {
+                    out[o++] = (char)(hexval(v[i + 1]) * 16 + hexval(v[i + 2]));
+                    i += 2;
+                } else {
+                    out[o++] = v[i] == '+' ? ' ' : v[i];
+                }
+            }
+            out[o] = 0;
+            return out;
+        }
+        if (len == nlen && strncmp(p, name, nlen) == 0)
+            return strdup("");
+        p += len;
+        if (*p == '&')
+            p++;
+    }
+    return NULL;
+}
+
+char *srv_query_get(const char *query, const char *name)
+{
+    return query_get(query, name);
+}
+
+/*
+ * WS-1 / A-1: the stream path and a valid token, else the upgrade is
+ * refused (401 with a JSON reason; 404 for another path).  The token is
+ * never logged (A-4): only the refusal reason is.
+ */
+int srv_ws_open(srv_core *c, uint64_t conn_id, const char *path, const char *query,
+                char **refusal_body)
+{
+    if (refusal_body)
+        *refusal_body = NULL;
+    if (!c)
+        return 500;
+    if (!path || strcmp(path, HP_STREAM_PATH) != 0) {
+        if (refusal_body)
+            *refusal_body = hp_error_body("not_found", "no such stream endpoint");
+        hp_log(&c->env, HP_LOG_INFO, "ws_refused", "conn=%llu status=404",
+               (unsigned long long)conn_id);
+        return 404;
+    }
+    char *token = query_get(query, "token");
+    hp_claims cl;
+    const char *reason = "missing";
+    char msg[256] = "token missing";
+    int ok = token && *token &&
+             hp_jwt_verify(c->secret, token, srv_now(c), &cl, &reason, msg, sizeof msg) == 0;
+    free(token);
+    if (!ok) {
+        if (refusal_body)
+            *refusal_body = hp_error_body("unauthorized", msg);
+        hp_log(&c->env, HP_LOG_WARNING, "token_refused", "where=stream conn=%llu reason=%s",
+               (unsigned long long)conn_id, reason ? reason : "invalid");
+        return 401;
+    }
+    srv_conn *old = find_conn(c, conn_id);
+    if (old) {
+        /* A driver reusing a live id is a driver bug; refuse rather than
+         * mix two sockets' state. */
+        if (refusal_body)
+            *refusal_body = hp_error_body("bad_request", "connection id already in use");
+        return 400;
+    }
+    srv_conn *k = calloc(1, sizeof *k);
+    if (!k) {
+        if (refusal_body)
+            *refusal_body = hp_error_body("internal", "out of memory");
+        return 503;
+    }
+    int64_t now = srv_now(c);
+    k->id = conn_id;
+    snprintf(k->user, sizeof k->user, "%s", cl.sub);
+    snprintf(k->hh, sizeof k->hh, "%s", cl.hh);
+    k->token_exp_ms = cl.exp > INT64_MAX / 1000 ? INT64_MAX : cl.exp * 1000;
+    k->hello_deadline = now + c->pol.hello_timeout_ms;
+    k->last_rx_ms = now;
+    k->next_hb_ms = now + c->pol.heartbeat_ms;
+    k->state = SRV_CONN_AWAIT_HELLO;
+    /* Heartbeat drops scripted before this user connected. */
+    for (srv_hb_fault **pp = &c->hb_faults; *pp;) {
+        srv_hb_fault *f = *pp;
+        if (!f->user || strcmp(f->user, k->user) == 0) {
+            k->drop_hb += f->n;
+            *pp = f->next;
+            free(f->user);
+            free(f);
+        } else {
+            pp = &f->next;
+        }
+    }
+    srv_conn **pp = &c->conns;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = k;
+    hp_log(&c->env, HP_LOG_INFO, "ws_open", "conn=%llu user=%s hh=%s dev=%s",
+           (unsigned long long)conn_id, k->user, k->hh, cl.dev);
+    return 0;
+}
+
+typedef struct replay_ctx {
+    srv_core *c;
+    uint64_t conn_id;
+    int64_t last;
+    int n;
+} replay_ctx;
+
+static void replay_one(void *ud, int64_t rev, const char *type, const char *entity_id,
+                       json_t *payload)
+{
+    replay_ctx *r = ud;
+    srv_push_send(r->c, r->conn_id, hp_msg_event(type, entity_id, rev, payload));
+    r->last = rev;
+    r->n++;
+}
+
+/*
+ * WS-2: R newer than the household's revision, or older than the retained
+ * log, cannot be served by replay: RESYNC_REQUIRED, and the connection
+ * waits for another HELLO.  Otherwise every logged event > R in revision
+ * order, then READY {current, heartbeat_interval_ms}.  The replay and READY
+ * are pushed within this call, so no broadcast can slip between them and
+ * the READY revision is exactly the last replayed one.
+ */
+static void on_hello(srv_core *c, srv_conn *k, int64_t r)
+{
+    int64_t cur = srv_store_revision(c->st, k->hh);
+    int64_t trimmed = srv_store_trimmed(c->st, k->hh);
+    if (cur < 0 || trimmed < 0) {
+        srv_push_close(c, k, 1011, "store error");
+        return;
+    }
+    if (r > cur || r < trimmed) {
+        srv_push_send(c, k->id, hp_msg_resync(cur));
+        k->state = SRV_CONN_RESYNC;
+        hp_log(&c->env, HP_LOG_INFO, "resync_required", "conn=%llu user=%s hello=%lld current=%lld",
+               (unsigned long long)k->id, k->user, (long long)r, (long long)cur);
+        return;
+    }
+    replay_ctx rc = {c, k->id, r, 0};
+    if (srv_store_events_since(c->st, k->hh, r, replay_one, &rc) != 0) {
+        srv_push_close(c, k, 1011, "store error");
+        return;
+    }
+    srv_push_send(c, k->id, hp_msg_ready(cur, c->pol.heartbeat_ms));
+    k->state = SRV_CONN_READY;
+    hp_log(&c->env, HP_LOG_INFO, "ready", "conn=%llu user=%s hello=%lld replayed=%d revision=%lld",
+           (unsigned long long)k->id, k->user, (long long)r, rc.n, (long long)cur);
+}
+
+void srv_ws_message(srv_core *c, uint64_t conn_id, const char *data, size_t len)
+{
+    if (!c)
+        return;
+    srv_conn *k = find_conn(c, conn_id);
+    if (!k || k->state == SRV_CONN_CLOSING)
+        return;
+    k->last_rx_ms = srv_now(c); /* WS-5: any client message proves liveness */
+    if (len > c->pol.max_frame) {
+        srv_push_close(c, k, HP_CLOSE_TOO_BIG, "frame too big");
+        return;
+    }
+    hp_msg m;
+    char err[200];
+    if (!data || hp_msg_parse(data, len, &m, err, sizeof err) != 0) {
+        srv_push_close(c, k, HP_CLOSE_PROTOCOL, data ? err : "no data");
+        return;
+    }
+    switch (m.type) {
+    case HP_MSG_HELLO:
+        if (k->state == SRV_CONN_READY)
+            srv_push_close(c, k, HP_CLOSE_PROTOCOL, "second HELLO");
+        else
+            on_hello(c, k, m.revision);
+        break;
+    case HP_MSG_HEARTBEAT:
+        if (k->state == SRV_CONN_AWAIT_HELLO) {
+            srv_push_close(c, k, HP_CLOSE_PROTOCOL, "HELLO must come first");
+            break;
+        }
+        /* CF-1: the client's heartbeat refreshes the locks it edits. */
+        if (m.locks)
+            srv_lock_refresh_list(c, k->hh, k->user, m.locks);
+        break;
+    case HP_MSG_UNKNOWN:
+        srv_push_close(c, k, HP_CLOSE_PROTOCOL, "unknown message type");
+        break;
+    default:
+        /* READY, RESYNC_REQUIRED and events are server messages. */
+        srv_push_close(c, k, HP_CLOSE_PROTOCOL, "unexpected message type from a client");
+        break;
+    }
+    hp_msg_clear(&m);
+}
+
+void srv_ws_closed(srv_core *c, uint64_t conn_id)
+{
+    if (!c)
+        return;
+    for (srv_conn **pp = &c->conns; *pp; pp = &(*pp)->next) {
+        srv_conn *k = *pp;
+        if (k->id == conn_id) {
+            *pp = k->next;
+            hp_log(&c->env, HP_LOG_INFO, "ws_closed", "conn=%llu user=%s",
+                   (unsigned long long)conn_id, k->user);
+            free(k);
+            return;
+        }
+    }
+}
+
+void srv_shutdown(srv_core *c)
+{
+    if (!c)
+        return;
+    for (srv_conn *k = c->conns; k; k = k->next)
+        srv_push_close(c, k, HP_CLOSE_GOING_AWAY, "server shutdown");
+}
+
+/*
+ * Per connection, in open order: A-2 token expiry (4001), WS-2 HELLO
+ * timeout (4002), WS-5 silence (4008), WS-4 heartbeat.  A heartbeat that
+ * fell behind (the driver ticked late) is sent once and rescheduled from
+ * now rather than bursting.
+ */
+void srv_stream_tick(srv_core *c)
+{
+    int64_t now = srv_now(c);
+    int64_t silence = c->pol.heartbeat_ms * (c->pol.heartbeat_misses > 0 ? c->pol.heartbeat_misses : 1);
+    for (srv_conn *k = c->conns; k; k = k->next) {
+        if (k->state == SRV_CONN_CLOSING)
+            continue;
+        if (now >= k->token_exp_ms) {
+            srv_push_close(c, k, HP_CLOSE_AUTH, "token expired");
+            continue;
+        }
+        if (k->state == SRV_CONN_AWAIT_HELLO && now >= k->hello_deadline) {
+            srv_push_close(c, k, HP_CLOSE_PROTOCOL, "no HELLO");
+            continue;
+        }
+        if (now >= k->last_rx_ms + silence) {
+            hp_log(&c->env, HP_LOG_WARNING, "heartbeat_timeout", "conn=%llu user=%s silent_ms=%lld",
+                   (unsigned long long)k->id, k->user, (long long)(now - k->last_rx_ms));
+            srv_push_close(c, k, HP_CLOSE_HEARTBEAT, "heartbeat timeout");
+            continue;
+        }
+        if (now >= k->next_hb_ms) {
+            if (k->drop_hb > 0) {
+                k->drop_hb--; /* fault: the heartbeat is "lost" */
+                hp_log(&c->env, HP_LOG_INFO, "heartbeat_dropped", "conn=%llu user=%s left=%d",
+                       (unsigned long long)k->id, k->user, k->drop_hb);
+            } else {
+                srv_push_send(c, k->id, hp_msg_heartbeat(NULL));
+            }
+            k->next_hb_ms += c->pol.heartbeat_ms;
+            if (k->next_hb_ms <= now)
+                k->next_hb_ms = now + c->pol.heartbeat_ms;
+        }
+    }
+}
+
+int64_t srv_stream_next_deadline(const srv_core *c)
+{
+    int64_t d = INT64_MAX;
+    int64_t silence = c->pol.heartbeat_ms * (c->pol.heartbeat_misses > 0 ? c->pol.heartbeat_misses : 1);
+    for (const srv_conn *k = c->conns; k; k = k->next) {
+        if (k->state == SRV_CONN_CLOSING)
+            continue;
+        int64_t t[4] = {k->token_exp_ms, k->state == SRV_CONN_AWAIT_HELLO ? k->hello_deadline : INT64_MAX,
+                        k->last_rx_ms + silence, k->next_hb_ms};
+        for (int i = 0; i < 4; i++)
+            if (t[i] < d)
+                d = t[i];
+    }
+    return d;
+}
+
+void srv_conn_free_all(srv_core *c)
+{
+    for (srv_conn *k = c->conns, *n; k; k = n) {
+        n = k->next;
+        free(k);
+    }
+    c->conns = NULL;
+}
