@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Installs what the project needs on Debian 12 (idempotent, no prompts).
+# setup.sh [--with-browser]: installs what the project needs on Debian 12
+# (idempotent, no prompts).  --with-browser adds Debian's chromium for the
+# black-box browser test (tests/blackbox/test_server_browser.py).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libwebsockets-dev libjansson-dev libjwt-dev
       libsqlite3-dev libyaml-dev libcmocka-dev libssl-dev python3 curl)
+[ "${1:-}" = "--with-browser" ] && pkgs+=(chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
