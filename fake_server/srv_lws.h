@@ -1,0 +1,40 @@
+/*
+ * srv_lws.h - the libwebsockets "platform" of the reference server.
+ *
+ * Carries the sans-I/O core (srv_core.h) onto real sockets: one lws
+ * context, one service thread, one protocol that serves both HTTP (REST,
+ * CORS preflight, the optional admin endpoints) and the WebSocket change
+ * stream.  The adapter decides no policy: every request, message, close
+ * and timer goes to the core, and the core's outbox is carried out.
+ */
+#ifndef SRV_LWS_H
+#define SRV_LWS_H
+
+#include <signal.h>
+#include "hp_env.h"
+#include "hp_policy.h"
+#include "srv_core.h"
+
+typedef struct srv_lws_opts {
+    const char *iface;          /* numeric address to bind, NULL = all */
+    int port;                   /* TCP port; 0 = any free port */
+    int admin;                  /* 1: serve /_hp/faults and /_hp/state */
+    const char *listen_text;    /* "127.0.0.1:8080", for the INFO line */
+} srv_lws_opts;
+
+/*
+ * Serve until *stop becomes non-zero (set it from a signal handler and call
+ * srv_lws_wake()).  Then srv_shutdown() closes every WebSocket with 1001,
+ * the closes are flushed (bounded wait), and the context is destroyed.
+ * core, env and policy are borrowed (policy: max_body / max_frame caps).
+ * Returns 0 after a clean stop, -1 when the listener could not be created
+ * (logged at ERROR).
+ */
+int srv_lws_run(srv_core *core, const hp_env *env, const hp_policy *policy,
+                const srv_lws_opts *opts, volatile sig_atomic_t *stop);
+
+/* Async-signal-safe enough: wakes the service loop (lws_cancel_service) if
+ * it runs.  For signal handlers. */
+void srv_lws_wake(void);
+
+#endif

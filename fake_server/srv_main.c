@@ -1,0 +1,365 @@
+/*
+ * srv_main.c - the hp-fake-server program: command line, signals, wiring.
+ *
+ *   hp-fake-server [--listen 127.0.0.1:8080] [--db FILE]
+ *                  (--jwt-secret S | --jwt-secret-file F)
+ *                  [--time-scale F] [--log-level LEVEL] [--admin]
+ *   hp-fake-server token --sub U --hh H [--dev D] [--ttl 1h]
+ *                  (--jwt-secret S | --jwt-secret-file F)
+ *
+ * Exit codes: 0 clean stop (SIGTERM / SIGINT) or token printed, 2 usage
+ * error (unknown flag, bad value, missing secret), 3 runtime error (the
+ * store cannot be opened, the port cannot be bound).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hp_env.h"
+#include "hp_jwt.h"
+#include "hp_log.h"
+#include "hp_policy.h"
+#include "hp_time.h"
+#include "srv_core.h"
+#include "srv_lws.h"
+
+#define EXIT_USAGE 2
+#define EXIT_RUNTIME 3
+#define DEFAULT_DB "hp-fake-server.db"
+
+static const char USAGE[] =
+    "usage: hp-fake-server [--listen HOST:PORT] [--db FILE]\n"
+    "                      (--jwt-secret S | --jwt-secret-file F)\n"
+    "                      [--time-scale F] [--log-level LEVEL] [--admin]\n"
+    "       hp-fake-server token --sub USER --hh HOUSEHOLD [--dev DEVICE] [--ttl 1h]\n"
+    "                      (--jwt-secret S | --jwt-secret-file F)\n"
+    "\n"
+    "The HomePlanner sync v0.2 reference server: REST under /api/v0.2/tasks and\n"
+    "the change stream at ws://HOST:PORT/api/v0.2/tasks/stream?token=JWT.\n"
+    "\n"
+    "  --listen HOST:PORT     address to listen on (default 127.0.0.1:8080; HOST\n"
+    "                         is a numeric address, '*' or empty for all; port 0\n"
+    "                         picks a free port, shown in the 'listening' line)\n"
+    "  --db FILE              SQLite store (default ./" DEFAULT_DB "; ':memory:'\n"
+    "                         keeps nothing across restarts)\n"
+    "  --jwt-secret S         HS256 shared secret for tokens\n"
+    "  --jwt-secret-file F    read the secret from F (trailing newline ignored)\n"
+    "  --time-scale F         multiply every policy duration by F > 0 (heartbeat,\n"
+    "                         lock TTL, HELLO timeout...; READY announces the\n"
+    "                         scaled heartbeat_interval_ms). Default 1\n"
+    "  --log-level LEVEL      debug, info (default), warning or error; logs are\n"
+    "                         one line each on stderr, tokens redacted\n"
+    "  --admin                enable the UNAUTHENTICATED fault endpoints, for\n"
+    "                         scripting faults against a real app (off by default):\n"
+    "                           POST /_hp/faults  {\"drop_heartbeats\": {\"user\": U, \"count\": N}}\n"
+    "                                             {\"fail_requests\": {\"method\": M, \"path_prefix\": P,\n"
+    "                                               \"count\": N, \"status\": S, \"retry_after\": SECS}}\n"
+    "                                             {\"force_conflict\": {\"id\": TASK}}\n"
+    "                           GET  /_hp/state   tasks, locks, connections as JSON\n"
+    "  -h, --help             this text\n"
+    "\n"
+    "token: print a development token (HS256; iat = now, exp = now + ttl).\n"
+    "  --sub USER  --hh HOUSEHOLD  [--dev DEVICE]  [--ttl DURATION: 30s, 15m, 1h, 7d]\n"
+    "\n"
+    "Exit: 0 clean stop (SIGTERM/SIGINT closes every WebSocket with 1001) or token\n"
+    "printed; 2 usage error; 3 runtime error (store, listen address).\n"
+    "\n"
+    "Example:\n"
+    "  hp-fake-server --jwt-secret dev-secret &\n"
+    "  TOKEN=$(hp-fake-server token --sub alice --hh home --jwt-secret dev-secret)\n"
+    "  curl -X PUT -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\n"
+    "       -d '{\"base_revision\":0,\"task\":{\"title\":\"Milk\"}}' \\\n"
+    "       http://127.0.0.1:8080/api/v0.2/tasks/t1\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fputs("hp-fake-server: ", stderr);
+    fprintf(stderr, fmt, arg ? arg : "");
+    fputs("\n(see hp-fake-server --help)\n", stderr);
+    return EXIT_USAGE;
+}
+
+/* Reads a secret file: the whole file minus trailing CR/LF/space.  NULL on
+ * error (message printed). */
+static char *read_secret_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "hp-fake-server: cannot read --jwt-secret-file %s: %s\n", path,
+                strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(4097);
+    size_t n = buf ? fread(buf, 1, 4096, f) : 0;
+    int more = buf && fgetc(f) != EOF;
+    fclose(f);
+    if (!buf)
+        return NULL;
+    if (more) {
+        fprintf(stderr, "hp-fake-server: --jwt-secret-file %s is over 4096 bytes\n", path);
+        free(buf);
+        return NULL;
+    }
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' ||
+                     buf[n - 1] == '\t'))
+        n--;
+    buf[n] = '\0';
+    return buf;
+}
+
+/*
+ * Flag reader: accepts "--flag value" and "--flag=value".  Returns 1 and
+ * sets *val when argv[*i] is flag (advancing *i past the value), 0 when it
+ * is another flag, -1 when the value is missing.
+ */
+static int flag_value(int argc, char **argv, int *i, const char *flag, const char **val)
+{
+    const char *a = argv[*i];
+    size_t fl = strlen(flag);
+    if (strncmp(a, flag, fl) != 0)
+        return 0;
+    if (a[fl] == '=') {
+        *val = a + fl + 1;
+        return 1;
+    }
+    if (a[fl] != '\0')
+        return 0;
+    if (*i + 1 >= argc)
+        return -1;
+    *val = argv[++*i];
+    return 1;
+}
+
+/* Secret from --jwt-secret or --jwt-secret-file (exactly one).  Returns a
+ * malloc'd secret or NULL with *rc set. */
+static char *pick_secret(const char *s, const char *file, int *rc)
+{
+    if (s && file) {
+        *rc = usage_error("give --jwt-secret or --jwt-secret-file, not both%s", "");
+        return NULL;
+    }
+    if (!s && !file) {
+        *rc = usage_error("a secret is required: --jwt-secret S or --jwt-secret-file F%s", "");
+        return NULL;
+    }
+    char *sec = s ? strdup(s) : read_secret_file(file);
+    if (!sec) {
+        *rc = EXIT_USAGE;
+        return NULL;
+    }
+    if (!*sec) {
+        free(sec);
+        *rc = usage_error("the JWT secret is empty%s", "");
+        return NULL;
+    }
+    return sec;
+}
+
+/* ---- token ------------------------------------------------------------------ */
+
+static int token_main(int argc, char **argv)
+{
+    const char *sub = NULL, *hh = NULL, *dev = NULL, *ttl = "1h", *secret = NULL,
+               *secret_file = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        int r;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(USAGE, stdout);
+            return 0;
+        }
+#define FLAG(name, var)                                                  \
+    if ((r = flag_value(argc, argv, &i, name, &v)) != 0) {               \
+        if (r < 0)                                                       \
+            return usage_error("%s needs a value", name);                \
+        var = v;                                                         \
+        continue;                                                        \
+    }
+        FLAG("--sub", sub)
+        FLAG("--hh", hh)
+        FLAG("--dev", dev)
+        FLAG("--ttl", ttl)
+        FLAG("--jwt-secret-file", secret_file)
+        FLAG("--jwt-secret", secret)
+#undef FLAG
+        return usage_error("token: unknown argument %s", argv[i]);
+    }
+    if (!sub || !*sub)
+        return usage_error("token: --sub USER is required%s", "");
+    if (!hh || !*hh)
+        return usage_error("token: --hh HOUSEHOLD is required%s", "");
+    int64_t ttl_ms;
+    if (hp_duration_parse(ttl, &ttl_ms) != 0 || ttl_ms < 0)
+        return usage_error("token: bad --ttl %s (e.g. 30s, 15m, 1h, 7d)", ttl);
+    int rc = 0;
+    char *sec = pick_secret(secret, secret_file, &rc);
+    if (!sec)
+        return rc;
+    int64_t now_s = hp_wall_clock(NULL) / 1000;
+    char *tok = hp_jwt_mint(sec, sub, hh, dev && *dev ? dev : NULL, now_s, now_s + ttl_ms / 1000);
+    free(sec);
+    if (!tok) {
+        fputs("hp-fake-server: token: minting failed\n", stderr);
+        return EXIT_RUNTIME;
+    }
+    printf("%s\n", tok);
+    free(tok);
+    return 0;
+}
+
+/* ---- server ------------------------------------------------------------------ */
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+    srv_lws_wake();
+}
+
+/* "HOST:PORT", "[v6]:PORT", ":PORT" or "PORT".  host gets "" for all
+ * interfaces.  0 or -1. */
+static int parse_listen(const char *s, char *host, size_t hostlen, int *port)
+{
+    const char *colon;
+    if (s[0] == '[') {
+        const char *rb = strchr(s, ']');
+        if (!rb || rb[1] != ':')
+            return -1;
+        if ((size_t)(rb - s - 1) >= hostlen)
+            return -1;
+        memcpy(host, s + 1, (size_t)(rb - s - 1));
+        host[rb - s - 1] = '\0';
+        colon = rb + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon) {
+            host[0] = '\0';
+            colon = s - 1; /* "PORT" alone */
+        } else {
+            if ((size_t)(colon - s) >= hostlen)
+                return -1;
+            memcpy(host, s, (size_t)(colon - s));
+            host[colon - s] = '\0';
+        }
+    }
+    const char *ps = colon + 1;
+    char *end = NULL;
+    errno = 0;
+    long p = strtol(ps, &end, 10);
+    if (!*ps || errno || *end || p < 0 || p > 65535)
+        return -1;
+    *port = (int)p;
+    if (!strcmp(host, "*") || !strcmp(host, "0.0.0.0"))
+        host[0] = '\0';
+    else if (!strcmp(host, "localhost"))
+        strcpy(host, "127.0.0.1");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && !strcmp(argv[1], "token"))
+        return token_main(argc - 1, argv + 1);
+
+    const char *listen = "127.0.0.1:8080", *db = DEFAULT_DB, *secret = NULL,
+               *secret_file = NULL, *scale_s = NULL, *level_s = "info";
+    int admin = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        int r;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(USAGE, stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--admin")) {
+            admin = 1;
+            continue;
+        }
+#define FLAG(name, var)                                                  \
+    if ((r = flag_value(argc, argv, &i, name, &v)) != 0) {               \
+        if (r < 0)                                                       \
+            return usage_error("%s needs a value", name);                \
+        var = v;                                                         \
+        continue;                                                        \
+    }
+        FLAG("--listen", listen)
+        FLAG("--db", db)
+        FLAG("--jwt-secret-file", secret_file)
+        FLAG("--jwt-secret", secret)
+        FLAG("--time-scale", scale_s)
+        FLAG("--log-level", level_s)
+#undef FLAG
+        return usage_error("unknown argument %s", argv[i]);
+    }
+
+    char host[128];
+    int port = 0;
+    if (parse_listen(listen, host, sizeof host, &port) != 0)
+        return usage_error("bad --listen %s (expected HOST:PORT, e.g. 127.0.0.1:8080)", listen);
+    double scale = 1.0;
+    if (scale_s) {
+        char *end = NULL;
+        errno = 0;
+        scale = strtod(scale_s, &end);
+        if (errno || end == scale_s || *end || !isfinite(scale) || scale <= 0 || scale > 1e6)
+            return usage_error("bad --time-scale %s (a number > 0, e.g. 0.1)", scale_s);
+    }
+    hp_log_level level;
+    if (hp_log_level_parse(level_s, &level) != 0)
+        return usage_error("bad --log-level %s (debug, info, warning, error)", level_s);
+    if (!*db)
+        return usage_error("--db needs a file name%s", "");
+    int rc = 0;
+    char *sec = pick_secret(secret, secret_file, &rc);
+    if (!sec)
+        return rc;
+
+    hp_logger logger = {hp_log_stderr_sink, NULL, level};
+    hp_rng rng;
+    hp_rng_seed(&rng, (uint64_t)hp_wall_clock(NULL) ^ ((uint64_t)getpid() << 32));
+    hp_env env = {hp_wall_clock, NULL, &rng, &logger, "fake_server"};
+
+    hp_policy pol;
+    hp_policy_defaults(&pol);
+    if (scale != 1.0)
+        hp_policy_scale(&pol, scale);
+
+    char err[256] = "";
+    srv_store *st = srv_store_open(db, err, sizeof err);
+    if (!st) {
+        hp_log(&env, HP_LOG_ERROR, "store_open_failed", "db=%s error=\"%s\"", db, err);
+        free(sec);
+        return EXIT_RUNTIME;
+    }
+    srv_core *core = srv_new(&env, &pol, sec, st);
+    free(sec); /* the core keeps its own copy */
+    if (!core) {
+        hp_log(&env, HP_LOG_ERROR, "core_failed", "db=%s", db);
+        srv_store_close(st);
+        return EXIT_RUNTIME;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    hp_log(&env, HP_LOG_INFO, "starting", "db=%s time_scale=%g heartbeat_ms=%lld", db, scale,
+           (long long)pol.heartbeat_ms);
+    srv_lws_opts opts = {host[0] ? host : NULL, port, admin, listen};
+    int r = srv_lws_run(core, &env, &pol, &opts, &g_stop);
+    srv_free(core);
+    srv_store_close(st);
+    return r == 0 ? 0 : EXIT_RUNTIME;
+}

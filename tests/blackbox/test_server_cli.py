@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""hp-fake-server's command line (SPEC §6): --help, usage errors exit 2,
+the `token` subcommand (claims, ttl, --jwt-secret-file), the listening INFO
+line, and a port that is already taken (runtime error, exit 3)."""
+
+import subprocess
+import time
+
+from hpbb import Env, SECRET, SERVER_BIN, jwt_claims, run_cli, run_tests, wait_until
+
+
+def test_help_exits_0():
+    for args in (["--help"], ["-h"], ["token", "--help"]):
+        rc, out, err = run_cli(args)
+        assert rc == 0, (args, rc, err)
+        assert "usage: hp-fake-server" in out, out
+        assert "--jwt-secret" in out and "--time-scale" in out and "--admin" in out, out
+
+
+def test_usage_errors_exit_2():
+    bad = [
+        ["--bogus"],                                            # unknown flag
+        ["--jwt-secret", SECRET, "--bogus"],
+        ["--jwt-secret", SECRET, "--time-scale", "abc"],        # bad values
+        ["--jwt-secret", SECRET, "--time-scale", "0"],
+        ["--jwt-secret", SECRET, "--time-scale", "-1"],
+        ["--jwt-secret", SECRET, "--log-level", "loud"],
+        ["--jwt-secret", SECRET, "--listen", "nowhere"],
+        ["--jwt-secret", SECRET, "--listen", "127.0.0.1:99999"],
+        ["--jwt-secret", SECRET, "--listen"],                   # missing value
+        [],                                                     # no secret
+        ["--jwt-secret", ""],                                   # empty secret
+        ["--jwt-secret", SECRET, "--jwt-secret-file", "/etc/hostname"],  # both
+        ["--jwt-secret-file", "/nonexistent/secret"],
+        ["token", "--hh", "home", "--jwt-secret", SECRET],      # no --sub
+        ["token", "--sub", "alice", "--jwt-secret", SECRET],    # no --hh
+        ["token", "--sub", "alice", "--hh", "home"],            # no secret
+        ["token", "--sub", "alice", "--hh", "home", "--jwt-secret", SECRET, "--ttl", "soon"],
+        ["token", "--sub", "alice", "--hh", "home", "--jwt-secret", SECRET, "--what"],
+    ]
+    for args in bad:
+        rc, out, err = run_cli(args, timeout=20)
+        assert rc == 2, "%s: exit %d (want 2), stderr %r" % (args, rc, err)
+        assert err.strip(), "%s: no message on stderr" % args
+        assert out == "", "%s: stdout should be empty, got %r" % (args, out)
+
+
+def test_token_subcommand():
+    before = int(time.time())
+    rc, out, err = run_cli(["token", "--sub", "alice", "--hh", "home", "--dev", "phone",
+                            "--ttl", "2h", "--jwt-secret", SECRET])
+    after = int(time.time())
+    assert rc == 0, err
+    tok = out.strip()
+    assert out.endswith("\n") and tok.count(".") == 2, out
+    c = jwt_claims(tok)
+    assert c["sub"] == "alice" and c["hh"] == "home" and c["dev"] == "phone", c
+    assert before <= c["iat"] <= after, c
+    assert c["exp"] - c["iat"] == 7200, c
+    # Default ttl 1h; no dev claim when --dev is absent; --flag=value form.
+    rc, out, err = run_cli(["token", "--sub=bob", "--hh=home", "--jwt-secret=" + SECRET])
+    assert rc == 0, err
+    c = jwt_claims(out.strip())
+    assert c["exp"] - c["iat"] == 3600 and "dev" not in c and c["sub"] == "bob", c
+
+
+def test_secret_file_and_token_accepted():
+    with Env() as env:
+        path = env.workdir.file("secret")
+        with open(path, "w") as f:
+            f.write("file-secret\n")          # trailing newline is not part of it
+        srv = env.server(secret="file-secret").start()
+        rc, out, err = run_cli(["token", "--sub", "alice", "--hh", "home",
+                                "--jwt-secret-file", path])
+        assert rc == 0, err
+        st, body, _ = srv.http("GET", "/api/v0.2/tasks?since=0", out.strip())
+        assert st == 200, (st, body)
+        # A token signed with another secret is refused.
+        rc, out2, _ = run_cli(["token", "--sub", "alice", "--hh", "home",
+                               "--jwt-secret", "other"])
+        st, body, _ = srv.http("GET", "/api/v0.2/tasks?since=0", out2.strip())
+        assert st == 401, (st, body)
+        assert srv.stop() == 0
+
+
+def test_server_reads_secret_file():
+    with Env() as env:
+        path = env.workdir.file("secret")
+        with open(path, "w") as f:
+            f.write("from-a-file\n")
+        srv = env.server(secret="unused")
+        srv.secret = None
+        base = srv.args
+
+        def args():
+            a = base()
+            i = a.index("--jwt-secret")
+            return a[:i] + ["--jwt-secret-file", path] + a[i + 2:]
+        srv.args = args
+        srv.start()
+        rc, out, _ = run_cli(["token", "--sub", "u", "--hh", "h", "--jwt-secret", "from-a-file"])
+        st, body, _ = srv.http("GET", "/api/v0.2/tasks?since=0", out.strip())
+        assert st == 200, (st, body)
+        assert srv.stop() == 0
+
+
+def test_listening_line_and_port_taken():
+    with Env() as env:
+        srv = env.server().start()
+        lines = wait_until(lambda: srv.log_lines("INFO", "listening"), what="listening line")
+        assert ("127.0.0.1:%d" % srv.port) in lines[0], lines
+        # Second server on the same port: runtime error (3), not a hang.
+        p = subprocess.run([SERVER_BIN, "--listen", "127.0.0.1:%d" % srv.port,
+                            "--jwt-secret", SECRET, "--db", env.workdir.file("b.db")],
+                           capture_output=True, timeout=30)
+        assert p.returncode == 3, (p.returncode, p.stderr)
+        assert srv.stop() == 0
+
+
+run_tests([test_help_exits_0, test_usage_errors_exit_2, test_token_subcommand,
+           test_secret_file_and_token_accepted, test_server_reads_secret_file,
+           test_listening_line_and_port_taken])
