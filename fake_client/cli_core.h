@@ -25,6 +25,14 @@
  *   {"kind": "connection", "state": "connecting"|"ready"|"closed"|"resync",
  *   "code"?, "revision"?};
  *   {"kind": "request_result", "mutation_id", "status"}.
+ * Additions (backwards compatible): queue op "resolved" (an edit-vs-delete
+ *   settled in favour of theirs, no request sent); {"kind": "lock", "op":
+ *   "lock"|"unlock", "entity_id", "status"} for each lock request's answer;
+ *   request_result carries "status": 0 and "error" when no answer came;
+ *   notification "QUARANTINE_RESTORED" {quarantined, restored} at start;
+ *   KEY_MISMATCH carries {quarantined, restored}; SYNC_FAILED carries
+ *   {entity_id, attempts, actions: ["sync_now"]}; REJECTED carries
+ *   {entity_id, mutation_id, status, error}.
  */
 #ifndef CLI_CORE_H
 #define CLI_CORE_H
@@ -91,7 +99,9 @@ hp_outbox *cli_outbox(cli_core *c);
  *  "base_revision","attempts","snapshot"}], "dead_letter": [...],
  *  "conflicts": [{"entity_id","fields","edit_vs_delete"}],
  *  "cache": {"entries","bytes","ids"}, "locks": [...], "retry_attempt",
- *  "next_retry_at"}.  New reference. */
+ *  "next_retry_at"}.  Also (additions): queue items carry "in_flight" and
+ *  "sent"; "reconnect_attempt", "next_reconnect_at", "quarantined".
+ *  next_retry_at is epoch ms or null.  New reference. */
 json_t *cli_status(cli_core *c);
 
 /* JSON of a cached task (new reference) or NULL. */

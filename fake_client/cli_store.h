@@ -6,14 +6,18 @@
  * dead_letter, cache (entity id, value, size, updated_at, used_at),
  * quarantine (queued items that a wrong key could not open).
  *
- * C-3: every task value - cache values and queued snapshots - is sealed with
- * AES-256-GCM (OpenSSL), a fresh 96-bit nonce each time, the entity id as
- * associated data.  No task text is stored in plain text.
+ * C-3: every task value - cache values, queued snapshots and bases, dead-letter
+ * snapshots - is sealed with AES-256-GCM (OpenSSL), a fresh 96-bit nonce each
+ * time (drawn from env->rng when set, for deterministic simulation; else
+ * RAND_bytes), the entity id as associated data.  No task text is stored in
+ * plain text.
  *
  * A wrong key is detected by the key-check row: the cache is emptied and the
  * last applied revision reset (the client rebuilds from the server), queued
  * items are moved, still sealed, to quarantine (never deleted); opening the
- * store again with the original key puts them back at the queue's tail.
+ * store again with the original key puts them back at the queue's tail (the
+ * file is re-keyed to the key in use, so that reopening also reports a
+ * mismatch, with "restored" > 0).
  * A value whose tag fails is dropped and logged at WARNING; never a crash.
  */
 #ifndef CLI_STORE_H
@@ -71,7 +75,8 @@ int cli_store_queue_update(cli_store *st, const cli_item *it);
 int cli_store_queue_remove(cli_store *st, int64_t seq);
 int cli_store_queue_count(cli_store *st);
 /* Load all items in FIFO order into a malloc'd array (caller clears each and
- * frees the array).  Items whose tag fails are dropped with a WARNING. */
+ * frees the array).  Items whose tag fails are left out, moved to quarantine
+ * (kept sealed, never deleted) and logged at WARNING. */
 int cli_store_queue_load(cli_store *st, cli_item **items, int *n);
 
 /* Dead-letter list: kept, visible.  reason e.g. "400 bad_request". */
@@ -104,5 +109,14 @@ int cli_store_cache_enforce(cli_store *st, int64_t now_ms, int64_t window_ms, in
 json_t *cli_store_cache_info(cli_store *st);
 /* Stored bytes counted for C-2 (sealed value sizes). */
 int64_t cli_store_cache_bytes(cli_store *st);
+/* C-1: the instant the next unpinned entry falls out of the window
+ * (min updated_at + window_ms), or INT64_MAX when none. */
+int64_t cli_store_cache_next_expiry(cli_store *st, int64_t window_ms, cli_pin_fn pinned, void *ud);
+
+/* ---- extras ------------------------------------------------------------ */
+/* The open info of this store (key mismatch, quarantined, restored). */
+cli_store_open_info cli_store_info(const cli_store *st);
+/* Items held in quarantine (sealed with another key, or failed their tag). */
+int cli_store_quarantine_count(cli_store *st);
 
 #endif

@@ -1,0 +1,746 @@
+/*
+ * cli_store.c - the device store: SQLite file with the queue, the
+ * dead-letter list, the cache, quarantine and meta (Q-1, C-1..C-4).
+ *
+ * Every task value is sealed (C-3, cli_crypto.c) with the entity id as
+ * associated data, so a value moved to another row fails its tag.  Entity
+ * ids, mutation ids, revisions and timestamps are plain columns (they are
+ * needed for ordering and eviction and carry no task text).
+ */
+#include "cli_store.h"
+#include "cli_internal.h"
+#include "hp_log.h"
+#include "hp_task.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sqlite3.h>
+
+#define KEYCHECK_AAD "meta:keycheck"
+#define KEYCHECK_TEXT "hpsync-keycheck-v1"
+
+struct cli_store {
+    sqlite3 *db;
+    uint8_t key[32];
+    const hp_env *env;
+    cli_store_open_info info;
+};
+
+static const char *SCHEMA =
+    "PRAGMA journal_mode=WAL;"
+    "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v BLOB);"
+    "CREATE TABLE IF NOT EXISTS queue(seq INTEGER PRIMARY KEY AUTOINCREMENT, mutation_id TEXT,"
+    " op TEXT, entity_id TEXT, base_revision INTEGER, base BLOB, snapshot BLOB,"
+    " attempts INTEGER, sent INTEGER, created_at INTEGER);"
+    "CREATE TABLE IF NOT EXISTS quarantine(seq INTEGER PRIMARY KEY AUTOINCREMENT, orig_seq INTEGER,"
+    " mutation_id TEXT, op TEXT, entity_id TEXT, base_revision INTEGER, base BLOB, snapshot BLOB,"
+    " attempts INTEGER, sent INTEGER, created_at INTEGER);"
+    "CREATE TABLE IF NOT EXISTS dead_letter(seq INTEGER PRIMARY KEY AUTOINCREMENT, mutation_id TEXT,"
+    " op TEXT, entity_id TEXT, base_revision INTEGER, snapshot BLOB, status INTEGER, reason TEXT,"
+    " at INTEGER);"
+    "CREATE TABLE IF NOT EXISTS cache(id TEXT PRIMARY KEY, value BLOB, size INTEGER,"
+    " updated_at INTEGER, used_at INTEGER);";
+
+static int64_t now_ms(const cli_store *st)
+{
+    return st->env && st->env->now ? hp_env_now(st->env) : 0;
+}
+
+static int exec(cli_store *st, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        hp_log(st->env, HP_LOG_ERROR, "store_error", "sql=\"%.40s\" error=\"%s\"", sql,
+               msg ? msg : "?");
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+static sqlite3_stmt *prep(cli_store *st, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+        hp_log(st->env, HP_LOG_ERROR, "store_error", "error=\"%s\"", sqlite3_errmsg(st->db));
+        return NULL;
+    }
+    return s;
+}
+
+/* Seal a JSON value (sorted compact dump) with aad = entity id. */
+static int seal_json(cli_store *st, const char *aad, const json_t *v, uint8_t **out, size_t *len)
+{
+    char *txt = hp_json_dump(v);
+    if (!txt)
+        return -1;
+    int rc = cli_seal(st->key, st->env, aad, txt, strlen(txt), out, len);
+    free(txt);
+    return rc;
+}
+
+/* Open a sealed JSON column; NULL column => *out NULL and 0; bad tag => -1. */
+static int open_json_col(cli_store *st, sqlite3_stmt *s, int col, const char *aad, json_t **out)
+{
+    *out = NULL;
+    if (sqlite3_column_type(s, col) == SQLITE_NULL)
+        return 0;
+    const uint8_t *b = sqlite3_column_blob(s, col);
+    size_t n = (size_t)sqlite3_column_bytes(s, col);
+    char *pt = NULL;
+    size_t ptlen = 0;
+    if (cli_open(st->key, aad, b, n, &pt, &ptlen) != 0)
+        return -1;
+    json_error_t jerr;
+    *out = json_loadb(pt, ptlen, 0, &jerr);
+    free(pt);
+    return *out ? 0 : -1;
+}
+
+static int bind_sealed(cli_store *st, sqlite3_stmt *s, int idx, const char *aad, const json_t *v)
+{
+    if (!v)
+        return sqlite3_bind_null(s, idx) == SQLITE_OK ? 0 : -1;
+    uint8_t *b = NULL;
+    size_t n = 0;
+    if (seal_json(st, aad, v, &b, &n) != 0)
+        return -1;
+    return sqlite3_bind_blob(s, idx, b, (int)n, free) == SQLITE_OK ? 0 : -1;
+}
+
+/* C-3: the key-check row decides whether key opens this file. */
+static int keycheck(cli_store *st, int *fresh)
+{
+    *fresh = 0;
+    sqlite3_stmt *s = prep(st, "SELECT v FROM meta WHERE k='keycheck'");
+    if (!s)
+        return -1;
+    int rc = sqlite3_step(s);
+    int result;
+    if (rc == SQLITE_ROW) {
+        char *pt = NULL;
+        result = cli_open(st->key, KEYCHECK_AAD, sqlite3_column_blob(s, 0),
+                          (size_t)sqlite3_column_bytes(s, 0), &pt, NULL) == 0 &&
+                         strcmp(pt, KEYCHECK_TEXT) == 0
+                     ? 1
+                     : 0;
+        free(pt);
+    } else {
+        *fresh = 1;
+        result = 1;
+    }
+    sqlite3_finalize(s);
+    return result;
+}
+
+static int write_keycheck(cli_store *st)
+{
+    uint8_t *b = NULL;
+    size_t n = 0;
+    if (cli_seal(st->key, st->env, KEYCHECK_AAD, KEYCHECK_TEXT, strlen(KEYCHECK_TEXT), &b, &n))
+        return -1;
+    sqlite3_stmt *s = prep(st, "INSERT OR REPLACE INTO meta(k,v) VALUES('keycheck',?)");
+    if (!s) {
+        free(b);
+        return -1;
+    }
+    sqlite3_bind_blob(s, 1, b, (int)n, free);
+    int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* Move one queue row (by seq) to quarantine, still sealed. */
+static int quarantine_row(cli_store *st, int64_t seq)
+{
+    sqlite3_stmt *s = prep(st, "INSERT INTO quarantine(orig_seq,mutation_id,op,entity_id,"
+                               "base_revision,base,snapshot,attempts,sent,created_at) SELECT seq,"
+                               "mutation_id,op,entity_id,base_revision,base,snapshot,attempts,"
+                               "sent,created_at FROM queue WHERE seq=?");
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, seq);
+    int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(s);
+    if (rc == 0)
+        rc = cli_store_queue_remove(st, seq);
+    return rc;
+}
+
+/*
+ * C-3: quarantined items that open with the current key go back to the
+ * queue's tail in their original order (the right key came back).
+ */
+static int restore_quarantine(cli_store *st)
+{
+    sqlite3_stmt *s = prep(st, "SELECT seq,entity_id,snapshot FROM quarantine ORDER BY orig_seq, seq");
+    if (!s)
+        return 0;
+    int64_t *ok_seqs = NULL;
+    int n = 0, cap = 0;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        const char *eid = (const char *)sqlite3_column_text(s, 1);
+        json_t *v = NULL;
+        if (open_json_col(st, s, 2, eid ? eid : "", &v) == 0 && v) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 32;
+                int64_t *ns = realloc(ok_seqs, (size_t)cap * sizeof *ns);
+                if (!ns) {
+                    json_decref(v);
+                    break;
+                }
+                ok_seqs = ns;
+            }
+            ok_seqs[n++] = sqlite3_column_int64(s, 0);
+        }
+        json_decref(v);
+    }
+    sqlite3_finalize(s);
+    for (int i = 0; i < n; i++) {
+        sqlite3_stmt *m = prep(st, "INSERT INTO queue(mutation_id,op,entity_id,base_revision,base,"
+                                   "snapshot,attempts,sent,created_at) SELECT mutation_id,op,"
+                                   "entity_id,base_revision,base,snapshot,attempts,sent,created_at"
+                                   " FROM quarantine WHERE seq=?");
+        if (!m)
+            break;
+        sqlite3_bind_int64(m, 1, ok_seqs[i]);
+        sqlite3_step(m);
+        sqlite3_finalize(m);
+        m = prep(st, "DELETE FROM quarantine WHERE seq=?");
+        if (!m)
+            break;
+        sqlite3_bind_int64(m, 1, ok_seqs[i]);
+        sqlite3_step(m);
+        sqlite3_finalize(m);
+    }
+    free(ok_seqs);
+    return n;
+}
+
+/*
+ * Open or create the store.  A wrong key (C-3) empties the cache, resets
+ * the applied revision to 0 (rebuild from the server), moves queued items
+ * sealed to quarantine and re-keys the file; quarantined items that open
+ * with this key are restored.  Only I/O errors return NULL.
+ */
+cli_store *cli_store_open(const char *path, const uint8_t key[32], const hp_env *env,
+                          cli_store_open_info *info, char *err, size_t errlen)
+{
+    cli_store *st = calloc(1, sizeof *st);
+    if (!st) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    memcpy(st->key, key, 32);
+    st->env = env;
+    if (sqlite3_open(path ? path : ":memory:", &st->db) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", path ? path : ":memory:",
+                 st->db ? sqlite3_errmsg(st->db) : "?");
+        sqlite3_close(st->db);
+        free(st);
+        return NULL;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    if (exec(st, SCHEMA) != 0) {
+        snprintf(err, errlen, "cannot create the schema in %s: %s", path ? path : ":memory:",
+                 sqlite3_errmsg(st->db));
+        sqlite3_close(st->db);
+        free(st);
+        return NULL;
+    }
+    int fresh = 0;
+    int ok = keycheck(st, &fresh);
+    if (ok < 0) {
+        snprintf(err, errlen, "cannot read %s", path ? path : ":memory:");
+        sqlite3_close(st->db);
+        free(st);
+        return NULL;
+    }
+    exec(st, "BEGIN");
+    if (fresh)
+        write_keycheck(st);
+    if (!ok) {
+        /* C-3: wrong key. */
+        st->info.key_mismatch = 1;
+        if (exec(st, "INSERT INTO quarantine(orig_seq,mutation_id,op,entity_id,base_revision,"
+                     "base,snapshot,attempts,sent,created_at) SELECT seq,mutation_id,op,"
+                     "entity_id,base_revision,base,snapshot,attempts,sent,created_at FROM queue"
+                     " ORDER BY seq") == 0) {
+            st->info.quarantined = sqlite3_changes(st->db);
+            exec(st, "DELETE FROM queue");
+        }
+        exec(st, "DELETE FROM cache");
+        exec(st, "INSERT OR REPLACE INTO meta(k,v) VALUES('applied_revision',0)");
+        write_keycheck(st);
+        hp_log(env, HP_LOG_ERROR, "key_mismatch",
+               "detail=\"the key does not open this store; cache cleared, rebuilding from the "
+               "server\" quarantined=%d",
+               st->info.quarantined);
+    }
+    st->info.restored = restore_quarantine(st);
+    if (st->info.restored > 0)
+        hp_log(env, HP_LOG_INFO, "quarantine_restored", "items=%d", st->info.restored);
+    exec(st, "COMMIT");
+    if (info)
+        *info = st->info;
+    return st;
+}
+
+void cli_store_close(cli_store *st)
+{
+    if (!st)
+        return;
+    sqlite3_close(st->db);
+    memset(st->key, 0, sizeof st->key);
+    free(st);
+}
+
+cli_store_open_info cli_store_info(const cli_store *st)
+{
+    cli_store_open_info z = {0, 0, 0};
+    return st ? st->info : z;
+}
+
+static int hexval(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    ch = tolower(ch);
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    return -1;
+}
+
+/* Key file: exactly 32 raw bytes, or 64 hex characters with optional
+ * surrounding whitespace. */
+int cli_key_load(const char *path, uint8_t key[32], char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot open key file %s", path);
+        return -1;
+    }
+    uint8_t buf[256];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    if (n == 32) {
+        memcpy(key, buf, 32);
+        return 0;
+    }
+    size_t a = 0, b = n;
+    while (a < b && isspace(buf[a]))
+        a++;
+    while (b > a && isspace(buf[b - 1]))
+        b--;
+    if (b - a == 64) {
+        for (int i = 0; i < 32; i++) {
+            int h = hexval(buf[a + 2 * i]), l = hexval(buf[a + 2 * i + 1]);
+            if (h < 0 || l < 0)
+                goto bad;
+            key[i] = (uint8_t)(h * 16 + l);
+        }
+        return 0;
+    }
+bad:
+    snprintf(err, errlen, "key file %s: expected 32 raw bytes or 64 hex characters", path);
+    return -1;
+}
+
+/* ---- meta ----------------------------------------------------------- */
+
+int64_t cli_store_applied_revision(cli_store *st)
+{
+    sqlite3_stmt *s = prep(st, "SELECT v FROM meta WHERE k='applied_revision'");
+    int64_t r = 0;
+    if (s && sqlite3_step(s) == SQLITE_ROW)
+        r = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return r;
+}
+
+int cli_store_set_applied_revision(cli_store *st, int64_t rev)
+{
+    sqlite3_stmt *s = prep(st, "INSERT OR REPLACE INTO meta(k,v) VALUES('applied_revision',?)");
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, rev);
+    int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* ---- queue ------------------------------------------------------------ */
+
+void cli_item_clear(cli_item *it)
+{
+    if (!it)
+        return;
+    json_decref(it->base);
+    json_decref(it->snapshot);
+    memset(it, 0, sizeof *it);
+}
+
+int cli_store_queue_push(cli_store *st, cli_item *it)
+{
+    sqlite3_stmt *s = prep(st, "INSERT INTO queue(mutation_id,op,entity_id,base_revision,base,"
+                               "snapshot,attempts,sent,created_at) VALUES(?,?,?,?,?,?,?,?,?)");
+    if (!s)
+        return -1;
+    sqlite3_bind_text(s, 1, it->mutation_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, it->op, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 3, it->entity_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 4, it->base_revision);
+    int rc = bind_sealed(st, s, 5, it->entity_id, it->base);
+    rc = rc ? rc : bind_sealed(st, s, 6, it->entity_id, it->snapshot);
+    sqlite3_bind_int(s, 7, it->attempts);
+    sqlite3_bind_int(s, 8, it->sent);
+    sqlite3_bind_int64(s, 9, it->created_at);
+    if (rc == 0)
+        rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(s);
+    if (rc == 0)
+        it->seq = sqlite3_last_insert_rowid(st->db);
+    return rc;
+}
+
+int cli_store_queue_update(cli_store *st, const cli_item *it)
+{
+    sqlite3_stmt *s = prep(st, "UPDATE queue SET mutation_id=?,op=?,base_revision=?,base=?,"
+                               "snapshot=?,attempts=?,sent=? WHERE seq=?");
+    if (!s)
+        return -1;
+    sqlite3_bind_text(s, 1, it->mutation_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, it->op, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 3, it->base_revision);
+    int rc = bind_sealed(st, s, 4, it->entity_id, it->base);
+    rc = rc ? rc : bind_sealed(st, s, 5, it->entity_id, it->snapshot);
+    sqlite3_bind_int(s, 6, it->attempts);
+    sqlite3_bind_int(s, 7, it->sent);
+    sqlite3_bind_int64(s, 8, it->seq);
+    if (rc == 0)
+        rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int cli_store_queue_remove(cli_store *st, int64_t seq)
+{
+    sqlite3_stmt *s = prep(st, "DELETE FROM queue WHERE seq=?");
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, seq);
+    int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static int count_of(cli_store *st, const char *sql)
+{
+    sqlite3_stmt *s = prep(st, sql);
+    int n = 0;
+    if (s && sqlite3_step(s) == SQLITE_ROW)
+        n = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    return n;
+}
+
+int cli_store_queue_count(cli_store *st)
+{
+    return count_of(st, "SELECT COUNT(*) FROM queue");
+}
+
+int cli_store_quarantine_count(cli_store *st)
+{
+    return count_of(st, "SELECT COUNT(*) FROM quarantine");
+}
+
+/*
+ * Q-1: the queue in FIFO order.  An item whose sealed values fail their
+ * tag (C-3: tampered) is moved to quarantine - kept, never deleted - and
+ * logged at WARNING.
+ */
+int cli_store_queue_load(cli_store *st, cli_item **items, int *n)
+{
+    *items = NULL;
+    *n = 0;
+    sqlite3_stmt *s = prep(st, "SELECT seq,mutation_id,op,entity_id,base_revision,base,snapshot,"
+                               "attempts,sent,created_at FROM queue ORDER BY seq");
+    if (!s)
+        return -1;
+    int cap = 0;
+    int64_t *bad = NULL;
+    int nbad = 0, badcap = 0;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        cli_item it;
+        memset(&it, 0, sizeof it);
+        it.seq = sqlite3_column_int64(s, 0);
+        snprintf(it.mutation_id, sizeof it.mutation_id, "%s",
+                 (const char *)(sqlite3_column_text(s, 1) ? sqlite3_column_text(s, 1) : (const unsigned char *)""));
+        snprintf(it.op, sizeof it.op, "%s",
+                 (const char *)(sqlite3_column_text(s, 2) ? sqlite3_column_text(s, 2) : (const unsigned char *)"put"));
+        snprintf(it.entity_id, sizeof it.entity_id, "%s",
+                 (const char *)(sqlite3_column_text(s, 3) ? sqlite3_column_text(s, 3) : (const unsigned char *)""));
+        it.base_revision = sqlite3_column_int64(s, 4);
+        it.attempts = sqlite3_column_int(s, 7);
+        it.sent = sqlite3_column_int(s, 8);
+        it.created_at = sqlite3_column_int64(s, 9);
+        if (open_json_col(st, s, 5, it.entity_id, &it.base) != 0 ||
+            open_json_col(st, s, 6, it.entity_id, &it.snapshot) != 0 || !it.snapshot) {
+            hp_log(st->env, HP_LOG_WARNING, "tampered",
+                   "table=queue entity=task/%s mutation_id=%s action=quarantined", it.entity_id,
+                   it.mutation_id);
+            if (nbad == badcap) {
+                badcap = badcap ? badcap * 2 : 8;
+                int64_t *nb = realloc(bad, (size_t)badcap * sizeof *nb);
+                if (nb)
+                    bad = nb;
+                else
+                    badcap = nbad;
+            }
+            if (nbad < badcap)
+                bad[nbad++] = it.seq;
+            cli_item_clear(&it);
+            continue;
+        }
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            cli_item *ni = realloc(*items, (size_t)cap * sizeof **items);
+            if (!ni) {
+                cli_item_clear(&it);
+                break;
+            }
+            *items = ni;
+        }
+        (*items)[(*n)++] = it;
+    }
+    sqlite3_finalize(s);
+    for (int i = 0; i < nbad; i++)
+        quarantine_row(st, bad[i]);
+    free(bad);
+    return 0;
+}
+
+int cli_store_dead_push(cli_store *st, const cli_item *it, int status, const char *reason)
+{
+    sqlite3_stmt *s = prep(st, "INSERT INTO dead_letter(mutation_id,op,entity_id,base_revision,"
+                               "snapshot,status,reason,at) VALUES(?,?,?,?,?,?,?,?)");
+    if (!s)
+        return -1;
+    sqlite3_bind_text(s, 1, it->mutation_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, it->op, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 3, it->entity_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 4, it->base_revision);
+    int rc = bind_sealed(st, s, 5, it->entity_id, it->snapshot);
+    sqlite3_bind_int(s, 6, status);
+    sqlite3_bind_text(s, 7, reason ? reason : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 8, now_ms(st));
+    if (rc == 0)
+        rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* Q-7: the dead-letter list; a snapshot that no longer opens reads null. */
+json_t *cli_store_dead_list(cli_store *st)
+{
+    json_t *arr = json_array();
+    sqlite3_stmt *s = prep(st, "SELECT mutation_id,op,entity_id,status,reason,snapshot FROM "
+                               "dead_letter ORDER BY seq");
+    while (s && sqlite3_step(s) == SQLITE_ROW) {
+        const char *eid = (const char *)sqlite3_column_text(s, 2);
+        json_t *snap = NULL;
+        if (open_json_col(st, s, 5, eid ? eid : "", &snap) != 0)
+            snap = NULL;
+        json_t *o = json_pack("{s:s?, s:s?, s:s?, s:i, s:s?, s:o}", "mutation_id",
+                              (const char *)sqlite3_column_text(s, 0), "op",
+                              (const char *)sqlite3_column_text(s, 1), "entity_id", eid,
+                              "status", sqlite3_column_int(s, 3), "reason",
+                              (const char *)sqlite3_column_text(s, 4), "snapshot",
+                              snap ? snap : json_null());
+        if (o)
+            json_array_append_new(arr, o);
+    }
+    sqlite3_finalize(s);
+    return arr;
+}
+
+/* ---- cache ------------------------------------------------------------ */
+
+int cli_store_cache_put(cli_store *st, const char *id, const json_t *task)
+{
+    uint8_t *b = NULL;
+    size_t n = 0;
+    if (seal_json(st, id, task, &b, &n) != 0)
+        return -1;
+    sqlite3_stmt *s = prep(st, "INSERT OR REPLACE INTO cache(id,value,size,updated_at,used_at)"
+                               " VALUES(?,?,?,?,?)");
+    if (!s) {
+        free(b);
+        return -1;
+    }
+    int64_t t = now_ms(st);
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(s, 2, b, (int)n, free);
+    sqlite3_bind_int64(s, 3, (int64_t)n);
+    sqlite3_bind_int64(s, 4, t);
+    sqlite3_bind_int64(s, 5, t);
+    int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* C-3: a value failing its tag is dropped and logged at WARNING. */
+json_t *cli_store_cache_get(cli_store *st, const char *id)
+{
+    sqlite3_stmt *s = prep(st, "SELECT value FROM cache WHERE id=?");
+    if (!s)
+        return NULL;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+    json_t *v = NULL;
+    int found = 0, bad = 0;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        found = 1;
+        if (open_json_col(st, s, 0, id, &v) != 0 || !v)
+            bad = 1;
+    }
+    sqlite3_finalize(s);
+    if (bad) {
+        hp_log(st->env, HP_LOG_WARNING, "tampered", "table=cache entity=task/%s action=dropped", id);
+        cli_store_cache_remove(st, id);
+        return NULL;
+    }
+    if (found) {
+        s = prep(st, "UPDATE cache SET used_at=? WHERE id=?");
+        if (s) {
+            sqlite3_bind_int64(s, 1, now_ms(st));
+            sqlite3_bind_text(s, 2, id, -1, SQLITE_TRANSIENT);
+            sqlite3_step(s);
+            sqlite3_finalize(s);
+        }
+    }
+    return v;
+}
+
+int cli_store_cache_remove(cli_store *st, const char *id)
+{
+    sqlite3_stmt *s = prep(st, "DELETE FROM cache WHERE id=?");
+    if (!s)
+        return -1;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int cli_store_cache_clear(cli_store *st)
+{
+    return exec(st, "DELETE FROM cache");
+}
+
+int64_t cli_store_cache_bytes(cli_store *st)
+{
+    sqlite3_stmt *s = prep(st, "SELECT COALESCE(SUM(size),0) FROM cache");
+    int64_t n = 0;
+    if (s && sqlite3_step(s) == SQLITE_ROW)
+        n = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return n;
+}
+
+/* Collect ids (and their sizes) in the order of an ORDER BY query. */
+typedef struct idrow {
+    char id[72];
+    int64_t size, t;
+} idrow;
+
+static int load_rows(cli_store *st, const char *sql, idrow **rows)
+{
+    *rows = NULL;
+    sqlite3_stmt *s = prep(st, sql);
+    int n = 0, cap = 0;
+    while (s && sqlite3_step(s) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            idrow *nr = realloc(*rows, (size_t)cap * sizeof **rows);
+            if (!nr)
+                break;
+            *rows = nr;
+        }
+        const char *id = (const char *)sqlite3_column_text(s, 0);
+        snprintf((*rows)[n].id, sizeof(*rows)[n].id, "%s", id ? id : "");
+        (*rows)[n].size = sqlite3_column_int64(s, 1);
+        (*rows)[n].t = sqlite3_column_int64(s, 2);
+        n++;
+    }
+    sqlite3_finalize(s);
+    return n;
+}
+
+/*
+ * C-1 then C-2.  Window: entries with updated_at <= now - window go
+ * (pinned kept).  Cap: while the stored bytes exceed cap, the least
+ * recently used unpinned entry goes (ties by id, for determinism).
+ */
+int cli_store_cache_enforce(cli_store *st, int64_t now_ms_, int64_t window_ms, int64_t cap_bytes,
+                            cli_pin_fn pinned, void *ud)
+{
+    int removed = 0;
+    idrow *rows = NULL;
+    int n = load_rows(st, "SELECT id,size,updated_at FROM cache ORDER BY updated_at, id", &rows);
+    for (int i = 0; i < n; i++) {
+        if (window_ms > 0 && rows[i].t <= now_ms_ - window_ms &&
+            !(pinned && pinned(ud, rows[i].id))) {
+            cli_store_cache_remove(st, rows[i].id);
+            removed++;
+        }
+    }
+    free(rows);
+    if (cap_bytes > 0) {
+        int64_t total = cli_store_cache_bytes(st);
+        if (total > cap_bytes) {
+            n = load_rows(st, "SELECT id,size,used_at FROM cache ORDER BY used_at, id", &rows);
+            for (int i = 0; i < n && total > cap_bytes; i++) {
+                if (pinned && pinned(ud, rows[i].id))
+                    continue;
+                cli_store_cache_remove(st, rows[i].id);
+                total -= rows[i].size;
+                removed++;
+            }
+            free(rows);
+        }
+    }
+    return removed;
+}
+
+int64_t cli_store_cache_next_expiry(cli_store *st, int64_t window_ms, cli_pin_fn pinned, void *ud)
+{
+    if (window_ms <= 0)
+        return INT64_MAX;
+    idrow *rows = NULL;
+    int n = load_rows(st, "SELECT id,size,updated_at FROM cache ORDER BY updated_at, id", &rows);
+    int64_t r = INT64_MAX;
+    for (int i = 0; i < n; i++) {
+        if (pinned && pinned(ud, rows[i].id))
+            continue;
+        r = rows[i].t + window_ms;
+        break;
+    }
+    free(rows);
+    return r;
+}
+
+json_t *cli_store_cache_info(cli_store *st)
+{
+    json_t *ids = json_array();
+    idrow *rows = NULL;
+    int n = load_rows(st, "SELECT id,size,used_at FROM cache ORDER BY id", &rows);
+    int64_t bytes = 0;
+    for (int i = 0; i < n; i++) {
+        json_array_append_new(ids, json_string(rows[i].id));
+        bytes += rows[i].size;
+    }
+    free(rows);
+    return json_pack("{s:i, s:I, s:o}", "entries", n, "bytes", (json_int_t)bytes, "ids", ids);
+}
