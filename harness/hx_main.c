@@ -1,0 +1,902 @@
+/*
+ * hx_main.c - the hp-harness program: command line, scenario discovery,
+ * filters, parallel runs (--jobs) and the reports.  SPEC §5 (exit codes)
+ * and §6 (command line).
+ *
+ *   hp-harness run [PATH...] [--mode sim|real] [--filter GLOB] [--tag T] [--rule R]
+ *                  [--seed N] [--jobs N] [--junit FILE] [--json FILE] [--html FILE]
+ *                  [--reports-dir DIR] [--no-reports]
+ *   hp-harness lint [PATH...]
+ *   hp-harness list [PATH...] [filters] [--json]
+ *
+ * It knows the engine only through harness.h and the reports only through
+ * rpt.h, so tests/reports links it against a fake engine.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "rpt.h"
+
+/* SPEC §5 exit codes. */
+enum { HX_OK = 0, HX_FAILED = 1, HX_INVALID = 2, HX_RUNTIME = 3 };
+
+#define HX_MAX_DEPTH 32     /* directory recursion: guards symlink loops */
+#define HX_MAX_JOBS 256
+
+/* ---- growable string list ------------------------------------------- */
+
+typedef struct strv {
+    char **v;
+    size_t n, cap;
+} strv;
+
+static int strv_push(strv *s, const char *x)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        char **v = realloc(s->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        s->v = v;
+        s->cap = cap;
+    }
+    if (!(s->v[s->n] = strdup(x)))
+        return -1;
+    s->n++;
+    return 0;
+}
+
+static void strv_free(strv *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i]);
+    free(s->v);
+    memset(s, 0, sizeof *s);
+}
+
+static int strv_has(const strv *s, const char *x)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->v[i], x) == 0)
+            return 1;
+    return 0;
+}
+
+/* ---- options ---------------------------------------------------------- */
+
+typedef struct hx_opts {
+    const char *cmd;            /* "run", "lint", "list" */
+    strv paths;
+    const char *mode;
+    strv globs, tags, rules;    /* same kind: any matches (OR); kinds: AND */
+    uint64_t seed;
+    int jobs;
+    const char *junit, *json, *html;
+    const char *reports_dir;
+    int no_reports;
+    int list_json;
+} hx_opts;
+
+static void usage(FILE *f)
+{
+    fputs("usage: hp-harness run [PATH...] [options]   run scenarios (default PATH: scenarios/)\n"
+          "       hp-harness lint [PATH...]             validate only\n"
+          "       hp-harness list [PATH...] [--json]    ids, rules and tags\n"
+          "       hp-harness --help | --version\n"
+          "\n"
+          "PATH is a scenario file or a directory searched recursively for *.yaml and *.yml\n"
+          "(sorted by name).\n"
+          "\n"
+          "selection (run, list; repeat an option to accept any of its values, different\n"
+          "options must all match):\n"
+          "  --filter GLOB      scenario id matches the shell glob (e.g. 'queue/*')\n"
+          "  --tag T            scenario has tag T\n"
+          "  --rule R           scenario covers rule R (e.g. Q-4)\n"
+          "run options:\n"
+          "  --mode sim|real    sim (default): the deterministic simulator\n"
+          "  --seed N           PRNG seed, 0..9223372036854775807 (default 1); same seed, same JSON\n"
+          "  --jobs N           run N scenarios in parallel (0: one per CPU; default 1);\n"
+          "                     output order does not depend on it\n"
+          "  --junit FILE       JUnit XML report     (default reports/junit.xml)\n"
+          "  --json FILE        JSON report          (default reports/report.json)\n"
+          "  --html FILE        HTML report          (default reports/report.html)\n"
+          "  --reports-dir DIR  directory of the default report paths (default reports)\n"
+          "  --no-reports       write only the reports named by --junit/--json/--html\n"
+          "\n"
+          "exit status: 0 all passed, 1 a scenario failed, 2 invalid scenario or usage,\n"
+          "3 runtime error.  The last line of `run` is \"N passed, N failed\".\n",
+          f);
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fputs("hp-harness: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs("\nTry 'hp-harness --help'.\n", stderr);
+    return HX_INVALID;
+}
+
+/* Strict unsigned decimal: no sign, no spaces, no trailing garbage. */
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+    if (!s || !*s || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+enum { OPT_FILTER = 256, OPT_TAG, OPT_RULE, OPT_MODE, OPT_SEED, OPT_JOBS, OPT_JUNIT, OPT_JSON,
+       OPT_HTML, OPT_RDIR, OPT_NOREP, OPT_HELP, OPT_VERSION };
+
+/* Parses argv after the command word.  Returns -1 when parsing went well
+ * (go on), else the exit code to return (help printed: 0; error: 2). */
+static int parse_opts(int argc, char **argv, hx_opts *o)
+{
+    struct option longs[] = {
+        {"filter", required_argument, NULL, OPT_FILTER},
+        {"tag", required_argument, NULL, OPT_TAG},
+        {"rule", required_argument, NULL, OPT_RULE},
+        {"mode", required_argument, NULL, OPT_MODE},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"jobs", required_argument, NULL, OPT_JOBS},
+        {"junit", required_argument, NULL, OPT_JUNIT},
+        {"json", required_argument, NULL, OPT_JSON},
+        {"html", required_argument, NULL, OPT_HTML},
+        {"reports-dir", required_argument, NULL, OPT_RDIR},
+        {"no-reports", no_argument, NULL, OPT_NOREP},
+        {"help", no_argument, NULL, OPT_HELP},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0}};
+    int is_run = strcmp(o->cmd, "run") == 0, is_list = strcmp(o->cmd, "list") == 0;
+    /* run --json FILE writes the report; list --json is a switch (the list
+     * as JSON on stdout). */
+    for (struct option *l = longs; l->name; l++)
+        if (l->val == OPT_JSON && !is_run)
+            l->has_arg = no_argument;
+    optind = 1;
+    opterr = 0;
+    for (;;) {
+        int c = getopt_long(argc, argv, ":hj:", longs, NULL);
+        if (c == -1)
+            break;
+        const char *name = NULL;    /* an option this command does not take */
+        switch (c) {
+        case OPT_FILTER:
+        case OPT_TAG:
+        case OPT_RULE:
+            if (!is_run && !is_list) {
+                name = c == OPT_FILTER ? "--filter" : c == OPT_TAG ? "--tag" : "--rule";
+                break;
+            }
+            if (!*optarg)
+                return usage_error("empty value for %s", argv[optind - 1]);
+            if (strv_push(c == OPT_FILTER ? &o->globs : c == OPT_TAG ? &o->tags : &o->rules,
+                          optarg) != 0)
+                return usage_error("%s", "out of memory");
+            break;
+        case OPT_MODE:
+            if (!is_run) {
+                name = "--mode";
+                break;
+            }
+            if (strcmp(optarg, "sim") != 0 && strcmp(optarg, "real") != 0)
+                return usage_error("--mode must be sim or real, not '%s'", optarg);
+            o->mode = optarg;
+            break;
+        case OPT_SEED: {
+            uint64_t v;
+            if (!is_run) {
+                name = "--seed";
+                break;
+            }
+            if (parse_u64(optarg, INT64_MAX, &v) != 0)
+                return usage_error("--seed wants an integer 0..9223372036854775807, not '%s'",
+                                   optarg);
+            o->seed = v;
+            break;
+        }
+        case 'j':
+        case OPT_JOBS: {
+            uint64_t v;
+            if (!is_run) {
+                name = "--jobs";
+                break;
+            }
+            if (parse_u64(optarg, HX_MAX_JOBS, &v) != 0)
+                return usage_error("--jobs wants an integer 0..256, not '%s'", optarg);
+            o->jobs = (int)v;
+            break;
+        }
+        case OPT_JSON:
+            /* run: --json FILE (the report); list: --json (machine-readable list). */
+            if (is_list) {
+                o->list_json = 1;
+                break;
+            }
+            if (!is_run) {
+                name = "--json";
+                break;
+            }
+            if (!*optarg)
+                return usage_error("empty path for %s", "--json");
+            o->json = optarg;
+            break;
+        case OPT_JUNIT:
+        case OPT_HTML:
+        case OPT_RDIR:
+            if (!is_run) {
+                name = c == OPT_JUNIT ? "--junit" : c == OPT_HTML ? "--html" : "--reports-dir";
+                break;
+            }
+            if (!*optarg)
+                return usage_error("empty path for %s", argv[optind - 1]);
+            if (c == OPT_JUNIT)
+                o->junit = optarg;
+            else if (c == OPT_HTML)
+                o->html = optarg;
+            else
+                o->reports_dir = optarg;
+            break;
+        case OPT_NOREP:
+            if (!is_run) {
+                name = "--no-reports";
+                break;
+            }
+            o->no_reports = 1;
+            break;
+        case 'h':
+        case OPT_HELP:
+            usage(stdout);
+            return HX_OK;
+        case OPT_VERSION:
+            printf("hp-harness %s\n", HX_VERSION);
+            return HX_OK;
+        case ':':
+            return usage_error("option '%s' needs a value", argv[optind - 1]);
+        default:
+            return usage_error("unknown option '%s'", argv[optind - 1]);
+        }
+        if (name) {
+            fprintf(stderr, "hp-harness: %s does not take %s\n", o->cmd, name);
+            fputs("Try 'hp-harness --help'.\n", stderr);
+            return HX_INVALID;
+        }
+    }
+    for (int i = optind; i < argc; i++)
+        if (strv_push(&o->paths, argv[i]) != 0)
+            return usage_error("%s", "out of memory");
+    return -1;
+}
+
+/* ---- discovery -------------------------------------------------------- */
+
+static int has_yaml_ext(const char *name)
+{
+    size_t n = strlen(name);
+    return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
+           (n > 4 && strcmp(name + n - 4, ".yml") == 0);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *join_path(const char *dir, const char *name)
+{
+    size_t n = strlen(dir);
+    char *p = NULL;
+    int slash = n > 0 && dir[n - 1] == '/';
+    if (asprintf(&p, "%s%s%s", dir, slash ? "" : "/", name) < 0)
+        return NULL;
+    return p;
+}
+
+/* The directories being visited, outermost first: a symlink back to one
+ * of them is a loop and is skipped. */
+typedef struct dir_chain {
+    dev_t dev[HX_MAX_DEPTH + 2];
+    ino_t ino[HX_MAX_DEPTH + 2];
+} dir_chain;
+
+/*
+ * Adds the *.yaml / *.yml files under dir to out, visiting entries in
+ * byte order of their names (directories among them), so the suite's order
+ * never depends on the file system.  Hidden entries (".git", editor
+ * swap files) are skipped, and so is a symlink to a directory being
+ * visited.  Returns 0, or -1 with a message on stderr.
+ */
+static int collect_dir(const char *dir, int depth, dir_chain *chain, strv *out)
+{
+    struct stat self;
+    if (stat(dir, &self) == 0) {
+        for (int i = 0; i < depth; i++)
+            if (chain->dev[i] == self.st_dev && chain->ino[i] == self.st_ino)
+                return 0;
+        if (depth <= HX_MAX_DEPTH) {
+            chain->dev[depth] = self.st_dev;
+            chain->ino[depth] = self.st_ino;
+        }
+    }
+    if (depth > HX_MAX_DEPTH) {
+        fprintf(stderr, "hp-harness: %s: directories nested too deep (a symlink loop?)\n", dir);
+        return -1;
+    }
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "hp-harness: %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    strv names = {0};
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (strv_push(&names, e->d_name) != 0) {
+            rc = -1;
+            break;
+        }
+    }
+    closedir(d);
+    if (names.n)
+        qsort(names.v, names.n, sizeof *names.v, cmp_str);
+    for (size_t i = 0; i < names.n && rc == 0; i++) {
+        char *p = join_path(dir, names.v[i]);
+        struct stat st;
+        if (!p) {
+            rc = -1;
+        } else if (stat(p, &st) != 0) {
+            /* A dangling symlink is not a scenario: skip it quietly. */
+        } else if (S_ISDIR(st.st_mode)) {
+            rc = collect_dir(p, depth + 1, chain, out);
+        } else if (S_ISREG(st.st_mode) && has_yaml_ext(names.v[i]) && !strv_has(out, p)) {
+            rc = strv_push(out, p);
+        }
+        free(p);
+    }
+    strv_free(&names);
+    return rc;
+}
+
+/* Files named on the command line are taken whatever their extension, in
+ * the order given; a path given twice is loaded once. */
+static int collect(const strv *paths, strv *out)
+{
+    for (size_t i = 0; i < paths->n; i++) {
+        const char *p = paths->v[i];
+        struct stat st;
+        if (stat(p, &st) != 0) {
+            fprintf(stderr, "hp-harness: %s: %s\n", p, strerror(errno));
+            return -1;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            dir_chain chain;
+            if (collect_dir(p, 0, &chain, out) != 0)
+                return -1;
+        } else if (!strv_has(out, p) && strv_push(out, p) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- loading and validation ------------------------------------------ */
+
+typedef struct hx_suite {
+    scn_scenario **s;
+    size_t n;
+    size_t files;
+} hx_suite;
+
+static void suite_free(hx_suite *su)
+{
+    for (size_t i = 0; i < su->n; i++)
+        scn_free(su->s[i]);
+    free(su->s);
+    memset(su, 0, sizeof *su);
+}
+
+/* Line and column of the "id:" key's value in a scenario file, for the
+ * duplicate-id diagnostic (harness.h does not expose positions).  Looks for
+ * a top-level "id:" line; 1:1 when there is none. */
+static void find_id_pos(const char *file, int *line, int *col)
+{
+    *line = 1;
+    *col = 1;
+    FILE *f = fopen(file, "r");
+    if (!f)
+        return;
+    char buf[1024];
+    int ln = 0;
+    while (fgets(buf, sizeof buf, f)) {
+        ln++;
+        const char *p = buf;
+        if (*p == '"')
+            p++;
+        if (strncmp(p, "id", 2) != 0)
+            continue;
+        p += 2;
+        if (*p == '"')
+            p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p != ':')
+            continue;
+        p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        *line = ln;
+        *col = (int)(p - buf) + 1;
+        break;
+    }
+    fclose(f);
+}
+
+/*
+ * Loads and validates every file.  Every problem of every file is reported
+ * before anything runs, and ids must be unique across files (reports, the
+ * filters and JUnit all key on them).  Returns 0 or HX_INVALID / HX_RUNTIME
+ * with the diagnostics printed on stderr.
+ */
+static int load_all(const strv *paths, hx_suite *su)
+{
+    strv files = {0};
+    if (collect(paths, &files) != 0) {
+        strv_free(&files);
+        return HX_INVALID;
+    }
+    su->files = files.n;
+    su->s = calloc(files.n ? files.n : 1, sizeof *su->s);
+    if (!su->s) {
+        strv_free(&files);
+        return HX_RUNTIME;
+    }
+    scn_diags diags = {0};
+    for (size_t i = 0; i < files.n; i++) {
+        scn_scenario *s = NULL;
+        if (scn_load_file(files.v[i], &s, &diags) != 0 || !s)
+            continue;
+        const char *id = scn_id(s);
+        for (size_t j = 0; j < su->n; j++) {
+            if (strcmp(scn_id(su->s[j]), id) == 0) {
+                int line, col;
+                find_id_pos(files.v[i], &line, &col);
+                scn_diags_add(&diags, files.v[i], line, col,
+                              "duplicate scenario id '%s' (already used by %s)", id,
+                              scn_file(su->s[j]));
+                break;
+            }
+        }
+        su->s[su->n++] = s;
+    }
+    if (diags.n) {
+        size_t bad_files = 0;
+        for (size_t i = 0; i < diags.n; i++)
+            if (i == 0 || !diags.v[i].file || !diags.v[i - 1].file ||
+                strcmp(diags.v[i].file, diags.v[i - 1].file) != 0)
+                bad_files++;
+        scn_diags_print(&diags, stderr);
+        fprintf(stderr, "hp-harness: %zu problem%s in %zu of %zu file%s\n",
+                diags.n, diags.n == 1 ? "" : "s", bad_files, files.n, files.n == 1 ? "" : "s");
+        scn_diags_free(&diags);
+        strv_free(&files);
+        return HX_INVALID;
+    }
+    strv_free(&files);
+    return 0;
+}
+
+/* ---- selection -------------------------------------------------------- */
+
+static int json_has_string(json_t *arr, const char *x)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) {
+        if (json_is_string(v) && strcmp(json_string_value(v), x) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Repeating one kind of filter widens it (any value), combining kinds
+ * narrows (all kinds must match). */
+static int selected(const hx_opts *o, const scn_scenario *s)
+{
+    if (o->globs.n) {
+        int ok = 0;
+        for (size_t i = 0; i < o->globs.n && !ok; i++)
+            ok = fnmatch(o->globs.v[i], scn_id(s), 0) == 0;
+        if (!ok)
+            return 0;
+    }
+    if (o->tags.n) {
+        int ok = 0;
+        for (size_t i = 0; i < o->tags.n && !ok; i++)
+            ok = json_has_string(scn_tags(s), o->tags.v[i]);
+        if (!ok)
+            return 0;
+    }
+    if (o->rules.n) {
+        int ok = 0;
+        for (size_t i = 0; i < o->rules.n && !ok; i++)
+            ok = json_has_string(scn_rules(s), o->rules.v[i]);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+/* Unknown rule ids in --rule are almost always typos: say so. */
+static int check_rule_filters(const hx_opts *o)
+{
+    for (size_t i = 0; i < o->rules.n; i++) {
+        int known = 0;
+        for (const char *const *r = scn_rule_ids; *r && !known; r++)
+            known = strcmp(*r, o->rules.v[i]) == 0;
+        if (!known)
+            return usage_error("--rule '%s' is not a rule id of the policy (e.g. Q-4, WS-5)",
+                               o->rules.v[i]);
+    }
+    return 0;
+}
+
+/* ---- commands --------------------------------------------------------- */
+
+static int cmd_lint(hx_opts *o)
+{
+    hx_suite su = {0};
+    int rc = load_all(&o->paths, &su);
+    if (rc == 0) {
+        if (su.files == 0) {
+            fputs("hp-harness: no scenario files (*.yaml, *.yml) found\n", stderr);
+            rc = HX_INVALID;
+        } else {
+            printf("%zu file%s OK\n", su.files, su.files == 1 ? "" : "s");
+        }
+    }
+    suite_free(&su);
+    return rc;
+}
+
+static void print_joined(json_t *arr)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) {
+        printf("%s%s", i ? "," : "", json_is_string(v) ? json_string_value(v) : "?");
+    }
+    if (json_array_size(arr) == 0)
+        fputs("-", stdout);
+}
+
+static int cmd_list(hx_opts *o)
+{
+    hx_suite su = {0};
+    int rc = check_rule_filters(o);
+    if (rc == 0)
+        rc = load_all(&o->paths, &su);
+    if (rc != 0) {
+        suite_free(&su);
+        return rc;
+    }
+    json_t *arr = o->list_json ? json_array() : NULL;
+    size_t width = 0;
+    for (size_t i = 0; i < su.n; i++)
+        if (selected(o, su.s[i]) && strlen(scn_id(su.s[i])) > width)
+            width = strlen(scn_id(su.s[i]));
+    for (size_t i = 0; i < su.n; i++) {
+        scn_scenario *s = su.s[i];
+        if (!selected(o, s))
+            continue;
+        if (arr) {
+            json_array_append_new(
+                arr, json_pack("{s:s,s:s,s:s,s:O,s:O}", "id", scn_id(s), "name", scn_name(s),
+                               "file", scn_file(s), "rules", scn_rules(s), "tags", scn_tags(s)));
+            continue;
+        }
+        printf("%-*s  rules: ", (int)width, scn_id(s));
+        print_joined(scn_rules(s));
+        fputs("  tags: ", stdout);
+        print_joined(scn_tags(s));
+        fputc('\n', stdout);
+    }
+    if (arr) {
+        json_dumpf(arr, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+        fputc('\n', stdout);
+        json_decref(arr);
+    }
+    suite_free(&su);
+    return HX_OK;
+}
+
+/* The pool of --jobs workers.  Results land at their scenario's index and
+ * the main thread prints them in index order, so the output (terminal and
+ * reports) is the same whatever order the runs finish in. */
+typedef struct hx_pool {
+    scn_scenario **s;
+    scn_result *res;
+    int *errors;
+    unsigned char *done;
+    size_t n;
+    size_t next;                /* next index to take (atomic) */
+    scn_run_opts opts;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} hx_pool;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* Runs scenario i and fills what the engine left empty, so the reports can
+ * rely on id, file, rules and tags being there even after a runtime
+ * error. */
+static void run_one(hx_pool *p, size_t i)
+{
+    scn_result *r = &p->res[i];
+    const scn_scenario *s = p->s[i];
+    memset(r, 0, sizeof *r);
+    r->failure_step = -1;
+    double t0 = now_ms();
+    int rc = scn_run(s, &p->opts, r);
+    double wall = now_ms() - t0;
+    if (r->wall_ms <= 0)
+        r->wall_ms = wall;
+    if (!r->id)
+        r->id = dup_or_null(scn_id(s));
+    if (!r->name)
+        r->name = dup_or_null(scn_name(s));
+    if (!r->file)
+        r->file = dup_or_null(scn_file(s));
+    if (!r->rules)
+        r->rules = json_deep_copy(scn_rules(s));
+    if (!r->tags)
+        r->tags = json_deep_copy(scn_tags(s));
+    if (rc != 0) {
+        p->errors[i] = 1;
+        r->passed = 0;
+        if (!r->failure)
+            r->failure = strdup("runtime error");
+    } else if (!r->passed && !r->failure) {
+        r->failure = strdup("failed (the engine gave no detail)");
+    }
+}
+
+static void *worker(void *arg)
+{
+    hx_pool *p = arg;
+    for (;;) {
+        size_t i = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED);
+        if (i >= p->n)
+            break;
+        run_one(p, i);
+        pthread_mutex_lock(&p->mu);
+        p->done[i] = 1;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+    return NULL;
+}
+
+static int jobs_default(int jobs)
+{
+    if (jobs > 0)
+        return jobs;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)(n > HX_MAX_JOBS ? HX_MAX_JOBS : n) : 1;
+}
+
+typedef struct report_spec {
+    const char *path;           /* explicit, or NULL */
+    const char *dflt;           /* file name under --reports-dir */
+    rpt_writer write;
+} report_spec;
+
+/* Writes every requested report; prints "report: PATH" for each.  Returns
+ * 0 or HX_RUNTIME. */
+static int write_reports(const hx_opts *o, const rpt_run *run)
+{
+    report_spec specs[] = {{o->junit, "junit.xml", rpt_junit_write},
+                           {o->json, "report.json", rpt_json_write},
+                           {o->html, "report.html", rpt_html_write}};
+    const char *dir = o->reports_dir ? o->reports_dir : "reports";
+    int rc = 0;
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        char *path = NULL;
+        if (specs[i].path)
+            path = strdup(specs[i].path);
+        else if (!o->no_reports)
+            path = join_path(dir, specs[i].dflt);
+        else
+            continue;
+        char err[512];
+        if (!path) {
+            fputs("hp-harness: out of memory\n", stderr);
+            rc = HX_RUNTIME;
+        } else if (rpt_write_file(path, specs[i].write, run, err, sizeof err) != 0) {
+            fprintf(stderr, "hp-harness: %s\n", err);
+            rc = HX_RUNTIME;
+        } else {
+            printf("report: %s\n", path);
+        }
+        free(path);
+    }
+    return rc;
+}
+
+static int cmd_run(hx_opts *o)
+{
+    if (strcmp(o->mode, "real") == 0) {
+        /* The engine drives only the simulator for now (harness.h:
+         * scn_run_opts.mode); say so rather than run something else. */
+        fputs("hp-harness: --mode real is not implemented yet: scenarios run in the simulator "
+              "only (--mode sim).\nTo test a real server or app, use hp-fake-server / "
+              "hp-fake-client (see README.md).\n",
+              stderr);
+        return HX_INVALID;
+    }
+    int rc = check_rule_filters(o);
+    if (rc != 0)
+        return rc;
+    hx_suite su = {0};
+    rc = load_all(&o->paths, &su);
+    if (rc != 0) {
+        suite_free(&su);
+        return rc;
+    }
+    /* Keep only the selected scenarios, in suite order. */
+    size_t n = 0;
+    for (size_t i = 0; i < su.n; i++) {
+        if (selected(o, su.s[i]))
+            su.s[n++] = su.s[i];
+        else
+            scn_free(su.s[i]);
+    }
+    su.n = n;
+    if (n == 0) {
+        fprintf(stderr, "hp-harness: no scenario selected (%zu file%s read%s)\n", su.files,
+                su.files == 1 ? "" : "s",
+                o->globs.n || o->tags.n || o->rules.n ? ", none matches the filters" : "");
+        suite_free(&su);
+        return HX_INVALID;
+    }
+
+    hx_pool p = {0};
+    p.s = su.s;
+    p.n = n;
+    p.opts.seed = o->seed;
+    p.opts.mode = o->mode;
+    p.res = calloc(n, sizeof *p.res);
+    p.errors = calloc(n, sizeof *p.errors);
+    p.done = calloc(n, 1);
+    int jobs = jobs_default(o->jobs);
+    if ((size_t)jobs > n)
+        jobs = (int)n;
+    pthread_t *th = calloc((size_t)jobs, sizeof *th);
+    if (!p.res || !p.errors || !p.done || !th) {
+        fputs("hp-harness: out of memory\n", stderr);
+        free(p.res);
+        free(p.errors);
+        free(p.done);
+        free(th);
+        suite_free(&su);
+        return HX_RUNTIME;
+    }
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cv, NULL);
+    /* jansson seeds its hash function lazily; do it before any thread. */
+    json_object_seed(0);
+
+    printf("running %zu scenario%s (seed %" PRIu64 ", jobs %d, mode %s)\n", n,
+           n == 1 ? "" : "s", o->seed, jobs, o->mode);
+    fflush(stdout);
+    int started = 0;
+    for (int i = 0; i < jobs; i++) {
+        if (pthread_create(&th[i], NULL, worker, &p) != 0)
+            break;
+        started++;
+    }
+    if (started == 0)
+        worker(&p);    /* no thread at all: run here, same results */
+    for (size_t i = 0; i < n; i++) {
+        pthread_mutex_lock(&p.mu);
+        while (!p.done[i])
+            pthread_cond_wait(&p.cv, &p.mu);
+        pthread_mutex_unlock(&p.mu);
+        rpt_term_line(stdout, &p.res[i], p.errors[i]);
+        fflush(stdout);
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+
+    rpt_run run = {p.res, p.errors, n, {o->seed, o->mode, HX_VERSION}};
+    int wrc = write_reports(o, &run);
+    size_t passed = rpt_count_passed(&run);
+    int any_error = 0;
+    for (size_t i = 0; i < n; i++)
+        any_error |= p.errors[i];
+    rpt_term_summary(stdout, &run);
+    fflush(stdout);
+
+    for (size_t i = 0; i < n; i++)
+        scn_result_clear(&p.res[i]);
+    pthread_mutex_destroy(&p.mu);
+    pthread_cond_destroy(&p.cv);
+    free(p.res);
+    free(p.errors);
+    free(p.done);
+    free(th);
+    suite_free(&su);
+    if (any_error || wrc != 0)
+        return HX_RUNTIME;
+    return passed == n ? HX_OK : HX_FAILED;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return HX_INVALID;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return HX_OK;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("hp-harness %s\n", HX_VERSION);
+        return HX_OK;
+    }
+    if (strcmp(cmd, "run") != 0 && strcmp(cmd, "lint") != 0 && strcmp(cmd, "list") != 0)
+        return usage_error("unknown command '%s' (run, lint or list)", cmd);
+
+    hx_opts o = {0};
+    o.cmd = cmd;
+    o.mode = "sim";
+    o.seed = 1;
+    o.jobs = 1;
+    int rc = parse_opts(argc - 1, argv + 1, &o);
+    if (rc < 0) {
+        if (o.paths.n == 0)
+            strv_push(&o.paths, "scenarios/");
+        if (strcmp(cmd, "run") == 0)
+            rc = cmd_run(&o);
+        else if (strcmp(cmd, "lint") == 0)
+            rc = cmd_lint(&o);
+        else
+            rc = cmd_list(&o);
+    }
+    strv_free(&o.paths);
+    strv_free(&o.globs);
+    strv_free(&o.tags);
+    strv_free(&o.rules);
+    return rc;
+}

@@ -1,0 +1,99 @@
+/*
+ * rpt.h - the report writers of hp-harness: terminal lines, JUnit XML, JSON
+ * and the self-contained HTML report.
+ *
+ * They see only what harness.h exposes (scn_result), so they can be tested
+ * against a fake engine and never depend on the simulator's internals.
+ * Every writer takes the results in the order the scenarios were selected
+ * (the order is the caller's business: hx_main.c keeps it stable whatever
+ * --jobs is).  None of them owns or modifies the results.
+ *
+ * Determinism: the JSON and HTML reports contain no wall-clock value and
+ * no path other than the ones the results carry (the paths as given on the
+ * command line), and keys are sorted, so the same scenarios with the same
+ * seed give byte-identical files.  Only JUnit carries wall time (its "time"
+ * attribute is meant for that).
+ */
+#ifndef RPT_H
+#define RPT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "harness.h"
+
+#define HX_VERSION "0.2.0"
+
+/* What a report says about the run as a whole. */
+typedef struct rpt_meta {
+    uint64_t seed;
+    const char *mode;       /* "sim" */
+    const char *version;    /* HX_VERSION */
+} rpt_meta;
+
+/* A result that could not run (scn_run returned -1) is reported as failed;
+ * the writers tell it apart with this flag array (may be NULL: none). */
+typedef struct rpt_run {
+    const scn_result *results;
+    const int *errors;      /* errors[i] != 0: runtime error, not assertion */
+    size_t n;
+    rpt_meta meta;
+} rpt_run;
+
+/* ---- terminal (rpt_term.c) ------------------------------------------- */
+
+/* "PASS  id  sim 1m05.000s  wall 0.42 ms" and, when failed, the failure
+ * indented on the next line as "file:line: text". */
+void rpt_term_line(FILE *f, const scn_result *r, int error);
+/* Exactly "N passed, N failed\n": CI parses it as the last stdout line. */
+void rpt_term_summary(FILE *f, const rpt_run *run);
+size_t rpt_count_passed(const rpt_run *run);
+
+/* ---- JUnit XML (rpt_junit.c) ----------------------------------------- */
+
+/* Writes the text escaped for XML character data and attribute values
+ * (& < > " ' and line breaks as character references; control characters
+ * that XML 1.0 forbids and invalid UTF-8 bytes become '?'). */
+void rpt_xml_escape(FILE *f, const char *s);
+/* Length (1..4) of the valid UTF-8 sequence at s, 0 when s[0] starts none
+ * (overlong forms, surrogates, U+FFFE/FFFF included). */
+size_t rpt_utf8_len(const unsigned char *s);
+/* The JUnit classname of an id: its folder ("queue/fifo" -> "queue"),
+ * "scenarios" when the id has no folder.  Writes into buf (always
+ * terminated). */
+void rpt_junit_classname(const char *id, char *buf, size_t len);
+/* Returns 0, or -1 when writing failed. */
+int rpt_junit_write(FILE *f, const rpt_run *run);
+
+/* ---- JSON (rpt_json.c) ----------------------------------------------- */
+
+/* The whole report as a new reference:
+ *   {"version","seed","mode","summary":{passed,failed,errors,total},
+ *    "index":[{id,file,passed}],
+ *    "scenarios":[{id,name,file,rules,tags,passed,error,failure,failure_loc,
+ *                  failure_step,sim_ms,messages,checks,trace}]}
+ * wall_ms is left out on purpose (determinism). */
+json_t *rpt_json_build(const rpt_run *run);
+/* rpt_json_build() dumped with sorted keys and one-space indentation, a
+ * final newline.  Returns 0, or -1 when writing failed. */
+int rpt_json_write(FILE *f, const rpt_run *run);
+
+/* ---- HTML (rpt_html.c) ----------------------------------------------- */
+
+/* One self-contained page (inline CSS and JS, no URL of any kind) with the
+ * report data embedded as JSON in <script type="application/json">.  In
+ * that block every '<' is written as \u003c (so neither "</script>" nor
+ * "<!--" can end or confuse it) and "//" as "\/\/" (so no string in the
+ * data reads as a URL).  Returns 0, or -1 when writing failed. */
+int rpt_html_write(FILE *f, const rpt_run *run);
+
+/* ---- files ----------------------------------------------------------- */
+
+typedef int (*rpt_writer)(FILE *f, const rpt_run *run);
+
+/* Creates the parent directories of path, writes to "path.tmp.PID" and renames
+ * it over path, so a reader never sees half a report.  Returns 0, or -1
+ * with a message in err. */
+int rpt_write_file(const char *path, rpt_writer w, const rpt_run *run, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,106 @@
+/*
+ * rpt_json.c - the JSON report: an index and the full trace per scenario.
+ *
+ * Determinism is the point of this file: no wall-clock value, paths exactly
+ * as the results carry them (as given on the command line), keys sorted on
+ * output, so the same seed gives the same bytes (the suite checks it).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rpt.h"
+
+/* A JSON string of s; bytes that are not valid UTF-8 (jansson refuses
+ * them) become '?', so a strange failure text never loses the report. */
+static json_t *str_or_null(const char *s)
+{
+    if (!s)
+        return json_null();
+    json_t *v = json_string(s);
+    if (v)
+        return v;
+    char *copy = strdup(s);
+    if (!copy)
+        return json_null();
+    for (unsigned char *p = (unsigned char *)copy; *p;) {
+        size_t n = rpt_utf8_len(p);
+        if (n == 0)
+            *p++ = '?';
+        else
+            p += n;
+    }
+    v = json_string(copy);
+    free(copy);
+    return v ? v : json_null();
+}
+
+/* A borrowed array from the result, or a new empty one when missing (so a
+ * consumer can always iterate). */
+static json_t *arr_or_empty(json_t *a)
+{
+    return json_is_array(a) ? json_incref(a) : json_array();
+}
+
+static json_t *scenario_json(const scn_result *r, int err)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", str_or_null(r->id));
+    json_object_set_new(o, "name", str_or_null(r->name));
+    json_object_set_new(o, "file", str_or_null(r->file));
+    json_object_set_new(o, "rules", arr_or_empty(r->rules));
+    json_object_set_new(o, "tags", arr_or_empty(r->tags));
+    json_object_set_new(o, "passed", json_boolean(r->passed && !err));
+    json_object_set_new(o, "error", json_boolean(err));
+    json_object_set_new(o, "failure", r->passed && !err ? json_null() : str_or_null(r->failure));
+    json_object_set_new(o, "failure_loc",
+                        r->passed && !err ? json_null() : str_or_null(r->failure_loc));
+    json_object_set_new(o, "failure_step",
+                        r->passed && !err ? json_null() : json_integer(r->failure_step));
+    json_object_set_new(o, "sim_ms", json_integer(r->sim_ms));
+    json_object_set_new(o, "messages", json_integer((json_int_t)r->messages));
+    json_object_set_new(o, "checks", arr_or_empty(r->checks));
+    json_object_set_new(o, "trace", arr_or_empty(r->trace));
+    return o;
+}
+
+json_t *rpt_json_build(const rpt_run *run)
+{
+    json_t *root = json_object();
+    json_t *index = json_array(), *scns = json_array();
+    size_t passed = 0, errors = 0;
+    for (size_t i = 0; i < run->n; i++) {
+        const scn_result *r = &run->results[i];
+        int err = run->errors && run->errors[i];
+        int ok = r->passed && !err;
+        passed += ok;
+        errors += err != 0;
+        json_t *ix = json_object();
+        json_object_set_new(ix, "id", str_or_null(r->id));
+        json_object_set_new(ix, "file", str_or_null(r->file));
+        json_object_set_new(ix, "passed", json_boolean(ok));
+        json_array_append_new(index, ix);
+        json_array_append_new(scns, scenario_json(r, err));
+    }
+    json_object_set_new(root, "version",
+                        json_string(run->meta.version ? run->meta.version : HX_VERSION));
+    json_object_set_new(root, "seed", json_integer((json_int_t)run->meta.seed));
+    json_object_set_new(root, "mode", json_string(run->meta.mode ? run->meta.mode : "sim"));
+    json_object_set_new(root, "summary",
+                        json_pack("{s:I,s:I,s:I,s:I}", "passed", (json_int_t)passed, "failed",
+                                  (json_int_t)(run->n - passed), "errors", (json_int_t)errors,
+                                  "total", (json_int_t)run->n));
+    json_object_set_new(root, "index", index);
+    json_object_set_new(root, "scenarios", scns);
+    return root;
+}
+
+int rpt_json_write(FILE *f, const rpt_run *run)
+{
+    json_t *root = rpt_json_build(run);
+    int rc = json_dumpf(root, f, JSON_INDENT(1) | JSON_SORT_KEYS);
+    json_decref(root);
+    if (rc == 0 && fputc('\n', f) == EOF)
+        rc = -1;
+    return rc == 0 && !ferror(f) ? 0 : -1;
+}

@@ -1,0 +1,160 @@
+/*
+ * rpt_junit.c - JUnit XML: one <testsuite>, one <testcase> per scenario.
+ *
+ * CI tools (Jenkins, GitLab, GitHub annotations) read this; the failure
+ * message is the assertion text with its scenario file:line so a red test
+ * in a CI page says where to look.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "rpt.h"
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid.
+ * Overlong forms and surrogates are refused: an XML parser would. */
+size_t rpt_utf8_len(const unsigned char *s)
+{
+    unsigned c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t n;
+    unsigned min;
+    if ((c & 0xE0) == 0xC0) {
+        n = 2;
+        min = 0x80;
+        c &= 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+        n = 3;
+        min = 0x800;
+        c &= 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+        n = 4;
+        min = 0x10000;
+        c &= 0x07;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        c = (c << 6) | (s[i] & 0x3F);
+    }
+    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF) || c == 0xFFFE || c == 0xFFFF)
+        return 0;
+    return n;
+}
+
+void rpt_xml_escape(FILE *f, const char *s)
+{
+    if (!s)
+        return;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        switch (*p) {
+        case '&': fputs("&amp;", f); p++; continue;
+        case '<': fputs("&lt;", f); p++; continue;
+        case '>': fputs("&gt;", f); p++; continue;
+        case '"': fputs("&quot;", f); p++; continue;
+        case '\'': fputs("&apos;", f); p++; continue;
+        /* As references so attribute values keep their line breaks. */
+        case '\n': fputs("&#10;", f); p++; continue;
+        case '\r': fputs("&#13;", f); p++; continue;
+        case '\t': fputs("&#9;", f); p++; continue;
+        default: break;
+        }
+        if (*p < 0x20) {             /* forbidden in XML 1.0 */
+            fputc('?', f);
+            p++;
+            continue;
+        }
+        size_t n = rpt_utf8_len(p);
+        if (n == 0) {
+            fputc('?', f);
+            p++;
+            continue;
+        }
+        fwrite(p, 1, n, f);
+        p += n;
+    }
+}
+
+void rpt_junit_classname(const char *id, char *buf, size_t len)
+{
+    if (len == 0)
+        return;
+    const char *slash = id ? strrchr(id, '/') : NULL;
+    if (!slash || slash == id) {
+        snprintf(buf, len, "scenarios");
+        return;
+    }
+    size_t n = (size_t)(slash - id);
+    if (n >= len)
+        n = len - 1;
+    memcpy(buf, id, n);
+    buf[n] = '\0';
+}
+
+/* "file:line: text", the failure as one string for message= and the body. */
+static void write_failure_text(FILE *f, const scn_result *r)
+{
+    if (r->failure_loc && *r->failure_loc) {
+        rpt_xml_escape(f, r->failure_loc);
+        fputs(": ", f);
+    }
+    rpt_xml_escape(f, r->failure ? r->failure : "failed (no detail given)");
+}
+
+int rpt_junit_write(FILE *f, const rpt_run *run)
+{
+    size_t failures = 0, errors = 0;
+    double total = 0;
+    for (size_t i = 0; i < run->n; i++) {
+        int err = run->errors && run->errors[i];
+        if (err)
+            errors++;
+        else if (!run->results[i].passed)
+            failures++;
+        total += run->results[i].wall_ms;
+    }
+    fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", f);
+    fprintf(f, "<testsuite name=\"hp-harness\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" "
+               "skipped=\"0\" time=\"%.3f\">\n", run->n, failures, errors, total / 1000.0);
+    fprintf(f, "  <properties>\n"
+               "    <property name=\"seed\" value=\"%llu\"/>\n"
+               "    <property name=\"mode\" value=\"",
+            (unsigned long long)run->meta.seed);
+    rpt_xml_escape(f, run->meta.mode ? run->meta.mode : "sim");
+    fputs("\"/>\n    <property name=\"version\" value=\"", f);
+    rpt_xml_escape(f, run->meta.version ? run->meta.version : HX_VERSION);
+    fputs("\"/>\n  </properties>\n", f);
+
+    for (size_t i = 0; i < run->n; i++) {
+        const scn_result *r = &run->results[i];
+        int err = run->errors && run->errors[i];
+        char cls[256];
+        rpt_junit_classname(r->id, cls, sizeof cls);
+        fputs("  <testcase classname=\"", f);
+        rpt_xml_escape(f, cls);
+        fputs("\" name=\"", f);
+        rpt_xml_escape(f, r->id ? r->id : "?");
+        fputs("\" file=\"", f);
+        rpt_xml_escape(f, r->file ? r->file : "");
+        fprintf(f, "\" time=\"%.3f\"", r->wall_ms / 1000.0);
+        if (r->passed && !err) {
+            fputs("/>\n", f);
+            continue;
+        }
+        const char *tag = err ? "error" : "failure";
+        fprintf(f, ">\n    <%s message=\"", tag);
+        write_failure_text(f, r);
+        fprintf(f, "\" type=\"%s\">", err ? "runtime" : "assertion");
+        write_failure_text(f, r);
+        if (r->name && *r->name) {
+            fputs("&#10;scenario: ", f);
+            rpt_xml_escape(f, r->name);
+        }
+        fprintf(f, "</%s>\n  </testcase>\n", tag);
+    }
+    fputs("</testsuite>\n", f);
+    return ferror(f) ? -1 : 0;
+}

@@ -1,0 +1,66 @@
+/*
+ * rpt_term.c - the terminal report: one line per scenario and the summary
+ * line CI parses.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rpt.h"
+
+/* Virtual time for humans: "950ms", "12.000s", "31m05.000s", "2h00m00.000s". */
+static void fmt_sim(char *buf, size_t len, int64_t ms)
+{
+    if (ms < 0)
+        ms = 0;
+    int64_t h = ms / 3600000, m = (ms / 60000) % 60, s = (ms / 1000) % 60, frac = ms % 1000;
+    if (ms < 1000)
+        snprintf(buf, len, "%" PRId64 "ms", ms);
+    else if (h > 0)
+        snprintf(buf, len, "%" PRId64 "h%02" PRId64 "m%02" PRId64 ".%03" PRId64 "s", h, m, s, frac);
+    else if (m > 0)
+        snprintf(buf, len, "%" PRId64 "m%02" PRId64 ".%03" PRId64 "s", m, s, frac);
+    else
+        snprintf(buf, len, "%" PRId64 ".%03" PRId64 "s", s, frac);
+}
+
+/*
+ * Prints one scenario.  A failure is printed under the line, indented, as
+ * "file:line: text"; a multi-line failure keeps the indentation on every
+ * line so the block stays readable in a CI log.
+ */
+void rpt_term_line(FILE *f, const scn_result *r, int error)
+{
+    char sim[48];
+    fmt_sim(sim, sizeof sim, r->sim_ms);
+    const char *status = error ? "ERROR" : r->passed ? "PASS " : "FAIL ";
+    fprintf(f, "%s %s  (sim %s, wall %.2f ms)\n", status, r->id ? r->id : "?", sim, r->wall_ms);
+    if (r->passed && !error)
+        return;
+    const char *text = r->failure ? r->failure : "failed (no detail given)";
+    fputs("      ", f);
+    if (r->failure_loc && *r->failure_loc)
+        fprintf(f, "%s: ", r->failure_loc);
+    for (const char *p = text; *p; p++) {
+        fputc(*p, f);
+        if (*p == '\n' && p[1])
+            fputs("      ", f);
+    }
+    if (text[0] == '\0' || text[strlen(text) - 1] != '\n')
+        fputc('\n', f);
+}
+
+size_t rpt_count_passed(const rpt_run *run)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < run->n; i++)
+        if (run->results[i].passed && !(run->errors && run->errors[i]))
+            n++;
+    return n;
+}
+
+void rpt_term_summary(FILE *f, const rpt_run *run)
+{
+    size_t passed = rpt_count_passed(run);
+    fprintf(f, "%zu passed, %zu failed\n", passed, run->n - passed);
+}
