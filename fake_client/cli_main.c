@@ -1,0 +1,495 @@
+/*
+ * cli_main.c - the hp-fake-client program: flags, set-up and the JSON-lines
+ * driver.
+ *
+ * The program is two files: this one (command line, the core's environment,
+ * the stdin command language and the stdout observables) and cli_lws.c (the
+ * libwebsockets event loop that carries out the core's outbox).  The policy
+ * lives in the core (cli_core.h); nothing here decides a rule.
+ *
+ * stdout carries only JSON lines, one compact object per observable, each
+ * with a "kind" (docs/CLIENT_DRIVER.md); stderr carries only log lines in the
+ * project's one format (hp_log).  Every stdout line is flushed at once so a
+ * script reading a pipe sees it without delay.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "cli_core.h"
+#include "cli_store.h"
+#include "hp_env.h"
+#include "hp_log.h"
+#include "hp_outbox.h"
+#include "hp_policy.h"
+
+/* ---- the interface between the program's two files ---------------------
+ * (The program has no private header: these few prototypes are repeated,
+ * identically, at the top of cli_lws.c.) */
+
+/* cli_lws.c: run the event loop until quit; 0, or -1 with err on set-up. */
+int cli_lws_run(cli_core *core, const hp_env *env, const char *server_url, char *err,
+                size_t errlen);
+/* cli_lws.c: ask the loop to stop (async-signal-safe). */
+void cli_lws_quit(void);
+/* cli_lws.c: check a --server URL without connecting; 0 or -1 with err. */
+int cli_lws_check_url(const char *url, char *err, size_t errlen);
+
+/* Here: one stdin command line; returns 1 when the driver must quit. */
+int cli_drv_line(cli_core *core, const char *line, size_t len);
+/* Here: print obj as one stdout line (steals the reference). */
+void cli_drv_emit(json_t *obj);
+/* Here: a NOTIFY / OBSERVE outbox item becomes a stdout line. */
+void cli_drv_observable(const hp_out *it);
+/* Here: one HTTP exchange ended: status, or 0 with error set. */
+void cli_drv_http(const char *method, const char *path, int status, const char *error);
+
+/* ---- stdout ------------------------------------------------------------- */
+
+static int g_stdout_broken;
+
+/* One compact JSON object per line, flushed.  A reader that went away
+ * (EPIPE) stops the program: nobody is left to observe it. */
+void cli_drv_emit(json_t *obj)
+{
+    if (!obj)
+        return;
+    char *s = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+    json_decref(obj);
+    if (!s)
+        return;
+    if (!g_stdout_broken) {
+        if (fputs(s, stdout) < 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
+            g_stdout_broken = 1;
+            cli_lws_quit();
+        }
+    }
+    free(s);
+}
+
+/* A new object whose first key is "kind" (readers grep for it). */
+static json_t *kind_obj(const char *kind)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "kind", json_string(kind));
+    return o;
+}
+
+/* NOTIFY => {"kind":"notification", ...info}; OBSERVE => info as is (it
+ * carries its own "kind"; one without gets "observe"). */
+void cli_drv_observable(const hp_out *it)
+{
+    if (!it || !json_is_object(it->info))
+        return;
+    json_t *o;
+    if (it->kind == HP_OUT_NOTIFY) {
+        o = kind_obj("notification");
+        json_object_update_missing(o, it->info);
+    } else {
+        const char *k = json_string_value(json_object_get(it->info, "kind"));
+        o = kind_obj(k ? k : "observe");
+        json_object_update_missing(o, it->info);
+    }
+    cli_drv_emit(o);
+}
+
+void cli_drv_http(const char *method, const char *path, int status, const char *error)
+{
+    json_t *o = kind_obj("http");
+    json_object_set_new(o, "method", json_string(method ? method : ""));
+    json_object_set_new(o, "path", json_string(path ? path : ""));
+    json_object_set_new(o, "status", json_integer(status));
+    if (error)
+        json_object_set_new(o, "error", json_string(error));
+    cli_drv_emit(o);
+}
+
+/* ---- the command language ------------------------------------------------ */
+
+static void emit_ok(const char *cmd, const char *id)
+{
+    json_t *o = kind_obj("ok");
+    json_object_set_new(o, "cmd", json_string(cmd));
+    if (id)
+        json_object_set_new(o, "id", json_string(id));
+    cli_drv_emit(o);
+}
+
+/* cmd may be NULL when the line had none we could read (then "cmd": null). */
+static void emit_error(const char *cmd, const char *id, const char *message)
+{
+    json_t *o = kind_obj("error");
+    json_object_set_new(o, "cmd", cmd ? json_string(cmd) : json_null());
+    if (id)
+        json_object_set_new(o, "id", json_string(id));
+    json_object_set_new(o, "message", json_string(message ? message : "error"));
+    cli_drv_emit(o);
+}
+
+/* The string member `key` of a command, or NULL (then an error line was
+ * emitted naming what is missing). */
+static const char *need_string(const json_t *root, const char *cmd, const char *key)
+{
+    const json_t *v = json_object_get(root, key);
+    if (!json_is_string(v)) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "\"%s\" needs a string \"%s\"", cmd, key);
+        emit_error(cmd, NULL, msg);
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+typedef int (*id_action)(cli_core *, const char *, char *, size_t);
+
+/* delete / lock / unlock: an "id" and a core action that may refuse. */
+static void run_id_action(cli_core *core, const json_t *root, const char *cmd, id_action fn)
+{
+    const char *id = need_string(root, cmd, "id");
+    if (!id)
+        return;
+    char err[256] = "";
+    if (fn(core, id, err, sizeof err) == 0)
+        emit_ok(cmd, id);
+    else
+        emit_error(cmd, id, err[0] ? err : "refused");
+}
+
+/*
+ * One command line.  Blank lines are ignored.  Anything else that is not a
+ * JSON object with a known "cmd" and well-typed arguments gets an
+ * {"kind":"error"} line and changes nothing; a refused action (queue full,
+ * no conflict pending, invalid field...) gets one too, with the core's
+ * message.  Returns 1 for "quit".
+ */
+int cli_drv_line(cli_core *core, const char *line, size_t len)
+{
+    size_t i = 0;
+    while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r'))
+        i++;
+    if (i == len)
+        return 0;
+
+    json_error_t jerr;
+    json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "not JSON: %s (column %d)", jerr.text, jerr.column);
+        emit_error(NULL, NULL, msg);
+        return 0;
+    }
+    if (!json_is_object(root)) {
+        emit_error(NULL, NULL, "a command is a JSON object with a \"cmd\"");
+        json_decref(root);
+        return 0;
+    }
+    const char *cmd = json_string_value(json_object_get(root, "cmd"));
+    if (!cmd) {
+        emit_error(NULL, NULL, "missing string \"cmd\"");
+        json_decref(root);
+        return 0;
+    }
+
+    int quit = 0;
+    char err[256] = "";
+    if (strcmp(cmd, "edit") == 0) {
+        const char *id = need_string(root, cmd, "id");
+        const json_t *fields = json_object_get(root, "fields");
+        if (id && !json_is_object(fields)) {
+            emit_error(cmd, id, "\"edit\" needs an object \"fields\"");
+        } else if (id) {
+            if (cli_edit(core, id, fields, err, sizeof err) == 0)
+                emit_ok(cmd, id);
+            else
+                emit_error(cmd, id, err[0] ? err : "refused");
+        }
+    } else if (strcmp(cmd, "delete") == 0) {
+        run_id_action(core, root, cmd, cli_delete);
+    } else if (strcmp(cmd, "lock") == 0) {
+        run_id_action(core, root, cmd, cli_lock);
+    } else if (strcmp(cmd, "unlock") == 0) {
+        run_id_action(core, root, cmd, cli_unlock);
+    } else if (strcmp(cmd, "offline") == 0 || strcmp(cmd, "online") == 0) {
+        cli_set_online(core, cmd[1] == 'n');
+        emit_ok(cmd, NULL);
+    } else if (strcmp(cmd, "sync_now") == 0) {
+        cli_sync_now(core);
+        emit_ok(cmd, NULL);
+    } else if (strcmp(cmd, "choose") == 0) {
+        const char *id = need_string(root, cmd, "id");
+        const char *choice = id ? need_string(root, cmd, "choice") : NULL;
+        if (id && choice) {
+            if (cli_choose(core, id, choice, err, sizeof err) == 0)
+                emit_ok(cmd, id);
+            else
+                emit_error(cmd, id, err[0] ? err : "refused");
+        }
+    } else if (strcmp(cmd, "token") == 0) {
+        const char *tok = need_string(root, cmd, "token");
+        if (tok && !*tok) {
+            emit_error(cmd, NULL, "\"token\" must not be empty");
+        } else if (tok) {
+            cli_set_token(core, tok);
+            emit_ok(cmd, NULL);
+        }
+    } else if (strcmp(cmd, "status") == 0) {
+        json_t *o = kind_obj("status");
+        json_t *st = cli_status(core);
+        if (st)
+            json_object_update_missing(o, st);
+        json_decref(st);
+        cli_drv_emit(o);
+    } else if (strcmp(cmd, "cached") == 0) {
+        const char *id = need_string(root, cmd, "id");
+        if (id) {
+            json_t *o = kind_obj("cached");
+            json_object_set_new(o, "id", json_string(id));
+            json_t *t = cli_cached(core, id);
+            json_object_set_new(o, "task", t ? t : json_null());
+            cli_drv_emit(o);
+        }
+    } else if (strcmp(cmd, "quit") == 0) {
+        emit_ok(cmd, NULL);
+        quit = 1;
+    } else {
+        char msg[160];
+        snprintf(msg, sizeof msg, "unknown command \"%.64s\"", cmd);
+        emit_error(cmd, NULL, msg);
+    }
+    json_decref(root);
+    return quit;
+}
+
+/* ---- set-up -------------------------------------------------------------- */
+
+static const char USAGE[] =
+    "usage: hp-fake-client --server http://HOST:PORT --token JWT --db FILE --key-file FILE\n"
+    "                      [--time-scale F] [--log-level LEVEL] [--name NAME]\n"
+    "\n"
+    "The HomePlanner reference client.  Reads commands as JSON lines on stdin and\n"
+    "writes every observable as one JSON line on stdout; logs go to stderr.\n"
+    "\n"
+    "  --server URL      http://HOST:PORT (or https://), optionally with a path prefix\n"
+    "  --token JWT       the bearer token (HS256); without it the client starts in\n"
+    "                    AUTH_REQUIRED and waits for a {\"cmd\":\"token\"} line\n"
+    "  --db FILE         the device store (SQLite; created if missing)\n"
+    "  --key-file FILE   the 32-byte store key: 32 raw bytes or 64 hex characters\n"
+    "  --time-scale F    multiply every policy duration by F (> 0; default 1)\n"
+    "  --log-level L     debug | info | warning | error (default info)\n"
+    "  --name NAME       the actor name in log lines (default: the token's sub)\n"
+    "  --help            this text\n"
+    "\n"
+    "Commands: edit, delete, lock, unlock, offline, online, sync_now, choose,\n"
+    "token, status, cached, quit.  See docs/CLIENT_DRIVER.md.\n"
+    "Exit: 0 after quit or end of stdin, 2 usage, 3 runtime error.\n";
+
+static void usage_error(const char *fmt, const char *arg)
+{
+    fputs("hp-fake-client: ", stderr);
+    fprintf(stderr, fmt, arg ? arg : "");
+    fputs("\n(see hp-fake-client --help)\n", stderr);
+    exit(2);
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    cli_lws_quit();
+}
+
+/* 64 bits from /dev/urandom for the core's PRNG (jitter, mutation ids): the
+ * adapter seeds it, the core never reads entropy itself.  Falls back to the
+ * clock mixed with the pid when /dev/urandom is unreadable. */
+static uint64_t urandom_seed(void)
+{
+    uint64_t seed = 0;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, &seed, sizeof seed);
+        close(fd);
+        if (n == (ssize_t)sizeof seed)
+            return seed;
+    }
+    return (uint64_t)hp_wall_clock(NULL) * 6364136223846793005ull ^ (uint64_t)getpid();
+}
+
+/*
+ * The "sub" claim of a JWT, read without verifying it (the client has no
+ * secret): only used to name the actor in log lines.  Writes "" when the
+ * token is not a readable JWT.
+ */
+static void token_sub(const char *token, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    if (!token)
+        return;
+    const char *a = strchr(token, '.');
+    const char *b = a ? strchr(a + 1, '.') : NULL;
+    if (!a || !b || b - a - 1 <= 0 || b - a - 1 > 4096)
+        return;
+    size_t n = (size_t)(b - a - 1);
+    char *std = malloc(n + 4);
+    unsigned char *dec = malloc(n + 4);
+    if (!std || !dec) {
+        free(std);
+        free(dec);
+        return;
+    }
+    /* base64url -> base64 with padding, for EVP_DecodeBlock. */
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = a[1 + i];
+        std[k++] = c == '-' ? '+' : c == '_' ? '/' : c;
+    }
+    while (k % 4)
+        std[k++] = '=';
+    std[k] = '\0';
+    int m = EVP_DecodeBlock(dec, (const unsigned char *)std, (int)k);
+    if (m > 0) {
+        /* EVP_DecodeBlock counts padding as zero bytes: trim them. */
+        while (m > 0 && dec[m - 1] == '\0')
+            m--;
+        json_t *claims = json_loadb((const char *)dec, (size_t)m, 0, NULL);
+        const char *sub = json_string_value(json_object_get(claims, "sub"));
+        if (sub)
+            snprintf(out, outlen, "%s", sub);
+        json_decref(claims);
+    }
+    free(std);
+    free(dec);
+}
+
+/* Actor names appear unquoted in log lines: keep them one word. */
+static void sanitize_actor(char *s)
+{
+    for (; *s; s++)
+        if (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '=')
+            *s = '_';
+}
+
+int main(int argc, char **argv)
+{
+    const char *server = NULL, *token = NULL, *db = NULL, *key_file = NULL, *name = NULL;
+    double scale = 1.0;
+    hp_log_level level = HP_LOG_INFO;
+
+    enum { O_SERVER = 1, O_TOKEN, O_DB, O_KEY, O_SCALE, O_LEVEL, O_NAME, O_HELP };
+    static const struct option opts[] = {
+        {"server", required_argument, NULL, O_SERVER},
+        {"token", required_argument, NULL, O_TOKEN},
+        {"db", required_argument, NULL, O_DB},
+        {"key-file", required_argument, NULL, O_KEY},
+        {"time-scale", required_argument, NULL, O_SCALE},
+        {"log-level", required_argument, NULL, O_LEVEL},
+        {"name", required_argument, NULL, O_NAME},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        switch (c) {
+        case O_SERVER: server = optarg; break;
+        case O_TOKEN: token = optarg; break;
+        case O_DB: db = optarg; break;
+        case O_KEY: key_file = optarg; break;
+        case O_NAME: name = optarg; break;
+        case O_SCALE: {
+            char *end = NULL;
+            errno = 0;
+            scale = strtod(optarg, &end);
+            if (errno || !end || end == optarg || *end || !isfinite(scale) || scale <= 0)
+                usage_error("--time-scale needs a number > 0, not \"%s\"", optarg);
+            break;
+        }
+        case O_LEVEL:
+            if (hp_log_level_parse(optarg, &level) != 0)
+                usage_error("--log-level must be debug, info, warning or error, not \"%s\"",
+                            optarg);
+            break;
+        case O_HELP: fputs(USAGE, stdout); return 0;
+        case ':': usage_error("%s needs a value", argv[optind - 1]); break;
+        default: usage_error("unknown option \"%s\"", argv[optind - 1]); break;
+        }
+    }
+    if (optind < argc)
+        usage_error("unexpected argument \"%s\"", argv[optind]);
+    if (!server)
+        usage_error("--server is required%s", NULL);
+    if (!db)
+        usage_error("--db is required%s", NULL);
+    if (!key_file)
+        usage_error("--key-file is required%s", NULL);
+    if (token && !*token)
+        usage_error("--token must not be empty%s", NULL);
+    if (name && !*name)
+        usage_error("--name must not be empty%s", NULL);
+
+    char err[512];
+    if (cli_lws_check_url(server, err, sizeof err) != 0)
+        usage_error("--server: %s", err);
+    uint8_t key[32];
+    if (cli_key_load(key_file, key, err, sizeof err) != 0)
+        usage_error("--key-file: %s", err);
+
+    /* The environment: wall clock, entropy-seeded PRNG, stderr logger. */
+    char actor[128];
+    if (name)
+        snprintf(actor, sizeof actor, "%s", name);
+    else
+        token_sub(token, actor, sizeof actor);
+    if (!actor[0])
+        snprintf(actor, sizeof actor, "fake_client");
+    sanitize_actor(actor);
+    hp_rng rng;
+    hp_rng_seed(&rng, urandom_seed());
+    hp_logger logger = {.sink = hp_log_stderr_sink, .ud = NULL, .min_level = level};
+    hp_env env = {.now = hp_wall_clock, .clock_ud = NULL, .rng = &rng, .log = &logger,
+                  .actor = actor};
+
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+
+    cli_store_open_info info = {0};
+    cli_store *st = cli_store_open(db, key, &env, &info, err, sizeof err);
+    memset(key, 0, sizeof key);
+    if (!st) {
+        hp_log(&env, HP_LOG_ERROR, "store_open_failed", "db=%s error=\"%s\"", db, err);
+        return 3;
+    }
+    /* C-3 key news (KEY_MISMATCH, QUARANTINE_RESTORED) is the core's to
+     * announce at cli_start(): it reads the store's open info itself. */
+
+    hp_policy policy;
+    hp_policy_defaults(&policy);
+    hp_policy_scale(&policy, scale);
+
+    cli_core *core = cli_new(&env, &policy, st, token);
+    if (!core) {
+        hp_log(&env, HP_LOG_ERROR, "client_start_failed", NULL);
+        cli_store_close(st);
+        return 3;
+    }
+    hp_log(&env, HP_LOG_INFO, "client_started", "server=%s db=%s time_scale=%g", server, db,
+           scale);
+    cli_start(core);
+    int rc = cli_lws_run(core, &env, server, err, sizeof err);
+    if (rc != 0)
+        hp_log(&env, HP_LOG_ERROR, "event_loop_failed", "error=\"%s\"", err);
+    else
+        hp_log(&env, HP_LOG_INFO, "client_stopped", NULL);
+    cli_free(core);
+    cli_store_close(st);
+    return rc == 0 ? 0 : 3;
+}

@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""The hp-fake-client command line and JSON-lines driver: bad flags exit 2,
+bad command lines get {"kind":"error"} objects and change nothing (never a
+crash), a client without a token asks for one (AUTH_REQUIRED) and resumes
+with the "token" command, end of stdin quits cleanly."""
+
+import signal
+import subprocess
+
+from hpcli import CLIENT_BIN, DEFAULT_TIMEOUT, Env, mint_token, run_tests
+
+
+def run(args, stdin=b""):
+    return subprocess.run([CLIENT_BIN] + args, input=stdin, capture_output=True,
+                          timeout=DEFAULT_TIMEOUT)
+
+
+def test_flags():
+    with Env() as env:
+        key = env.workdir.file("k")
+        with open(key, "w") as f:
+            f.write("ab" * 32)
+        db = env.workdir.file("c.db")
+        base = ["--server", "http://127.0.0.1:9", "--db", db, "--key-file", key]
+        r = run(["--help"])
+        assert r.returncode == 0 and b"--server" in r.stdout, r
+        for bad in (["--bogus"], base + ["--time-scale", "0"], base + ["--time-scale", "x"],
+                    base + ["--log-level", "loud"], ["--db", db, "--key-file", key],
+                    base[:2] + ["--key-file", key], base + ["extra"],
+                    ["--server", "ftp://x", "--db", db, "--key-file", key],
+                    ["--server", "http://h:1", "--db", db, "--key-file", env.workdir.file("no")],
+                    base + ["--server"]):
+            r = run(bad)
+            assert r.returncode == 2, (bad, r)
+            assert r.stderr and r.stdout == b"", (bad, r)
+        # Without --name the actor in log lines is the token's sub.
+        tok = mint_token("zoe", "home")
+        r = run(base + ["--token", tok])           # stdin at EOF at once: quit
+        assert r.returncode == 0, r
+        assert b" INFO zoe client_started" in r.stderr, r.stderr
+        assert tok.encode() not in r.stderr, r.stderr        # A-4
+        # A short key file is a bad value too.
+        with open(key, "w") as f:
+            f.write("abcd")
+        assert run(base).returncode == 2
+
+
+def test_bad_command_lines_get_error_objects():
+    with Env() as env:
+        srv = env.server().start()
+        alice = env.client("alice", srv, "alice", "home").start()
+        alice.wait_ready()
+        bad = [
+            "not json at all",
+            "[1, 2, 3]",
+            '"a string"',
+            "{}",
+            '{"cmd": 42}',
+            '{"cmd": "fly"}',
+            '{"cmd": "edit"}',
+            '{"cmd": "edit", "id": "t1"}',
+            '{"cmd": "edit", "id": "t1", "fields": "title"}',
+            '{"cmd": "edit", "id": "bad id!", "fields": {"title": "x"}}',
+            '{"cmd": "edit", "id": "t1", "fields": {"due_at": "2026-11-25T09:00:00"}}',
+            '{"cmd": "edit", "id": "t1", "fields": {"done": "yes"}}',
+            '{"cmd": "delete"}',
+            '{"cmd": "lock", "id": 7}',
+            '{"cmd": "choose", "id": "t1"}',
+            '{"cmd": "choose", "id": "t1", "choice": "merge"}',
+            '{"cmd": "token"}',
+            '{"cmd": "token", "token": ""}',
+            '{"cmd": "cmd", "cmd": "status"}',
+            '{"cmd": "edit", "id": "t1", "fields": {"title": "x"}',
+        ]
+        for line in bad:
+            m = alice.mark()
+            alice.send(line)
+            r = alice.wait(lambda x: x.get("kind") in ("ok", "error", "status"), since=m,
+                           what="an answer to %r" % line)
+            assert r["kind"] == "error", (line, r)
+            assert r["message"], (line, r)
+        alice.send("")          # blank lines are ignored, not errors
+        st = alice.status()
+        assert st["queue"] == [] and st["connection"] == "ready", st
+        assert alice.count(lambda x: x.get("kind") == "_not_json") == 0, alice.lines
+        # Still fully working.
+        alice.ok({"cmd": "edit", "id": "t1", "fields": {"title": "after the noise"}})
+        alice.wait_status(lambda s: not s["queue"], what="edit after bad lines flushed")
+        assert alice.quit() == 0
+
+
+def test_token_command_and_end_of_stdin():
+    with Env() as env:
+        srv = env.server().start()
+        alice = env.client("alice", srv, "alice", "home")
+        token = alice.token
+        alice.token = None                      # start without --token
+        alice.start()
+        alice.wait(lambda x: x.get("kind") == "notification"
+                   and x.get("type") == "AUTH_REQUIRED", what="AUTH_REQUIRED")
+        alice.ok({"cmd": "edit", "id": "a1", "fields": {"title": "waits for a token"}})
+        alice.ok({"cmd": "token", "token": token})
+        alice.wait_ready()
+        alice.wait_status(lambda s: not s["queue"], what="queue resumed with the token")
+        # End of stdin = quit, exit 0.
+        alice.proc.stdin.close()
+        assert alice.proc.wait(timeout=DEFAULT_TIMEOUT) == 0
+        assert token not in alice.stderr_text()            # A-4
+
+
+def test_sigterm_stops_cleanly():
+    with Env() as env:
+        srv = env.server().start()
+        alice = env.client("alice", srv, "alice", "home").start()
+        alice.wait_ready()
+        alice.ok({"cmd": "offline"})
+        alice.ok({"cmd": "edit", "id": "q1", "fields": {"title": "kept over SIGTERM"}})
+        alice.proc.send_signal(signal.SIGTERM)
+        assert alice.proc.wait(timeout=DEFAULT_TIMEOUT) == 0
+        alice.reader.join(timeout=5)
+        alice.start()                     # starts online: the kept edit is delivered
+        alice.wait_status(lambda s: not s["queue"], what="q1 delivered after the restart")
+        st, body, _ = srv.http("GET", "/api/v0.2/tasks/q1", alice.token)
+        assert st == 200 and body["title"] == "kept over SIGTERM", (st, body)
+        assert alice.quit() == 0
+
+
+if __name__ == "__main__":
+    run_tests([test_flags, test_bad_command_lines_get_error_objects,
+               test_token_command_and_end_of_stdin, test_sigterm_stops_cleanly])

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""kill -9 in the middle of a flush loses nothing and applies nothing twice
+(Q-1, Q-3: the mutation id is the Idempotency-Key, kept across the crash).
+
+30 edits are queued offline and the client goes online.  After a few
+acknowledgements it is frozen (SIGSTOP); if the server has applied an edit
+whose answer the client has not processed - the dangerous window - it is
+killed with SIGKILL, otherwise it is resumed and frozen again a little later.
+Restarted over the same --db, the client resends that edit with the same key
+and delivers the rest.  The server then holds every edit exactly once: 30
+tasks with their titles, task k<i> at revision i+1 (FIFO), and a
+household revision of exactly 30."""
+
+import random
+import signal
+import time
+
+from hpcli import Env, api_get, run_tests, wait_until
+
+N = 30
+
+
+def acked(x):
+    return x.get("kind") == "queue" and x.get("op") == "acked"
+
+
+def server_revision(srv, token):
+    status, body = api_get(srv, "/api/v0.2/tasks?since=0", token)
+    assert status == 200, (status, body)
+    return body["revision"]
+
+
+def crash_once(env, n):
+    """Returns (acknowledgements the client reported, edits the server had
+    applied) at the moment of the kill."""
+    srv = env.server().start()
+    alice = env.client("alice", srv, "alice", "home").start()
+    alice.wait_ready()
+    alice.ok({"cmd": "offline"})
+    ids = ["k%02d" % i for i in range(n)]
+    for tid in ids:
+        alice.ok({"cmd": "edit", "id": tid, "fields": {"title": "Edit " + tid}})
+    assert len(alice.status()["queue"]) == n
+    m = alice.mark()
+    alice.ok({"cmd": "online"})
+    # Freeze the client after a few acknowledgements; when no edit was in
+    # flight at that instant, let it run on and freeze it again a little
+    # later, until one is caught (or the flush is nearly over).
+    want = 3
+    while True:
+        alice.wait(lambda x: acked(x) and alice.count(acked, since=m) >= want, since=m,
+                   what="%d acknowledgements" % want)
+        time.sleep(random.uniform(0, 0.002))
+        alice.proc.send_signal(signal.SIGSTOP)
+        # Frozen: let the server finish what is in flight (its revision
+        # stops moving) and the reader drain the client's stdout pipe.
+        last = [None]
+
+        def settled():
+            r = server_revision(srv, alice.token)
+            same = r == last[0]
+            last[0] = r
+            return same
+        wait_until(settled, interval=0.2, what="the server's revision to settle")
+        applied = last[0]
+        reported = alice.count(acked, since=m)
+        if applied > reported or reported >= n - 5:
+            break
+        want = reported + 1
+        alice.proc.send_signal(signal.SIGCONT)
+    alice.kill9()
+
+    alice.start()
+    alice.ok({"cmd": "online"})
+    alice.wait_status(lambda s: len(s["queue"]) == 0, timeout=60, what="the rest flushed")
+    st = alice.status()
+    assert st["dead_letter"] == [], st
+
+    status, body = api_get(srv, "/api/v0.2/tasks?since=0", alice.token)
+    assert status == 200, (status, body)
+    tasks = {t["id"]: t for t in body["tasks"]}
+    assert sorted(tasks) == ids, sorted(tasks)
+    for tid in ids:
+        assert tasks[tid]["title"] == "Edit " + tid, tasks[tid]
+    revs = [tasks[tid]["revision"] for tid in ids]
+    assert revs == list(range(1, n + 1)), revs       # one write each, in FIFO order
+    assert body["revision"] == n, body               # nothing applied twice
+    puts = len(srv.log_lines(contains="request method=PUT"))
+    print("killed with %d acknowledged, %d applied; %d PUTs for %d edits"
+          % (reported, applied, puts, n), flush=True)
+    assert puts >= n + (applied - reported), (puts, applied, reported)
+    assert alice.quit() == 0
+    return reported, applied
+
+
+def test_kill9_mid_flush_loses_nothing_applies_nothing_twice():
+    hit = False
+    for attempt in range(3):
+        with Env() as env:
+            reported, applied = crash_once(env, N)
+        assert reported < N, "the flush ended before the kill: %d of %d" % (reported, N)
+        if applied > reported:
+            hit = True
+            break
+        print("attempt %d: no edit was in flight at the kill; again" % (attempt + 1))
+    assert hit, "never caught an applied-but-unacknowledged edit in 3 attempts"
+
+
+if __name__ == "__main__":
+    run_tests([test_kill9_mid_flush_loses_nothing_applies_nothing_twice])
