@@ -77,6 +77,21 @@ typedef struct scn_result {
  *       "event"  {"info"}            (event applied by a client)
  *       "log"    {"level","line"}    (every log record, formatted)
  *       "assert" {"line","passed","text","expected","actual"}
+ *
+ * Additions by the engine (all optional for readers):
+ *   "t" is virtual ms since the scenario's start.
+ *   "http": "arrive" (t the request reached the server), "reply_arrive"
+ *       (t the answer reached the app), "lost" / "reply_lost" (why it never
+ *       arrived: "offline", "link down", "dropped", ...), "aborted": true;
+ *       "status" is null when the server never answered, 0 when it was down.
+ *   "ws": "arrive" / "lost" likewise; a connect is {"from","to","connect":
+ *       path (token redacted),"status": 101 | refusal status | 0}; a connect
+ *       timeout is {"from":"server","to":app,"refused":0}.
+ *   "observe" {"info"}: the client's other observables (queue changes,
+ *       connection state, request results).
+ *   "step" with "index": -1 and "text": "heal" starts the healing phase;
+ *       an action the app refused (e.g. QUEUE_FULL) is a "step" entry whose
+ *       text ends "refused: <reason>".
  */
 
 typedef struct scn_run_opts {

@@ -1,0 +1,138 @@
+/*
+ * scn_internal.h - what the scenario engine's modules share (not for the
+ * front end: harness.h is the contract).
+ *
+ *   scn_yaml.c    libyaml -> a node tree that remembers line/column
+ *   scn_diag.c    diagnostics, "did you mean" suggestions
+ *   scn_load.c    validation of a scenario file, the scenario object
+ *   sim_loop.c    the discrete-event world: virtual clock, links, cores
+ *   scn_match.c   JSON subset matching, history expectations
+ *   scn_run.c     steps, actions, expectations, healing
+ *   chk_invariants.c  the invariants checked after every scenario
+ */
+#ifndef SCN_INTERNAL_H
+#define SCN_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "harness.h"
+#include "hp_policy.h"
+
+/* ---- YAML node tree (scn_yaml.c) ------------------------------------- */
+
+typedef enum scn_node_kind { SCN_SCALAR = 1, SCN_SEQ, SCN_MAP } scn_node_kind;
+
+typedef struct scn_node {
+    scn_node_kind kind;
+    int line, col;              /* 1-based position of the node's start */
+    char *str;                  /* SCN_SCALAR: the text */
+    int plain;                  /* SCN_SCALAR: written unquoted (so may be a number) */
+    size_t n;                   /* SEQ items / MAP pairs */
+    struct scn_node **items;    /* SEQ items, MAP values */
+    struct scn_node **keys;     /* MAP keys (scalars) */
+} scn_node;
+
+/* Parse YAML text (first document) into a tree.  Syntax errors, non-scalar
+ * keys, duplicate keys and alias loops become diagnostics.  0 or -1. */
+int scn_yaml_parse(const char *file, const char *text, size_t len, scn_node **out,
+                   scn_diags *d);
+int scn_yaml_load_file(const char *path, scn_node **out, scn_diags *d);
+void scn_node_free(scn_node *n);
+
+/* MAP lookup: the value node or NULL (also NULL for a non-map). */
+const scn_node *scn_map_get(const scn_node *m, const char *key);
+const scn_node *scn_map_key(const scn_node *m, const char *key);
+/* Scalar text, NULL for a non-scalar. */
+const char *scn_str(const scn_node *n);
+/* Plain scalar typing (YAML 1.2 core schema subset). */
+int scn_is_null(const scn_node *n);
+int scn_get_bool(const scn_node *n, int *out);     /* 0 or -1 */
+int scn_get_int(const scn_node *n, int64_t *out);  /* 0 or -1 */
+/* Convert to JSON: plain scalars become null/bool/integer/real when they
+ * look like one, everything else a string.  New reference. */
+json_t *scn_node_json(const scn_node *n);
+/* Same, substituting "{i}" in strings by i (repeat) when i >= 0. */
+json_t *scn_node_json_i(const scn_node *n, long i);
+/* Compact one-line rendering for traces and messages (malloc'd). */
+char *scn_node_text(const scn_node *n);
+/* "string 'x'", "a list", "a mapping" - for type errors. */
+void scn_node_describe(const scn_node *n, char *buf, size_t len);
+
+/* ---- diagnostics helpers (scn_diag.c) -------------------------------- */
+
+/* The candidate closest to word by edit distance, or NULL when none is
+ * close enough (distance <= max(1, len/3), or same letters ignoring case). */
+const char *scn_suggest(const char *word, const char *const *candidates);
+size_t scn_edit_distance(const char *a, const char *b);
+
+/* ---- durations -------------------------------------------------------- */
+
+/* A scenario duration: a string with units ("30s", "1m30s", "250ms").
+ * Bare numbers are refused (the unit is required for readability). */
+int scn_duration(const scn_node *n, int64_t *ms);
+
+/* ---- the scenario ---------------------------------------------------- */
+
+typedef enum scn_token_kind {
+    SCN_TOKEN_VALID = 0,
+    SCN_TOKEN_NONE,
+    SCN_TOKEN_EXPIRED,
+    SCN_TOKEN_BAD_SIGNATURE
+} scn_token_kind;
+
+typedef struct scn_client_spec {
+    char *name, *user, *household, *device;
+    scn_token_kind token;
+    int64_t token_ttl_ms;
+    int64_t latency_ms;         /* -1: the network default */
+    int needs_file_store;       /* a restart with another key needs a real file */
+} scn_client_spec;
+
+/* Invariant bits (scn_scenario.invariants_off). */
+enum {
+    SCN_INV_EDITS_KEPT = 1u << 0,
+    SCN_INV_ENTITY_ORDER = 1u << 1,
+    SCN_INV_CONFLICTS_LOGGED = 1u << 2,
+    SCN_INV_QUEUE_BOUNDED = 1u << 3,
+    SCN_INV_CACHE_BOUNDED = 1u << 4,
+    SCN_INV_NO_TOKEN_IN_LOGS = 1u << 5
+};
+extern const char *const scn_invariant_names[]; /* index = bit number */
+
+struct scn_scenario {
+    char *file, *id, *name, *description;
+    json_t *rules, *tags;
+    scn_node *root;
+    const scn_node *steps;      /* SEQ */
+    hp_policy policy;
+    json_t *policy_json;        /* the overrides as written (reports) */
+    int64_t start_ms;
+    int64_t latency_ms;
+    int heal;
+    unsigned invariants_off;
+    size_t nclients;
+    scn_client_spec *clients;
+};
+
+int scn_client_index(const scn_scenario *s, const char *name); /* -1 when unknown */
+
+/* Like scn_load_file() on text in memory (tests); file names the source. */
+int scn_load_string(const char *file, const char *text, size_t len, scn_scenario **out,
+                    scn_diags *diags);
+
+/* ---- keyword tables (scn_load.c; the schema test reads them) ---------- */
+
+extern const char *const scn_top_keys[];
+extern const char *const scn_client_keys[];
+extern const char *const scn_step_keys[];
+extern const char *const scn_client_actions[];
+extern const char *const scn_server_actions[];
+extern const char *const scn_client_asserts[];
+extern const char *const scn_server_asserts[];
+extern const char *const scn_log_keys[];
+extern const char *const scn_edit_fields[];
+extern const char *const scn_drop_messages[];
+extern const char *const scn_conn_states[];
+
+#endif

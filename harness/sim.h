@@ -1,0 +1,147 @@
+/*
+ * sim.h - the discrete-event world the scenario engine drives (internal).
+ *
+ * One server core and N client cores, a virtual clock in epoch ms, and a
+ * simulated network: one link per client with its own latency, online /
+ * link state and drop rules.  Everything that crosses a link is an event
+ * ordered by (time, sequence number); core timers are ticks at the cores'
+ * next deadlines.  Same scenario + same seed => same trace, byte for byte.
+ *
+ * Histories (what expectations look at) are JSON arrays of records that
+ * carry "t" (virtual ms) and "n" (a global record counter, for marks).
+ */
+#ifndef SIM_H
+#define SIM_H
+
+#include <stdint.h>
+#include <jansson.h>
+#include "scn_internal.h"
+#include "hp_env.h"
+#include "hp_log.h"
+#include "srv_core.h"
+#include "cli_core.h"
+#include "cli_store.h"
+
+#define SIM_MAX_DROPS 32
+#define SIM_CONNECT_TIMEOUT_MS 10000
+#define SIM_SECRET "hx-sim-secret-7f3a9c1e5b2d4068"
+
+typedef struct sim_drop {
+    int from_server;            /* 1: server -> client, 0: client -> server */
+    char message[24];           /* HEARTBEAT, TASK_UPDATED, request, response, any ... */
+    int remaining;
+} sim_drop;
+
+typedef struct sim_client {
+    const scn_client_spec *spec;
+    int idx;
+    hp_env env;
+    hp_rng rng;
+    cli_store *store;
+    char *store_path;           /* NULL: ":memory:" */
+    uint8_t key[32], other_key[32];
+    int key_other;              /* store opened with the wrong key */
+    cli_core *core;
+    int started;                /* `connect` happened (restart connects again) */
+    int running;                /* core alive (not crashed) */
+    unsigned gen;               /* core generation: events for a dead core are dropped */
+    char *token;                /* current token (NULL: none) */
+    /* link */
+    int online, link_up;
+    unsigned epoch;             /* bumped whenever the link becomes unusable */
+    int64_t latency_ms;
+    int64_t last_up_t, last_down_t; /* FIFO per direction */
+    sim_drop drops[SIM_MAX_DROPS];
+    int ndrops;
+    /* histories */
+    json_t *events, *notes, *closes, *frames, *conn, *queue_obs;
+    int max_queue;              /* largest queue length observed */
+    int64_t max_cache_bytes;
+    int conflicts_received;     /* 409 responses delivered to the app */
+} sim_client;
+
+typedef struct sim_conn {
+    int ci;
+    uint64_t cli_id;
+    unsigned cli_gen, srv_gen;
+    int cli_state;              /* 0 connecting, 1 open, 2 closed */
+    int srv_open;
+} sim_conn;
+
+typedef struct sim_pending {
+    int ci;
+    uint64_t cli_id;
+    unsigned gen;
+    int aborted, answered;
+    char *method, *path, *query, *auth, *idem_key, *body;
+    size_t body_len;
+    json_t *journal;            /* borrowed from w->journal once handled */
+    json_t *trace;              /* borrowed from the trace */
+} sim_pending;
+
+typedef struct sim_ev sim_ev;
+
+typedef struct sim_world {
+    const scn_scenario *s;
+    hp_policy policy;
+    int64_t now;
+    uint64_t seq, nrec;
+    sim_ev *heap;
+    size_t nheap, capheap;
+    hp_logger logger;
+    /* server */
+    hp_env senv;
+    hp_rng srng;
+    srv_store *sstore;
+    srv_core *srv;
+    int srv_up;
+    unsigned srv_gen;
+    /* clients */
+    sim_client *cl;
+    size_t ncl;
+    sim_conn *conns;
+    size_t nconns, capconns;
+    sim_pending *pend;
+    size_t npend, cappend;
+    /* records */
+    json_t *trace;              /* borrowed: the result's trace */
+    json_t *journal;            /* server HTTP journal */
+    json_t *logs;               /* every log record */
+    json_t *edits;              /* user edits accepted or refused */
+    json_t *tokens;             /* every token minted (A-4 check) */
+    uint64_t messages;
+    int same_instant;           /* loop guard */
+    char *error;                /* runtime error (malloc'd) */
+} sim_world;
+
+sim_world *sim_new(const scn_scenario *s, uint64_t seed, json_t *trace, char *err, size_t errlen);
+void sim_free(sim_world *w);
+
+/* Runs the world until virtual time `until`.  When cond is given it is
+ * checked whenever time is about to advance; returns 1 as soon as it holds
+ * (time stays at that instant), 0 when `until` is reached, -1 on a runtime
+ * error (w->error). */
+int sim_run(sim_world *w, int64_t until, int (*cond)(void *ud), void *ud);
+
+/* A trace entry with "t" and "actor", type set; appended, borrowed back. */
+json_t *sim_trace(sim_world *w, const char *actor, const char *type);
+/* A history record {"t","n"} appended to arr, borrowed back. */
+json_t *sim_record(sim_world *w, json_t *arr);
+
+/* ---- actions (scn_run.c calls these; 0 or -1 with err) ---------------- */
+int sim_client_connect(sim_world *w, int ci, char *err, size_t errlen);
+void sim_client_set_online(sim_world *w, int ci, int online);
+void sim_client_set_link(sim_world *w, int ci, int up);
+void sim_client_crash(sim_world *w, int ci);
+int sim_client_restart(sim_world *w, int ci, int key_other, char *err, size_t errlen);
+void sim_client_new_token(sim_world *w, int ci, int64_t ttl_ms);
+void sim_server_crash(sim_world *w);
+void sim_server_start(sim_world *w);
+void sim_server_restart(sim_world *w);
+void sim_drain(sim_world *w);
+/* Mint a token for client ci per kind; malloc'd or NULL (kind none). */
+char *sim_mint(sim_world *w, int ci, scn_token_kind kind, int64_t ttl_ms);
+/* Sample queue / cache sizes for the bound invariants. */
+void sim_sample(sim_world *w);
+
+#endif

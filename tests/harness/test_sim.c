@@ -1,0 +1,426 @@
+/*
+ * test_sim.c - the simulator on the real cores: latency and ordering,
+ * offline losing messages in flight, drop rules, determinism (same seed,
+ * byte-identical trace), and a failing scenario reporting its line.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "scn_internal.h"
+#include "scn_run.h"
+
+static scn_scenario *load(const char *file, const char *text)
+{
+    scn_diags d = {0};
+    scn_scenario *s = NULL;
+    if (scn_load_string(file, text, strlen(text), &s, &d)) {
+        scn_diags_print(&d, stderr);
+        fail_msg("scenario %s does not validate", file);
+    }
+    scn_diags_free(&d);
+    return s;
+}
+
+static void run(const scn_scenario *s, uint64_t seed, scn_result *r)
+{
+    scn_run_opts o = {seed, "sim"};
+    int rc = scn_run(s, &o, r);
+    if (rc)
+        fail_msg("runtime error: %s", r->failure ? r->failure : "?");
+}
+
+static void show_failure(const scn_result *r)
+{
+    if (!r->passed)
+        print_error("%s: %s\n", r->failure_loc ? r->failure_loc : "?",
+                    r->failure ? r->failure : "?");
+}
+
+/* The first trace entry of a type from an actor matching a predicate. */
+static json_t *find(json_t *trace, const char *type, const char *actor, const char *key,
+                    const char *val)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(trace, i, e)
+    {
+        if (strcmp(json_string_value(json_object_get(e, "type")), type))
+            continue;
+        if (actor && strcmp(json_string_value(json_object_get(e, "actor")), actor))
+            continue;
+        if (key) {
+            json_t *v = json_object_get(e, key);
+            char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+            int hit = s && strstr(s, val);
+            free(s);
+            if (!hit)
+                continue;
+        }
+        return e;
+    }
+    return NULL;
+}
+
+static int64_t jint(json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+/* A request reaches the server one latency later, the broadcast reaches a
+ * slower client after its own latency; the trace is in time order. */
+static void test_latency_ordering(void **st)
+{
+    (void)st;
+    scn_scenario *s = load("lat.yaml", "id: t/lat\nname: lat\nrules: [WS-3]\n"
+                                       "clients:\n"
+                                       "  alice: {}\n"
+                                       "  bob: {latency: 100ms}\n"
+                                       "steps:\n"
+                                       "  - {alice: connect, bob: connect}\n"
+                                       "  - wait: 1s\n"
+                                       "  - alice: {edit: {id: t1, title: Milk}}\n"
+                                       "  - wait: 1s\n"
+                                       "  - expect: {bob: {received: \"TASK_UPDATED t1\"}}\n");
+    scn_result r;
+    run(s, 1, &r);
+    show_failure(&r);
+    assert_true(r.passed);
+    json_t *put = find(r.trace, "http", "alice", "method", "PUT");
+    assert_non_null(put);
+    assert_int_equal(jint(put, "t"), 1000);
+    assert_int_equal(jint(put, "arrive"), 1020);
+    assert_int_equal(jint(put, "status"), 200);
+    json_t *ev = find(r.trace, "ws", "server", "data", "TASK_UPDATED");
+    assert_non_null(ev);
+    json_t *evb = NULL;
+    size_t i;
+    json_t *e;
+    json_array_foreach(r.trace, i, e)
+    {
+        const char *to = json_string_value(json_object_get(e, "to"));
+        const char *data = json_string_value(json_object_get(e, "data"));
+        if (to && !strcmp(to, "bob") && data && strstr(data, "TASK_UPDATED")) {
+            evb = e;
+            break;
+        }
+    }
+    assert_non_null(evb);
+    assert_int_equal(jint(evb, "t"), 1020);
+    assert_int_equal(jint(evb, "arrive"), 1120);
+    /* Time order. */
+    int64_t last = 0;
+    json_array_foreach(r.trace, i, e)
+    {
+        assert_true(jint(e, "t") >= last);
+        last = jint(e, "t");
+    }
+    assert_true(r.messages > 0);
+    assert_int_equal(r.sim_ms >= 2000, 1);
+    scn_result_clear(&r);
+    scn_free(s);
+}
+
+/* Going offline loses the request in flight (not a failure); it is sent
+ * again later with the same Idempotency-Key and applied once. */
+static void test_offline_loses_in_flight(void **st)
+{
+    (void)st;
+    scn_scenario *s = load("off.yaml",
+                           "id: t/off\nname: off\nrules: [Q-1]\n"
+                           "clients: {alice: {}}\n"
+                           "steps:\n"
+                           "  - alice: connect\n"
+                           "  - wait: 1s\n"
+                           "  - alice: {edit: {id: t1, title: Milk}}\n"
+                           "  - wait: 10ms\n"
+                           "  - alice: offline\n"
+                           "  - wait: 1s\n"
+                           "  - expect: {server: {requests: {method: PUT, count: 0}}, alice: {queue: 1}}\n"
+                           "  - alice: online\n"
+                           "  - wait: 1s\n"
+                           "  - expect:\n"
+                           "      alice: {queue: 0}\n"
+                           "      server: {requests: {method: PUT, count: 1}, task: {id: t1, revision: 1}}\n");
+    scn_result r;
+    run(s, 1, &r);
+    show_failure(&r);
+    assert_true(r.passed);
+    json_t *lost = find(r.trace, "http", "alice", "method", "PUT");
+    assert_non_null(lost);
+    assert_non_null(json_object_get(lost, "lost"));
+    scn_result_clear(&r);
+    scn_free(s);
+}
+
+/* A drop rule takes exactly the next N matching messages of one direction. */
+static void test_drop_rule(void **st)
+{
+    (void)st;
+    scn_scenario *s = load("drop.yaml",
+                           "id: t/drop\nname: drop\nrules: [WS-4]\n"
+                           "clients: {alice: {}}\n"
+                           "steps:\n"
+                           "  - alice: connect\n"
+                           "  - wait: 1s\n"
+                           "  - alice: {drop: {from: server, message: HEARTBEAT, count: 1}}\n"
+                           "  - mark: m\n"
+                           "  - wait: 61s\n"
+                           "  - expect:\n"
+                           "      since: m\n"
+                           "      alice:\n"
+                           "        frames: [{from: server, type: HEARTBEAT, lost: true}, "
+                           "{from: server, type: HEARTBEAT, lost: false}]\n"
+                           "        connection: ready\n");
+    scn_result r;
+    run(s, 1, &r);
+    show_failure(&r);
+    assert_true(r.passed);
+    scn_result_clear(&r);
+    scn_free(s);
+}
+
+static char *trace_dump(const scn_result *r)
+{
+    return json_dumps(r->trace, JSON_COMPACT | JSON_SORT_KEYS);
+}
+
+/* Same seed => byte-identical trace and checks. */
+static void test_determinism(void **st)
+{
+    (void)st;
+    scn_diags d = {0};
+    scn_scenario *s = NULL;
+    assert_int_equal(
+        scn_load_file(HX_SOURCE_DIR "/scenarios/queue/fifo-replay-after-offline.yaml", &s, &d), 0);
+    scn_result a, b;
+    run(s, 42, &a);
+    run(s, 42, &b);
+    char *ta = trace_dump(&a), *tb = trace_dump(&b);
+    assert_non_null(ta);
+    assert_true(strlen(ta) > 1000);
+    assert_string_equal(ta, tb);
+    char *ca = json_dumps(a.checks, JSON_COMPACT), *cb = json_dumps(b.checks, JSON_COMPACT);
+    assert_string_equal(ca, cb);
+    assert_int_equal(a.sim_ms, b.sim_ms);
+    assert_int_equal(a.messages, b.messages);
+    free(ta);
+    free(tb);
+    free(ca);
+    free(cb);
+    scn_result_clear(&a);
+    scn_result_clear(&b);
+    scn_free(s);
+    scn_diags_free(&d);
+}
+
+/* A failing expectation stops the scenario with expected/got and its line. */
+static void test_failure_reports_line(void **st)
+{
+    (void)st;
+    scn_scenario *s = load("bad.yaml", "id: t/bad\nname: bad\nrules: [Q-2]\n"
+                                       "clients: {alice: {}}\n"
+                                       "steps:\n"
+                                       "  - alice: connect\n"
+                                       "  - alice: offline\n"
+                                       "  - alice: {edit: {id: t1, title: Milk}}\n"
+                                       "  - expect:\n"
+                                       "      alice:\n"
+                                       "        queue: [t2]\n"
+                                       "  - wait: 1s\n");
+    scn_result r;
+    run(s, 1, &r);
+    assert_false(r.passed);
+    assert_string_equal(r.failure_loc, "bad.yaml:11");
+    assert_int_equal(r.failure_step, 3);
+    assert_non_null(strstr(r.failure, "alice.queue"));
+    assert_non_null(strstr(r.failure, "expected [\"t2\"], got [\"t1\"]"));
+    json_t *last = json_array_get(r.trace, json_array_size(r.trace) - 1);
+    assert_string_equal(json_string_value(json_object_get(last, "type")), "assert");
+    assert_false(json_is_true(json_object_get(last, "passed")));
+    assert_int_equal(jint(last, "line"), 11);
+    scn_result_clear(&r);
+    scn_free(s);
+
+    /* A history expectation names what was there. */
+    s = load("bad2.yaml", "id: t/bad2\nname: bad2\nrules: [Q-2]\n"
+                          "clients: {alice: {}}\n"
+                          "steps:\n"
+                          "  - alice: connect\n"
+                          "  - alice: {edit: {id: t1, title: Milk}}\n"
+                          "  - wait: 1s\n"
+                          "  - expect: {server: {requests: [\"PUT /api/v0.2/tasks/t2\"]}}\n");
+    run(s, 1, &r);
+    assert_false(r.passed);
+    assert_string_equal(r.failure_loc, "bad2.yaml:9");
+    assert_non_null(strstr(r.failure, "PUT /api/v0.2/tasks/t1 200 (alice)"));
+    scn_result_clear(&r);
+    scn_free(s);
+
+    /* A malformed action (choose with no conflict) fails at its line. */
+    s = load("bad3.yaml", "id: t/bad3\nname: bad3\nrules: [CF-3]\n"
+                          "clients: {alice: {}}\n"
+                          "steps:\n"
+                          "  - alice: connect\n"
+                          "  - alice: {choose: {id: t1, choice: merge}}\n");
+    run(s, 1, &r);
+    assert_false(r.passed);
+    assert_string_equal(r.failure_loc, "bad3.yaml:7");
+    assert_non_null(strstr(r.failure, "choose"));
+    scn_result_clear(&r);
+    scn_free(s);
+}
+
+/* wait_until stops at the first instant its condition holds. */
+static void test_wait_until(void **st)
+{
+    (void)st;
+    scn_scenario *s = load("wu.yaml", "id: t/wu\nname: wu\nrules: [WS-2]\n"
+                                      "clients: {alice: {}}\n"
+                                      "steps:\n"
+                                      "  - alice: connect\n"
+                                      "  - wait_until: {alice: {connection: ready}, timeout: 10s}\n"
+                                      "  - wait_until: {alice: {connection: idle}, timeout: 10s}\n");
+    scn_result r;
+    run(s, 1, &r);
+    assert_false(r.passed);
+    assert_string_equal(r.failure_loc, "wu.yaml:8");
+    assert_non_null(strstr(r.failure, "not true within 10s"));
+    /* READY arrived after connect (one round trip) + HELLO/READY (one more). */
+    json_t *e = find(r.trace, "step", "harness", "text", "idle");
+    assert_non_null(e);
+    assert_true(jint(e, "t") > 0 && jint(e, "t") <= 200);
+    scn_result_clear(&r);
+    scn_free(s);
+}
+
+/* Every invariant shows up in checks. */
+static void test_invariants_listed(void **st)
+{
+    (void)st;
+    scn_scenario *s = load("inv.yaml", "id: t/inv\nname: inv\nrules: [Q-1]\n"
+                                       "invariants: {cache_bounded: false}\n"
+                                       "clients: {alice: {}}\n"
+                                       "steps:\n"
+                                       "  - alice: offline\n"
+                                       "  - alice: {edit: {id: t1, title: Milk}}\n");
+    scn_result r;
+    run(s, 1, &r);
+    show_failure(&r);
+    assert_true(r.passed); /* healing connected alice and flushed t1 */
+    int n = 0, skipped = 0;
+    size_t i;
+    json_t *c;
+    json_array_foreach(r.checks, i, c)
+    {
+        const char *name = json_string_value(json_object_get(c, "name"));
+        if (!strncmp(name, "invariant:", 10))
+            n++;
+        if (!strcmp(name, "invariant:cache_bounded"))
+            skipped = strstr(json_string_value(json_object_get(c, "detail")), "skipped") != NULL;
+    }
+    assert_int_equal(n, 6);
+    assert_true(skipped);
+    scn_result_clear(&r);
+    scn_free(s);
+}
+
+static json_t *rec(sim_world *w, json_t *arr)
+{
+    return sim_record(w, arr);
+}
+
+static int check_passed(const scn_result *r, const char *name)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(r->checks, i, c)
+    {
+        if (!strcmp(json_string_value(json_object_get(c, "name")), name))
+            return json_is_true(json_object_get(c, "passed"));
+    }
+    fail_msg("no check %s", name);
+    return -1;
+}
+
+/* Each invariant fails on a world that breaks it (records injected). */
+static void test_invariants_detect(void **st)
+{
+    (void)st;
+    scn_scenario *s = load("v.yaml", "id: t/v\nname: v\nrules: [Q-1]\n"
+                                     "clients: {alice: {}}\n"
+                                     "steps: [{wait: 1s}]\n");
+    json_t *trace = json_array();
+    char err[128];
+    sim_world *w = sim_new(s, 1, trace, err, sizeof err);
+    assert_non_null(w);
+    scn_result r = {0};
+    r.checks = json_array();
+    char *why = chk_invariants(w, &r, 1);
+    assert_null(why);
+    json_decref(r.checks);
+
+    /* A 409 without WARNINGs, an edit that never arrived, events out of
+     * order, bounds exceeded, a token in a log line. */
+    json_t *j = rec(w, w->journal);
+    json_object_set_new(j, "from", json_string("alice"));
+    json_object_set_new(j, "method", json_string("PUT"));
+    json_object_set_new(j, "path", json_string("/api/v0.2/tasks/t1"));
+    json_object_set_new(j, "status", json_integer(409));
+    json_t *e = rec(w, w->edits);
+    json_object_set_new(e, "client", json_string("alice"));
+    json_object_set_new(e, "op", json_string("put"));
+    json_object_set_new(e, "entity_id", json_string("t2"));
+    json_object_set_new(e, "fields", json_pack("{s:s}", "title", "x"));
+    json_object_set_new(e, "accepted", json_true());
+    json_t *a = rec(w, w->cl[0].events);
+    json_object_set_new(a, "event_type", json_string("TASK_UPDATED"));
+    json_object_set_new(a, "entity_id", json_string("t3"));
+    json_object_set_new(a, "revision", json_integer(5));
+    json_t *b = rec(w, w->cl[0].events);
+    json_object_set_new(b, "event_type", json_string("TASK_UPDATED"));
+    json_object_set_new(b, "entity_id", json_string("t3"));
+    json_object_set_new(b, "revision", json_integer(4));
+    w->cl[0].max_queue = w->policy.queue_max + 1;
+    w->cl[0].max_cache_bytes = w->policy.cache_cap_bytes + 1;
+    json_t *l = rec(w, w->logs);
+    char line[1200];
+    snprintf(line, sizeof line, "INFO alice oops token=%s",
+             json_string_value(json_array_get(w->tokens, 0)));
+    json_object_set_new(l, "actor", json_string("alice"));
+    json_object_set_new(l, "level", json_integer(1));
+    json_object_set_new(l, "msg", json_string("oops"));
+    json_object_set_new(l, "line", json_string(line));
+
+    r.checks = json_array();
+    why = chk_invariants(w, &r, 1);
+    assert_non_null(why);
+    assert_non_null(strstr(why, "edits_kept"));
+    assert_false(check_passed(&r, "invariant:edits_kept"));
+    assert_false(check_passed(&r, "invariant:entity_order"));
+    assert_false(check_passed(&r, "invariant:conflicts_logged"));
+    assert_false(check_passed(&r, "invariant:queue_bounded"));
+    assert_false(check_passed(&r, "invariant:cache_bounded"));
+    assert_false(check_passed(&r, "invariant:no_token_in_logs"));
+    free(why);
+    json_decref(r.checks);
+    sim_free(w);
+    json_decref(trace);
+    scn_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_latency_ordering), cmocka_unit_test(test_offline_loses_in_flight),
+        cmocka_unit_test(test_drop_rule),        cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_failure_reports_line), cmocka_unit_test(test_wait_until),
+        cmocka_unit_test(test_invariants_listed), cmocka_unit_test(test_invariants_detect),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
