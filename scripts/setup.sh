@@ -4,7 +4,8 @@
 # black-box browser test (tests/blackbox/test_server_browser.py).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libwebsockets-dev libjansson-dev libjwt-dev
-      libsqlite3-dev libyaml-dev libcmocka-dev libssl-dev python3 curl)
+      libsqlite3-dev libyaml-dev libcmocka-dev libssl-dev python3 python3-yaml
+      python3-jsonschema curl)
 [ "${1:-}" = "--with-browser" ] && pkgs+=(chromium)
 missing=()
 for p in "${pkgs[@]}"; do
