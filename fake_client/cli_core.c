@@ -1252,7 +1252,7 @@ int64_t cli_next_deadline(const cli_core *c)
     if (!paused(c) && c->qn > 0 && !c->q[0].req_id && !c->q[0].conflict_current)
         MIN_AT(c->q[0].next_at);
 #undef MIN_AT
-    return d == NEVER ? -1 : d;
+    return d; /* INT64_MAX when nothing is due, as srv_next_deadline() */
 }
 
 hp_outbox *cli_outbox(cli_core *c)

@@ -91,6 +91,7 @@ void cli_ws_message(cli_core *c, uint64_t conn_id, const char *data, size_t len)
 void cli_ws_closed(cli_core *c, uint64_t conn_id, int code);
 
 void cli_tick(cli_core *c);
+/* Epoch ms of the next wanted tick, INT64_MAX when none (as the server). */
 int64_t cli_next_deadline(const cli_core *c);
 hp_outbox *cli_outbox(cli_core *c);
 

@@ -837,9 +837,9 @@ int sim_run(sim_world *w, int64_t until, int (*cond)(void *ud), void *ud)
         for (size_t i = 0; i < w->ncl; i++) {
             if (!w->cl[i].core)
                 continue;
-            /* "No deadline" is INT64_MAX (srv) or a negative value (cli). */
+            /* "No deadline" is INT64_MAX for both cores. */
             int64_t d = cli_next_deadline(w->cl[i].core);
-            if (d < 0)
+            if (d == INT64_MAX)
                 continue;
             if (d < w->now)
                 d = w->now;

@@ -137,7 +137,7 @@ static __attribute__((unused)) void fx_advance_to(fx *f, int64_t T)
 {
     for (int guard = 0; guard < 100000; guard++) {
         int64_t d = cli_next_deadline(f->c);
-        if (d < 0 || d > T)
+        if (d == INT64_MAX || d > T)
             break;
         if (d > f->t)
             f->t = d;
