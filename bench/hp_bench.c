@@ -140,7 +140,7 @@ int main(int argc, char **argv)
     uint64_t messages = 0;
     int64_t sim = 0;
     size_t failed = 0;
-    scn_run_opts opts = {seed, "sim"};
+    scn_run_opts opts = {.seed = seed, .mode = "sim"};
     for (int r = 0; r < runs; r++) {
         uint64_t m = 0;
         int64_t t = 0;

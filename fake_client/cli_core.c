@@ -825,6 +825,15 @@ static json_t *parse_body(const char *body, size_t len)
     return json_loadb(body, len, 0, &jerr);
 }
 
+/* 1 when no editable field of cur differs from base. */
+static int unchanged_since_base(const json_t *base, const json_t *cur)
+{
+    for (int i = 0; i < HP_F_COUNT; i++)
+        if (!hp_task_field_equal(base, cur, 1u << i))
+            return 0;
+    return 1;
+}
+
 /* CF-2 / CF-3 / CF-4: a 409 on the head item. */
 static void head_conflict(cli_core *c, json_t *bodyj)
 {
@@ -848,6 +857,14 @@ static void head_conflict(cli_core *c, json_t *bodyj)
     if (we_delete && they_deleted) {
         h->conflict_current = json_incref(cur);
         head_resolved(c); /* both deleted: nothing left to say */
+        return;
+    }
+    if (we_delete && !they_deleted && h->it.base && unchanged_since_base(h->it.base, cur)) {
+        /* CF-3: "edit meets delete" needs an edit.  Their version only moved
+         * the revision (a forced 409, a race with no field change): our
+         * delete stands and is retried on the current revision, same id. */
+        h->conflict_current = json_incref(cur);
+        retry_on_current(c, hp_task_copy(h->it.snapshot), "delete");
         return;
     }
     unsigned conf = 0;

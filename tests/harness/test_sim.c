@@ -29,7 +29,7 @@ static scn_scenario *load(const char *file, const char *text)
 
 static void run(const scn_scenario *s, uint64_t seed, scn_result *r)
 {
-    scn_run_opts o = {seed, "sim"};
+    scn_run_opts o = {.seed = seed, .mode = "sim"};
     int rc = scn_run(s, &o, r);
     if (rc)
         fail_msg("runtime error: %s", r->failure ? r->failure : "?");
