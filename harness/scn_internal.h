@@ -132,6 +132,8 @@ extern const char *const scn_client_asserts[];
 extern const char *const scn_server_asserts[];
 extern const char *const scn_log_keys[];
 extern const char *const scn_edit_fields[];
+extern const char *const scn_task_fields[];  /* task: / cached: keys (+ household in task:) */
+extern const char *const scn_log_messages[]; /* every log record name (docs/LOG_RECORDS.md) */
 extern const char *const scn_drop_messages[];
 extern const char *const scn_conn_states[];
 

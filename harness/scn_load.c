@@ -56,6 +56,31 @@ const char *const scn_log_keys[] = {"actor", "level", "message", "pattern", "cou
                                     "at_least", "at_most", "since", "within", NULL};
 const char *const scn_edit_fields[] = {"id", "title", "notes", "done", "assignee",
                                        "due_at", "remind_at", NULL};
+/* The fields of a task as the server stores it and the app caches it (the
+ * edit fields plus the server's own); `task:` also takes `household`. */
+const char *const scn_task_fields[] = {"id", "title", "notes", "done", "assignee", "due_at",
+                                       "remind_at", "revision", "updated_by", "deleted", NULL};
+/* Every log record name the server and the client can emit: the first
+ * argument after the level of each hp_log() call in fake_server/srv_*.c and
+ * fake_client/cli_*.c (program-only records included: real mode sees
+ * them).  docs/LOG_RECORDS.md documents each one; test_scn_load checks
+ * that this list, the code and that document name the same records. */
+const char *const scn_log_messages[] = {
+    /* server */
+    "request", "conflict", "idempotent_replay", "token_refused", "fault_armed",
+    "fault_applied", "store_error", "ws_open", "ws_refused", "ready", "resync_required",
+    "ws_close", "ws_closed", "heartbeat_timeout", "heartbeat_dropped", "lock", "reminder_due",
+    "starting", "listening", "stopping", "stopped", "listen_failed", "store_open_failed",
+    "core_failed", "ws_send_queue_full", "lws_orphan_response", "lws",
+    /* client (names shared with the server are listed once, above) */
+    "send", "retry", "sync_failed", "auth_required", "reconnect_scheduled", "queue_full",
+    "offline", "online", "offline_long", "conflict_choice", "token_set", "bad_conflict_body",
+    "rejected", "reload_failed", "reloaded", "lock_result", "unlock_result", "lock_failed",
+    "ws_ready", "bad_event", "bad_message", "request_timeout", "cache_evicted", "key_mismatch",
+    "quarantine_restored", "tampered", "client_started", "client_stopped",
+    "client_start_failed", "event_loop_failed", "http_failed", "ws_send_dropped",
+    "ws_connect_error", "stdin_unavailable",
+    NULL};
 const char *const scn_drop_messages[] = {"HELLO", "READY", "HEARTBEAT", "RESYNC_REQUIRED",
                                          "TASK_UPDATED", "REMINDER_DUE", "LOCK_REFRESHED",
                                          "request", "response", "any", NULL};
@@ -695,6 +720,39 @@ static void v_history(vctx *v, const char *key, const scn_node *val, const char 
     v_matcher(v, key, val, mkeys, 1);
 }
 
+/* `since:`/`within:` written inside an actor's block (or a log mapping
+ * under it): the window is one per expect step, beside the actors. */
+static void misplaced_window(vctx *v, const scn_node *k)
+{
+    if (!strcmp(k->str, "timeout"))
+        verr(v, k, "'timeout' belongs at the wait_until level, next to the actors: "
+                   "'- wait_until: {timeout: 2m, alice: {...}}'");
+    else
+        verr(v, k, "'%s' belongs at the expect level, next to the actors: "
+                   "'- expect: {%s: ..., alice: {...}}'", k->str, k->str);
+}
+
+/* task: / cached: - a subset of a task: known field names only, so that a
+ * typo fails lint instead of an expectation at run time. */
+static void v_task_subset(vctx *v, const scn_node *one, const char *what, int server)
+{
+    for (size_t i = 0; i < one->n; i++) {
+        const char *k = one->keys[i]->str;
+        if (in_list(k, scn_task_fields) || (server && !strcmp(k, "household")))
+            continue;
+        if (!server && !strcmp(k, "household"))
+            verr(v, one->keys[i], "'household' is only for the server's 'task:' (an app "
+                                  "caches its own household only)");
+        else
+            unknown(v, one->keys[i], what, k, scn_task_fields);
+    }
+    const scn_node *id = scn_map_get(one, "id");
+    if (!id)
+        verr(v, one, "%s needs the task 'id'", server ? "task" : "cached");
+    else
+        need_task_id(v, id, "id");
+}
+
 static void v_log(vctx *v, const scn_node *val, int top)
 {
     if (val->kind == SCN_SEQ) {
@@ -706,7 +764,22 @@ static void v_log(vctx *v, const scn_node *val, int top)
         return;
     static const char *const inner[] = {"level", "message", "pattern", "count", "at_least",
                                         "at_most", NULL};
-    check_keys(v, val, "log key", top ? scn_log_keys : inner);
+    if (top) {
+        check_keys(v, val, "log key", scn_log_keys);
+    } else {
+        for (size_t i = 0; i < val->n; i++) {
+            const scn_node *k = val->keys[i];
+            if (in_list(k->str, inner))
+                continue;
+            if (!strcmp(k->str, "since") || !strcmp(k->str, "within"))
+                misplaced_window(v, k);
+            else if (!strcmp(k->str, "actor"))
+                verr(v, k, "'actor' is only for expect_log: under an actor's name the "
+                           "records are already that actor's");
+            else
+                unknown(v, k, "log key", k->str, inner);
+        }
+    }
     for (size_t i = 0; i < val->n; i++) {
         const char *k = val->keys[i]->str;
         const scn_node *x = val->items[i];
@@ -716,7 +789,18 @@ static void v_log(vctx *v, const scn_node *val, int top)
                 need_client(v, x, "actor");
         } else if (!strcmp(k, "level")) {
             need_word(v, x, "level", levels);
-        } else if (!strcmp(k, "message") || !strcmp(k, "pattern")) {
+        } else if (!strcmp(k, "message")) {
+            /* A record name that no actor emits can never match: say so
+             * now rather than as a count mismatch at run time. */
+            if (!need_str(v, x, k) && !in_list(x->str, scn_log_messages)) {
+                const char *sug = scn_suggest(x->str, scn_log_messages);
+                if (sug)
+                    verr(v, x, "unknown log record '%s' (did you mean '%s'?)", x->str, sug);
+                else
+                    verr(v, x, "unknown log record '%s' (see docs/LOG_RECORDS.md for the "
+                               "names; use 'pattern' to search the fields)", x->str);
+            }
+        } else if (!strcmp(k, "pattern")) {
             need_str(v, x, k);
         } else if (!strcmp(k, "within")) {
             need_duration(v, x, "within", NULL);
@@ -776,6 +860,11 @@ static void v_client_assert(vctx *v, const char *client, const scn_node *k, cons
 {
     const char *key = k->str;
     (void)client;
+    if (!strcmp(key, "since") || !strcmp(key, "within") ||
+        !strcmp(key, "timeout")) {
+        misplaced_window(v, k);
+        return;
+    }
     if (!in_list(key, scn_client_asserts)) {
         if (in_list(key, scn_server_asserts))
             verr(v, k, "'%s' is a server expectation: write it under 'server:'", key);
@@ -855,8 +944,7 @@ static void v_client_assert(vctx *v, const char *client, const scn_node *k, cons
             one = val->kind == SCN_SEQ ? val->items[i] : val;
             if (need_map(v, one, "cached"))
                 continue;
-            if (!scn_map_get(one, "id"))
-                verr(v, one, "cached needs the task 'id'");
+            v_task_subset(v, one, "task field", 0);
         }
     } else if (!strcmp(key, "status")) {
         need_map(v, val, key);
@@ -866,6 +954,11 @@ static void v_client_assert(vctx *v, const char *client, const scn_node *k, cons
 static void v_server_assert(vctx *v, const scn_node *k, const scn_node *val)
 {
     const char *key = k->str;
+    if (!strcmp(key, "since") || !strcmp(key, "within") ||
+        !strcmp(key, "timeout")) {
+        misplaced_window(v, k);
+        return;
+    }
     if (!in_list(key, scn_server_asserts)) {
         if (in_list(key, scn_client_asserts))
             verr(v, k, "'%s' is a client expectation: write it under a client's name", key);
@@ -882,11 +975,7 @@ static void v_server_assert(vctx *v, const scn_node *k, const scn_node *val)
             const scn_node *one = val->kind == SCN_SEQ ? val->items[i] : val;
             if (need_map(v, one, "task"))
                 continue;
-            const scn_node *id = scn_map_get(one, "id");
-            if (!id)
-                verr(v, one, "task needs the task 'id'");
-            else
-                need_task_id(v, id, "id");
+            v_task_subset(v, one, "task field", 1);
         }
     } else if (!strcmp(key, "no_task"))
         need_task_ids(v, val, key);
@@ -1068,20 +1157,23 @@ static void v_id(vctx *v, const scn_node *n)
 {
     if (need_str(v, n, "id"))
         return;
+    /* "area/name": exactly one '/', both parts non-empty, [a-z0-9_-]
+     * (ids name report files and are matched by --filter globs). */
     const char *s = n->str;
     int slash = 0, ok = *s != '/' && *s;
     for (const char *p = s; *p; p++) {
         if (*p == '/') {
             slash++;
-            if (p[1] == '/' || p[1] == '\0')
+            if (p[1] == '\0')
                 ok = 0;
         } else if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '_' ||
-                     *p == '-' || *p == '.')) {
+                     *p == '-')) {
             ok = 0;
         }
     }
-    if (!ok || slash < 1)
-        verr(v, n, "id '%s' must look like 'area/name' (lower case letters, digits, _ - .)", s);
+    if (!ok || slash != 1)
+        verr(v, n, "id '%s' must look like 'area/name' (one '/'; lower case letters, "
+                   "digits, _ -)", s);
 }
 
 static void v_clients(vctx *v, const scn_node *cl)
@@ -1146,6 +1238,29 @@ int scn_client_index(const scn_scenario *s, const char *name)
     return -1;
 }
 
+/* The rule ids as ranges ("WS-1..WS-6, Q-1..Q-7, ..., N-1, R-1"), built from
+ * scn_rule_ids so the message cannot drift from the table.  Relies on the
+ * table listing each family's numbers consecutively from 1. */
+static void rule_ranges(char *buf, size_t len)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; scn_rule_ids[i] && o + 1 < len;) {
+        const char *first = scn_rule_ids[i];
+        const char *dash = strchr(first, '-');
+        size_t plen = dash ? (size_t)(dash - first) + 1 : strlen(first);
+        size_t j = i;
+        while (scn_rule_ids[j + 1] && !strncmp(scn_rule_ids[j + 1], first, plen))
+            j++;
+        if (j == i)
+            o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? ", " : "", first);
+        else
+            o += (size_t)snprintf(buf + o, len - o, "%s%s..%s", i ? ", " : "", first,
+                                  scn_rule_ids[j]);
+        i = j + 1;
+    }
+}
+
 static json_t *str_array(vctx *v, const scn_node *n, const char *what, int rules)
 {
     json_t *a = json_array();
@@ -1160,12 +1275,14 @@ static json_t *str_array(vctx *v, const scn_node *n, const char *what, int rules
             continue;
         const char *w = n->items[i]->str;
         if (rules && !in_list(w, scn_rule_ids)) {
+            char known[256];
+            rule_ranges(known, sizeof known);
             const char *sug = scn_suggest(w, scn_rule_ids);
             if (sug)
-                verr(v, n->items[i], "unknown rule '%s' (did you mean '%s'?)", w, sug);
+                verr(v, n->items[i], "unknown rule '%s' (did you mean '%s'? known: %s)", w, sug,
+                     known);
             else
-                verr(v, n->items[i], "unknown rule '%s' (known: WS-1..WS-6, Q-1..Q-7, C-1..C-4, "
-                                     "CF-1..CF-4, N-1, R-1, A-1..A-4)", w);
+                verr(v, n->items[i], "unknown rule '%s' (known: %s)", w, known);
             continue;
         }
         json_array_append_new(a, json_string(w));

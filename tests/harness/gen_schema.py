@@ -16,6 +16,16 @@ notify_types = ["SYNC_FAILED","QUEUE_FULL","OFFLINE_LONG","CONFLICT","REJECTED",
 frame_types = ["HELLO","READY","HEARTBEAT","RESYNC_REQUIRED"] + event_types
 methods = ["GET","PUT","DELETE","POST","PATCH","HEAD"]
 levels = ["DEBUG","INFO","WARNING","ERROR"]
+# Log record names and task fields: read from harness/scn_load.c, where the validator keeps them
+# (docs/LOG_RECORDS.md documents each record).
+import os, re
+_src = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "harness", "scn_load.c")).read()
+def _c_table(name):
+    body = re.search(r"const char \*const " + name + r"\[\] = \{(.*?)NULL\s*\}", _src, re.S).group(1)
+    body = re.sub(r"/\*.*?\*/", "", body, flags=re.S)
+    return re.findall(r'"([^"]+)"', body)
+log_messages = _c_table("scn_log_messages")
+task_fields = _c_table("scn_task_fields")
 
 def obj(props, required=None, desc=None, addl=False):
     o = {"type": "object", "properties": props, "additionalProperties": addl}
@@ -40,13 +50,16 @@ requests_m = {"method": {"enum": methods}, "path": {"type": "string", "pattern":
 closed_m = {"code": nonneg, "by": {"enum": ["server", "client", "network"]}}
 frames_m = {"from": {"enum": ["server", "client"]}, "type": {"enum": frame_types}, "entity_id": {"type": "string"}, "lost": {"type": "boolean"}}
 
-log_inner = {"level": {"enum": levels}, "message": {"type": "string"}, "pattern": {"type": "string", "description": "POSIX extended regex searched in '<message> <fields>'"}, **quant}
+log_inner = {"level": {"enum": levels}, "message": {"enum": log_messages, "description": "a record name, see docs/LOG_RECORDS.md"}, "pattern": {"type": "string", "description": "POSIX extended regex searched in '<message> <fields>'"}, **quant}
 log_one = obj(log_inner)
 log_top_one = obj({"actor": {"type": "string"}, **log_inner, "since": {"type": "string"}, "within": dur})
 listform_item = obj({k: {} for k in ["entity_id","op","base_revision","attempts","snapshot","mutation_id","status","reason"]})
 listform = {"anyOf": [nonneg, taskids, obj({"length": nonneg, "entities": taskids, "items": {"type": "array", "items": listform_item}})]}
 count_or_quant = {"anyOf": [nonneg, obj(quant)]}
 
+task_props = {k: {} for k in task_fields}
+task_props["id"] = taskid
+cached_one = obj(dict(task_props), ["id"])
 client_asserts = obj({
     "received": history("received", received_m, {"type": "string", "description": "TASK_UPDATED or 'TASK_UPDATED t1'"}, desc="events the app applied"),
     "notified": history("notified", notified_m, {"type": "string", "description": "OFFLINE_LONG or 'CONFLICT t1'"}, desc="notifications shown to the user"),
@@ -63,11 +76,11 @@ client_asserts = obj({
     "dead_letter": listform,
     "conflicts": {"anyOf": [nonneg, taskids]},
     "cache": obj({"entries": nonneg, "ids": taskids, "contains": taskids, "missing": taskids, "bytes": nonneg, "max_bytes": nonneg, "min_bytes": nonneg}),
-    "cached": {"anyOf": [obj({"id": {"type": "string"}}, ["id"], addl=True), {"type": "array", "items": obj({"id": {"type": "string"}}, ["id"], addl=True)}]},
+    "cached": {"anyOf": [cached_one, {"type": "array", "items": cached_one}]},
     "locks": taskids,
     "status": {"type": "object"},
 }, desc="expectations on a client")
-task_one = obj({"id": taskid, "household": {"type": "string"}}, ["id"], addl=True)
+task_one = obj({**task_props, "household": {"type": "string"}}, ["id"])
 server_asserts = obj({
     "requests": client_asserts["properties"]["requests"],
     "log": client_asserts["properties"]["log"],
@@ -127,7 +140,7 @@ schema = {
   "required": ["id", "name", "rules", "clients", "steps"],
   "additionalProperties": False,
   "properties": {
-    "id": {"type": "string", "pattern": "^[a-z0-9_.-]+(/[a-z0-9_.-]+)+$"},
+    "id": {"type": "string", "pattern": "^[a-z0-9_-]+/[a-z0-9_-]+$"},
     "name": {"type": "string"},
     "description": {"type": "string"},
     "rules": {"type": "array", "minItems": 1, "items": {"enum": rules}},

@@ -174,9 +174,9 @@ static void test_suggest(void **st)
 /* ---- golden messages ----------------------------------------------------- */
 
 static const char *const GOLDEN[] = {
-    "typos.yaml:1:5: id 'queue/Bad id' must look like 'area/name' (lower case letters, digits, _ - .)",
-    "typos.yaml:3:9: unknown rule 'Q-8' (did you mean 'Q-1'?)",
-    "typos.yaml:3:20: unknown rule 'q-1' (did you mean 'Q-1'?)",
+    "typos.yaml:1:5: id 'queue/Bad id' must look like 'area/name' (one '/'; lower case letters, digits, _ -)",
+    "typos.yaml:3:9: unknown rule 'Q-8' (did you mean 'Q-1'? known: WS-1..WS-6, Q-1..Q-7, C-1..C-4, CF-1..CF-4, N-1, R-1, A-1..A-4)",
+    "typos.yaml:3:20: unknown rule 'q-1' (did you mean 'Q-1'? known: WS-1..WS-6, Q-1..Q-7, C-1..C-4, CF-1..CF-4, N-1, R-1, A-1..A-4)",
     "typos.yaml:4:1: unknown key 'tagz' (did you mean 'tags'?)",
     "typos.yaml:5:10: unknown policy key 'queue_maxx' (did you mean 'queue_max'?)",
     "typos.yaml:7:24: unknown client key 'houshold' (did you mean 'household'?)",
@@ -201,6 +201,12 @@ static const char *const GOLDEN[] = {
     "typos.yaml:20:40: unknown level 'WARN' (did you mean 'WARNING'?)",
     "typos.yaml:20:46: unknown log key 'cnt' (did you mean 'count'?)",
     "typos.yaml:21:29: fail_requests needs 'status' (e.g. 503)",
+    "typos.yaml:22:22: 'since' belongs at the expect level, next to the actors: '- expect: {since: ..., alice: {...}}'",
+    "typos.yaml:22:49: unknown task field 'titl' (did you mean 'title'?)",
+    "typos.yaml:22:84: unknown task field 'titl' (did you mean 'title'?)",
+    "typos.yaml:23:41: unknown log record 'conflct' (did you mean 'conflict'?)",
+    "typos.yaml:24:38: unknown log record 'nosuchrecord' (see docs/LOG_RECORDS.md for the names; use 'pattern' to search the fields)",
+    "typos.yaml:24:52: 'within' belongs at the expect level, next to the actors: '- expect: {within: ..., alice: {...}}'",
     NULL,
 };
 
@@ -260,6 +266,22 @@ static void test_messages(void **st)
          "x.yaml:6:41: unknown action 'lokc' for client 'alice' (did you mean 'lock'?)"},
         {"  - {alice: offline, edit: {id: t1}}\n", "x.yaml:6:22: 'edit' needs an actor"},
         {"  - {expect: {alice: {queue: 0}}, wait: 1s}\n", "x.yaml:6:35: a step does one thing: 'expect' and 'wait' go in separate steps"},
+        /* Windows and timeouts sit beside the actors, not inside them. */
+        {"  - mark: m\n  - expect: {server: {since: m, task: {id: t1}}}\n",
+         "x.yaml:7:23: 'since' belongs at the expect level, next to the actors"},
+        {"  - wait_until: {alice: {connection: ready, timeout: 1m}}\n",
+         "x.yaml:6:45: 'timeout' belongs at the wait_until level, next to the actors"},
+        {"  - expect: {alice: {log: {actor: alice, message: conflict}}}\n",
+         "x.yaml:6:28: 'actor' is only for expect_log"},
+        /* Task subsets: known fields only; household only on the server. */
+        {"  - expect: {alice: {cached: [{id: t1, done: true}, {id: t2, household: home}]}}\n",
+         "x.yaml:6:62: 'household' is only for the server's 'task:'"},
+        {"  - expect: {server: {task: [{id: t1, household: home, revison: 2}]}}\n",
+         "x.yaml:6:56: unknown task field 'revison' (did you mean 'revision'?)"},
+        {"  - expect: {alice: {cached: {title: x}}}\n", "x.yaml:6:30: cached needs the task 'id'"},
+        /* Log record names are the code's. */
+        {"  - expect_log: {message: Conflict}\n",
+         "x.yaml:6:27: unknown log record 'Conflict' (did you mean 'conflict'?)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *text = NULL;
@@ -272,6 +294,28 @@ static void test_messages(void **st)
         free(out);
         free(text);
     }
+    /* Ids: exactly one '/', [a-z0-9_-] on both sides. */
+    const char *bad_ids[] = {"a/b/c", "a.b/c", "a/", "/a", "ab", "A/b"};
+    for (size_t i = 0; i < sizeof bad_ids / sizeof bad_ids[0]; i++) {
+        char *text = NULL;
+        if (asprintf(&text, "id: \"%s\"\nname: x\nrules: [Q-1]\nclients: {alice: {}}\n"
+                            "steps: [{alice: connect}]\n", bad_ids[i]) < 0)
+            abort();
+        char *out = diags_of("i.yaml", text);
+        char want[128];
+        snprintf(want, sizeof want, "i.yaml:1:5: id '%s' must look like 'area/name'", bad_ids[i]);
+        if (!strstr(out, want))
+            fail_msg("id '%s': want '%s' in:\n%s", bad_ids[i], want, out);
+        free(out);
+        free(text);
+    }
+    /* A duplicate key is reported alone: the tree is not validated (the
+     * documented behaviour, SCENARIOS.md §10). */
+    char *dup = diags_of("d.yaml", "id: t/x\nname: x\nrules: [Q-8]\nclients: {alice: {}}\n"
+                                   "steps:\n  - {alice: connect, alice: offline}\n");
+    assert_non_null(strstr(dup, "d.yaml:6:22: duplicate key 'alice' (first at line 6)"));
+    assert_null(strstr(dup, "Q-8"));
+    free(dup);
     /* Top-level problems. */
     char *out = diags_of("y.yaml", "name: x\nrules: []\nclients: {server: {}}\nsteps: []\n");
     assert_non_null(strstr(out, "y.yaml:1:1: missing 'id'"));
@@ -397,7 +441,8 @@ static void test_schema_in_sync(void **st)
                                    scn_client_actions, scn_server_actions, scn_client_asserts,
                                    scn_server_asserts, scn_log_keys,      scn_edit_fields,
                                    scn_drop_messages,  scn_conn_states,   scn_invariant_names,
-                                   scn_rule_ids,       hp_policy_keys};
+                                   scn_rule_ids,       hp_policy_keys,    scn_log_messages,
+                                   scn_task_fields};
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
         for (size_t i = 0; tables[t][i]; i++) {
             char q[128];
@@ -424,6 +469,119 @@ static void test_schema_in_sync(void **st)
     free(doc);
 }
 
+/* ---- log record names --------------------------------------------------- */
+
+/* Appends to *names (a "\n"-separated list) the record names of every
+ * hp_log() call in text: the string literals of the call's third argument
+ * (a "a" : "b" choice yields both). */
+static void log_names_of(const char *text, char **names)
+{
+    for (const char *p = strstr(text, "hp_log("); p; p = strstr(p + 1, "hp_log(")) {
+        if (p > text && (p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z')))
+            continue; /* hp_log_redact( etc. do not match "hp_log(" anyway */
+        const char *q = p + 7;
+        int depth = 0, arg = 0, in_str = 0;
+        for (; *q && arg <= 2; q++) {
+            if (in_str) {
+                if (*q == '\\' && q[1])
+                    q++;
+                else if (*q == '"')
+                    in_str = 0;
+                continue;
+            }
+            if (*q == '"') {
+                in_str = 1;
+                if (arg == 2) {
+                    const char *e = strchr(q + 1, '"');
+                    if (!e)
+                        break;
+                    char *acc = NULL;
+                    if (asprintf(&acc, "%s%.*s\n", *names ? *names : "", (int)(e - q - 1), q + 1) < 0)
+                        abort();
+                    free(*names);
+                    *names = acc;
+                    q = e;
+                    in_str = 0;
+                }
+                continue;
+            }
+            if (*q == '(')
+                depth++;
+            else if (*q == ')' && depth-- == 0)
+                break;
+            else if (*q == ',' && depth == 0)
+                arg++;
+        }
+    }
+}
+
+static void log_names_in_dir(const char *dir, const char *prefix, char **names)
+{
+    DIR *dp = opendir(dir);
+    assert_non_null(dp);
+    struct dirent *e;
+    while ((e = readdir(dp))) {
+        size_t l = strlen(e->d_name);
+        if (strncmp(e->d_name, prefix, strlen(prefix)) || l < 3 || strcmp(e->d_name + l - 2, ".c"))
+            continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        char *text = slurp(path);
+        if (text)
+            log_names_of(text, names);
+        free(text);
+    }
+    closedir(dp);
+}
+
+/* scn_log_messages (what lint accepts in `message:`), the hp_log() calls of
+ * the server and the client, and docs/LOG_RECORDS.md name the same records. */
+static void test_log_records(void **st)
+{
+    (void)st;
+    char *names = NULL;
+    log_names_in_dir(HX_SOURCE_DIR "/fake_server", "srv_", &names);
+    log_names_in_dir(HX_SOURCE_DIR "/fake_client", "cli_", &names);
+    assert_non_null(names);
+    /* Every name in the code is known to lint. */
+    for (char *save = NULL, *n = strtok_r(names, "\n", &save); n; n = strtok_r(NULL, "\n", &save)) {
+        int found = 0;
+        for (size_t i = 0; scn_log_messages[i]; i++)
+            found |= !strcmp(n, scn_log_messages[i]);
+        if (!found)
+            fail_msg("log record '%s' is emitted by the code but missing from "
+                     "scn_log_messages (harness/scn_load.c) and docs/LOG_RECORDS.md", n);
+    }
+    free(names);
+    /* Every known name is still emitted, and documented. */
+    names = NULL;
+    log_names_in_dir(HX_SOURCE_DIR "/fake_server", "srv_", &names);
+    log_names_in_dir(HX_SOURCE_DIR "/fake_client", "cli_", &names);
+    char *doc = slurp(HX_SOURCE_DIR "/docs/LOG_RECORDS.md");
+    assert_non_null(doc);
+    for (size_t i = 0; scn_log_messages[i]; i++) {
+        char q[96];
+        snprintf(q, sizeof q, "\n%s\n", scn_log_messages[i]);
+        char *wrapped = NULL;
+        if (asprintf(&wrapped, "\n%s", names) < 0)
+            abort();
+        if (!strstr(wrapped, q))
+            fail_msg("scn_log_messages names '%s' but no hp_log() call emits it",
+                     scn_log_messages[i]);
+        free(wrapped);
+        snprintf(q, sizeof q, "| `%s` |", scn_log_messages[i]);
+        if (!strstr(doc, q))
+            fail_msg("docs/LOG_RECORDS.md has no table row for '%s'", scn_log_messages[i]);
+    }
+    free(doc);
+    free(names);
+    /* The parser itself: a choice yields both names. */
+    char *t = NULL;
+    log_names_of("hp_log(e, L, k ? \"a_b\" : \"c\", \"x=%d\", f(1, 2));", &t);
+    assert_string_equal(t, "a_b\nc\n");
+    free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -431,7 +589,7 @@ int main(void)
         cmocka_unit_test(test_durations),      cmocka_unit_test(test_suggest),
         cmocka_unit_test(test_golden_typos),   cmocka_unit_test(test_messages),
         cmocka_unit_test(test_valid),          cmocka_unit_test(test_suite_valid),
-        cmocka_unit_test(test_schema_in_sync),
+        cmocka_unit_test(test_schema_in_sync), cmocka_unit_test(test_log_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

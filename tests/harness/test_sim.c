@@ -274,6 +274,24 @@ static void test_failure_reports_line(void **st)
     assert_non_null(strstr(r.failure, "choose"));
     scn_result_clear(&r);
     scn_free(s);
+
+    /* A failed `status:` shows the whole status object, not only the keys
+     * asked about: a guessed key name still shows where the value is. */
+    s = load("bad4.yaml", "id: t/bad4\nname: bad4\nrules: [Q-2]\n"
+                          "clients: {alice: {}}\n"
+                          "steps:\n"
+                          "  - alice: connect\n"
+                          "  - wait: 1s\n"
+                          "  - expect: {alice: {status: {retry_attempts: 0}}}\n");
+    run(s, 1, &r);
+    assert_false(r.passed);
+    assert_string_equal(r.failure_loc, "bad4.yaml:8");
+    assert_non_null(strstr(r.failure, "retry_attempts"));
+    assert_non_null(strstr(r.failure, "\"retry_attempt\":0"));
+    assert_non_null(strstr(r.failure, "\"next_reconnect_at\""));
+    assert_non_null(strstr(r.failure, "\"connection\":\"ready\""));
+    scn_result_clear(&r);
+    scn_free(s);
 }
 
 /* wait_until stops at the first instant its condition holds. */
