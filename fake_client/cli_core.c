@@ -27,6 +27,7 @@ typedef struct pending_req {
     uint64_t id;
     req_kind kind;
     int64_t sent_at;
+    unsigned token_gen;       /* the token generation it was sent with */
     char entity_id[72];
 } pending_req;
 
@@ -56,6 +57,8 @@ struct cli_core {
     /* connection */
     conn_state cs;
     uint64_t conn_id, next_conn_id;
+    unsigned token_gen;       /* +1 per cli_set_token */
+    unsigned conn_token_gen;  /* the generation the current connection used */
     int64_t last_rx;          /* WS-5 watchdog */
     int64_t hb_ms;            /* WS-4: READY's interval or the policy's */
     int64_t next_hb;
@@ -79,6 +82,7 @@ struct cli_core {
 
     /* CF-1: ids being edited */
     json_t *locks;
+    json_t *unlocks;          /* CF-1: released while offline, DELETE on READY */
 
     int64_t cache_check_at;   /* C-1 timer */
 };
@@ -183,6 +187,7 @@ static uint64_t send_http(cli_core *c, req_kind kind, const char *method, const 
     r->id = id;
     r->kind = kind;
     r->sent_at = now(c);
+    r->token_gen = c->token_gen;
     snprintf(r->entity_id, sizeof r->entity_id, "%s", entity ? entity : "");
     return id;
 }
@@ -248,10 +253,22 @@ static void cache_upkeep(cli_core *c)
     c->cache_check_at = cli_store_cache_next_expiry(c->st, c->pol.cache_window_ms, pinned_cb, c);
 }
 
-static void cache_put(cli_core *c, const char *id, const json_t *task)
+/*
+ * WS-2 (decided: the applied state never moves back with a REST response):
+ * a version from a REST answer (an idempotent replay of an older first
+ * result, a 409's "current") does not replace a cached version with a
+ * higher revision, which an event already brought and no later event would
+ * repair.  1 when stored.
+ */
+static int cache_put_server(cli_core *c, const char *id, const json_t *task)
 {
+    json_t *old = cli_store_cache_get(c->st, id);
+    int64_t orev = old ? json_integer_value(json_object_get(old, "revision")) : -1;
+    json_decref(old);
+    if (orev > json_integer_value(json_object_get(task, "revision")))
+        return 0;
     cli_store_cache_put(c->st, id, task);
-    cache_upkeep(c);
+    return 1;
 }
 
 static int paused(const cli_core *c)
@@ -388,6 +405,7 @@ static void ws_connect(cli_core *c)
         return;
     c->conn_id = ++c->next_conn_id;
     c->cs = CONN_CONNECTING;
+    c->conn_token_gen = c->token_gen;
     size_t n = strlen(HP_STREAM_PATH) + strlen(c->token) + 16;
     char *path = malloc(n);
     if (!path)
@@ -468,6 +486,7 @@ cli_core *cli_new(const hp_env *env, const hp_policy *policy, cli_store *st, con
     c->offline_since = -1;
     c->cache_check_at = NEVER;
     c->locks = json_array();
+    c->unlocks = json_array();
     /* the queue survives restarts. */
     cli_item *items = NULL;
     int n = 0;
@@ -494,6 +513,7 @@ void cli_free(cli_core *c)
     free(c->token);
     free(c->user);
     json_decref(c->locks);
+    json_decref(c->unlocks);
     hp_outbox_free(&c->ob);
     free(c);
 }
@@ -630,12 +650,18 @@ int cli_delete(cli_core *c, const char *id, char *err, size_t errlen)
     return enqueue(c, id, "delete", snap, err, errlen);
 }
 
-static int lock_index(const cli_core *c, const char *id)
+/* Index of id in a JSON array of strings, or -1. */
+static int id_index(const json_t *arr, const char *id)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(c->locks, i, v) if (strcmp(json_string_value(v), id) == 0) return (int)i;
+    json_array_foreach(arr, i, v) if (strcmp(json_string_value(v), id) == 0) return (int)i;
     return -1;
+}
+
+static int lock_index(const cli_core *c, const char *id)
+{
+    return id_index(c->locks, id);
 }
 
 /*
@@ -650,12 +676,43 @@ int cli_lock(cli_core *c, const char *id, char *err, size_t errlen)
         return fail(err, errlen, "invalid task id");
     if (lock_index(c, id) < 0)
         json_array_append_new(c->locks, json_string(id));
+    int u = id_index(c->unlocks, id);
+    if (u >= 0)
+        json_array_remove(c->unlocks, (size_t)u); /* editing again: no release due */
     if (!paused(c)) {
         char path[160];
         snprintf(path, sizeof path, HP_API_PREFIX "/%s/lock", id);
         send_http(c, REQ_LOCK, "POST", path, NULL, NULL, id);
     }
     return 0;
+}
+
+/*
+ * CF-1: the soft-lock exists while the user edits.  On every READY the ids
+ * still being edited are POSTed again: a lock taken while offline was never
+ * sent, and a restarted server (or one that let the lock expire while the
+ * link was down) has forgotten it; heartbeats only refresh a lock the
+ * server already holds.  Releases done while offline (save/cancel) are
+ * DELETEd then.  Best effort, like cli_lock.
+ */
+static void relock_all(cli_core *c)
+{
+    size_t i;
+    json_t *v;
+    if (paused(c))
+        return;
+    json_array_foreach(c->locks, i, v) {
+        char path[160];
+        snprintf(path, sizeof path, HP_API_PREFIX "/%s/lock", json_string_value(v));
+        send_http(c, REQ_LOCK, "POST", path, NULL, NULL, json_string_value(v));
+    }
+    /* CF-1: releases done while offline reach the server now. */
+    json_array_foreach(c->unlocks, i, v) {
+        char path[160];
+        snprintf(path, sizeof path, HP_API_PREFIX "/%s/lock", json_string_value(v));
+        send_http(c, REQ_UNLOCK, "DELETE", path, NULL, NULL, json_string_value(v));
+    }
+    json_array_clear(c->unlocks);
 }
 
 /* CF-1: save or cancel releases the lock (best effort, like cli_lock). */
@@ -670,6 +727,9 @@ int cli_unlock(cli_core *c, const char *id, char *err, size_t errlen)
         char path[160];
         snprintf(path, sizeof path, HP_API_PREFIX "/%s/lock", id);
         send_http(c, REQ_UNLOCK, "DELETE", path, NULL, NULL, id);
+    } else if (i >= 0 && id_index(c->unlocks, id) < 0) {
+        /* CF-1: released on save/cancel: the DELETE goes at the next READY. */
+        json_array_append_new(c->unlocks, json_string(id));
     }
     return 0;
 }
@@ -803,6 +863,7 @@ void cli_set_token(cli_core *c, const char *token)
     free(c->user);
     c->user = cli_token_sub(token);
     c->auth_required = 0;
+    c->token_gen++;
     hp_log(c->env, HP_LOG_INFO, "token_set", "user=%s", user_of(c));
     /* A-2 / WS-6: resume at once: immediate connect, the queue with the same key. */
     c->backoff = 0;
@@ -851,7 +912,8 @@ static void head_conflict(cli_core *c, json_t *bodyj)
         head_failed(c, 0, "bad_409");
         return;
     }
-    cache_put(c, h->it.entity_id, cur);
+    if (cache_put_server(c, h->it.entity_id, cur)) /* WS-2: keep the newest */
+        cache_upkeep(c);
     int we_delete = strcmp(h->it.op, "delete") == 0;
     int they_deleted = json_is_true(json_object_get(cur, "deleted"));
     if (we_delete && they_deleted) {
@@ -890,7 +952,10 @@ static void head_conflict(cli_core *c, json_t *bodyj)
                         "edit_vs_delete", evd));
 }
 
-static void head_answer(cli_core *c, int status, int retry_after_s, const char *body, size_t len)
+/* stale_token: the request went out with a token older than the one held
+ * now (A-2: its 401 is no reason to ask for another). */
+static void head_answer(cli_core *c, int status, int retry_after_s, const char *body, size_t len,
+                        int stale_token)
 {
     qitem *h = &c->q[0];
     h->req_id = 0;
@@ -907,7 +972,7 @@ static void head_answer(cli_core *c, int status, int retry_after_s, const char *
         char id[72];
         snprintf(id, sizeof id, "%s", h->it.entity_id);
         if (valid)
-            cli_store_cache_put(c->st, id, res);
+            cache_put_server(c, id, res); /* WS-2: never back to an older version */
         cli_store_queue_remove(c->st, h->it.seq);
         cli_item copy = h->it;
         h->it.base = NULL;
@@ -932,6 +997,14 @@ static void head_answer(cli_core *c, int status, int retry_after_s, const char *
     if (status == 409) {
         head_conflict(c, bj);
         json_decref(bj);
+        return;
+    }
+    if (status == 401 && stale_token) {
+        /* Q-7 / A-2: refused for the old token; a newer one is already here:
+         * not a failure, resent at once with the same key. */
+        json_decref(bj);
+        h->next_at = now(c);
+        pump(c);
         return;
     }
     if (status == 401) {
@@ -1019,13 +1092,14 @@ void cli_http_response(cli_core *c, uint64_t req_id, int status, int retry_after
     if (!r)
         return; /* aborted or timed out already */
     req_kind kind = r->kind;
+    int stale_token = r->token_gen != c->token_gen;
     char eid[72];
     snprintf(eid, sizeof eid, "%s", r->entity_id);
     req_drop(c, req_id);
     switch (kind) {
     case REQ_QUEUE:
         if (c->qn > 0 && c->q[0].req_id == req_id)
-            head_answer(c, status, retry_after_s, body, len);
+            head_answer(c, status, retry_after_s, body, len, stale_token);
         break;
     case REQ_RELOAD:
         reload_answer(c, status, body, len);
@@ -1038,7 +1112,7 @@ void cli_http_response(cli_core *c, uint64_t req_id, int status, int retry_after
         observe(c, json_pack("{s:s, s:s, s:s, s:i}", "kind", "lock", "op",
                              kind == REQ_LOCK ? "lock" : "unlock", "entity_id", eid, "status",
                              status));
-        if (status == 401)
+        if (status == 401 && !stale_token) /* not for an older token */
             auth_required(c, "http_401");
         break;
     }
@@ -1091,6 +1165,13 @@ void cli_ws_refused(cli_core *c, uint64_t conn_id, int http_status)
     c->conn_id = 0;
     observe_conn(c, "closed", 0, -1);
     hp_log(c->env, HP_LOG_INFO, "ws_refused", "status=%d", http_status);
+    if (http_status == 401 && c->conn_token_gen != c->token_gen) {
+        /* A-2 / WS-6: refused for a token older than the one now held: the
+         * new token is already here, so connect with it at once. */
+        c->backoff = 0;
+        ws_connect(c);
+        return;
+    }
     if (http_status == 401) {
         auth_required(c, "upgrade_401");
         return;
@@ -1107,6 +1188,14 @@ void cli_ws_closed(cli_core *c, uint64_t conn_id, int code)
     offline_begin(c);
     observe_conn(c, "closed", code, -1);
     hp_log(c->env, HP_LOG_INFO, "ws_closed", "code=%d", code);
+    if (code == HP_CLOSE_AUTH && c->conn_token_gen != c->token_gen) {
+        /* A-2 / WS-6: the connection's (old) token expired, but a new token
+         * arrived meanwhile: "until a new token" is already over, so
+         * reconnect at once with it instead of asking again. */
+        c->backoff = 0;
+        ws_connect(c);
+        return;
+    }
     if (code == HP_CLOSE_AUTH) {
         auth_required(c, "close_4001"); /* */
         return;
@@ -1178,6 +1267,7 @@ void cli_ws_message(cli_core *c, uint64_t conn_id, const char *data, size_t len)
         c->offline_long_sent = 0;
         observe_conn(c, "ready", -1, m.revision);
         hp_log(c->env, HP_LOG_INFO, "ws_ready", "revision=%lld", (long long)m.revision);
+        relock_all(c); /* CF-1: re-take the locks of ids still being edited */
         break;
     case HP_MSG_RESYNC:
         /* WS-2: reload with GET ?since=0, then HELLO again. */
@@ -1231,9 +1321,10 @@ void cli_tick(cli_core *c)
     /* WS-6: reconnect. */
     if (c->reconnect_at != NEVER && t >= c->reconnect_at)
         ws_connect(c);
-    /* N-1: once per offline period. */
+    /* N-1: once per offline period, when offline for MORE than offline_long
+     * (strictly: not yet at exactly 30:00.000). */
     if (c->started && c->offline_since >= 0 && !c->offline_long_sent &&
-        t - c->offline_since >= c->pol.offline_long_ms) {
+        t - c->offline_since > c->pol.offline_long_ms) {
         c->offline_long_sent = 1;
         hp_log(c->env, HP_LOG_INFO, "offline_long", "since_ms=%lld",
                (long long)(t - c->offline_since));
@@ -1264,7 +1355,7 @@ int64_t cli_next_deadline(const cli_core *c)
     }
     MIN_AT(c->reconnect_at);
     if (c->started && c->offline_since >= 0 && !c->offline_long_sent)
-        MIN_AT(c->offline_since + c->pol.offline_long_ms);
+        MIN_AT(c->offline_since + c->pol.offline_long_ms + 1); /* N-1: "more than" */
     MIN_AT(c->cache_check_at);
     if (!paused(c) && c->qn > 0 && !c->q[0].req_id && !c->q[0].conflict_current)
         MIN_AT(c->q[0].next_at);
