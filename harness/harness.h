@@ -65,6 +65,11 @@ typedef struct scn_result {
     double wall_ms;             /* wall time: never written to JSON reports */
     json_t *trace;              /* owned array, see below */
     json_t *checks;             /* owned array: [{"name","passed","detail"}] incl. invariants */
+    /* Added for --mode real (zero = not skipped): 1 when the scenario could
+     * not run in this mode; passed is then 0 and failure holds the reason
+     * (e.g. "real mode cannot observe: frames (line 12)").  A skip is not a
+     * failure: exit 0 when nothing failed. */
+    int skipped;
 } scn_result;
 
 /*
@@ -97,6 +102,14 @@ typedef struct scn_result {
 typedef struct scn_run_opts {
     uint64_t seed;
     const char *mode;           /* "sim" (only mode implemented by scn_run) */
+    /* Added for --mode real (real.h: scn_run_real); zero = default. */
+    const char *server_url;     /* foreign server http://HOST:PORT; NULL = start our own */
+    const char *jwt_secret;     /* HS256 secret (required with server_url) */
+    double time_scale;          /* wall s per virtual s; 0 = SCN_REAL_DEFAULT_SCALE */
+    const char *bin_dir;        /* dir with fake_server/ and fake_client/; NULL = next to exe */
+    double slack_ms;            /* real-world slack of expect/wait_until; 0 = 3000 */
+    double max_wall_s;          /* skip scenarios whose waits exceed this; 0 = 120 */
+    double settle_ms;           /* least real time of a `wait`; 0 = 100 */
 } scn_run_opts;
 
 /* Run one scenario.  Returns 0 when it ran (passed or failed: see result),

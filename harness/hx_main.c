@@ -6,6 +6,9 @@
  *   hp-harness run [PATH...] [--mode sim|real] [--filter GLOB] [--tag T] [--rule R]
  *                  [--seed N] [--jobs N] [--junit FILE] [--json FILE] [--html FILE]
  *                  [--reports-dir DIR] [--no-reports]
+ *                  --mode real: [--server URL (--jwt-secret S | --jwt-secret-file F)]
+ *                               [--time-scale F] [--bin-dir DIR] [--max-wall S]
+ *                               (real.h, docs/REAL_MODE.md)
  *   hp-harness lint [PATH...]
  *   hp-harness list [PATH...] [filters] [--json]
  *
@@ -28,6 +31,20 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "real.h"
+
+/* Real mode lives in the engine library (real_*.c).  hp-harness is built
+ * with the cores' include directories; the front-end tests link this file
+ * against a fake engine without them, and there --mode real says it is not
+ * built in (the linker would otherwise miss scn_run_real). */
+#if defined(__has_include)
+#if __has_include("cli_core.h")
+#define HX_HAVE_REAL 1
+#endif
+#endif
+#ifndef HX_HAVE_REAL
+#define HX_HAVE_REAL 0
+#endif
 #include "rpt.h"
 
 /* SPEC §5 exit codes. */
@@ -88,6 +105,10 @@ typedef struct hx_opts {
     const char *reports_dir;
     int no_reports;
     int list_json;
+    /* --mode real (real.h) */
+    const char *server_url, *jwt_secret, *jwt_secret_file, *bin_dir;
+    double time_scale, max_wall_s;
+    char *secret_buf;           /* read from --jwt-secret-file */
 } hx_opts;
 
 static void usage(FILE *f)
@@ -106,7 +127,17 @@ static void usage(FILE *f)
           "  --tag T            scenario has tag T\n"
           "  --rule R           scenario covers rule R (e.g. Q-4)\n"
           "run options:\n"
-          "  --mode sim|real    sim (default): the deterministic simulator\n"
+          "  --mode sim|real    sim (default): the deterministic simulator; real: the real\n"
+          "                     hp-fake-server / hp-fake-client programs (docs/REAL_MODE.md)\n"
+          "real mode:\n"
+          "  --server URL       run against this server (http://HOST:PORT) instead of\n"
+          "                     starting our own hp-fake-server on a free loopback port\n"
+          "  --jwt-secret S     HS256 secret to mint tokens (required with --server)\n"
+          "  --jwt-secret-file F  the same, read from F\n"
+          "  --time-scale F     wall seconds per scenario second (default 0.01: 31m = 18.6 s)\n"
+          "  --bin-dir DIR      build dir holding fake_server/ and fake_client/ (default:\n"
+          "                     next to hp-harness)\n"
+          "  --max-wall S       skip scenarios whose waits take over S real seconds (120)\n"
           "  --seed N           PRNG seed, 0..9223372036854775807 (default 1); same seed, same JSON\n"
           "  --jobs N           run N scenarios in parallel (0: one per CPU; default 1);\n"
           "                     output order does not depend on it\n"
@@ -117,7 +148,8 @@ static void usage(FILE *f)
           "  --no-reports       write only the reports named by --junit/--json/--html\n"
           "\n"
           "exit status: 0 all passed, 1 a scenario failed, 2 invalid scenario or usage,\n"
-          "3 runtime error.  The last line of `run` is \"N passed, N failed\".\n",
+          "3 runtime error.  The last line of `run` is \"N passed, N failed\" (real mode:\n"
+          "\"N passed, N failed, N skipped\"; a skipped scenario is not a failure).\n",
           f);
 }
 
@@ -144,7 +176,8 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 }
 
 enum { OPT_FILTER = 256, OPT_TAG, OPT_RULE, OPT_MODE, OPT_SEED, OPT_JOBS, OPT_JUNIT, OPT_JSON,
-       OPT_HTML, OPT_RDIR, OPT_NOREP, OPT_HELP, OPT_VERSION };
+       OPT_HTML, OPT_RDIR, OPT_NOREP, OPT_HELP, OPT_VERSION, OPT_SERVER, OPT_SECRET,
+       OPT_SECRET_FILE, OPT_SCALE, OPT_BINDIR, OPT_MAXWALL };
 
 /* Parses argv after the command word.  Returns -1 when parsing went well
  * (go on), else the exit code to return (help printed: 0; error: 2). */
@@ -164,6 +197,12 @@ static int parse_opts(int argc, char **argv, hx_opts *o)
         {"no-reports", no_argument, NULL, OPT_NOREP},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
+        {"server", required_argument, NULL, OPT_SERVER},
+        {"jwt-secret", required_argument, NULL, OPT_SECRET},
+        {"jwt-secret-file", required_argument, NULL, OPT_SECRET_FILE},
+        {"time-scale", required_argument, NULL, OPT_SCALE},
+        {"bin-dir", required_argument, NULL, OPT_BINDIR},
+        {"max-wall", required_argument, NULL, OPT_MAXWALL},
         {NULL, 0, NULL, 0}};
     int is_run = strcmp(o->cmd, "run") == 0, is_list = strcmp(o->cmd, "list") == 0;
     /* run --json FILE writes the report; list --json is a switch (the list
@@ -261,6 +300,46 @@ static int parse_opts(int argc, char **argv, hx_opts *o)
                 break;
             }
             o->no_reports = 1;
+            break;
+        case OPT_SERVER:
+        case OPT_SECRET:
+        case OPT_SECRET_FILE:
+        case OPT_SCALE:
+        case OPT_BINDIR:
+        case OPT_MAXWALL:
+            if (!is_run) {
+                name = argv[optind - 1];
+                break;
+            }
+            if (!*optarg)
+                return usage_error("empty value for %s", argv[optind - 1]);
+            if (c == OPT_SERVER) {
+                const char *colon = strncmp(optarg, "http://", 7) ? NULL
+                                                                  : strchr(optarg + 7, ':');
+                if (!colon || colon == optarg + 7 || atoi(colon + 1) <= 0 ||
+                    atoi(colon + 1) > 65535)
+                    return usage_error("--server wants http://HOST:PORT, not '%s'", optarg);
+                o->server_url = optarg;
+            } else if (c == OPT_SECRET) {
+                o->jwt_secret = optarg;
+            } else if (c == OPT_SECRET_FILE) {
+                o->jwt_secret_file = optarg;
+            } else if (c == OPT_BINDIR) {
+                o->bin_dir = optarg;
+            } else {
+                char *end = NULL;
+                errno = 0;
+                double f = strtod(optarg, &end);
+                if (errno || *end || !(f > 0) || f > 1e6)
+                    return usage_error(c == OPT_SCALE
+                                           ? "--time-scale wants a number > 0 (e.g. 0.01), not '%s'"
+                                           : "--max-wall wants seconds > 0 (e.g. 120), not '%s'",
+                                       optarg);
+                if (c == OPT_SCALE)
+                    o->time_scale = f;
+                else
+                    o->max_wall_s = f;
+            }
             break;
         case 'h':
         case OPT_HELP:
@@ -666,7 +745,12 @@ static void run_one(hx_pool *p, size_t i)
     memset(r, 0, sizeof *r);
     r->failure_step = -1;
     double t0 = now_ms();
+#if HX_HAVE_REAL
+    int rc = strcmp(p->opts.mode, "real") == 0 ? scn_run_real(s, &p->opts, r)
+                                                : scn_run(s, &p->opts, r);
+#else
     int rc = scn_run(s, &p->opts, r);
+#endif
     double wall = now_ms() - t0;
     if (r->wall_ms <= 0)
         r->wall_ms = wall;
@@ -685,6 +769,10 @@ static void run_one(hx_pool *p, size_t i)
         r->passed = 0;
         if (!r->failure)
             r->failure = strdup("runtime error");
+    } else if (r->skipped) {
+        r->passed = 0;
+        if (!r->failure)
+            r->failure = strdup("skipped");
     } else if (!r->passed && !r->failure) {
         r->failure = strdup("failed (the engine gave no detail)");
     }
@@ -754,15 +842,38 @@ static int write_reports(const hx_opts *o, const rpt_run *run)
 
 static int cmd_run(hx_opts *o)
 {
-    if (strcmp(o->mode, "real") == 0) {
-        /* The engine drives only the simulator for now (harness.h:
-         * scn_run_opts.mode); say so rather than run something else. */
-        fputs("hp-harness: --mode real is not implemented yet: scenarios run in the simulator "
-              "only (--mode sim).\nTo test a real server or app, use hp-fake-server / "
-              "hp-fake-client (see README.md).\n",
-              stderr);
+    int real = strcmp(o->mode, "real") == 0;
+    if (real && !HX_HAVE_REAL) {
+        fputs("hp-harness: --mode real is not implemented in this build (no real-mode "
+              "engine linked)\n", stderr);
         return HX_INVALID;
     }
+    if (!real && (o->server_url || o->jwt_secret || o->jwt_secret_file || o->bin_dir ||
+                  o->time_scale > 0 || o->max_wall_s > 0))
+        return usage_error("%s", "--server, --jwt-secret(-file), --time-scale, --bin-dir and "
+                                 "--max-wall need --mode real");
+    if (o->jwt_secret && o->jwt_secret_file)
+        return usage_error("%s", "give --jwt-secret or --jwt-secret-file, not both");
+    if (o->jwt_secret_file) {
+        FILE *f = fopen(o->jwt_secret_file, "rb");
+        char buf[4097];
+        size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        if (f)
+            fclose(f);
+        if (!f) {
+            fprintf(stderr, "hp-harness: cannot read --jwt-secret-file %s: %s\n",
+                    o->jwt_secret_file, strerror(errno));
+            return HX_INVALID;
+        }
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+            n--;
+        buf[n] = '\0';
+        o->secret_buf = strdup(buf);
+        o->jwt_secret = o->secret_buf;
+    }
+    if (o->server_url && (!o->jwt_secret || !*o->jwt_secret))
+        return usage_error("%s", "--server needs --jwt-secret S or --jwt-secret-file F "
+                                 "(the harness mints the clients' tokens)");
     int rc = check_rule_filters(o);
     if (rc != 0)
         return rc;
@@ -794,6 +905,11 @@ static int cmd_run(hx_opts *o)
     p.n = n;
     p.opts.seed = o->seed;
     p.opts.mode = o->mode;
+    p.opts.server_url = o->server_url;
+    p.opts.jwt_secret = o->jwt_secret;
+    p.opts.time_scale = o->time_scale;
+    p.opts.bin_dir = o->bin_dir;
+    p.opts.max_wall_s = o->max_wall_s;
     p.res = calloc(n, sizeof *p.res);
     p.errors = calloc(n, sizeof *p.errors);
     p.done = calloc(n, 1);
@@ -839,7 +955,7 @@ static int cmd_run(hx_opts *o)
 
     rpt_run run = {p.res, p.errors, n, {o->seed, o->mode, HX_VERSION}};
     int wrc = write_reports(o, &run);
-    size_t passed = rpt_count_passed(&run);
+    size_t passed = rpt_count_passed(&run), skipped = rpt_count_skipped(&run);
     int any_error = 0;
     for (size_t i = 0; i < n; i++)
         any_error |= p.errors[i];
@@ -857,7 +973,7 @@ static int cmd_run(hx_opts *o)
     suite_free(&su);
     if (any_error || wrc != 0)
         return HX_RUNTIME;
-    return passed == n ? HX_OK : HX_FAILED;
+    return passed + skipped == n ? HX_OK : HX_FAILED;
 }
 
 int main(int argc, char **argv)
@@ -898,5 +1014,6 @@ int main(int argc, char **argv)
     strv_free(&o.globs);
     strv_free(&o.tags);
     strv_free(&o.rules);
+    free(o.secret_buf);
     return rc;
 }

@@ -48,6 +48,8 @@ void rpt_term_line(FILE *f, const scn_result *r, int error);
 /* Exactly "N passed, N failed\n": CI parses it as the last stdout line. */
 void rpt_term_summary(FILE *f, const rpt_run *run);
 size_t rpt_count_passed(const rpt_run *run);
+/* Scenarios skipped (--mode real: scn_result.skipped), not errors. */
+size_t rpt_count_skipped(const rpt_run *run);
 
 /* ---- JUnit XML (rpt_junit.c) ----------------------------------------- */
 

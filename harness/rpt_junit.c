@@ -106,19 +106,22 @@ static void write_failure_text(FILE *f, const scn_result *r)
 
 int rpt_junit_write(FILE *f, const rpt_run *run)
 {
-    size_t failures = 0, errors = 0;
+    size_t failures = 0, errors = 0, skipped = 0;
     double total = 0;
     for (size_t i = 0; i < run->n; i++) {
         int err = run->errors && run->errors[i];
         if (err)
             errors++;
+        else if (run->results[i].skipped && !run->results[i].passed)
+            skipped++;
         else if (!run->results[i].passed)
             failures++;
         total += run->results[i].wall_ms;
     }
     fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", f);
     fprintf(f, "<testsuite name=\"hp-harness\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" "
-               "skipped=\"0\" time=\"%.3f\">\n", run->n, failures, errors, total / 1000.0);
+               "skipped=\"%zu\" time=\"%.3f\">\n", run->n, failures, errors, skipped,
+            total / 1000.0);
     fprintf(f, "  <properties>\n"
                "    <property name=\"seed\" value=\"%llu\"/>\n"
                "    <property name=\"mode\" value=\"",
@@ -142,6 +145,12 @@ int rpt_junit_write(FILE *f, const rpt_run *run)
         fprintf(f, "\" time=\"%.3f\"", r->wall_ms / 1000.0);
         if (r->passed && !err) {
             fputs("/>\n", f);
+            continue;
+        }
+        if (r->skipped && !err) {
+            fputs(">\n    <skipped message=\"", f);
+            rpt_xml_escape(f, r->failure ? r->failure : "skipped");
+            fputs("\"/>\n  </testcase>\n", f);
             continue;
         }
         const char *tag = err ? "error" : "failure";

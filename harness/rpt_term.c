@@ -33,7 +33,7 @@ void rpt_term_line(FILE *f, const scn_result *r, int error)
 {
     char sim[48];
     fmt_sim(sim, sizeof sim, r->sim_ms);
-    const char *status = error ? "ERROR" : r->passed ? "PASS " : "FAIL ";
+    const char *status = error ? "ERROR" : r->passed ? "PASS " : r->skipped ? "SKIP " : "FAIL ";
     fprintf(f, "%s %s  (sim %s, wall %.2f ms)\n", status, r->id ? r->id : "?", sim, r->wall_ms);
     if (r->passed && !error)
         return;
@@ -59,8 +59,23 @@ size_t rpt_count_passed(const rpt_run *run)
     return n;
 }
 
+size_t rpt_count_skipped(const rpt_run *run)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < run->n; i++)
+        if (run->results[i].skipped && !run->results[i].passed && !(run->errors && run->errors[i]))
+            n++;
+    return n;
+}
+
+/* "N passed, N failed" (CI parses this prefix); ", N skipped" is added in
+ * real mode or whenever something was skipped. */
 void rpt_term_summary(FILE *f, const rpt_run *run)
 {
-    size_t passed = rpt_count_passed(run);
-    fprintf(f, "%zu passed, %zu failed\n", passed, run->n - passed);
+    size_t passed = rpt_count_passed(run), skipped = rpt_count_skipped(run);
+    int real = run->meta.mode && strcmp(run->meta.mode, "real") == 0;
+    fprintf(f, "%zu passed, %zu failed", passed, run->n - passed - skipped);
+    if (real || skipped)
+        fprintf(f, ", %zu skipped", skipped);
+    fputc('\n', f);
 }

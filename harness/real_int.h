@@ -1,0 +1,28 @@
+/*
+ * real_int.h - shared by the real-mode files (real_proc.c, real_run.c).
+ */
+#ifndef HARNESS_REAL_INT_H
+#define HARNESS_REAL_INT_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct rl_proc {
+    pid_t pid;
+    int in, out, err;          /* parent's ends, -1 when closed */
+    char *obuf, *ebuf;         /* partial lines */
+    size_t olen, elen;
+} rl_proc;
+
+double rl_now_ms(void);
+void rl_sleep_ms(double ms);
+int rl_proc_start(rl_proc *p, char *const argv[], int want_stdin);
+void rl_proc_stop(rl_proc *p, int sig, double wait_ms);
+void rl_proc_close_fds(rl_proc *p);
+int rl_read_lines(int fd, char **buf, size_t *len, void (*fn)(void *, const char *), void *ud);
+int rl_write_all(int fd, const char *s, size_t n);
+int rl_parse_url(const char *url, char *host, size_t hl, int *port, const char **prefix);
+int rl_http(const char *url, const char *method, const char *path, const char *token,
+            const char *body, double timeout_ms, char **body_out);
+
+#endif

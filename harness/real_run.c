@@ -1,0 +1,1886 @@
+/*
+ * real_run.c - scn_run_real(): a scenario against the real programs.
+ *
+ * One hp-fake-server (ours, unless opts->server_url) and one hp-fake-client
+ * process per scenario client.  Every line the programs write is captured
+ * with its wall instant (ms since the scenario started): client stdout
+ * (driver observables), client and server stderr (log lines).  Expectations
+ * are evaluated on those records and on `status` answers / server state.
+ *
+ * Timing: virtual durations are multiplied by the time scale F.  Because
+ * real processes need real time to react, an `expect` holds when it becomes
+ * true within a slack (opts->slack_ms, default 3 s); histories only grow,
+ * so a history expectation that held stays true.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <poll.h>
+#include <regex.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hp_env.h"
+#include "hp_jwt.h"
+#include "hp_time.h"
+#include "real.h"
+#include "real_int.h"
+#include "scn_internal.h"
+#include "scn_run.h"
+
+#define RL_MAX_CLIENTS 32
+#define RL_DEFAULT_TTL_MS (30LL * 24 * 3600 * 1000)
+
+typedef struct rl_client {
+    const scn_client_spec *spec;
+    char db[PATH_MAX], key[PATH_MAX], key_other[PATH_MAX];
+    int other_key;
+    rl_proc p;
+    int running, offline;
+    json_t *events, *notes, *closed, *http, *logs, *answers;
+    int max_queue;
+    int ready;                 /* the last connection line was "ready" */
+    char *token;
+} rl_client;
+
+typedef struct rl_world {
+    const scn_scenario *s;
+    const scn_run_opts *o;
+    double F, slack, settle, t0;
+    int64_t vnow;
+    /* Schedule anchor: virtual instant anchor_v happened at wall anchor_t.
+     * Waits sleep until anchor_t + (vnow - anchor_v) * F, so the time the
+     * harness spends on commands does not stretch the scenario. */
+    double anchor_t;
+    int64_t anchor_v;
+    int slow_action;           /* a process started/stopped in this step */
+    char dir[512], bin_server[PATH_MAX + 64], bin_client[PATH_MAX + 64];
+    char url[256];
+    char secret[80];
+    const char *secret_used;
+    char hh_suffix[24];        /* foreign server: households made unique per run */
+    int own, port;
+    rl_proc srv;
+    int srv_running;
+    json_t *srv_logs, *srv_requests, *marks, *tokens, *trace;
+    size_t nc;
+    rl_client c[RL_MAX_CLIENTS];
+    char *runtime_error;
+} rl_world;
+
+static double w_t(rl_world *w) { return rl_now_ms() - w->t0; }
+
+/* ---- unsupported keys (skip) ------------------------------------------ */
+
+typedef struct rl_skip {
+    json_t *why; /* array of strings */
+} rl_skip;
+
+static void skip_add(rl_skip *k, const scn_node *at, const char *fmt, ...)
+{
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    size_t i;
+    json_t *v;
+    json_array_foreach(k->why, i, v) {
+        if (!strncmp(json_string_value(v), buf, strlen(buf)))
+            return; /* once per key */
+    }
+    char *s = NULL;
+    if (asprintf(&s, "%s (line %d)", buf, at ? at->line : 0) >= 0) {
+        json_array_append_new(k->why, json_string(s));
+        free(s);
+    }
+}
+
+static const char *const history_sel_unsupported[] = {"idem_key", "same_idem_key", "body",
+                                                      "response", NULL};
+
+static void scan_requests(rl_skip *k, const scn_node *v, const char *who)
+{
+    const scn_node *items[64];
+    size_t n = 0;
+    if (v->kind == SCN_SEQ) {
+        for (size_t i = 0; i < v->n && n < 64; i++)
+            items[n++] = v->items[i];
+    } else if (v->kind == SCN_MAP) {
+        const scn_node *ex = scn_map_get(v, "exactly");
+        if (ex && ex->kind == SCN_SEQ) {
+            for (size_t i = 0; i < ex->n && n < 64; i++)
+                items[n++] = ex->items[i];
+        } else {
+            items[n++] = v;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        for (const char *const *u = history_sel_unsupported; *u; u++)
+            if (scn_map_get(items[i], *u))
+                skip_add(k, items[i], "%s.requests: %s (the real programs do not report it)",
+                         who, *u);
+}
+
+static void scan_expect(rl_skip *k, const scn_scenario *s, const scn_node *e, int own)
+{
+    if (!e || e->kind != SCN_MAP)
+        return;
+    for (size_t i = 0; i < e->n; i++) {
+        const char *key = e->keys[i]->str;
+        const scn_node *v = e->items[i];
+        if (!strcmp(key, "since") || !strcmp(key, "within") || !strcmp(key, "timeout"))
+            continue;
+        int is_server = !strcmp(key, "server");
+        if (!is_server && scn_client_index(s, key) < 0)
+            continue;
+        if (v->kind != SCN_MAP)
+            continue;
+        for (size_t j = 0; j < v->n; j++) {
+            const char *a = v->keys[j]->str;
+            if (is_server) {
+                if (!own && (!strcmp(a, "requests") || !strcmp(a, "log") ||
+                             !strcmp(a, "connections") || !strcmp(a, "state") ||
+                             !strcmp(a, "lock")))
+                    skip_add(k, v->keys[j], "server.%s on a foreign server", a);
+                else if (!strcmp(a, "requests"))
+                    scan_requests(k, v->items[j], "server");
+            } else {
+                if (!strcmp(a, "frames") || !strcmp(a, "reconnect_delays") ||
+                    !strcmp(a, "connect_attempts"))
+                    skip_add(k, v->keys[j], "client %s (needs the simulator's timeline)", a);
+                else if (!strcmp(a, "requests"))
+                    scan_requests(k, v->items[j], "client");
+            }
+        }
+    }
+}
+
+static void scan_action(rl_skip *k, const scn_node *a, int server, int own)
+{
+    const char *name = NULL;
+    const scn_node *arg = NULL;
+    if (a->kind == SCN_SCALAR)
+        name = a->str;
+    else if (a->kind == SCN_MAP && a->n == 1) {
+        name = a->keys[0]->str;
+        arg = a->items[0];
+    }
+    if (!name)
+        return;
+    if (server) {
+        if (!own)
+            skip_add(k, a, "server: %s on a foreign server", name);
+        else if (!strcmp(name, "fail_requests") && scn_map_get(arg, "retry_after"))
+            skip_add(k, a, "fail_requests.retry_after (Retry-After is whole seconds on the "
+                           "wire: it cannot be time-scaled)");
+        return;
+    }
+    if (!strcmp(name, "edit") && scn_map_get(arg, "remind_at") &&
+        scn_map_get(arg, "remind_at")->kind == SCN_SCALAR && !scn_is_null(scn_map_get(arg, "remind_at")))
+        skip_add(k, a, "edit.remind_at (an absolute time on the scenario's virtual clock; the "
+                       "real server fires reminders on the wall clock)");
+    if (!strcmp(name, "latency") || !strcmp(name, "link"))
+        skip_add(k, a, "client %s (network faults exist only in the simulator)", name);
+    if (!strcmp(name, "drop")) {
+        const char *from = scn_str(scn_map_get(arg, "from"));
+        const char *msg = scn_str(scn_map_get(arg, "message"));
+        if (!own || !from || strcmp(from, "server") || !msg || strcmp(msg, "HEARTBEAT"))
+            skip_add(k, a, "drop other than {from: server, message: HEARTBEAT} on our server");
+    }
+}
+
+char *scn_real_unsupported(const scn_scenario *s, const scn_run_opts *o)
+{
+    rl_skip k = {json_array()};
+    int own = !(o && o->server_url);
+    hp_policy d;
+    hp_policy_defaults(&d);
+    const hp_policy *p = &s->policy;
+    int same = p->heartbeat_ms == d.heartbeat_ms && p->heartbeat_misses == d.heartbeat_misses &&
+               p->hello_timeout_ms == d.hello_timeout_ms && p->lock_ttl_ms == d.lock_ttl_ms &&
+               p->queue_max == d.queue_max && p->n_retry == d.n_retry &&
+               p->retry_jitter == d.retry_jitter && p->sync_failed_after == d.sync_failed_after &&
+               p->offline_long_ms == d.offline_long_ms && p->cache_window_ms == d.cache_window_ms &&
+               p->cache_cap_bytes == d.cache_cap_bytes &&
+               p->request_timeout_ms == d.request_timeout_ms && p->max_frame == d.max_frame &&
+               p->max_body == d.max_body && p->mergeable == d.mergeable &&
+               p->event_retain == d.event_retain;
+    for (int i = 0; same && i < d.n_retry && i < HP_POLICY_MAX_RETRY; i++)
+        same = p->retry_ms[i] == d.retry_ms[i];
+    if (!same) {
+        char keys[256] = "";
+        const char *key;
+        json_t *v;
+        json_object_foreach(s->policy_json, key, v) {
+            size_t l = strlen(keys);
+            snprintf(keys + l, sizeof keys - l, "%s%s", l ? ", " : "", key);
+        }
+        skip_add(&k, scn_map_get(s->root, "policy"),
+                 "policy overrides (%s): the programs run the seed policy", keys);
+    }
+    for (size_t i = 0; i < s->nclients; i++)
+        if (s->clients[i].token_ttl_ms != RL_DEFAULT_TTL_MS)
+            skip_add(&k, scn_map_get(s->root, "clients"),
+                     "token_ttl (JWT exp has 1 s resolution on the wall clock)");
+    int64_t waited = 0;
+    for (size_t i = 0; s->steps && i < s->steps->n; i++) {
+        const scn_node *st = s->steps->items[i];
+        if (st->kind != SCN_MAP)
+            continue;
+        int64_t ms;
+        if (scn_map_get(st, "wait") && scn_duration(scn_map_get(st, "wait"), &ms) == 0)
+            waited += ms;
+        for (size_t j = 0; j < st->n; j++) {
+            const char *key = st->keys[j]->str;
+            const scn_node *v = st->items[j];
+            if (!strcmp(key, "expect") || !strcmp(key, "wait_until")) {
+                scan_expect(&k, s, v, own);
+            } else if (!strcmp(key, "expect_log")) {
+                for (size_t m = 0; m < (v->kind == SCN_SEQ ? v->n : 1); m++) {
+                    const scn_node *it = v->kind == SCN_SEQ ? v->items[m] : v;
+                    const char *actor = scn_str(scn_map_get(it, "actor"));
+                    if (!own && actor && !strcmp(actor, "server"))
+                        skip_add(&k, it, "server log on a foreign server");
+                }
+            } else if (!strcmp(key, "server") || scn_client_index(s, key) >= 0) {
+                int server = !strcmp(key, "server");
+                if (v->kind == SCN_SEQ)
+                    for (size_t m = 0; m < v->n; m++)
+                        scan_action(&k, v->items[m], server, own);
+                else
+                    scan_action(&k, v, server, own);
+            }
+        }
+    }
+    double F = o && o->time_scale > 0 ? o->time_scale : SCN_REAL_DEFAULT_SCALE;
+    double max_s = o && o->max_wall_s > 0 ? o->max_wall_s : 120;
+    if ((double)waited * F / 1000.0 > max_s)
+        skip_add(&k, s->steps, "waits of %.0f virtual s = %.0f s of real time at time scale %g "
+                 "(limit %.0f s: lower --time-scale or raise --max-wall)",
+                 (double)waited / 1000.0, (double)waited * F / 1000.0, F, max_s);
+    char *out = NULL;
+    if (json_array_size(k.why)) {
+        size_t len = 0;
+        size_t i;
+        json_t *v;
+        json_array_foreach(k.why, i, v) len += strlen(json_string_value(v)) + 2;
+        out = malloc(len + 64);
+        if (out) {
+            strcpy(out, "real mode cannot run: ");
+            json_array_foreach(k.why, i, v) {
+                if (i)
+                    strcat(out, "; ");
+                strcat(out, json_string_value(v));
+            }
+        }
+    }
+    json_decref(k.why);
+    return out;
+}
+
+/* ---- records and line handlers ----------------------------------------- */
+
+static void trace_add(rl_world *w, const char *actor, const char *type, json_t *extra)
+{
+    json_t *e = json_pack("{s:I,s:s,s:s}", "t", (json_int_t)(w_t(w) / w->F), "actor", actor,
+                          "type", type);
+    if (extra) {
+        json_object_update(e, extra);
+        json_decref(extra);
+    }
+    json_array_append_new(w->trace, e);
+}
+
+/* "TIME LEVEL ACTOR MESSAGE fields..." -> a record, NULL when not that form. */
+static json_t *parse_log(rl_world *w, const char *line)
+{
+    char tm[64], lvl[16], actor[128], msg[128];
+    int off = 0;
+    if (sscanf(line, "%63s %15s %127s %127s%n", tm, lvl, actor, msg, &off) != 4)
+        return NULL;
+    const char *fields = line + off;
+    while (*fields == ' ')
+        fields++;
+    char *text = NULL;
+    if (asprintf(&text, "%s %s", msg, fields) < 0)
+        return NULL;
+    json_t *r = json_pack("{s:f,s:s,s:s,s:s,s:s,s:s}", "t", w_t(w), "level", lvl, "actor", actor,
+                          "message", msg, "text", text, "line", line);
+    free(text);
+    return r;
+}
+
+/* key=value from a log line's fields ("" when absent). */
+static void log_field(const char *text, const char *key, char *out, size_t len)
+{
+    out[0] = '\0';
+    size_t kl = strlen(key);
+    for (const char *p = text; (p = strstr(p, key)) != NULL; p++) {
+        if ((p == text || p[-1] == ' ') && p[kl] == '=') {
+            p += kl + 1;
+            size_t n = strcspn(p, " ");
+            if (n >= len)
+                n = len - 1;
+            memcpy(out, p, n);
+            out[n] = '\0';
+            return;
+        }
+    }
+}
+
+static const char *client_name_of_user(rl_world *w, const char *user)
+{
+    for (size_t i = 0; i < w->nc; i++)
+        if (!strcmp(w->c[i].spec->user, user))
+            return w->c[i].spec->name;
+    return user;
+}
+
+static void on_server_err(void *ud, const char *line)
+{
+    rl_world *w = ud;
+    json_t *r = parse_log(w, line);
+    if (!r)
+        return;
+    const char *msg = json_string_value(json_object_get(r, "message"));
+    const char *text = json_string_value(json_object_get(r, "text"));
+    if (!strcmp(msg, "listening") && !w->port) {
+        char url[200];
+        log_field(text, "url", url, sizeof url);
+        const char *c = strrchr(url, ':');
+        if (c)
+            w->port = atoi(c + 1);
+    }
+    if (!strcmp(msg, "request")) {
+        char m[16], path[256], st[16], user[128];
+        log_field(text, "method", m, sizeof m);
+        log_field(text, "path", path, sizeof path);
+        log_field(text, "status", st, sizeof st);
+        log_field(text, "user", user, sizeof user);
+        json_array_append_new(w->srv_requests,
+                              json_pack("{s:f,s:s,s:s,s:i,s:s}", "t", w_t(w), "method", m, "path",
+                                        path, "status", atoi(st), "from",
+                                        client_name_of_user(w, user)));
+    }
+    trace_add(w, "server", "log", json_pack("{s:O,s:s}", "level", json_object_get(r, "level"), "line", line));
+    json_array_append_new(w->srv_logs, r);
+}
+
+typedef struct rl_cb {
+    rl_world *w;
+    rl_client *c;
+} rl_cb;
+
+static void on_client_err(void *ud, const char *line)
+{
+    rl_cb *cb = ud;
+    json_t *r = parse_log(cb->w, line);
+    if (!r)
+        return;
+    trace_add(cb->w, cb->c->spec->name, "log",
+              json_pack("{s:O,s:s}", "level", json_object_get(r, "level"), "line", line));
+    json_array_append_new(cb->c->logs, r);
+}
+
+static void on_client_out(void *ud, const char *line)
+{
+    rl_cb *cb = ud;
+    rl_client *c = cb->c;
+    rl_world *w = cb->w;
+    json_t *o = json_loads(line, 0, NULL);
+    if (!o || !json_is_object(o)) {
+        json_decref(o);
+        return;
+    }
+    const char *kind = json_string_value(json_object_get(o, "kind"));
+    if (!kind)
+        kind = "";
+    json_object_set_new(o, "t", json_real(w_t(w)));
+    if (!strcmp(kind, "ok") || !strcmp(kind, "error") || !strcmp(kind, "status") ||
+        !strcmp(kind, "cached")) {
+        json_array_append(c->answers, o);
+    } else if (!strcmp(kind, "event")) {
+        json_array_append(c->events, o);
+        trace_add(w, c->spec->name, "event", json_pack("{s:O}", "info", o));
+    } else if (!strcmp(kind, "notification")) {
+        json_array_append(c->notes, o);
+        trace_add(w, c->spec->name, "notify", json_pack("{s:O}", "info", o));
+    } else if (!strcmp(kind, "queue")) {
+        int len = (int)json_integer_value(json_object_get(o, "length"));
+        if (len > c->max_queue)
+            c->max_queue = len;
+        trace_add(w, c->spec->name, "observe", json_pack("{s:O}", "info", o));
+    } else if (!strcmp(kind, "http")) {
+        json_object_set_new(o, "from", json_string(c->spec->name));
+        json_array_append(c->http, o);
+        trace_add(w, c->spec->name, "observe", json_pack("{s:O}", "info", o));
+    } else if (!strcmp(kind, "connection")) {
+        const char *state = json_string_value(json_object_get(o, "state"));
+        c->ready = state && !strcmp(state, "ready");
+        if (state && !strcmp(state, "closed")) {
+            int code = (int)json_integer_value(json_object_get(o, "code"));
+            /* `by` is inferred: 0 = network, 1000 = the app (offline);
+             * 4008 may be either side's watchdog, so it carries no `by`. */
+            json_t *rec = json_pack("{s:f,s:i}", "t", w_t(w), "code", code);
+            if (code == 0)
+                json_object_set_new(rec, "by", json_string("network"));
+            else if (code == 1000)
+                json_object_set_new(rec, "by", json_string("client"));
+            else if (code != 4008)
+                json_object_set_new(rec, "by", json_string("server"));
+            json_array_append_new(c->closed, rec);
+        }
+        trace_add(w, c->spec->name, "observe", json_pack("{s:O}", "info", o));
+    }
+    json_decref(o);
+}
+
+/* Reads everything available for up to ms (at least one poll). */
+static void pump(rl_world *w, double ms)
+{
+    double end = rl_now_ms() + ms;
+    do {
+        struct pollfd pf[2 * RL_MAX_CLIENTS + 1];
+        void *who[2 * RL_MAX_CLIENTS + 1];
+        int kind[2 * RL_MAX_CLIENTS + 1];
+        int n = 0;
+        if (w->srv.err >= 0) {
+            pf[n] = (struct pollfd){w->srv.err, POLLIN, 0};
+            who[n] = NULL;
+            kind[n++] = 0;
+        }
+        for (size_t i = 0; i < w->nc; i++) {
+            if (w->c[i].p.out >= 0) {
+                pf[n] = (struct pollfd){w->c[i].p.out, POLLIN, 0};
+                who[n] = &w->c[i];
+                kind[n++] = 1;
+            }
+            if (w->c[i].p.err >= 0) {
+                pf[n] = (struct pollfd){w->c[i].p.err, POLLIN, 0};
+                who[n] = &w->c[i];
+                kind[n++] = 2;
+            }
+        }
+        double left = end - rl_now_ms();
+        if (n == 0) {
+            rl_sleep_ms(left > 0 ? left : 0);
+            return;
+        }
+        int r = poll(pf, (nfds_t)n, left > 0 ? (int)left + 1 : 0);
+        if (r < 0 && errno != EINTR)
+            return;
+        for (int i = 0; r > 0 && i < n; i++) {
+            if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            if (kind[i] == 0) {
+                if (rl_read_lines(w->srv.err, &w->srv.ebuf, &w->srv.elen, on_server_err, w)) {
+                    close(w->srv.err);
+                    w->srv.err = -1;
+                }
+                continue;
+            }
+            rl_client *c = who[i];
+            rl_cb cb = {w, c};
+            if (kind[i] == 1 && rl_read_lines(c->p.out, &c->p.obuf, &c->p.olen, on_client_out, &cb)) {
+                close(c->p.out);
+                c->p.out = -1;
+            }
+            if (kind[i] == 2 && rl_read_lines(c->p.err, &c->p.ebuf, &c->p.elen, on_client_err, &cb)) {
+                close(c->p.err);
+                c->p.err = -1;
+            }
+        }
+    } while (rl_now_ms() < end);
+}
+
+/* ---- processes ------------------------------------------------------------ */
+
+static int fail_rt(rl_world *w, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    free(w->runtime_error);
+    w->runtime_error = NULL;
+    if (vasprintf(&w->runtime_error, fmt, ap) < 0)
+        w->runtime_error = NULL;
+    va_end(ap);
+    return -1;
+}
+
+static int server_start(rl_world *w)
+{
+    char listen[64], db[600], sec[600], scale[32];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", w->port);
+    snprintf(db, sizeof db, "%s/server.db", w->dir);
+    snprintf(sec, sizeof sec, "%s/secret", w->dir);
+    snprintf(scale, sizeof scale, "%g", w->F);
+    char *argv[] = {w->bin_server, "--listen", listen, "--db", db, "--jwt-secret-file", sec,
+                    "--time-scale", scale, "--admin", NULL};
+    for (int attempt = 0; attempt < 50; attempt++) {
+        int want_port = w->port;
+        if (w->srv.ebuf || w->srv.err >= 0)
+            rl_proc_close_fds(&w->srv);
+        if (rl_proc_start(&w->srv, argv, 0) != 0)
+            return fail_rt(w, "cannot start %s: %s", w->bin_server, strerror(errno));
+        /* Ready = our own "listening" line (port 0 first: the kernel picks). */
+        size_t nlogs = json_array_size(w->srv_logs);
+        double end = rl_now_ms() + 15000;
+        int ready = 0;
+        while (rl_now_ms() < end && w->srv.err >= 0 && !ready) {
+            pump(w, 20);
+            for (size_t i = nlogs; i < json_array_size(w->srv_logs); i++) {
+                const char *m = json_string_value(json_object_get(json_array_get(w->srv_logs, i), "message"));
+                if (!strcmp(m, "listening"))
+                    ready = 1;
+            }
+        }
+        if (ready && w->port) {
+            w->srv_running = 1;
+            snprintf(w->url, sizeof w->url, "http://127.0.0.1:%d", w->port);
+            return 0;
+        }
+        rl_proc_stop(&w->srv, SIGKILL, 1000);
+        if (!want_port)
+            return fail_rt(w, "hp-fake-server did not start (no 'listening' line)");
+        rl_sleep_ms(100); /* the port may still be held: try again */
+    }
+    return fail_rt(w, "hp-fake-server could not listen on port %d again", w->port);
+}
+
+static void server_stop(rl_world *w, int sig)
+{
+    if (!w->srv_running)
+        return;
+    rl_proc_stop(&w->srv, sig, 5000);
+    pump(w, 0);
+    w->srv_running = 0;
+}
+
+static char *mint(rl_world *w, const scn_client_spec *sp, int64_t ttl_ms)
+{
+    int64_t now = hp_wall_clock(NULL) / 1000;
+    char *t, hh[300];
+    /* On a foreign server every run gets its own households, so scenarios
+     * (and runs) never see each other's tasks. */
+    snprintf(hh, sizeof hh, "%s%s", sp->household, w->hh_suffix);
+    scn_client_spec v = *sp;
+    v.household = hh;
+    sp = &v;
+    if (sp->token == SCN_TOKEN_EXPIRED)
+        t = hp_jwt_mint(w->secret_used, sp->user, sp->household, sp->device, now - 3600, now - 1);
+    else if (sp->token == SCN_TOKEN_BAD_SIGNATURE)
+        t = hp_jwt_mint("not-the-secret-of-this-server", sp->user, sp->household, sp->device, now,
+                        now + ttl_ms / 1000);
+    else
+        t = hp_jwt_mint(w->secret_used, sp->user, sp->household, sp->device, now,
+                        now + ttl_ms / 1000);
+    if (t)
+        json_array_append_new(w->tokens, json_string(t));
+    return t;
+}
+
+static int client_start(rl_world *w, rl_client *c)
+{
+    char scale[32];
+    snprintf(scale, sizeof scale, "%g", w->F);
+    if (!c->token && c->spec->token != SCN_TOKEN_NONE)
+        c->token = mint(w, c->spec, c->spec->token_ttl_ms);
+    char *argv[16];
+    int n = 0;
+    argv[n++] = w->bin_client;
+    argv[n++] = "--server";
+    argv[n++] = w->url;
+    argv[n++] = "--db";
+    argv[n++] = c->db;
+    argv[n++] = "--key-file";
+    argv[n++] = c->other_key ? c->key_other : c->key;
+    argv[n++] = "--time-scale";
+    argv[n++] = scale;
+    argv[n++] = "--name";
+    argv[n++] = c->spec->name;
+    if (c->token) {
+        argv[n++] = "--token";
+        argv[n++] = c->token;
+    }
+    argv[n] = NULL;
+    rl_proc_close_fds(&c->p);
+    if (rl_proc_start(&c->p, argv, 1) != 0)
+        return fail_rt(w, "cannot start %s: %s", w->bin_client, strerror(errno));
+    c->running = 1;
+    return 0;
+}
+
+static void client_kill(rl_world *w, rl_client *c, int sig)
+{
+    if (!c->running)
+        return;
+    rl_proc_stop(&c->p, sig, 5000);
+    pump(w, 0);
+    c->running = 0;
+    json_array_clear(c->answers);
+}
+
+/* Sends one command; *ans gets its answer line (new reference) when ans is
+ * not NULL.  -1 (runtime error) when the client does not answer in 15 s. */
+static int client_cmd(rl_world *w, rl_client *c, json_t *cmd, json_t **ans)
+{
+    if (ans)
+        *ans = NULL;
+    if (!c->running || c->p.in < 0) {
+        json_decref(cmd);
+        return fail_rt(w, "client %s is not running (connect it first)", c->spec->name);
+    }
+    char *line = json_dumps(cmd, JSON_COMPACT);
+    json_decref(cmd);
+    if (!line)
+        return fail_rt(w, "out of memory");
+    size_t l = strlen(line);
+    char *nl = realloc(line, l + 2);
+    if (!nl) {
+        free(line);
+        return fail_rt(w, "out of memory");
+    }
+    nl[l] = '\n';
+    nl[l + 1] = '\0';
+    int rc = rl_write_all(c->p.in, nl, l + 1);
+    free(nl);
+    if (rc != 0)
+        return fail_rt(w, "client %s: cannot write its stdin (did it exit?)", c->spec->name);
+    double end = rl_now_ms() + 15000;
+    while (json_array_size(c->answers) == 0) {
+        if (rl_now_ms() > end || c->p.out < 0)
+            return fail_rt(w, "client %s did not answer a command", c->spec->name);
+        pump(w, 10);
+    }
+    if (ans)
+        *ans = json_incref(json_array_get(c->answers, 0));
+    json_array_remove(c->answers, 0);
+    return 0;
+}
+
+/* ---- actions -------------------------------------------------------------- */
+
+static int64_t dur_ms(json_t *v, int64_t dflt)
+{
+    if (!json_is_string(v))
+        return dflt;
+    int64_t ms;
+    return hp_duration_parse(json_string_value(v), &ms) == 0 ? ms : dflt;
+}
+
+/*
+ * After a start: wait until the app reports where its first connect went
+ * (ready, closed/refused, a notification such as AUTH_REQUIRED or
+ * KEY_MISMATCH), or it is offline, at most 15 s.  In the simulator a
+ * connect is one round trip; a real start takes a process launch, which
+ * must not eat the scenario's next `wait`.
+ */
+static void client_settle(rl_world *w, rl_client *c, size_t notes0, size_t closed0)
+{
+    double end = rl_now_ms() + 15000;
+    while (rl_now_ms() < end && c->running && c->p.out >= 0 && !c->offline) {
+        if (c->ready || json_array_size(c->notes) > notes0 || json_array_size(c->closed) > closed0)
+            return;
+        pump(w, 5);
+    }
+}
+
+static int client_action(rl_world *w, rl_client *c, json_t *a)
+{
+    const char *name = NULL;
+    json_t *arg = NULL;
+    if (json_is_string(a))
+        name = json_string_value(a);
+    else if (json_is_object(a) && json_object_size(a) == 1) {
+        void *it = json_object_iter(a);
+        name = json_object_iter_key(it);
+        arg = json_object_iter_value(it);
+    }
+    if (!name)
+        return fail_rt(w, "malformed action for %s", c->spec->name);
+    if (!strcmp(name, "connect") || !strcmp(name, "crash") || !strcmp(name, "restart"))
+        w->slow_action = 1;
+    size_t notes0 = json_array_size(c->notes), closed0 = json_array_size(c->closed);
+    if (!strcmp(name, "connect")) {
+        if (c->running)
+            return fail_rt(w, "connect: %s is already running", c->spec->name);
+        c->ready = 0;
+        if (client_start(w, c) != 0)
+            return -1;
+        client_settle(w, c, notes0, closed0);
+        return 0;
+    }
+    if (!strcmp(name, "crash")) {
+        client_kill(w, c, SIGKILL);
+        return 0;
+    }
+    if (!strcmp(name, "restart")) {
+        const char *key = json_string_value(json_object_get(arg, "key"));
+        client_kill(w, c, SIGKILL);
+        if (key)
+            c->other_key = !strcmp(key, "other");
+        c->ready = 0;
+        if (client_start(w, c) != 0)
+            return -1;
+        /* The device's network switch survives the app. */
+        if (c->offline)
+            return client_cmd(w, c, json_pack("{s:s}", "cmd", "offline"), NULL);
+        client_settle(w, c, notes0, closed0);
+        return 0;
+    }
+    json_t *cmd = NULL;
+    if (!strcmp(name, "offline") || !strcmp(name, "online") || !strcmp(name, "sync_now")) {
+        if (!strcmp(name, "offline"))
+            c->offline = 1;
+        if (!strcmp(name, "online"))
+            c->offline = 0;
+        cmd = json_pack("{s:s}", "cmd", name);
+    } else if (!strcmp(name, "edit")) {
+        json_t *fields = json_deep_copy(arg);
+        json_t *id = json_incref(json_object_get(fields, "id"));
+        json_object_del(fields, "id");
+        cmd = json_pack("{s:s,s:o,s:o}", "cmd", "edit", "id", id ? id : json_null(), "fields",
+                        fields ? fields : json_object());
+    } else if (!strcmp(name, "delete") || !strcmp(name, "lock") || !strcmp(name, "unlock")) {
+        cmd = json_pack("{s:s,s:O}", "cmd", name, "id", arg ? arg : json_null());
+    } else if (!strcmp(name, "choose")) {
+        cmd = json_pack("{s:s,s:O,s:O}", "cmd", "choose", "id",
+                        json_object_get(arg, "id") ? json_object_get(arg, "id") : json_null(),
+                        "choice",
+                        json_object_get(arg, "choice") ? json_object_get(arg, "choice") : json_null());
+    } else if (!strcmp(name, "new_token")) {
+        scn_client_spec sp = *c->spec;
+        sp.token = SCN_TOKEN_VALID;
+        free(c->token);
+        c->token = mint(w, &sp, dur_ms(json_object_get(arg, "ttl"), sp.token_ttl_ms));
+        if (!c->token)
+            return fail_rt(w, "cannot mint a token");
+        cmd = json_pack("{s:s,s:s}", "cmd", "token", "token", c->token);
+    } else if (!strcmp(name, "drop")) {
+        int count = (int)json_integer_value(json_object_get(arg, "count"));
+        char *body = NULL, *resp = NULL;
+        if (asprintf(&body, "{\"drop_heartbeats\":{\"user\":\"%s\",\"count\":%d}}", c->spec->user,
+                     count ? count : 1) < 0)
+            return fail_rt(w, "out of memory");
+        int st = rl_http(w->url, "POST", "/_hp/faults", NULL, body, 10000, &resp);
+        free(body);
+        free(resp);
+        return st == 200 ? 0 : fail_rt(w, "POST /_hp/faults answered %d", st);
+    } else {
+        return fail_rt(w, "action '%s' is not supported in real mode", name);
+    }
+    json_t *ans = NULL;
+    if (client_cmd(w, c, cmd, &ans) != 0)
+        return -1;
+    json_decref(ans); /* refused actions are asserted on, not fatal (SCENARIOS §4) */
+    return 0;
+}
+
+static int server_action(rl_world *w, json_t *a)
+{
+    const char *name = NULL;
+    json_t *arg = NULL;
+    if (json_is_string(a))
+        name = json_string_value(a);
+    else if (json_is_object(a) && json_object_size(a) == 1) {
+        void *it = json_object_iter(a);
+        name = json_object_iter_key(it);
+        arg = json_object_iter_value(it);
+    }
+    if (!name)
+        return fail_rt(w, "malformed server action");
+    if (!strcmp(name, "restart") || !strcmp(name, "crash") || !strcmp(name, "start"))
+        w->slow_action = 1;
+    if (!strcmp(name, "restart")) {
+        server_stop(w, SIGTERM);
+        return server_start(w);
+    }
+    if (!strcmp(name, "crash")) {
+        server_stop(w, SIGKILL);
+        return 0;
+    }
+    if (!strcmp(name, "start"))
+        return w->srv_running ? 0 : server_start(w);
+    json_t *body = NULL;
+    if (!strcmp(name, "fail_requests")) {
+        json_t *f = json_object();
+        json_t *count = json_object_get(arg, "count");
+        json_object_set_new(f, "count", count ? json_incref(count) : json_integer(1));
+        json_object_set(f, "status", json_object_get(arg, "status"));
+        if (json_object_get(arg, "method"))
+            json_object_set(f, "method", json_object_get(arg, "method"));
+        if (json_object_get(arg, "path"))
+            json_object_set(f, "path_prefix", json_object_get(arg, "path"));
+        if (json_object_get(arg, "retry_after"))
+            json_object_set_new(f, "retry_after",
+                                json_integer(dur_ms(json_object_get(arg, "retry_after"), 0) / 1000));
+        body = json_pack("{s:o}", "fail_requests", f);
+    } else if (!strcmp(name, "force_conflict")) {
+        body = json_pack("{s:{s:O}}", "force_conflict", "id", arg);
+    } else {
+        return fail_rt(w, "server action '%s' is not supported in real mode", name);
+    }
+    char *s = json_dumps(body, JSON_COMPACT), *resp = NULL;
+    json_decref(body);
+    int st = s ? rl_http(w->url, "POST", "/_hp/faults", NULL, s, 10000, &resp) : -1;
+    free(s);
+    free(resp);
+    return st == 200 ? 0 : fail_rt(w, "POST /_hp/faults answered %d", st);
+}
+
+/* ---- expectations --------------------------------------------------------- */
+
+typedef struct rl_out {
+    int ok;
+    const scn_node *at;
+    char *text, *expected, *actual;
+} rl_out;
+
+static void out_clear(rl_out *o)
+{
+    free(o->text);
+    free(o->expected);
+    free(o->actual);
+    memset(o, 0, sizeof *o);
+}
+
+static int out_fail(rl_out *o, const scn_node *at, const char *text, json_t *exp, json_t *act)
+{
+    out_clear(o);
+    o->ok = 0;
+    o->at = at;
+    o->text = strdup(text);
+    o->expected = exp ? json_dumps(exp, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("?");
+    o->actual = act ? json_dumps(act, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("nothing");
+    return 0;
+}
+
+static int level_rank(const char *l)
+{
+    if (!l)
+        return 0;
+    if (!strcasecmp(l, "DEBUG"))
+        return 1;
+    if (!strcasecmp(l, "INFO"))
+        return 2;
+    if (!strcasecmp(l, "WARNING"))
+        return 3;
+    if (!strcasecmp(l, "ERROR"))
+        return 4;
+    return 0;
+}
+
+/* Entry e matches selector sel (count keys ignored). */
+static int sel_match(json_t *sel, json_t *e)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(sel, k, v) {
+        if (!strcmp(k, "count") || !strcmp(k, "at_least") || !strcmp(k, "at_most") ||
+            !strcmp(k, "actor") || !strcmp(k, "since") || !strcmp(k, "within"))
+            continue;
+        json_t *a = json_object_get(e, k);
+        if (!strcmp(k, "level")) {
+            if (level_rank(json_string_value(a)) < level_rank(json_string_value(v)))
+                return 0;
+        } else if (!strcmp(k, "pattern")) {
+            regex_t re;
+            if (!json_is_string(v) || regcomp(&re, json_string_value(v), REG_EXTENDED | REG_NOSUB))
+                return 0;
+            const char *text = json_string_value(json_object_get(e, "text"));
+            int m = text && regexec(&re, text, 0, NULL, 0) == 0;
+            regfree(&re);
+            if (!m)
+                return 0;
+        } else if (!strcmp(k, "path") && json_is_string(v) && json_is_string(a)) {
+            const char *pat = json_string_value(v), *act = json_string_value(a);
+            char buf[512], pbuf[512];
+            if (strchr(pat, '?') && !strchr(act, '?')) {
+                /* hp-fake-server's request log omits the query (A-4): only
+                 * the path part can be checked in real mode. */
+                size_t n = strcspn(pat, "?");
+                snprintf(pbuf, sizeof pbuf, "%.*s", (int)n, pat);
+                pat = pbuf;
+            } else if (!strchr(pat, '?')) {
+                size_t n = strcspn(act, "?");
+                snprintf(buf, sizeof buf, "%.*s", (int)n, act);
+                act = buf;
+            }
+            if (fnmatch(pat, act, 0) != 0)
+                return 0;
+        } else if (!a || !scn_json_subset(v, a)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Word forms: "TASK_UPDATED t1", "CONFLICT t1", "PUT /path 409". */
+static json_t *word_sel(const char *what, const char *word)
+{
+    char a[128] = "", b[512] = "", c[32] = "";
+    int n = sscanf(word, "%127s %511s %31s", a, b, c);
+    json_t *s = json_object();
+    if (!strcmp(what, "received")) {
+        json_object_set_new(s, "event_type", json_string(a));
+        if (n >= 2)
+            json_object_set_new(s, "entity_id", json_string(b));
+    } else if (!strcmp(what, "notified")) {
+        json_object_set_new(s, "type", json_string(a));
+        if (n >= 2)
+            json_object_set_new(s, "entity_id", json_string(b));
+    } else if (!strcmp(what, "requests")) {
+        json_object_set_new(s, "method", json_string(a));
+        if (n >= 2)
+            json_object_set_new(s, "path", json_string(b));
+        if (n >= 3)
+            json_object_set_new(s, "status", json_integer(atoi(c)));
+    } else {
+        json_object_set_new(s, "message", json_string(a));
+    }
+    return s;
+}
+
+static json_t *as_sel(const char *what, json_t *x)
+{
+    return json_is_string(x) ? word_sel(what, json_string_value(x)) : json_incref(x);
+}
+
+/* Compact view of entries for "got ..." (drops bulky keys). */
+static json_t *summary(json_t *entries)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(entries, i, e) {
+        if (i >= 20) {
+            json_array_append_new(out, json_string("..."));
+            break;
+        }
+        const char *line = json_string_value(json_object_get(e, "line"));
+        if (line) {
+            json_array_append_new(out, json_string(line));
+            continue;
+        }
+        json_t *c = json_deep_copy(e);
+        json_object_del(c, "t");
+        json_object_del(c, "kind");
+        json_object_del(c, "payload");
+        json_array_append_new(out, c);
+    }
+    return out;
+}
+
+/* A history expectation (SCENARIOS §7.1) on entries already windowed. */
+static int hist(rl_out *o, const scn_node *at, const char *text, const char *what, json_t *spec,
+                json_t *entries)
+{
+    int ok = 0;
+    if (json_is_array(spec) || (json_is_object(spec) && json_object_get(spec, "exactly"))) {
+        int exact = !json_is_array(spec);
+        json_t *list = exact ? json_object_get(spec, "exactly") : spec;
+        size_t j = 0, i;
+        json_t *e;
+        if (exact) {
+            ok = json_array_size(list) == json_array_size(entries);
+            for (i = 0; ok && i < json_array_size(list); i++) {
+                json_t *s = as_sel(what, json_array_get(list, i));
+                ok = sel_match(s, json_array_get(entries, i));
+                json_decref(s);
+            }
+        } else {
+            json_array_foreach(entries, i, e) {
+                if (j >= json_array_size(list))
+                    break;
+                json_t *s = as_sel(what, json_array_get(list, j));
+                if (sel_match(s, e))
+                    j++;
+                json_decref(s);
+            }
+            ok = j == json_array_size(list);
+        }
+    } else {
+        json_t *s = as_sel(what, spec);
+        size_t n = 0, i;
+        json_t *e;
+        json_array_foreach(entries, i, e) n += sel_match(s, e);
+        json_t *cnt = json_object_get(s, "count"), *lo = json_object_get(s, "at_least"),
+               *hi = json_object_get(s, "at_most");
+        if (cnt)
+            ok = (json_int_t)n == json_integer_value(cnt);
+        else if (lo || hi)
+            ok = (!lo || (json_int_t)n >= json_integer_value(lo)) &&
+                 (!hi || (json_int_t)n <= json_integer_value(hi));
+        else
+            ok = n >= 1;
+        json_decref(s);
+        if (!ok) {
+            json_t *act = summary(entries);
+            char buf[64];
+            snprintf(buf, sizeof buf, "%zu matching", n);
+            json_array_insert_new(act, 0, json_string(buf));
+            out_fail(o, at, text, spec, act);
+            json_decref(act);
+            return 0;
+        }
+        return 1;
+    }
+    if (!ok) {
+        json_t *act = summary(entries);
+        out_fail(o, at, text, spec, act);
+        json_decref(act);
+    }
+    return ok;
+}
+
+/* Entries with "t" >= from (wall ms). */
+static json_t *windowed(json_t *entries, double from)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(entries, i, e) {
+        if (json_number_value(json_object_get(e, "t")) >= from)
+            json_array_append(out, e);
+    }
+    return out;
+}
+
+static json_t *ids_of(json_t *items, const char *key)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(items, i, e) json_array_append(out, json_object_get(e, key));
+    return out;
+}
+
+/* queue / dead_letter forms: number, list of ids, {length, entities, items}. */
+static int list_expect(rl_out *o, const scn_node *at, const char *text, json_t *exp, json_t *items)
+{
+    json_t *ids = ids_of(items, "entity_id");
+    int ok = 1;
+    if (json_is_integer(exp))
+        ok = json_integer_value(exp) == (json_int_t)json_array_size(items);
+    else if (json_is_array(exp))
+        ok = json_equal(exp, ids);
+    else if (json_is_object(exp)) {
+        json_t *len = json_object_get(exp, "length"), *ent = json_object_get(exp, "entities"),
+               *it = json_object_get(exp, "items");
+        if (len && json_integer_value(len) != (json_int_t)json_array_size(items))
+            ok = 0;
+        if (ent && !json_equal(ent, ids))
+            ok = 0;
+        if (it && !scn_json_subset(it, items))
+            ok = 0;
+    } else
+        ok = 0;
+    if (!ok)
+        out_fail(o, at, text, exp, items);
+    json_decref(ids);
+    return ok;
+}
+
+static json_t *server_state(rl_world *w)
+{
+    char *body = NULL;
+    int st = w->own ? rl_http(w->url, "GET", "/_hp/state", NULL, NULL, 10000, &body) : -1;
+    json_t *r = st == 200 && body ? json_loads(body, 0, NULL) : NULL;
+    if (!w->own) {
+        /* A foreign server: the tasks of each household a client belongs to. */
+        r = json_pack("{s:{},s:[]}", "households", "connections");
+        for (size_t i = 0; i < w->nc; i++) {
+            const scn_client_spec *sp = w->c[i].spec;
+            if (json_object_get(json_object_get(r, "households"), sp->household))
+                continue;
+            scn_client_spec v = *sp;
+            v.token = SCN_TOKEN_VALID;
+            char *tok = mint(w, &v, 3600 * 1000);
+            char *b = NULL;
+            int s2 = rl_http(w->url, "GET", "/api/v0.2/tasks?since=0", tok, NULL, 10000, &b);
+            free(tok);
+            json_t *j = s2 == 200 && b ? json_loads(b, 0, NULL) : NULL;
+            free(b);
+            if (!j)
+                continue;
+            json_t *tasks = json_object();
+            size_t k;
+            json_t *t;
+            json_array_foreach(json_object_get(j, "tasks"), k, t) {
+                json_object_set(tasks, json_string_value(json_object_get(t, "id")), t);
+            }
+            json_object_set_new(json_object_get(r, "households"), sp->household,
+                                json_pack("{s:O,s:o,s:{}}", "revision",
+                                          json_object_get(j, "revision"), "tasks", tasks, "locks"));
+            json_decref(j);
+        }
+    }
+    free(body);
+    return r;
+}
+
+static json_t *find_task(json_t *state, const char *id, const char *hh)
+{
+    const char *k;
+    json_t *h;
+    json_object_foreach(json_object_get(state, "households"), k, h) {
+        if (hh && strcmp(hh, k))
+            continue;
+        json_t *t = json_object_get(json_object_get(h, "tasks"), id);
+        if (t)
+            return t;
+    }
+    return NULL;
+}
+
+static int eval_server(rl_world *w, const scn_node *asserts, double from, rl_out *o)
+{
+    json_t *state = NULL;
+    int ok = 1;
+    for (size_t i = 0; ok && i < asserts->n; i++) {
+        const char *k = asserts->keys[i]->str;
+        const scn_node *vn = asserts->items[i];
+        json_t *v = scn_node_json(vn);
+        char text[64];
+        snprintf(text, sizeof text, "server.%s", k);
+        if (!strcmp(k, "requests") || !strcmp(k, "log")) {
+            json_t *e = windowed(!strcmp(k, "log") ? w->srv_logs : w->srv_requests, from);
+            ok = hist(o, vn, text, k, v, e);
+            json_decref(e);
+        } else {
+            if (!state)
+                state = server_state(w);
+            if (!state) {
+                ok = out_fail(o, vn, text, v, json_string("no server state (server down?)"));
+            } else if (!strcmp(k, "task")) {
+                json_t *list = json_is_array(v) ? json_incref(v) : json_pack("[O]", v);
+                size_t j;
+                json_t *t;
+                json_array_foreach(list, j, t) {
+                    json_t *sel = json_deep_copy(t);
+                    const char *hh = json_string_value(json_object_get(t, "household"));
+                    json_t *act = find_task(state, json_string_value(json_object_get(t, "id")), hh);
+                    json_object_del(sel, "household");
+                    if (!act || !scn_json_subset(sel, act)) {
+                        ok = out_fail(o, vn, text, t, act);
+                        json_decref(sel);
+                        break;
+                    }
+                    json_decref(sel);
+                }
+                json_decref(list);
+            } else if (!strcmp(k, "no_task")) {
+                json_t *list = json_is_array(v) ? json_incref(v) : json_pack("[O]", v);
+                size_t j;
+                json_t *t;
+                json_array_foreach(list, j, t) {
+                    json_t *act = find_task(state, json_string_value(t), NULL);
+                    if (act) {
+                        ok = out_fail(o, vn, text, v, act);
+                        break;
+                    }
+                }
+                json_decref(list);
+            } else if (!strcmp(k, "revision")) {
+                json_t *act = json_object();
+                const char *hk;
+                json_t *h;
+                json_object_foreach(json_object_get(state, "households"), hk, h) {
+                    json_object_set(act, hk, json_object_get(h, "revision"));
+                }
+                if (json_is_integer(v)) {
+                    json_t *one = NULL;
+                    json_object_foreach(act, hk, h) one = h;
+                    ok = json_object_size(act) == 1 && json_integer_value(one) == json_integer_value(v);
+                } else {
+                    ok = scn_json_subset(v, act);
+                }
+                if (!ok)
+                    out_fail(o, vn, text, v, act);
+                json_decref(act);
+            } else if (!strcmp(k, "connections")) {
+                json_t *conns = json_object_get(state, "connections");
+                size_t n = 0, j;
+                json_t *c;
+                const char *user = json_string_value(json_object_get(v, "user"));
+                json_array_foreach(conns, j, c) {
+                    if (!user || !strcmp(user, json_string_value(json_object_get(c, "user"))))
+                        n++;
+                }
+                json_t *want = json_is_integer(v) ? v : json_object_get(v, "count");
+                ok = want && (json_int_t)n == json_integer_value(want);
+                if (!ok)
+                    out_fail(o, vn, text, v, conns);
+            } else if (!strcmp(k, "state")) {
+                ok = scn_json_subset(v, state);
+                if (!ok)
+                    out_fail(o, vn, text, v, state);
+            } else if (!strcmp(k, "lock")) {
+                const char *id = json_string_value(json_object_get(v, "id"));
+                const char *want_hh = json_string_value(json_object_get(v, "household"));
+                json_t *lk = NULL;
+                const char *hk;
+                json_t *h;
+                json_object_foreach(json_object_get(state, "households"), hk, h) {
+                    if (!lk && id && (!want_hh || !strcmp(want_hh, hk)))
+                        lk = json_object_get(json_object_get(h, "locks"), id);
+                }
+                json_t *held = json_object_get(v, "held");
+                if (held && json_is_false(held))
+                    ok = lk == NULL;
+                else if (!lk)
+                    ok = 0;
+                else {
+                    json_t *sel = json_deep_copy(v);
+                    json_object_del(sel, "id");
+                    json_object_del(sel, "held");
+                    json_object_del(sel, "household");
+                    ok = scn_json_subset(sel, lk);
+                    json_decref(sel);
+                }
+                if (!ok)
+                    out_fail(o, vn, text, v, lk);
+            } else {
+                ok = out_fail(o, vn, text, v, json_string("not supported in real mode"));
+            }
+        }
+        json_decref(v);
+    }
+    json_decref(state);
+    return ok;
+}
+
+static int eval_client(rl_world *w, rl_client *c, const scn_node *asserts, double from, rl_out *o)
+{
+    json_t *st = NULL;
+    int ok = 1;
+    for (size_t i = 0; ok && i < asserts->n; i++) {
+        const char *k = asserts->keys[i]->str;
+        const scn_node *vn = asserts->items[i];
+        json_t *v = scn_node_json(vn);
+        char text[160];
+        snprintf(text, sizeof text, "%s.%s", c->spec->name, k);
+        json_t *hs = !strcmp(k, "received")   ? c->events
+                     : !strcmp(k, "notified") ? c->notes
+                     : !strcmp(k, "requests") ? c->http
+                     : !strcmp(k, "closed")   ? c->closed
+                     : !strcmp(k, "log")      ? c->logs
+                                              : NULL;
+        if (hs) {
+            json_t *e = windowed(hs, from);
+            ok = hist(o, vn, text, k, v, e);
+            json_decref(e);
+        } else if (!strcmp(k, "cached")) {
+            json_t *list = json_is_array(v) ? json_incref(v) : json_pack("[O]", v);
+            size_t j;
+            json_t *t;
+            json_array_foreach(list, j, t) {
+                json_t *ans = NULL;
+                if (!c->running) {
+                    ok = out_fail(o, vn, text, t, json_string("the app is not running"));
+                    break;
+                }
+                if (client_cmd(w, c, json_pack("{s:s,s:O}", "cmd", "cached", "id",
+                                               json_object_get(t, "id")), &ans) != 0) {
+                    ok = out_fail(o, vn, text, t, json_string("no answer"));
+                    break;
+                }
+                json_t *task = json_object_get(ans, "task");
+                if (!task || !scn_json_subset(t, task)) {
+                    ok = out_fail(o, vn, text, t, task);
+                    json_decref(ans);
+                    break;
+                }
+                json_decref(ans);
+            }
+            json_decref(list);
+        } else {
+            if (!st) {
+                if (!c->running) {
+                    ok = out_fail(o, vn, text, v, json_string("the app is not running"));
+                    json_decref(v);
+                    break;
+                }
+                if (client_cmd(w, c, json_pack("{s:s}", "cmd", "status"), &st) != 0) {
+                    ok = out_fail(o, vn, text, v, json_string("no status answer"));
+                    json_decref(v);
+                    break;
+                }
+            }
+            if (!strcmp(k, "queue") || !strcmp(k, "dead_letter")) {
+                ok = list_expect(o, vn, text, v, json_object_get(st, k));
+            } else if (!strcmp(k, "conflicts")) {
+                json_t *cf = json_object_get(st, "conflicts"), *ids = ids_of(cf, "entity_id");
+                ok = json_is_integer(v) ? json_integer_value(v) == (json_int_t)json_array_size(cf)
+                                        : json_equal(v, ids);
+                if (!ok)
+                    out_fail(o, vn, text, v, ids);
+                json_decref(ids);
+            } else if (!strcmp(k, "connection") || !strcmp(k, "online") ||
+                       !strcmp(k, "applied_revision") || !strcmp(k, "locks")) {
+                json_t *act = json_object_get(st, k);
+                ok = act && json_equal(v, act);
+                if (!ok && json_is_number(v) && json_is_number(act))
+                    ok = json_number_value(v) == json_number_value(act);
+                if (!ok)
+                    out_fail(o, vn, text, v, act);
+            } else if (!strcmp(k, "status")) {
+                ok = scn_json_subset(v, st);
+                if (!ok)
+                    out_fail(o, vn, text, v, st);
+            } else if (!strcmp(k, "cache")) {
+                json_t *cache = json_object_get(st, "cache"), *ids = json_object_get(cache, "ids");
+                json_int_t entries = json_integer_value(json_object_get(cache, "entries")),
+                           bytes = json_integer_value(json_object_get(cache, "bytes"));
+                const char *ck;
+                json_t *cv;
+                json_object_foreach(v, ck, cv) {
+                    if (!strcmp(ck, "entries"))
+                        ok &= json_integer_value(cv) == entries;
+                    else if (!strcmp(ck, "bytes"))
+                        ok &= json_integer_value(cv) == bytes;
+                    else if (!strcmp(ck, "max_bytes"))
+                        ok &= bytes <= json_integer_value(cv);
+                    else if (!strcmp(ck, "min_bytes"))
+                        ok &= bytes >= json_integer_value(cv);
+                    else if (!strcmp(ck, "ids"))
+                        ok &= json_equal(cv, ids);
+                    else if (!strcmp(ck, "contains") || !strcmp(ck, "missing")) {
+                        size_t j;
+                        json_t *id;
+                        json_array_foreach(cv, j, id) {
+                            int has = 0;
+                            size_t q;
+                            json_t *x;
+                            json_array_foreach(ids, q, x) has |= json_equal(x, id);
+                            ok &= !strcmp(ck, "contains") ? has : !has;
+                        }
+                    } else
+                        ok = 0;
+                }
+                if (!ok)
+                    out_fail(o, vn, text, v, cache);
+            } else {
+                ok = out_fail(o, vn, text, v, json_string("not supported in real mode"));
+            }
+        }
+        json_decref(v);
+    }
+    json_decref(st);
+    return ok;
+}
+
+static rl_client *client_by_name(rl_world *w, const char *n)
+{
+    for (size_t i = 0; i < w->nc; i++)
+        if (!strcmp(w->c[i].spec->name, n))
+            return &w->c[i];
+    return NULL;
+}
+
+/* Window start (wall ms) of an expect mapping: since MARK / within D. */
+static double window_from(rl_world *w, const scn_node *e)
+{
+    const char *since = scn_str(scn_map_get(e, "since"));
+    if (since) {
+        json_t *m = json_object_get(w->marks, since);
+        return m ? json_number_value(m) : 0;
+    }
+    const scn_node *within = scn_map_get(e, "within");
+    int64_t ms;
+    if (within && scn_duration(within, &ms) == 0)
+        return w_t(w) - (double)ms * w->F - w->slack;
+    return -1;
+}
+
+static int eval_log_item(rl_world *w, const scn_node *it, double from, rl_out *o)
+{
+    const char *actor = scn_str(scn_map_get(it, "actor"));
+    const scn_node *since = scn_map_get(it, "since");
+    if (since || scn_map_get(it, "within"))
+        from = window_from(w, it);
+    json_t *all = json_array();
+    if (!actor || !strcmp(actor, "server"))
+        json_array_extend(all, w->srv_logs);
+    for (size_t i = 0; i < w->nc; i++)
+        if (!actor || !strcmp(actor, w->c[i].spec->name))
+            json_array_extend(all, w->c[i].logs);
+    json_t *e = windowed(all, from);
+    json_t *spec = scn_node_json(it);
+    char text[160];
+    snprintf(text, sizeof text, "%s.log", actor ? actor : "every actor");
+    int ok = hist(o, it, text, "log", spec, e);
+    json_decref(spec);
+    json_decref(e);
+    json_decref(all);
+    return ok;
+}
+
+/* One evaluation of an expect / wait_until / expect_log mapping. */
+static int eval_expect(rl_world *w, const scn_node *e, int is_log, rl_out *o)
+{
+    out_clear(o);
+    o->ok = 1;
+    if (is_log) {
+        for (size_t m = 0; m < (e->kind == SCN_SEQ ? e->n : 1); m++)
+            if (!eval_log_item(w, e->kind == SCN_SEQ ? e->items[m] : e, -1, o))
+                return 0;
+        return 1;
+    }
+    double from = window_from(w, e);
+    for (size_t i = 0; i < e->n; i++) {
+        const char *k = e->keys[i]->str;
+        const scn_node *v = e->items[i];
+        if (!strcmp(k, "since") || !strcmp(k, "within") || !strcmp(k, "timeout"))
+            continue;
+        int ok;
+        if (!strcmp(k, "server"))
+            ok = eval_server(w, v, from, o);
+        else {
+            rl_client *c = client_by_name(w, k);
+            ok = c ? eval_client(w, c, v, from, o) : 1;
+        }
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- the run -------------------------------------------------------------- */
+
+static void set_failure(scn_result *r, rl_world *w, int step, const scn_node *at, const char *msg)
+{
+    free(r->failure);
+    free(r->failure_loc);
+    r->failure = strdup(msg);
+    r->failure_loc = NULL;
+    if (asprintf(&r->failure_loc, "%s:%d", w->s->file, at ? at->line : 0) < 0)
+        r->failure_loc = NULL;
+    r->failure_step = step;
+    r->passed = 0;
+}
+
+/* Finds the programs: under --bin-dir, else next to hp-harness (a build
+ * tree: EXE_DIR/../fake_server/..., or an install dir: EXE_DIR/...). */
+static int find_bins(rl_world *w)
+{
+    char bases[2][PATH_MAX - 64];
+    int nb = 0;
+    if (w->o->bin_dir) {
+        snprintf(bases[nb++], sizeof bases[0], "%s", w->o->bin_dir);
+    } else {
+        char exe[PATH_MAX - 128];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 4);
+        if (n <= 0)
+            return fail_rt(w, "cannot find hp-harness's own path (use --bin-dir)");
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash)
+            *slash = '\0';
+        snprintf(bases[nb++], sizeof bases[0], "%s/..", exe);
+        snprintf(bases[nb++], sizeof bases[0], "%s", exe);
+    }
+    const char *srv[] = {"%s/fake_server/hp-fake-server", "%s/hp-fake-server"};
+    const char *cli[] = {"%s/fake_client/hp-fake-client", "%s/hp-fake-client"};
+    w->bin_server[0] = w->bin_client[0] = '\0';
+    for (int b = 0; b < nb; b++) {
+        for (int i = 0; i < 2; i++) {
+            char p[PATH_MAX + 64];
+            snprintf(p, sizeof p, srv[i], bases[b]);
+            if (!w->bin_server[0] && access(p, X_OK) == 0)
+                snprintf(w->bin_server, sizeof w->bin_server, "%s", p);
+            snprintf(p, sizeof p, cli[i], bases[b]);
+            if (!w->bin_client[0] && access(p, X_OK) == 0)
+                snprintf(w->bin_client, sizeof w->bin_client, "%s", p);
+        }
+    }
+    if (!w->bin_client[0] || (w->own && !w->bin_server[0]))
+        return fail_rt(w, "hp-fake-client%s not found under %s (use --bin-dir)",
+                       w->own ? "/hp-fake-server" : "", bases[0]);
+    return 0;
+}
+
+static int write_file(const char *path, const char *data)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fputs(data, f);
+    return fclose(f);
+}
+
+static void random_hex(char *out, size_t nbytes)
+{
+    unsigned char b[64];
+    FILE *f = fopen("/dev/urandom", "rb");
+    size_t got = f ? fread(b, 1, nbytes, f) : 0;
+    if (f)
+        fclose(f);
+    for (size_t i = got; i < nbytes; i++)
+        b[i] = (unsigned char)(rand() ^ (int)i);
+    for (size_t i = 0; i < nbytes; i++)
+        sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+static int setup(rl_world *w)
+{
+    snprintf(w->dir, sizeof w->dir, "%s/hp-real-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(w->dir))
+        return fail_rt(w, "mkdtemp: %s", strerror(errno));
+    if (find_bins(w) != 0)
+        return -1;
+    if (w->own) {
+        random_hex(w->secret, 32);
+        w->secret_used = w->secret;
+        char p[PATH_MAX + 16];
+        snprintf(p, sizeof p, "%s/secret", w->dir);
+        if (write_file(p, w->secret) != 0)
+            return fail_rt(w, "cannot write %s", p);
+    } else {
+        w->secret_used = w->o->jwt_secret;
+        if (!w->secret_used || !*w->secret_used)
+            return fail_rt(w, "--server needs --jwt-secret or --jwt-secret-file to mint tokens");
+        snprintf(w->url, sizeof w->url, "%s", w->o->server_url);
+        char *body = NULL;
+        int st = rl_http(w->url, "GET", "/api/v0.2/tasks?since=0", NULL, NULL, 10000, &body);
+        free(body);
+        if (st < 0)
+            return fail_rt(w, "cannot reach the server %s (no HTTP answer)", w->url);
+        char hex[9];
+        random_hex(hex, 4);
+        snprintf(w->hh_suffix, sizeof w->hh_suffix, "-r%s", hex);
+    }
+    if (w->s->nclients > RL_MAX_CLIENTS)
+        return fail_rt(w, "at most %d clients in real mode", RL_MAX_CLIENTS);
+    w->nc = w->s->nclients;
+    for (size_t i = 0; i < w->nc; i++) {
+        rl_client *c = &w->c[i];
+        c->spec = &w->s->clients[i];
+        c->p.in = c->p.out = c->p.err = -1;
+        c->p.pid = -1;
+        c->events = json_array();
+        c->notes = json_array();
+        c->closed = json_array();
+        c->http = json_array();
+        c->logs = json_array();
+        c->answers = json_array();
+        snprintf(c->db, sizeof c->db, "%s/c%zu.db", w->dir, i);
+        snprintf(c->key, sizeof c->key, "%s/c%zu.key", w->dir, i);
+        snprintf(c->key_other, sizeof c->key_other, "%s/c%zu.other.key", w->dir, i);
+        char hex[65];
+        random_hex(hex, 32);
+        if (write_file(c->key, hex) != 0)
+            return fail_rt(w, "cannot write %s", c->key);
+        random_hex(hex, 32);
+        if (write_file(c->key_other, hex) != 0)
+            return fail_rt(w, "cannot write %s", c->key_other);
+    }
+    if (w->own)
+        return server_start(w);
+    return 0;
+}
+
+static void rm_tree(const char *dir)
+{
+    char *argv[] = {"/bin/rm", "-rf", (char *)dir, NULL};
+    rl_proc p;
+    if (rl_proc_start(&p, argv, 0) == 0) {
+        rl_proc_stop(&p, 0, 10000);
+        rl_proc_close_fds(&p);
+    }
+}
+
+static void teardown(rl_world *w)
+{
+    for (size_t i = 0; i < w->nc; i++) {
+        rl_client *c = &w->c[i];
+        client_kill(w, c, SIGTERM);
+        rl_proc_close_fds(&c->p);
+        json_decref(c->events);
+        json_decref(c->notes);
+        json_decref(c->closed);
+        json_decref(c->http);
+        json_decref(c->logs);
+        json_decref(c->answers);
+        free(c->token);
+    }
+    server_stop(w, SIGTERM);
+    rl_proc_close_fds(&w->srv);
+    if (w->dir[0] && getenv("HP_REAL_KEEP") == NULL)
+        rm_tree(w->dir);
+}
+
+/* Invariants observable in real mode (SCENARIOS §8): queue_bounded,
+ * no_token_in_logs, conflicts_logged (client side).  Returns the first
+ * failure (malloc'd) or NULL. */
+static char *real_invariants(rl_world *w, scn_result *r)
+{
+    char *first = NULL;
+    hp_policy d;
+    hp_policy_defaults(&d);
+    unsigned off = w->s->invariants_off;
+#define CHECK(bit, name, ok, ...)                                                        \
+    do {                                                                                 \
+        if (off & (bit))                                                                 \
+            break;                                                                       \
+        char *det = NULL;                                                                \
+        if (asprintf(&det, __VA_ARGS__) < 0)                                             \
+            det = NULL;                                                                  \
+        json_array_append_new(r->checks, json_pack("{s:s,s:b,s:s}", "name", name,        \
+                                                   "passed", (ok), "detail", det ? det : "")); \
+        if (!(ok) && !first && det)                                                      \
+            first = strdup(det);                                                         \
+        free(det);                                                                       \
+    } while (0)
+    for (size_t i = 0; i < w->nc; i++) {
+        rl_client *c = &w->c[i];
+        CHECK(SCN_INV_QUEUE_BOUNDED, "queue_bounded", c->max_queue <= d.queue_max,
+              "invariant queue_bounded: %s's queue reached %d (max %d)", c->spec->name,
+              c->max_queue, d.queue_max);
+        size_t n409 = 0, warn = 0, j;
+        json_t *e;
+        json_array_foreach(c->http, j, e) n409 += json_integer_value(json_object_get(e, "status")) == 409;
+        json_array_foreach(c->logs, j, e) {
+            warn += level_rank(json_string_value(json_object_get(e, "level"))) >= 3 &&
+                    !strcmp(json_string_value(json_object_get(e, "message")), "conflict");
+        }
+        CHECK(SCN_INV_CONFLICTS_LOGGED, "conflicts_logged", warn >= n409,
+              "invariant conflicts_logged: %s received %zu 409s but logged %zu WARNING conflict lines",
+              c->spec->name, n409, warn);
+    }
+    /* no minted token (nor its signature) in any captured line. */
+    const char *leak = NULL;
+    json_t *all = json_array();
+    json_array_extend(all, w->srv_logs);
+    for (size_t i = 0; i < w->nc; i++)
+        json_array_extend(all, w->c[i].logs);
+    size_t i, j;
+    json_t *t, *e;
+    json_array_foreach(w->tokens, i, t) {
+        const char *tok = json_string_value(t);
+        const char *sig = strrchr(tok, '.');
+        json_array_foreach(all, j, e) {
+            const char *line = json_string_value(json_object_get(e, "line"));
+            if (strstr(line, tok) || (sig && strlen(sig) > 8 && strstr(line, sig + 1)))
+                leak = line;
+        }
+    }
+    json_decref(all);
+    CHECK(SCN_INV_NO_TOKEN_IN_LOGS, "no_token_in_logs", leak == NULL,
+          "invariant no_token_in_logs: a token appears in: %.200s", leak ? leak : "");
+#undef CHECK
+    json_array_append_new(r->checks,
+                          json_pack("{s:s,s:b,s:s}", "name", "edits_kept", "passed", 1, "detail",
+                                    "not checked in real mode (no healing, no omniscient journal)"));
+    json_array_append_new(r->checks,
+                          json_pack("{s:s,s:b,s:s}", "name", "entity_order", "passed", 1, "detail",
+                                    "not checked in real mode"));
+    return first;
+}
+
+/* Runs one step's actions (possibly repeated). */
+static int do_actions(rl_world *w, const scn_node *st, long rep)
+{
+    for (long i = rep > 0 ? 1 : -1; rep > 0 ? i <= rep : i == -1; i++) {
+        for (size_t j = 0; j < st->n; j++) {
+            const char *k = st->keys[j]->str;
+            if (!strcmp(k, "repeat") || !strcmp(k, "note"))
+                continue;
+            json_t *v = scn_node_json_i(st->items[j], i);
+            json_t *list = json_is_array(v) ? json_incref(v) : json_pack("[O]", v);
+            size_t q;
+            json_t *a;
+            int rc = 0;
+            json_array_foreach(list, q, a) {
+                if (!strcmp(k, "server"))
+                    rc = server_action(w, a);
+                else {
+                    rl_client *c = client_by_name(w, k);
+                    rc = c ? client_action(w, c, a) : fail_rt(w, "unknown actor %s", k);
+                }
+                if (rc)
+                    break;
+            }
+            json_decref(list);
+            json_decref(v);
+            if (rc)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+int scn_run_real(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
+{
+    r->id = strdup(s->id);
+    r->name = strdup(s->name);
+    r->file = strdup(s->file);
+    r->rules = json_deep_copy(s->rules);
+    r->tags = json_deep_copy(s->tags);
+    r->trace = json_array();
+    r->checks = json_array();
+    r->failure_step = -1;
+    char *why = scn_real_unsupported(s, opts);
+    if (why) {
+        r->skipped = 1;
+        r->passed = 0;
+        r->failure = why;
+        return 0;
+    }
+    rl_world *w = calloc(1, sizeof *w);
+    if (!w) {
+        r->failure = strdup("out of memory");
+        return -1;
+    }
+    w->s = s;
+    w->o = opts;
+    w->F = opts->time_scale > 0 ? opts->time_scale : SCN_REAL_DEFAULT_SCALE;
+    w->slack = opts->slack_ms > 0 ? opts->slack_ms : 3000;
+    w->settle = opts->settle_ms > 0 ? opts->settle_ms : 100;
+    w->own = !opts->server_url;
+    w->srv.in = w->srv.out = w->srv.err = -1;
+    w->srv.pid = -1;
+    w->srv_logs = json_array();
+    w->srv_requests = json_array();
+    w->marks = json_object();
+    w->tokens = json_array();
+    w->trace = r->trace;
+    w->t0 = rl_now_ms();
+    int rc = 0;
+    if (setup(w) != 0) {
+        rc = -1;
+        goto done;
+    }
+    r->passed = 1;
+    w->anchor_t = rl_now_ms();
+    w->anchor_v = 0;
+    for (size_t i = 0; i < s->steps->n && r->passed; i++) {
+        const scn_node *st = s->steps->items[i];
+        char *txt = scn_node_text(st);
+        trace_add(w, "harness", "step", json_pack("{s:i,s:i,s:s}", "index", (int)i, "line",
+                                                  st->line, "text", txt ? txt : ""));
+        free(txt);
+        const scn_node *v;
+        if ((v = scn_map_get(st, "wait"))) {
+            int64_t ms = 0;
+            scn_duration(v, &ms);
+            w->vnow += ms;
+            double target = w->anchor_t + (double)(w->vnow - w->anchor_v) * w->F;
+            if ((double)ms * w->F < w->settle) {
+                /* Shorter than real propagation under load: let at least
+                 * `settle` pass, then take the schedule from here. */
+                double floor_end = rl_now_ms() + w->settle;
+                pump(w, (target > floor_end ? target : floor_end) - rl_now_ms());
+                w->anchor_t = rl_now_ms();
+                w->anchor_v = w->vnow;
+            } else if (target > rl_now_ms()) {
+                pump(w, target - rl_now_ms());
+            } else { /* behind schedule: start again from here */
+                pump(w, 0);
+                w->anchor_t = rl_now_ms();
+                w->anchor_v = w->vnow;
+            }
+        } else if ((v = scn_map_get(st, "mark"))) {
+            json_object_set_new(w->marks, scn_str(v) ? scn_str(v) : "", json_real(w_t(w)));
+        } else if ((v = scn_map_get(st, "expect")) || (v = scn_map_get(st, "expect_log")) ||
+                   (v = scn_map_get(st, "wait_until"))) {
+            int is_log = scn_map_get(st, "expect_log") != NULL;
+            int until = scn_map_get(st, "wait_until") != NULL;
+            double budget = w->slack;
+            if (until) {
+                int64_t to = 5 * 60000;
+                const scn_node *tn = scn_map_get(v, "timeout");
+                if (tn)
+                    scn_duration(tn, &to);
+                budget += (double)to * w->F * 1.5;
+            }
+            double start = rl_now_ms(), end = start + budget;
+            rl_out o = {0};
+            int ok, polled = 0;
+            for (;;) {
+                ok = eval_expect(w, v, is_log, &o);
+                if (ok || rl_now_ms() > end || w->runtime_error)
+                    break;
+                pump(w, 25);
+                polled = 1;
+            }
+            if (until)
+                w->vnow += (int64_t)((rl_now_ms() - start) / w->F);
+            if (polled || until) { /* real time the scenario did not plan for */
+                w->anchor_t = rl_now_ms();
+                w->anchor_v = w->vnow;
+            }
+            if (w->runtime_error) {
+                rc = -1;
+                out_clear(&o);
+                break;
+            }
+            json_t *a = json_pack("{s:i,s:b,s:s}", "line", o.at ? o.at->line : st->line, "passed",
+                                  ok, "text", o.text ? o.text : (until ? "wait_until" : "expect"));
+            if (!ok) {
+                json_object_set_new(a, "expected", json_string(o.expected ? o.expected : ""));
+                json_object_set_new(a, "actual", json_string(o.actual ? o.actual : ""));
+            }
+            trace_add(w, "harness", "assert", a);
+            if (!ok) {
+                char *msg = NULL;
+                if (asprintf(&msg, "%s%s: expected %s, got %s", until ? "wait_until timed out: " : "",
+                             o.text ? o.text : "?", o.expected ? o.expected : "?",
+                             o.actual ? o.actual : "?") < 0)
+                    msg = NULL;
+                set_failure(r, w, (int)i, o.at ? o.at : st, msg ? msg : "expectation failed");
+                free(msg);
+            }
+            out_clear(&o);
+        } else {
+            const scn_node *rep = scn_map_get(st, "repeat");
+            int64_t n = 0;
+            if (rep)
+                scn_get_int(rep, &n);
+            if (do_actions(w, st, rep ? (long)n : 0) != 0) {
+                rc = -1;
+                break;
+            }
+            pump(w, 0);
+            /* Starting or stopping a program takes real time that is no
+             * part of the scenario: the schedule starts again after it. */
+            if (w->slow_action) {
+                w->slow_action = 0;
+                w->anchor_t = rl_now_ms();
+                w->anchor_v = w->vnow;
+            }
+        }
+    }
+    if (rc == 0) {
+        pump(w, 50);
+        char *inv = real_invariants(w, r);
+        if (inv && r->passed) {
+            set_failure(r, w, -1, NULL, inv);
+            free(r->failure_loc);
+            r->failure_loc = strdup(s->file);
+        }
+        free(inv);
+    }
+done:
+    if (rc != 0) {
+        r->passed = 0;
+        free(r->failure);
+        r->failure = strdup(w->runtime_error ? w->runtime_error : "runtime error");
+    }
+    r->sim_ms = w->vnow;
+    teardown(w);
+    free(w->runtime_error);
+    json_decref(w->srv_logs);
+    json_decref(w->srv_requests);
+    json_decref(w->marks);
+    json_decref(w->tokens);
+    free(w);
+    return rc;
+}
