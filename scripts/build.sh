@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# build.sh [normal|asan]: configure and build into build/ or build-asan/.
+# build.sh [normal|mutation|asan]: configure and build into build/ or build-asan/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:-normal}
 jobs=$(nproc 2>/dev/null || echo 2)
 case "$kind" in
-  normal) dir=build; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DWITH_WERROR=ON) ;;
+  normal) dir=build; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DWITH_WERROR=ON -DWITH_MUTATION_TESTS=OFF) ;;
+  # normal + the mutation check (tests/mutation): the suite must catch 48 rule breaks
+  mutation) dir=build; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DWITH_WERROR=ON -DWITH_MUTATION_TESTS=ON) ;;
   asan)   dir=build-asan; flags=(-DCMAKE_BUILD_TYPE=Debug -DWITH_SANITIZERS=ON -DWITH_WERROR=ON) ;;
-  *) echo "usage: build.sh [normal|asan]" >&2; exit 2 ;;
+  *) echo "usage: build.sh [normal|mutation|asan]" >&2; exit 2 ;;
 esac
 cmake -S . -B "$dir" "${flags[@]}" >/dev/null
 cmake --build "$dir" -j "$jobs"
