@@ -1,8 +1,9 @@
 /*
  * cli_crypto.c - C-3 sealing of stored task values (AES-256-GCM, OpenSSL
- * EVP) and the unverified read of a token's "sub" claim.
+ * EVP) and the unverified read of a token's "sub" claim (via hp_jwt).
  */
 #include "cli_internal.h"
+#include "hp_jwt.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -100,65 +101,12 @@ int cli_open(const uint8_t key[32], const char *aad, const uint8_t *in, size_t i
     return 0;
 }
 
-static int b64url_val(int ch)
-{
-    if (ch >= 'A' && ch <= 'Z')
-        return ch - 'A';
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9')
-        return ch - '0' + 52;
-    if (ch == '-' || ch == '+')
-        return 62;
-    if (ch == '_' || ch == '/')
-        return 63;
-    return -1;
-}
-
 /*
- * The user name for log lines (CF-4): the token's payload segment decoded
- * as base64url JSON, its "sub".  No verification - the client has no
- * secret; a malformed token just yields NULL.
+ * The user name for log lines (CF-4): the token's unverified "sub" (the
+ * client has no secret; hp_jwt_peek_sub).  A malformed token just yields
+ * NULL, which the core logs as "unknown".
  */
 char *cli_token_sub(const char *token)
 {
-    if (!token)
-        return NULL;
-    const char *p = strchr(token, '.');
-    if (!p)
-        return NULL;
-    p++;
-    const char *e = strchr(p, '.');
-    size_t n = e ? (size_t)(e - p) : strlen(p);
-    if (n == 0 || n > 8192)
-        return NULL;
-    unsigned char *out = malloc(n + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '=')
-            break;
-        int v = b64url_val((unsigned char)p[i]);
-        if (v < 0) {
-            free(out);
-            return NULL;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)((acc >> bits) & 0xff);
-        }
-    }
-    json_error_t jerr;
-    json_t *j = json_loadb((const char *)out, o, 0, &jerr);
-    free(out);
-    char *sub = NULL;
-    if (j && json_is_string(json_object_get(j, "sub")))
-        sub = strdup(json_string_value(json_object_get(j, "sub")));
-    json_decref(j);
-    return sub;
+    return hp_jwt_peek_sub(token);
 }

@@ -24,11 +24,11 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "cli_core.h"
 #include "cli_store.h"
 #include "hp_env.h"
+#include "hp_jwt.h"
 #include "hp_log.h"
 #include "hp_outbox.h"
 #include "hp_policy.h"
@@ -330,43 +330,9 @@ static uint64_t urandom_seed(void)
  */
 static void token_sub(const char *token, char *out, size_t outlen)
 {
-    out[0] = '\0';
-    if (!token)
-        return;
-    const char *a = strchr(token, '.');
-    const char *b = a ? strchr(a + 1, '.') : NULL;
-    if (!a || !b || b - a - 1 <= 0 || b - a - 1 > 4096)
-        return;
-    size_t n = (size_t)(b - a - 1);
-    char *std = malloc(n + 4);
-    unsigned char *dec = malloc(n + 4);
-    if (!std || !dec) {
-        free(std);
-        free(dec);
-        return;
-    }
-    /* base64url -> base64 with padding, for EVP_DecodeBlock. */
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = a[1 + i];
-        std[k++] = c == '-' ? '+' : c == '_' ? '/' : c;
-    }
-    while (k % 4)
-        std[k++] = '=';
-    std[k] = '\0';
-    int m = EVP_DecodeBlock(dec, (const unsigned char *)std, (int)k);
-    if (m > 0) {
-        /* EVP_DecodeBlock counts padding as zero bytes: trim them. */
-        while (m > 0 && dec[m - 1] == '\0')
-            m--;
-        json_t *claims = json_loadb((const char *)dec, (size_t)m, 0, NULL);
-        const char *sub = json_string_value(json_object_get(claims, "sub"));
-        if (sub)
-            snprintf(out, outlen, "%s", sub);
-        json_decref(claims);
-    }
-    free(std);
-    free(dec);
+    char *sub = hp_jwt_peek_sub(token);
+    snprintf(out, outlen, "%s", sub ? sub : "");
+    free(sub);
 }
 
 /* Actor names appear unquoted in log lines: keep them one word. */

@@ -20,27 +20,9 @@
 #define _GNU_SOURCE
 #include "scn_run.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static char *xasprintf(const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 1, 2)))
-#endif
-    ;
-
-static char *xasprintf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0)
-        abort();
-    va_end(ap);
-    return s;
-}
 
 static const char *jstr(const json_t *o, const char *k)
 {
@@ -111,14 +93,14 @@ static char *edits_kept(sim_world *w)
         char *why = NULL;
         if (in_items(dead, id)) {
             if (!notified(c, "REJECTED", id))
-                why = xasprintf("%s's edit of %s is in the dead-letter list without a REJECTED "
+                why = scn_asprintf("%s's edit of %s is in the dead-letter list without a REJECTED "
                                 "notification", cname, id);
         } else if (in_items(conf, id)) {
             if (!notified(c, "CONFLICT", id))
-                why = xasprintf("%s's edit of %s waits for a conflict choice without a CONFLICT "
+                why = scn_asprintf("%s's edit of %s waits for a conflict choice without a CONFLICT "
                                 "notification", cname, id);
         } else if (in_items(queue, id)) {
-            why = xasprintf("%s's edit of %s is still queued after healing", cname, id);
+            why = scn_asprintf("%s's edit of %s is still queued after healing", cname, id);
         } else {
             /* A successful write by this client of this entity, received by
              * the server after the edit was made. */
@@ -138,7 +120,7 @@ static char *edits_kept(sim_world *w)
                 last = r;
             }
             if (!last) {
-                why = xasprintf("%s's %s of %s (t=%+lldms) never reached the server", cname,
+                why = scn_asprintf("%s's %s of %s (t=%+lldms) never reached the server", cname,
                                 jstr(e, "op"), id, (long long)(jint(e, "t") - w->s->start_ms));
             } else if (!notified(c, "CONFLICT", id)) {
                 /* Without a resolved conflict, the latest edit's values are
@@ -157,12 +139,12 @@ static char *edits_kept(sim_world *w)
                     json_t *task = json_object_get(json_object_get(last, "body"), "task");
                     if (!strcmp(jstr(e, "op"), "delete")) {
                         if (strcmp(jstr(last, "method"), "DELETE"))
-                            why = xasprintf("%s deleted %s but its last write was a PUT", cname,
+                            why = scn_asprintf("%s deleted %s but its last write was a PUT", cname,
                                             id);
                     } else if (json_is_object(f) && !scn_json_subset(f, task)) {
                         char *fs = json_dumps(f, JSON_COMPACT | JSON_SORT_KEYS);
                         char *ts = json_dumps(task, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-                        why = xasprintf("%s's last edit of %s %s is not what it wrote: %s", cname,
+                        why = scn_asprintf("%s's last edit of %s %s is not what it wrote: %s", cname,
                                         id, fs ? fs : "?", ts ? ts : "nothing");
                         free(fs);
                         free(ts);
@@ -204,7 +186,7 @@ static char *entity_order(sim_world *w)
             json_int_t rev = jint(ev, "revision");
             json_t *prev = json_object_get(lastrev, id);
             if (prev && json_integer_value(prev) >= rev) {
-                why = xasprintf("%s applied %s revision %lld after revision %lld",
+                why = scn_asprintf("%s applied %s revision %lld after revision %lld",
                                 c->spec->name, id, (long long)rev,
                                 (long long)json_integer_value(prev));
                 break;
@@ -243,7 +225,7 @@ static char *entity_order(sim_world *w)
                 continue;
             json_t *lp = json_object_get(lastpos, pe);
             if (lp && json_integer_value(lp) > json_integer_value(p)) {
-                why = xasprintf("%s sent a write of %s queued before one it had already sent",
+                why = scn_asprintf("%s sent a write of %s queued before one it had already sent",
                                 c->spec->name, pe);
                 break;
             }
@@ -286,13 +268,13 @@ static char *conflicts_logged(sim_world *w)
     }
     long swarn = count_logs(w, "server", "conflict");
     if (swarn < sent)
-        return xasprintf("the server sent %ld 409s but logged %ld WARNING conflict records", sent,
+        return scn_asprintf("the server sent %ld 409s but logged %ld WARNING conflict records", sent,
                          swarn);
     for (size_t ci = 0; ci < w->ncl; ci++) {
         sim_client *c = &w->cl[ci];
         long cw = count_logs(w, c->spec->name, "conflict");
         if (cw < c->conflicts_received)
-            return xasprintf("%s received %d 409s but logged %ld WARNING conflict records",
+            return scn_asprintf("%s received %d 409s but logged %ld WARNING conflict records",
                              c->spec->name, c->conflicts_received, cw);
     }
     return NULL;
@@ -304,7 +286,7 @@ static char *queue_bounded(sim_world *w)
 {
     for (size_t ci = 0; ci < w->ncl; ci++)
         if (w->cl[ci].max_queue > w->policy.queue_max)
-            return xasprintf("%s's queue reached %d items (queue_max %d)", w->cl[ci].spec->name,
+            return scn_asprintf("%s's queue reached %d items (queue_max %d)", w->cl[ci].spec->name,
                              w->cl[ci].max_queue, w->policy.queue_max);
     return NULL;
 }
@@ -313,7 +295,7 @@ static char *cache_bounded(sim_world *w)
 {
     for (size_t ci = 0; ci < w->ncl; ci++)
         if (w->cl[ci].max_cache_bytes > w->policy.cache_cap_bytes)
-            return xasprintf("%s's cache reached %lld bytes (cache_cap %lld)",
+            return scn_asprintf("%s's cache reached %lld bytes (cache_cap %lld)",
                              w->cl[ci].spec->name, (long long)w->cl[ci].max_cache_bytes,
                              (long long)w->policy.cache_cap_bytes);
     return NULL;
@@ -331,7 +313,7 @@ static char *no_token_in_logs(sim_world *w)
             const char *tok = json_string_value(t);
             const char *sig = tok ? strrchr(tok, '.') : NULL;
             if ((tok && strstr(line, tok)) || (sig && strlen(sig) > 8 && strstr(line, sig + 1)))
-                return xasprintf("a token appears in a %s log record: \"%.80s...\"",
+                return scn_asprintf("a token appears in a %s log record: \"%.80s...\"",
                                  jstr(r, "actor"), line);
         }
     }
@@ -360,7 +342,7 @@ char *chk_invariants(sim_world *w, scn_result *r, int healed)
             json_object_set_new(c, "passed", json_boolean(why == NULL));
             json_object_set_new(c, "detail", json_string(why ? why : ""));
             if (why && !first)
-                first = xasprintf("invariant %s: %s", scn_invariant_names[b], why);
+                first = scn_asprintf("invariant %s: %s", scn_invariant_names[b], why);
             free(why);
         }
         json_array_append_new(r->checks, c);

@@ -12,6 +12,26 @@
 #include <string.h>
 #include "hp_time.h"
 
+/* printf into a new string for the engine's messages (expected/actual
+ * texts, invariant details).  Out of memory is not recoverable here: abort
+ * rather than make every caller check for NULL. */
+char *scn_vasprintf(const char *fmt, va_list ap)
+{
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        abort();
+    return s;
+}
+
+char *scn_asprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = scn_vasprintf(fmt, ap);
+    va_end(ap);
+    return s;
+}
+
 void scn_diags_add(scn_diags *d, const char *file, int line, int col, const char *fmt, ...)
 {
     if (!d)
@@ -26,9 +46,7 @@ void scn_diags_add(scn_diags *d, const char *file, int line, int col, const char
     }
     va_list ap;
     va_start(ap, fmt);
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        abort();
+    char *msg = scn_vasprintf(fmt, ap);
     va_end(ap);
     scn_diag *g = &d->v[d->n++];
     g->file = strdup(file ? file : "?");

@@ -16,7 +16,6 @@
 
 #include <fnmatch.h>
 #include <regex.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,23 +29,6 @@ void scn_outcome_clear(scn_outcome *o)
     free(o->expected);
     free(o->actual);
     memset(o, 0, sizeof *o);
-}
-
-static char *xasprintf(const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 1, 2)))
-#endif
-    ;
-
-static char *xasprintf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0)
-        abort();
-    va_end(ap);
-    return s;
 }
 
 static char *dump(const json_t *j)
@@ -190,10 +172,10 @@ static char *summarize_one(hist_kind k, const json_t *r)
 {
     switch (k) {
     case H_RECEIVED:
-        return xasprintf("%s %s r%lld", jstr(r, "event_type"), jstr(r, "entity_id"),
+        return scn_asprintf("%s %s r%lld", jstr(r, "event_type"), jstr(r, "entity_id"),
                          (long long)json_integer_value(json_object_get(r, "revision")));
     case H_NOTIFIED:
-        return xasprintf("%s%s%s", jstr(r, "type"), *jstr(r, "entity_id") ? " " : "",
+        return scn_asprintf("%s%s%s", jstr(r, "type"), *jstr(r, "entity_id") ? " " : "",
                          jstr(r, "entity_id"));
     case H_REQUESTS: {
         json_t *st = json_object_get(r, "status");
@@ -201,14 +183,14 @@ static char *summarize_one(hist_kind k, const json_t *r)
         char status[24] = "";
         if (json_is_integer(st))
             snprintf(status, sizeof status, " %lld", (long long)json_integer_value(st));
-        return xasprintf("%s %s%s%s%s (%s)", jstr(r, "method"), jstr(r, "path"), *q ? "?" : "",
+        return scn_asprintf("%s %s%s%s%s (%s)", jstr(r, "method"), jstr(r, "path"), *q ? "?" : "",
                          q, status, jstr(r, "from"));
     }
     case H_CLOSED:
-        return xasprintf("%lld by %s", (long long)json_integer_value(json_object_get(r, "code")),
+        return scn_asprintf("%lld by %s", (long long)json_integer_value(json_object_get(r, "code")),
                          jstr(r, "by"));
     case H_FRAMES:
-        return xasprintf("%s %s%s", jstr(r, "from"), jstr(r, "type"),
+        return scn_asprintf("%s %s%s", jstr(r, "from"), jstr(r, "type"),
                          frame_lost(r) ? " (lost)" : "");
     }
     return strdup("?");
@@ -240,9 +222,9 @@ static char *summarize(hist_kind k, const json_t *recs)
     out[len] = '\0';
     char *res;
     if (n > SUMMARY_MAX)
-        res = xasprintf("%s, ... %zu more]", out, n - SUMMARY_MAX);
+        res = scn_asprintf("%s, ... %zu more]", out, n - SUMMARY_MAX);
     else
-        res = xasprintf("%s]", out);
+        res = scn_asprintf("%s]", out);
     free(out);
     return res;
 }
@@ -390,15 +372,15 @@ static void eval_history(sim_world *w, const char *actor, hist_kind k, const scn
         if (matched < list->n || (exact && pos != n)) {
             o->ok = 0;
             char *want = scn_node_text(list);
-            o->expected = xasprintf("%s %s", exact ? "exactly" : "in order", want);
+            o->expected = scn_asprintf("%s %s", exact ? "exactly" : "in order", want);
             free(want);
             char *have = summarize(k, recs);
             if (matched < list->n) {
                 char *miss = scn_node_text(list->items[matched]);
-                o->actual = xasprintf("%s (no match for item %zu: %s)", have, matched + 1, miss);
+                o->actual = scn_asprintf("%s (no match for item %zu: %s)", have, matched + 1, miss);
                 free(miss);
             } else {
-                o->actual = xasprintf("%s (%zu more than expected)", have, n - pos);
+                o->actual = scn_asprintf("%s (%zu more than expected)", have, n - pos);
             }
             free(have);
         }
@@ -443,14 +425,14 @@ static void eval_history(sim_world *w, const char *actor, hist_kind k, const scn
     if (!ok) {
         o->ok = 0;
         char *mt = dump(m);
-        o->expected = xasprintf("%s matching %s%s", desc, mt,
+        o->expected = scn_asprintf("%s matching %s%s", desc, mt,
                                 same && want_same ? " sharing one Idempotency-Key" : "");
         free(mt);
         char *hs = summarize(k, hits), *all = summarize(k, recs);
         if (why)
-            o->actual = xasprintf("%s: %s", why, hs);
+            o->actual = scn_asprintf("%s: %s", why, hs);
         else
-            o->actual = xasprintf("%ld matching %s among %s", nh, hs, all);
+            o->actual = scn_asprintf("%ld matching %s among %s", nh, hs, all);
         free(hs);
         free(all);
     }
@@ -483,8 +465,8 @@ int scn_expect_log(sim_world *w, const char *actor, const scn_node *m, const scn
         if (regcomp(&re, pat, REG_EXTENDED | REG_NOSUB)) {
             o->ok = 0;
             o->at = scn_map_get(m, "pattern");
-            o->expected = xasprintf("a valid regular expression");
-            o->actual = xasprintf("'%s' does not compile", pat);
+            o->expected = scn_asprintf("a valid regular expression");
+            o->actual = scn_asprintf("'%s' does not compile", pat);
             return 0;
         }
         have_re = 1;
@@ -504,7 +486,7 @@ int scn_expect_log(sim_world *w, const char *actor, const scn_node *m, const scn
         if (msg && strcmp(jstr(r, "msg"), msg))
             continue;
         if (have_re) {
-            char *subj = xasprintf("%s %s", jstr(r, "msg"), jstr(r, "fields"));
+            char *subj = scn_asprintf("%s %s", jstr(r, "msg"), jstr(r, "fields"));
             int rc = regexec(&re, subj, 0, NULL, 0);
             free(subj);
             if (rc)
@@ -512,7 +494,7 @@ int scn_expect_log(sim_world *w, const char *actor, const scn_node *m, const scn
         }
         hits++;
         if (hits <= 5) {
-            char *e = xasprintf("%s%s\"%s\"", examples, hits > 1 ? ", " : "", jstr(r, "line"));
+            char *e = scn_asprintf("%s%s\"%s\"", examples, hits > 1 ? ", " : "", jstr(r, "line"));
             free(examples);
             examples = e;
         }
@@ -532,9 +514,9 @@ int scn_expect_log(sim_world *w, const char *actor, const scn_node *m, const scn
             json_object_set_new(j, "actor", json_string(actor));
         char *mt = dump(j);
         json_decref(j);
-        o->expected = xasprintf("%s log records matching %s", desc, mt);
+        o->expected = scn_asprintf("%s log records matching %s", desc, mt);
         free(mt);
-        o->actual = xasprintf("%ld%s%s%s", hits, hits ? ": " : "", examples,
+        o->actual = scn_asprintf("%ld%s%s%s", hits, hits ? ": " : "", examples,
                               hits > 5 ? ", ..." : "");
     }
     free(examples);
@@ -571,8 +553,8 @@ static void eval_list_form(const scn_node *val, json_t *items, const char *idkey
     int64_t x;
     if (val->kind == SCN_SCALAR && !scn_get_int(val, &x)) {
         if ((int64_t)json_array_size(items) != x)
-            fail_at(o, xasprintf("length %lld", (long long)x),
-                    xasprintf("length %zu: %s", json_array_size(items), jtxt(ids)));
+            fail_at(o, scn_asprintf("length %lld", (long long)x),
+                    scn_asprintf("length %zu: %s", json_array_size(items), jtxt(ids)));
     } else if (val->kind == SCN_SEQ) {
         json_t *want = scn_node_json(val);
         if (!json_equal(want, ids))
@@ -582,18 +564,18 @@ static void eval_list_form(const scn_node *val, json_t *items, const char *idkey
         const scn_node *n;
         if ((n = scn_map_get(val, "length")) && !scn_get_int(n, &x) &&
             (int64_t)json_array_size(items) != x)
-            fail_at(o, xasprintf("length %lld", (long long)x),
-                    xasprintf("length %zu: %s", json_array_size(items), jtxt(ids)));
+            fail_at(o, scn_asprintf("length %lld", (long long)x),
+                    scn_asprintf("length %zu: %s", json_array_size(items), jtxt(ids)));
         if (o->ok && (n = scn_map_get(val, "entities"))) {
             json_t *want = scn_node_json(n);
             if (!json_equal(want, ids))
-                fail_at(o, xasprintf("entities %s", jtxt(want)), dump(ids));
+                fail_at(o, scn_asprintf("entities %s", jtxt(want)), dump(ids));
             json_decref(want);
         }
         if (o->ok && (n = scn_map_get(val, "items"))) {
             json_t *want = scn_node_json(n);
             if (!scn_json_subset(want, items))
-                fail_at(o, xasprintf("items %s", jtxt(want)), dump(items));
+                fail_at(o, scn_asprintf("items %s", jtxt(want)), dump(items));
             json_decref(want);
         }
     }
@@ -722,7 +704,7 @@ static void eval_client(sim_world *w, int ci, const char *key, const scn_node *v
             char td[32];
             hp_duration_format(tol, td, sizeof td);
             char *want = scn_node_text(list);
-            fail_at(o, xasprintf("%s (tolerance %s)", want, td), durations_text(have));
+            fail_at(o, scn_asprintf("%s (tolerance %s)", want, td), durations_text(have));
             free(want);
         }
         json_decref(have);
@@ -748,13 +730,13 @@ static void eval_client(sim_world *w, int ci, const char *key, const scn_node *v
             ok = n == x;
         }
         if (!ok)
-            fail_at(o, xasprintf("%s connect attempts", desc), xasprintf("%ld", n));
+            fail_at(o, scn_asprintf("%s connect attempts", desc), scn_asprintf("%ld", n));
         return;
     }
     /* State expectations need a running app. */
     if (!c->core) {
-        fail_at(o, xasprintf("%s's app running", name),
-                xasprintf("%s has crashed (use '%s: restart')", name, name));
+        fail_at(o, scn_asprintf("%s's app running", name),
+                scn_asprintf("%s has crashed (use '%s: restart')", name, name));
         return;
     }
     json_t *st = cli_status(c->core);
@@ -792,21 +774,21 @@ static void eval_client(sim_world *w, int ci, const char *key, const scn_node *v
             json_int_t bytes = json_integer_value(json_object_get(cache, "bytes"));
             o->at = val->keys[i];
             if (!strcmp(ck, "entries") && entries != v)
-                fail_at(o, xasprintf("%lld entries", (long long)v),
-                        xasprintf("%lld entries %s", (long long)entries, jtxt(ids)));
+                fail_at(o, scn_asprintf("%lld entries", (long long)v),
+                        scn_asprintf("%lld entries %s", (long long)entries, jtxt(ids)));
             else if (!strcmp(ck, "bytes") && bytes != v)
-                fail_at(o, xasprintf("%lld bytes", (long long)v),
-                        xasprintf("%lld bytes", (long long)bytes));
+                fail_at(o, scn_asprintf("%lld bytes", (long long)v),
+                        scn_asprintf("%lld bytes", (long long)bytes));
             else if (!strcmp(ck, "max_bytes") && bytes > v)
-                fail_at(o, xasprintf("at most %lld bytes", (long long)v),
-                        xasprintf("%lld bytes", (long long)bytes));
+                fail_at(o, scn_asprintf("at most %lld bytes", (long long)v),
+                        scn_asprintf("%lld bytes", (long long)bytes));
             else if (!strcmp(ck, "min_bytes") && bytes < v)
-                fail_at(o, xasprintf("at least %lld bytes", (long long)v),
-                        xasprintf("%lld bytes", (long long)bytes));
+                fail_at(o, scn_asprintf("at least %lld bytes", (long long)v),
+                        scn_asprintf("%lld bytes", (long long)bytes));
             else if (!strcmp(ck, "ids")) {
                 json_t *want = scn_node_json(x), *ws = sorted_copy(want), *hs = sorted_copy(ids);
                 if (!json_equal(ws, hs))
-                    fail_at(o, xasprintf("ids %s", jtxt(ws)), dump(hs));
+                    fail_at(o, scn_asprintf("ids %s", jtxt(ws)), dump(hs));
                 json_decref(want);
                 json_decref(ws);
                 json_decref(hs);
@@ -815,9 +797,9 @@ static void eval_client(sim_world *w, int ci, const char *key, const scn_node *v
                 for (size_t j = 0; j < x->n && o->ok; j++) {
                     const char *id = scn_str(x->items[j]);
                     if (id && contains_str(ids, id) != want_in)
-                        fail_at(o, xasprintf("%s %s in the cache", id,
+                        fail_at(o, scn_asprintf("%s %s in the cache", id,
                                              want_in ? "present" : "absent"),
-                                xasprintf("cache ids %s", jtxt(ids)));
+                                scn_asprintf("cache ids %s", jtxt(ids)));
                 }
             }
         }
@@ -830,7 +812,7 @@ static void eval_client(sim_world *w, int ci, const char *key, const scn_node *v
             json_t *want = scn_node_json(one);
             json_t *have = id ? cli_cached(c->core, id) : NULL;
             if (!have || !scn_json_subset(want, have))
-                fail_at(o, dump(want), have ? dump(have) : xasprintf("%s not cached", id));
+                fail_at(o, dump(want), have ? dump(have) : scn_asprintf("%s not cached", id));
             json_decref(want);
             json_decref(have);
         }
@@ -896,7 +878,7 @@ static void eval_server(sim_world *w, const char *key, const scn_node *val,
             const char *id = json_string_value(json_object_get(want, "id"));
             json_t *have = id ? find_task(st, hhc, id, NULL) : NULL;
             if (!have || !scn_json_subset(want, have))
-                fail_at(o, dump(want), have ? dump(have) : xasprintf("no task %s", id ? id : "?"));
+                fail_at(o, dump(want), have ? dump(have) : scn_asprintf("no task %s", id ? id : "?"));
             free(hhc);
             json_decref(want);
         }
@@ -905,7 +887,7 @@ static void eval_server(sim_world *w, const char *key, const scn_node *val,
             const char *id = scn_str(val->kind == SCN_SEQ ? val->items[i] : val);
             json_t *have = id ? find_task(st, NULL, id, NULL) : NULL;
             if (have)
-                fail_at(o, xasprintf("no task %s", id), dump(have));
+                fail_at(o, scn_asprintf("no task %s", id), dump(have));
         }
     } else if (!strcmp(key, "revision")) {
         json_t *hhs = json_object_get(st, "households");
@@ -919,15 +901,15 @@ static void eval_server(sim_world *w, const char *key, const scn_node *val,
         int64_t x;
         if (val->kind == SCN_SCALAR && !scn_get_int(val, &x)) {
             if (json_object_size(have) != 1) {
-                fail_at(o, xasprintf("revision %lld of the only household", (long long)x),
-                        xasprintf("%zu households %s: write revision: {household: n}",
+                fail_at(o, scn_asprintf("revision %lld of the only household", (long long)x),
+                        scn_asprintf("%zu households %s: write revision: {household: n}",
                                   json_object_size(have), dump(have)));
             } else {
                 json_object_foreach(have, k, v)
                 {
                     if (json_integer_value(v) != x)
-                        fail_at(o, xasprintf("revision %lld", (long long)x),
-                                xasprintf("revision %lld", (long long)json_integer_value(v)));
+                        fail_at(o, scn_asprintf("revision %lld", (long long)x),
+                                scn_asprintf("revision %lld", (long long)json_integer_value(v)));
                 }
             }
         } else {
@@ -956,13 +938,13 @@ static void eval_server(sim_world *w, const char *key, const scn_node *val,
         }
         const char *holder = scn_str(scn_map_get(val, "holder"));
         if (!held && lock)
-            fail_at(o, xasprintf("no lock on %s", id), dump(lock));
+            fail_at(o, scn_asprintf("no lock on %s", id), dump(lock));
         else if (held && !lock)
-            fail_at(o, xasprintf("a lock on %s%s%s", id, holder ? " held by " : "",
+            fail_at(o, scn_asprintf("a lock on %s%s%s", id, holder ? " held by " : "",
                                  holder ? holder : ""),
-                    xasprintf("no lock on %s", id));
+                    scn_asprintf("no lock on %s", id));
         else if (held && holder && strcmp(jstr(lock, "holder"), holder))
-            fail_at(o, xasprintf("lock on %s held by %s", id, holder), dump(lock));
+            fail_at(o, scn_asprintf("lock on %s held by %s", id, holder), dump(lock));
     } else if (!strcmp(key, "connections")) {
         json_t *conns = json_object_get(st, "connections");
         const char *user = val->kind == SCN_MAP ? scn_str(scn_map_get(val, "user")) : NULL;
@@ -977,9 +959,9 @@ static void eval_server(sim_world *w, const char *key, const scn_node *val,
                 n++;
         }
         if (n != want)
-            fail_at(o, xasprintf("%lld connections%s%s", (long long)want, user ? " of " : "",
+            fail_at(o, scn_asprintf("%lld connections%s%s", (long long)want, user ? " of " : "",
                                  user ? user : ""),
-                    xasprintf("%ld: %s", n, jtxt(conns)));
+                    scn_asprintf("%ld: %s", n, jtxt(conns)));
     } else if (!strcmp(key, "state")) {
         json_t *want = scn_node_json(val);
         if (!scn_json_subset(want, st))
@@ -1002,7 +984,7 @@ int scn_expect_actor(sim_world *w, const char *actor, const scn_node *asserts,
             eval_server(w, key, asserts->items[i], win, &o);
         if (!o.at)
             o.at = asserts->keys[i];
-        o.text = xasprintf("%s.%s", actor, key);
+        o.text = scn_asprintf("%s.%s", actor, key);
         if (o.ok && !o.expected)
             o.expected = scn_node_text(asserts->items[i]);
         if (each)

@@ -13,6 +13,7 @@
 #ifndef SCN_INTERNAL_H
 #define SCN_INTERNAL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
@@ -65,6 +66,20 @@ void scn_node_describe(const scn_node *n, char *buf, size_t len);
  * close enough (distance <= max(1, len/3), or same letters ignoring case). */
 const char *scn_suggest(const char *word, const char *const *candidates);
 size_t scn_edit_distance(const char *a, const char *b);
+
+/* printf into a new string: malloc'd (the caller frees it), never NULL -
+ * aborts on out of memory, as the rest of the engine does. */
+char *scn_asprintf(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+/* The same for variadic callers (ap is consumed: va_end is the caller's). */
+char *scn_vasprintf(const char *fmt, va_list ap)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 0)))
+#endif
+    ;
 
 /* ---- durations -------------------------------------------------------- */
 

@@ -148,9 +148,7 @@ static void verr(vctx *v, const scn_node *at, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        abort();
+    char *msg = scn_vasprintf(fmt, ap);
     va_end(ap);
     scn_diags_add(v->d, v->file, at ? at->line : 0, at ? at->col : 0, "%s", msg);
     free(msg);

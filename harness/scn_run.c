@@ -32,23 +32,6 @@ typedef struct run_ctx {
     int step;               /* current step index */
 } run_ctx;
 
-static char *xasprintf(const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 1, 2)))
-#endif
-    ;
-
-static char *xasprintf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0)
-        abort();
-    va_end(ap);
-    return s;
-}
-
 /* Records the first failure of the scenario. */
 static void fail(run_ctx *x, int line, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -63,13 +46,11 @@ static void fail(run_ctx *x, int line, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        abort();
+    char *msg = scn_vasprintf(fmt, ap);
     va_end(ap);
     r->passed = 0;
     r->failure = msg;
-    r->failure_loc = xasprintf("%s:%d", x->s->file, line);
+    r->failure_loc = scn_asprintf("%s:%d", x->s->file, line);
     r->failure_step = x->step;
 }
 
@@ -96,7 +77,7 @@ static void record_outcome(void *ud, const scn_outcome *o)
     snprintf(name, sizeof name, "%s:%d %s", x->s->file, o->at ? o->at->line : 0,
              o->text ? o->text : "");
     char *detail = o->ok ? NULL
-                         : xasprintf("expected %s, got %s", o->expected ? o->expected : "?",
+                         : scn_asprintf("expected %s, got %s", o->expected ? o->expected : "?",
                                      o->actual ? o->actual : "?");
     add_check(x->r, name, o->ok, detail);
     free(detail);
@@ -161,7 +142,7 @@ static int do_expect_log(run_ctx *x, const scn_node *m)
     scn_outcome o = {0};
     scn_expect_log(x->w, NULL, m, &win, &o);
     const char *actor = scn_str(scn_map_get(m, "actor"));
-    o.text = xasprintf("%s.log", actor ? actor : "all");
+    o.text = scn_asprintf("%s.log", actor ? actor : "all");
     if (!o.at)
         o.at = m;
     if (o.ok && !o.expected)
@@ -332,7 +313,7 @@ static int client_action(run_ctx *x, int ci, const char *act, const scn_node *ar
             json_t *t = sim_trace(w, "harness", "step");
             json_object_set_new(t, "index", json_integer(x->step));
             json_object_set_new(t, "line", json_integer(at->line));
-            char *txt = xasprintf("%s: %s %s refused: %s", name, act, id, err);
+            char *txt = scn_asprintf("%s: %s %s refused: %s", name, act, id, err);
             json_object_set_new(t, "text", json_string(txt));
             free(txt);
         }
@@ -352,7 +333,7 @@ static int client_action(run_ctx *x, int ci, const char *act, const scn_node *ar
             json_t *t = sim_trace(w, "harness", "step");
             json_object_set_new(t, "index", json_integer(x->step));
             json_object_set_new(t, "line", json_integer(at->line));
-            char *txt = xasprintf("%s: %s refused: %s", name, act, err);
+            char *txt = scn_asprintf("%s: %s refused: %s", name, act, err);
             json_object_set_new(t, "text", json_string(txt));
             free(txt);
         }
@@ -565,14 +546,14 @@ int scn_run(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
     r->checks = json_array();
     if (opts && opts->mode && strcmp(opts->mode, "sim")) {
         r->passed = 0;
-        r->failure = xasprintf("mode '%s' is not run by the scenario engine", opts->mode);
+        r->failure = scn_asprintf("mode '%s' is not run by the scenario engine", opts->mode);
         return -1;
     }
     char err[256] = "";
     sim_world *w = sim_new(s, opts ? opts->seed : 1, r->trace, err, sizeof err);
     if (!w) {
         r->passed = 0;
-        r->failure = xasprintf("cannot build the simulation: %s", err);
+        r->failure = scn_asprintf("cannot build the simulation: %s", err);
         return -1;
     }
     run_ctx x = {s, w, r, json_object(), 0};
@@ -608,9 +589,9 @@ int scn_run(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
     if (runtime) {
         r->passed = 0;
         free(r->failure);
-        r->failure = xasprintf("runtime error: %s", w->error ? w->error : "simulation failed");
+        r->failure = scn_asprintf("runtime error: %s", w->error ? w->error : "simulation failed");
         if (!r->failure_loc && s->steps && x.step >= 0 && (size_t)x.step < s->steps->n)
-            r->failure_loc = xasprintf("%s:%d", s->file, s->steps->items[x.step]->line);
+            r->failure_loc = scn_asprintf("%s:%d", s->file, s->steps->items[x.step]->line);
     }
     r->sim_ms = w->now - s->start_ms;
     r->messages = w->messages;

@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include "hp_jwt.h"
+#include "hp_util.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -100,12 +101,10 @@ static int refuse(const char **reason, const char *word, char *message, size_t m
 {
     if (reason)
         *reason = word;
-    if (message && msglen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(message, msglen, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    hp_verrf(message, msglen, fmt, ap);
+    va_end(ap);
     return -1;
 }
 
@@ -260,4 +259,28 @@ char *hp_jwt_mint(const char *secret, const char *sub, const char *hh, const cha
         tok = jwt_encode_str(j);
     jwt_free(j);
     return tok;
+}
+
+/*
+ * See hp_jwt.h.  Same decoder as hp_jwt_verify, no signature or claim
+ * checks.  The payload is capped (8 KiB) so a garbage token costs nothing;
+ * an empty "sub" string is returned as "" (the caller decides).
+ */
+char *hp_jwt_peek_sub(const char *token)
+{
+    const char *p = token ? strchr(token, '.') : NULL;
+    if (!p)
+        return NULL;
+    p++;
+    const char *e = strchr(p, '.');
+    size_t n = e ? (size_t)(e - p) : strlen(p);
+    if (n == 0 || n > 8192)
+        return NULL;
+    json_t *claims = segment_json(p, n);
+    if (!claims)
+        return NULL;
+    const char *sub = json_string_value(json_object_get(claims, "sub"));
+    char *r = sub ? strdup(sub) : NULL;
+    json_decref(claims);
+    return r;
 }

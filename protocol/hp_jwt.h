@@ -36,4 +36,12 @@ int hp_jwt_verify(const char *secret, const char *token, int64_t now_ms,
 char *hp_jwt_mint(const char *secret, const char *sub, const char *hh, const char *dev,
                   int64_t iat_s, int64_t exp_s);
 
+/* The sub claim of a token WITHOUT verifying it (the client has no secret):
+ * only for naming the user in log lines, never for a decision.  Reads the
+ * segment after the first '.' (up to the next '.' or the end) as canonical
+ * base64url JSON.  Malloc'd (free()), NULL when the token is not a
+ * decodable JWT (NULL token, no '.', empty or oversized payload, bad
+ * base64url, not a JSON object, sub absent or not a string). */
+char *hp_jwt_peek_sub(const char *token);
+
 #endif

@@ -7,28 +7,11 @@
 #define _GNU_SOURCE
 #include "hp_msg.h"
 #include "hp_task.h"
+#include "hp_util.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* Reads an optional non-negative integer field: 0 when absent (out
  * untouched) or valid, -1 when present with another type or negative. */
@@ -58,14 +41,14 @@ int hp_msg_parse(const char *data, size_t len, hp_msg *out, char *err, size_t er
     memset(out, 0, sizeof *out);
     out->revision = -1;
     if (!data)
-        return fail(err, errlen, "no data");
+        return hp_errf(err, errlen, "no data");
     json_error_t je;
     json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
     if (!root)
-        return fail(err, errlen, "invalid JSON: %s", je.text);
+        return hp_errf(err, errlen, "invalid JSON: %s", je.text);
     if (!json_is_object(root)) {
         json_decref(root);
-        return fail(err, errlen, "message must be a JSON object");
+        return hp_errf(err, errlen, "message must be a JSON object");
     }
     out->root = root;
     const json_t *type = json_object_get(root, "type");
@@ -73,14 +56,14 @@ int hp_msg_parse(const char *data, size_t len, hp_msg *out, char *err, size_t er
     if (type) {
         if (!json_is_string(type)) {
             hp_msg_clear(out);
-            return fail(err, errlen, "type must be a string");
+            return hp_errf(err, errlen, "type must be a string");
         }
         const char *t = json_string_value(type);
         if (strcmp(t, "HELLO") == 0) {
             const json_t *rev = json_object_get(root, "revision");
             if (!json_is_integer(rev) || json_integer_value(rev) < 0) {
                 hp_msg_clear(out);
-                return fail(err, errlen, "HELLO needs revision, a non-negative integer");
+                return hp_errf(err, errlen, "HELLO needs revision, a non-negative integer");
             }
             out->type = HP_MSG_HELLO;
             out->revision = json_integer_value(rev);
@@ -91,13 +74,13 @@ int hp_msg_parse(const char *data, size_t len, hp_msg *out, char *err, size_t er
             out->type = ready ? HP_MSG_READY : HP_MSG_RESYNC;
             if (opt_nonneg(root, "revision", &out->revision) != 0) {
                 hp_msg_clear(out);
-                return fail(err, errlen, "%s: revision must be a non-negative integer", tname);
+                return hp_errf(err, errlen, "%s: revision must be a non-negative integer", tname);
             }
             if (ready) {
                 const json_t *hb = json_object_get(root, "heartbeat_interval_ms");
                 if (hb && (!json_is_integer(hb) || json_integer_value(hb) <= 0)) {
                     hp_msg_clear(out);
-                    return fail(err, errlen,
+                    return hp_errf(err, errlen,
                                 "READY: heartbeat_interval_ms must be a positive integer");
                 }
                 out->heartbeat_ms = hb ? json_integer_value(hb) : 0;
@@ -107,12 +90,12 @@ int hp_msg_parse(const char *data, size_t len, hp_msg *out, char *err, size_t er
             if (locks) {
                 if (!json_is_array(locks)) {
                     hp_msg_clear(out);
-                    return fail(err, errlen, "HEARTBEAT: locks must be an array of strings");
+                    return hp_errf(err, errlen, "HEARTBEAT: locks must be an array of strings");
                 }
                 for (size_t i = 0; i < json_array_size(locks); i++) {
                     if (!json_is_string(json_array_get(locks, i))) {
                         hp_msg_clear(out);
-                        return fail(err, errlen, "HEARTBEAT: locks[%zu] must be a string", i);
+                        return hp_errf(err, errlen, "HEARTBEAT: locks[%zu] must be a string", i);
                     }
                 }
             }
@@ -126,17 +109,17 @@ int hp_msg_parse(const char *data, size_t len, hp_msg *out, char *err, size_t er
     if (etype) {
         if (!json_is_string(etype)) {
             hp_msg_clear(out);
-            return fail(err, errlen, "event_type must be a string");
+            return hp_errf(err, errlen, "event_type must be a string");
         }
         const json_t *eid = json_object_get(root, "entity_id");
         if (eid && !json_is_string(eid)) {
             hp_msg_clear(out);
-            return fail(err, errlen, "event: entity_id must be a string");
+            return hp_errf(err, errlen, "event: entity_id must be a string");
         }
         int64_t rev = -1;
         if (opt_nonneg(root, "revision", &rev) != 0) {
             hp_msg_clear(out);
-            return fail(err, errlen, "event: revision must be a non-negative integer");
+            return hp_errf(err, errlen, "event: revision must be a non-negative integer");
         }
         out->type = HP_MSG_EVENT;
         out->event_type = json_string_value(etype);

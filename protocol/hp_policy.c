@@ -5,8 +5,8 @@
 #include "hp_policy.h"
 #include "hp_task.h"
 #include "hp_time.h"
+#include "hp_util.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,23 +85,6 @@ const char *const hp_policy_keys[] = {
     "max_frame",          "max_body",         "mergeable_fields", "event_retain",
     NULL,
 };
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* A duration: a string for hp_duration_parse() or an integer of ms. */
 static int get_duration(const json_t *v, int64_t min, int64_t *out)
@@ -185,9 +168,9 @@ int hp_policy_set(hp_policy *p, const char *key, const json_t *val, char *err, s
 {
     int64_t n;
     if (!p || !key)
-        return fail(err, errlen, "policy key missing");
+        return hp_errf(err, errlen, "policy key missing");
     if (!val)
-        return fail(err, errlen, "%s: value missing", key);
+        return hp_errf(err, errlen, "%s: value missing", key);
 
     struct {
         const char *key;
@@ -200,7 +183,7 @@ int hp_policy_set(hp_policy *p, const char *key, const json_t *val, char *err, s
     for (size_t i = 0; i < sizeof durations / sizeof durations[0]; i++) {
         if (strcmp(key, durations[i].key) == 0) {
             if (get_duration(val, 1, &n) != 0)
-                return fail(err, errlen, "%s: expected a positive %s", key, DUR_EXPECT);
+                return hp_errf(err, errlen, "%s: expected a positive %s", key, DUR_EXPECT);
             *durations[i].field = n;
             return 0;
         }
@@ -219,7 +202,7 @@ int hp_policy_set(hp_policy *p, const char *key, const json_t *val, char *err, s
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
         if (strcmp(key, ints[i].key) == 0) {
             if (get_int(val, ints[i].min, 1000000000, &n) != 0)
-                return fail(err, errlen, "%s: expected an integer between %lld and 1000000000",
+                return hp_errf(err, errlen, "%s: expected an integer between %lld and 1000000000",
                             key, (long long)ints[i].min);
             *ints[i].field = (int)n;
             return 0;
@@ -230,12 +213,12 @@ int hp_policy_set(hp_policy *p, const char *key, const json_t *val, char *err, s
         /* the schedule; the last entry repeats. */
         size_t cnt = json_is_array(val) ? json_array_size(val) : 0;
         if (!json_is_array(val) || cnt < 1 || cnt > HP_POLICY_MAX_RETRY)
-            return fail(err, errlen, "retry_delays: expected an array of 1 to %d durations",
+            return hp_errf(err, errlen, "retry_delays: expected an array of 1 to %d durations",
                         HP_POLICY_MAX_RETRY);
         int64_t tmp[HP_POLICY_MAX_RETRY];
         for (size_t i = 0; i < cnt; i++) {
             if (get_duration(json_array_get(val, i), 0, &tmp[i]) != 0)
-                return fail(err, errlen, "retry_delays[%zu]: expected %s", i, DUR_EXPECT);
+                return hp_errf(err, errlen, "retry_delays[%zu]: expected %s", i, DUR_EXPECT);
         }
         memcpy(p->retry_ms, tmp, cnt * sizeof tmp[0]);
         p->n_retry = (int)cnt;
@@ -244,21 +227,21 @@ int hp_policy_set(hp_policy *p, const char *key, const json_t *val, char *err, s
     if (strcmp(key, "retry_jitter") == 0) {
         /* 0.1 means +/-10%. */
         if (!json_is_number(val) || json_number_value(val) < 0 || json_number_value(val) >= 1)
-            return fail(err, errlen, "retry_jitter: expected a number in [0, 1)");
+            return hp_errf(err, errlen, "retry_jitter: expected a number in [0, 1)");
         p->retry_jitter = json_number_value(val);
         return 0;
     }
     if (strcmp(key, "cache_cap") == 0) {
         /* C-2 */
         if (get_size(val, 1, &n) != 0)
-            return fail(err, errlen,
+            return hp_errf(err, errlen,
                         "cache_cap: expected a positive size (integer bytes or \"20MiB\")");
         p->cache_cap_bytes = n;
         return 0;
     }
     if (strcmp(key, "max_frame") == 0 || strcmp(key, "max_body") == 0) {
         if (get_size(val, 1, &n) != 0 || (uint64_t)n > (uint64_t)SIZE_MAX)
-            return fail(err, errlen,
+            return hp_errf(err, errlen,
                         "%s: expected a positive size (integer bytes or \"64KiB\")", key);
         if (key[4] == 'f')
             p->max_frame = (size_t)n;
@@ -269,13 +252,13 @@ int hp_policy_set(hp_policy *p, const char *key, const json_t *val, char *err, s
     if (strcmp(key, "mergeable_fields") == 0) {
         /* CF-2: which fields the automatic merge may take. */
         if (!json_is_array(val))
-            return fail(err, errlen, "mergeable_fields: expected an array of field names");
+            return hp_errf(err, errlen, "mergeable_fields: expected an array of field names");
         unsigned mask = 0;
         for (size_t i = 0; i < json_array_size(val); i++) {
             const json_t *e = json_array_get(val, i);
             unsigned f = json_is_string(e) ? hp_field_by_name(json_string_value(e)) : 0;
             if (!f)
-                return fail(err, errlen,
+                return hp_errf(err, errlen,
                             "mergeable_fields[%zu]: expected one of title, notes, done, "
                             "assignee, due_at, remind_at",
                             i);
@@ -284,7 +267,7 @@ int hp_policy_set(hp_policy *p, const char *key, const json_t *val, char *err, s
         p->mergeable = mask;
         return 0;
     }
-    return fail(err, errlen, "unknown policy key \"%s\"", key);
+    return hp_errf(err, errlen, "unknown policy key \"%s\"", key);
 }
 
 json_t *hp_policy_to_json(const hp_policy *p)

@@ -4,8 +4,8 @@
 #define _GNU_SOURCE
 #include "hp_task.h"
 #include "hp_time.h"
+#include "hp_util.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,23 +64,6 @@ json_t *hp_task_new(const char *id)
                      "revision", (json_int_t)0, "updated_by", "", "deleted", 0);
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 /*
  * Checks one editable field's value.  Limits are in bytes of UTF-8 (jansson
  * guarantees valid UTF-8 for parsed strings).  Strings with an embedded NUL
@@ -94,28 +77,28 @@ static int check_field(unsigned f, const json_t *v, char *err, size_t errlen)
     case HP_F_NOTES: {
         size_t max = f == HP_F_TITLE ? HP_TASK_TITLE_MAX : HP_TASK_NOTES_MAX;
         if (!json_is_string(v))
-            return fail(err, errlen, "%s must be a string", name);
+            return hp_errf(err, errlen, "%s must be a string", name);
         size_t n = json_string_length(v);
         if (strlen(json_string_value(v)) != n)
-            return fail(err, errlen, "%s must not contain NUL characters", name);
+            return hp_errf(err, errlen, "%s must not contain NUL characters", name);
         if (n > max)
-            return fail(err, errlen, "%s is longer than %zu bytes", name, max);
+            return hp_errf(err, errlen, "%s is longer than %zu bytes", name, max);
         return 0;
     }
     case HP_F_DONE:
         if (!json_is_boolean(v))
-            return fail(err, errlen, "done must be a boolean");
+            return hp_errf(err, errlen, "done must be a boolean");
         return 0;
     case HP_F_ASSIGNEE: {
         if (json_is_null(v))
             return 0;
         if (!json_is_string(v))
-            return fail(err, errlen, "assignee must be a string or null");
+            return hp_errf(err, errlen, "assignee must be a string or null");
         size_t n = json_string_length(v);
         if (strlen(json_string_value(v)) != n)
-            return fail(err, errlen, "assignee must not contain NUL characters");
+            return hp_errf(err, errlen, "assignee must not contain NUL characters");
         if (n > HP_TASK_NAME_MAX)
-            return fail(err, errlen, "assignee is longer than %d bytes", HP_TASK_NAME_MAX);
+            return hp_errf(err, errlen, "assignee is longer than %d bytes", HP_TASK_NAME_MAX);
         return 0;
     }
     case HP_F_DUE_AT:
@@ -126,11 +109,11 @@ static int check_field(unsigned f, const json_t *v, char *err, size_t errlen)
             return 0;
         if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v) ||
             hp_time_parse(json_string_value(v), &ms) != 0)
-            return fail(err, errlen, "%s must be an RFC 3339 time with offset or null", name);
+            return hp_errf(err, errlen, "%s must be an RFC 3339 time with offset or null", name);
         return 0;
     }
     }
-    return fail(err, errlen, "unknown field");
+    return hp_errf(err, errlen, "unknown field");
 }
 
 /*
@@ -140,9 +123,9 @@ static int check_field(unsigned f, const json_t *v, char *err, size_t errlen)
 int hp_task_apply_fields(json_t *task, const json_t *in, char *err, size_t errlen)
 {
     if (!json_is_object(task))
-        return fail(err, errlen, "task must be an object");
+        return hp_errf(err, errlen, "task must be an object");
     if (!json_is_object(in))
-        return fail(err, errlen, "task must be a JSON object");
+        return hp_errf(err, errlen, "task must be a JSON object");
     for (int i = 0; i < HP_F_COUNT; i++) {
         const json_t *v = json_object_get(in, field_names[i]);
         if (v && check_field(1u << i, v, err, errlen) != 0)
@@ -151,7 +134,7 @@ int hp_task_apply_fields(json_t *task, const json_t *in, char *err, size_t errle
     for (int i = 0; i < HP_F_COUNT; i++) {
         const json_t *v = json_object_get(in, field_names[i]);
         if (v && json_object_set_new(task, field_names[i], json_deep_copy(v)) != 0)
-            return fail(err, errlen, "out of memory");
+            return hp_errf(err, errlen, "out of memory");
     }
     return 0;
 }
@@ -160,26 +143,26 @@ int hp_task_apply_fields(json_t *task, const json_t *in, char *err, size_t errle
 int hp_task_validate_full(const json_t *task, char *err, size_t errlen)
 {
     if (!json_is_object(task))
-        return fail(err, errlen, "task must be an object");
+        return hp_errf(err, errlen, "task must be an object");
     const json_t *id = json_object_get(task, "id");
     if (!json_is_string(id) || !hp_task_id_valid(json_string_value(id)) ||
         strlen(json_string_value(id)) != json_string_length(id))
-        return fail(err, errlen, "id must be 1-64 characters of [A-Za-z0-9_-]");
+        return hp_errf(err, errlen, "id must be 1-64 characters of [A-Za-z0-9_-]");
     for (int i = 0; i < HP_F_COUNT; i++) {
         const json_t *v = json_object_get(task, field_names[i]);
         if (!v)
-            return fail(err, errlen, "%s is missing", field_names[i]);
+            return hp_errf(err, errlen, "%s is missing", field_names[i]);
         if (check_field(1u << i, v, err, errlen) != 0)
             return -1;
     }
     const json_t *rev = json_object_get(task, "revision");
     if (!json_is_integer(rev) || json_integer_value(rev) < 0)
-        return fail(err, errlen, "revision must be a non-negative integer");
+        return hp_errf(err, errlen, "revision must be a non-negative integer");
     const json_t *ub = json_object_get(task, "updated_by");
     if (!json_is_string(ub))
-        return fail(err, errlen, "updated_by must be a string");
+        return hp_errf(err, errlen, "updated_by must be a string");
     if (!json_is_boolean(json_object_get(task, "deleted")))
-        return fail(err, errlen, "deleted must be a boolean");
+        return hp_errf(err, errlen, "deleted must be a boolean");
     return 0;
 }
 

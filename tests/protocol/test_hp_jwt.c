@@ -377,6 +377,52 @@ static void test_missing_claims(void **st)
     free(t);
 }
 
+/* hp_jwt_peek_sub: the client's unverified read of "sub" for log lines. */
+static void expect_peek(const char *tok, const char *want)
+{
+    char *s = hp_jwt_peek_sub(tok);
+    if (!want) {
+        if (s)
+            fail_msg("peek of %s gave '%s', wanted NULL", tok ? tok : "(null)", s);
+        return;
+    }
+    assert_non_null(s);
+    assert_string_equal(s, want);
+    free(s);
+}
+
+static void test_peek_sub(void **st)
+{
+    (void)st;
+    /* A minted token, an expired one and one with a wrong signature: all
+     * readable - nothing is verified. */
+    char *t = hp_jwt_mint(SECRET, "alice", "h1", NULL, 0, NOW_S + 60);
+    expect_peek(t, "alice");
+    free(t);
+    t = hp_jwt_mint(SECRET, "bob", "h1", "d1", NOW_S - 120, NOW_S - 60);
+    expect_peek(t, "bob");
+    free(t);
+    t = mint_raw(JWT_ALG_HS256, "another-secret", "{\"sub\":\"carol\",\"hh\":\"h\"}");
+    expect_peek(t, "carol");
+    free(t);
+    t = craft("{\"alg\":\"none\"}", "{\"sub\":\"dave\"}", "");
+    expect_peek(t, "dave");
+    free(t);
+    /* Not a decodable JWT, or no string sub: NULL. */
+    expect_peek(NULL, NULL);
+    expect_peek("", NULL);
+    expect_peek("abc", NULL);
+    expect_peek("a..c", NULL);
+    expect_peek("a.!!!.c", NULL);
+    expect_peek("a.e.c", NULL); /* impossible base64url length */
+    const char *payloads[] = {"[\"sub\"]", "{\"sub\":7}", "{\"hh\":\"h\"}", "{\"sub\":"};
+    for (size_t i = 0; i < sizeof payloads / sizeof *payloads; i++) {
+        t = craft("{}", payloads[i], "x");
+        expect_peek(t, NULL);
+        free(t);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -390,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_hs512_same_secret),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_missing_claims),
+        cmocka_unit_test(test_peek_sub),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "hp_msg.h"
+#include "hp_util.h"
 
 static void parse_ok(const char *text, hp_msg *m)
 {
@@ -233,6 +234,20 @@ static void test_status_codes(void **st)
     assert_string_equal(hp_error_code_for_status(-1), "error");
 }
 
+/* hp_errf: the parsers' shared "format into err, return -1". */
+static void test_errf(void **st)
+{
+    (void)st;
+    char err[8];
+    memset(err, 'x', sizeof err);
+    assert_int_equal(hp_errf(err, sizeof err, "bad %s %d", "field", 42), -1);
+    assert_string_equal(err, "bad fie"); /* truncated, terminated */
+    assert_int_equal(hp_errf(NULL, 16, "x"), -1);
+    err[0] = 'k';
+    assert_int_equal(hp_errf(err, 0, "x"), -1);
+    assert_int_equal(err[0], 'k'); /* errlen 0: untouched */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_builders),
         cmocka_unit_test(test_error_body),
         cmocka_unit_test(test_status_codes),
+        cmocka_unit_test(test_errf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
