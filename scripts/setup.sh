@@ -1,12 +1,27 @@
 #!/usr/bin/env bash
-# setup.sh [--with-browser]: installs what the project needs on Debian 12
-# (idempotent, no prompts).  --with-browser adds Debian's chromium for the
-# black-box browser test (tests/blackbox/test_server_browser.py).
+# setup.sh [--with-browser] [--with-node]: installs what the project needs
+# on Debian 12 (idempotent, no prompts).  --with-browser adds Debian's
+# chromium for tests/blackbox/test_server_browser.py; --with-node adds
+# Node.js and the npm `ws` package (pinned by tests/blackbox/node/
+# package-lock.json) for tests/blackbox/test_server_foreign_clients.py.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+with_browser=0 with_node=0
+for a in "$@"; do
+  case "$a" in
+    --with-browser) with_browser=1 ;;
+    --with-node) with_node=1 ;;
+    *) echo "usage: setup.sh [--with-browser] [--with-node]" >&2; exit 2 ;;
+  esac
+done
 pkgs=(build-essential cmake pkg-config libwebsockets-dev libjansson-dev libjwt-dev
       libsqlite3-dev libyaml-dev libcmocka-dev libssl-dev python3 python3-yaml
       python3-jsonschema curl)
-[ "${1:-}" = "--with-browser" ] && pkgs+=(chromium)
+[ $with_browser = 1 ] && pkgs+=(chromium)
+# A machine may already have Node.js (and npm) outside Debian's packages.
+if [ $with_node = 1 ] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+  pkgs+=(nodejs npm)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,4 +33,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq </dev/null
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
+fi
+if [ $with_node = 1 ] && [ ! -f tests/blackbox/node/node_modules/ws/package.json ]; then
+  echo "setup: npm ci in tests/blackbox/node (the ws package)"
+  (cd tests/blackbox/node && npm ci --no-audit --no-fund --loglevel=error </dev/null)
 fi

@@ -4,7 +4,9 @@
 # again under ASan + UBSan.  Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh --with-browser
+bash scripts/setup.sh --with-browser --with-node
+# Every black-box test runs here: a missing browser or Node is a failure, not a skip.
+export HP_BB_REQUIRE_ALL=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 status=0
