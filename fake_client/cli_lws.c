@@ -39,6 +39,7 @@
 #include "hp_env.h"
 #include "hp_log.h"
 #include "hp_outbox.h"
+#include "hp_time.h"
 
 /* ---- the interface between the program's two files ---------------------
  * (Repeated, identically, at the top of cli_main.c.) */
@@ -603,8 +604,10 @@ static int add_header(struct lws *wsi, const char *name, const char *value, unsi
                                        (const unsigned char *)value, (int)strlen(value), p, end);
 }
 
-/* Retry-After as delta-seconds (Q-7: 429 honours it); -1 when absent or an
- * HTTP-date (the core then uses its own schedule). */
+/* Retry-After (Q-7: 429 honours it) in seconds from now: delta-seconds, or
+ * an HTTP-date turned into seconds against the wall clock (rounded up; a
+ * date already past is 0).  -1 when absent or unreadable: the core then
+ * keeps its own schedule.  Capped at 7 days. */
 static int read_retry_after(struct lws *wsi)
 {
     char v[64];
@@ -615,9 +618,16 @@ static int read_retry_after(struct lws *wsi)
     long s = strtol(v, &end, 10);
     while (*end == ' ')
         end++;
-    if (end == v || *end || s < 0 || s > 86400 * 7)
+    if (end != v && !*end)
+        return s < 0 || s > 86400 * 7 ? -1 : (int)s;
+    int64_t at;
+    if (hp_http_date_parse(v, &at) != 0)
         return -1;
-    return (int)s;
+    int64_t left = at - hp_env_now(A.env);
+    if (left <= 0)
+        return 0;
+    left = (left + 999) / 1000;
+    return left > 86400 * 7 ? 86400 * 7 : (int)left;
 }
 
 static int64_t read_content_length(struct lws *wsi)

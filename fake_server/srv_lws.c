@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "hp_log.h"
+#include "hp_time.h"
 #include "hp_msg.h"
 
 /* ---- types --------------------------------------------------------------- */
@@ -93,6 +94,7 @@ static struct {
     const hp_env *env;
     const hp_policy *pol;
     int admin;
+    int retry_after_date;             /* write Retry-After as an HTTP-date */
     volatile sig_atomic_t *stop;
     lws_sorted_usec_list_t sul;       /* the core's next deadline */
     lws_sorted_usec_list_t stop_sul;  /* wakes the loop at the stop deadline */
@@ -504,8 +506,13 @@ static int http_write(struct lws *wsi, pss *p)
     ADD_HDR("access-control-max-age:", "600");
     ADD_HDR("cache-control:", "no-store");
     if (p->retry_after >= 0) {
-        char ra[24];
-        snprintf(ra, sizeof ra, "%d", p->retry_after);
+        /* Q-7: both forms of RFC 9110 exist in the wild; a client team can
+         * ask for the date form to test their parser (admin fail_requests). */
+        char ra[40];
+        if (G.retry_after_date)
+            hp_http_date_format(hp_env_now(G.env) + (int64_t)p->retry_after * 1000, ra, sizeof ra);
+        else
+            snprintf(ra, sizeof ra, "%d", p->retry_after);
         ADD_HDR("retry-after:", ra);
     }
 #undef ADD_HDR
@@ -625,18 +632,26 @@ static void admin_handle(pss *p)
                 if (pass)
                     srv_fault_drop_heartbeats(G.core, user, count); /* logs fault_armed */
             } else if (!strcmp(k, "fail_requests")) {
-                const char *method, *prefix;
+                const char *method, *prefix, *form;
                 int count, status, ra;
                 if (json_str(v, "method", &method) || json_str(v, "path_prefix", &prefix) ||
                     json_int(v, "count", 1, &count) || json_int(v, "status", -2, &status) ||
-                    json_int(v, "retry_after", -1, &ra) || count < 0 || status < 100 ||
-                    status > 599) {
+                    json_int(v, "retry_after", -1, &ra) ||
+                    json_str(v, "retry_after_form", &form) || count < 0 || status < 100 ||
+                    status > 599 ||
+                    (form && strcmp(form, "seconds") && strcmp(form, "http-date"))) {
                     set_error(p, 400, "fail_requests: {\"method\", \"path_prefix\", \"count\", "
-                                      "\"status\" (100-599, required), \"retry_after\"}");
+                                      "\"status\" (100-599, required), \"retry_after\", "
+                                      "\"retry_after_form\": \"seconds\"|\"http-date\"}");
                     goto out;
                 }
-                if (pass)
+                if (pass) {
+                    /* The form is a property of how this adapter writes the
+                     * header, so it is server-wide until changed again. */
+                    if (form)
+                        G.retry_after_date = !strcmp(form, "http-date");
                     srv_fault_fail_requests(G.core, method, prefix, count, status, ra); /* logs fault_armed */
+                }
             } else if (!strcmp(k, "force_conflict")) {
                 const char *id;
                 if (json_str(v, "id", &id) || !id || !*id) {

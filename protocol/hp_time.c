@@ -145,6 +145,107 @@ void hp_time_format_utc(int64_t epoch_ms, char *buf, size_t buflen)
              (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), (int)ms);
 }
 
+static const char http_days[7][4] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+static const char http_months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+
+void hp_http_date_format(int64_t epoch_ms, char *buf, size_t buflen)
+{
+    int64_t secs = epoch_ms < 0 ? 0 : epoch_ms / 1000;
+    int64_t days = secs / 86400, rem = secs % 86400;
+    int64_t y;
+    int m, d;
+    civil_from_days(days, &y, &m, &d);
+    /* 1970-01-01 was a Thursday (index 3 from Monday). */
+    snprintf(buf, buflen, "%s, %02d %.3s %04lld %02d:%02d:%02d GMT", http_days[(days + 3) % 7], d,
+             http_months + 3 * (m - 1), (long long)y, (int)(rem / 3600), (int)(rem / 60 % 60),
+             (int)(rem % 60));
+}
+
+/* Consumes the literal lit at *p.  0 or -1 (strncmp stops at the NUL). */
+static int lit(const char **p, const char *lit)
+{
+    size_t n = strlen(lit);
+    if (strncmp(*p, lit, n) != 0)
+        return -1;
+    *p += n;
+    return 0;
+}
+
+static int http_month(const char **p, int *m)
+{
+    for (int i = 0; i < 12; i++)
+        if (strncmp(*p, http_months + 3 * i, 3) == 0) {
+            *p += 3;
+            *m = i + 1;
+            return 0;
+        }
+    return -1;
+}
+
+static int http_day_name(const char **p, int long_form)
+{
+    static const char *const names[7][2] = {
+        {"Mon", "Monday"}, {"Tue", "Tuesday"}, {"Wed", "Wednesday"}, {"Thu", "Thursday"},
+        {"Fri", "Friday"}, {"Sat", "Saturday"}, {"Sun", "Sunday"}};
+    for (int i = 0; i < 7; i++)
+        if (lit(p, names[i][long_form]) == 0)
+            return 0;
+    return -1;
+}
+
+static int http_hms(const char **p, int *h, int *mi, int *sec)
+{
+    if (digits(p, 2, h) || lit(p, ":") || digits(p, 2, mi) || lit(p, ":") || digits(p, 2, sec))
+        return -1;
+    return *h <= 23 && *mi <= 59 && *sec <= 60 ? 0 : -1;
+}
+
+int hp_http_date_parse(const char *s, int64_t *epoch_ms)
+{
+    const char *p = s;
+    int d, m, y, h, mi, sec;
+    int64_t year;
+    if (!s)
+        return -1;
+    const char *comma = strchr(s, ',');
+    if (comma && comma - s == 3) {
+        /* IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT */
+        if (http_day_name(&p, 0) || lit(&p, ", ") || digits(&p, 2, &d) || lit(&p, " ") ||
+            http_month(&p, &m) || lit(&p, " ") || digits(&p, 4, &y) || lit(&p, " ") ||
+            http_hms(&p, &h, &mi, &sec) || lit(&p, " GMT") || *p)
+            return -1;
+        year = y;
+    } else if (comma) {
+        /* RFC 850: Sunday, 06-Nov-94 08:49:37 GMT.  A two-digit year below
+         * 70 is 20yy (RFC 9110 asks for "not more than 50 years ahead";
+         * without a clock here, 1970..2069 is that window for this era). */
+        if (http_day_name(&p, 1) || lit(&p, ", ") || digits(&p, 2, &d) || lit(&p, "-") ||
+            http_month(&p, &m) || lit(&p, "-") || digits(&p, 2, &y) || lit(&p, " ") ||
+            http_hms(&p, &h, &mi, &sec) || lit(&p, " GMT") || *p)
+            return -1;
+        year = y < 70 ? 2000 + y : 1900 + y;
+    } else {
+        /* asctime: Sun Nov  6 08:49:37 1994 (day padded with a space) */
+        if (http_day_name(&p, 0) || lit(&p, " ") || http_month(&p, &m) || lit(&p, " "))
+            return -1;
+        if (*p == ' ') {
+            p++;
+            if (digits(&p, 1, &d))
+                return -1;
+        } else if (digits(&p, 2, &d)) {
+            return -1;
+        }
+        if (lit(&p, " ") || http_hms(&p, &h, &mi, &sec) || lit(&p, " ") ||
+            digits(&p, 4, &y) || *p)
+            return -1;
+        year = y;
+    }
+    if (d < 1 || d > days_in_month(year, m))
+        return -1;
+    *epoch_ms = (((days_from_civil(year, m, d) * 24 + h) * 60 + mi) * 60 + sec) * 1000;
+    return 0;
+}
+
 /*
  * A duration is one or more "<digits><unit>" parts (units ms, s, m, h, d),
  * summed, or a bare non-negative integer (milliseconds).  Signs, spaces,

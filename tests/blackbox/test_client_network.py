@@ -3,7 +3,8 @@
 faults scripted through hp-fake-server --admin (POST /_hp/faults):
 
 - Q-4/Q-7: writes answered 503 are retried on the real clock (1 s, 3 s x the
-  time scale) and then delivered once;
+  time scale) and then delivered once; a 429 waits for its Retry-After,
+  given in seconds or as an HTTP-date;
 - WS-5: the server goes silent (dropped heartbeats): the client's watchdog
   closes after 2 intervals and reconnects with HELLO at its applied revision;
 - WS-6: a server restart (close 1001) is followed by a reconnect;
@@ -56,6 +57,36 @@ def test_retry_schedule_on_real_clock():
         assert stamps[2] - stamps[1] >= 3.0 * SCALE - 0.002, stamps
         st, body, _ = srv.http("GET", "/api/v0.2/tasks?since=0", alice.token)
         assert body["revision"] == 1, body            # delivered once
+        assert alice.quit() == 0
+
+
+def test_429_retry_after_both_forms():
+    """Q-7: a 429 waits for Retry-After, not the (scaled, 100 ms) schedule,
+    in both forms of RFC 9110: delta-seconds and an HTTP-date."""
+    with Env() as env:
+        srv = env.server(admin=True, time_scale=SCALE).start()
+        alice = env.client("alice", srv, "alice", "home", time_scale=SCALE).start()
+        alice.wait_ready()
+        for i, form in enumerate(("seconds", "http-date")):
+            tid = "ra%d" % i
+            st, body, _ = srv.http("POST", "/_hp/faults", None, {"fail_requests": {
+                "method": "PUT", "count": 1, "status": 429, "retry_after": 3,
+                "retry_after_form": form}})
+            assert st == 200, (st, body)
+            m = alice.mark()
+            alice.ok({"cmd": "edit", "id": tid, "fields": {"title": form}})
+            alice.wait(lambda x: x.get("kind") == "queue" and x.get("op") == "acked", since=m,
+                       what="acknowledged after a 429 (%s)" % form)
+            got = http_lines(alice, m, "PUT", "/api/v0.2/tasks/" + tid)
+            assert [x["status"] for x in got] == [429, 200], got
+            stamps = [parse_ts(l) for l in srv.log_lines(
+                contains="request method=PUT path=/api/v0.2/tasks/%s " % tid)]
+            assert len(stamps) == 2, srv.stderr_text()
+            # 3 s exactly for delta-seconds; a date has whole seconds, so
+            # "now + 3 s" truncated is more than 2 s ahead.  Either way far
+            # beyond the 0.1 s the schedule alone would wait.
+            floor = 3.0 if form == "seconds" else 2.0
+            assert stamps[1] - stamps[0] >= floor - 0.002, (form, stamps)
         assert alice.quit() == 0
 
 
@@ -124,5 +155,6 @@ def test_token_expiry_on_live_socket():
 
 
 if __name__ == "__main__":
-    run_tests([test_retry_schedule_on_real_clock, test_watchdog_reconnects_after_silence,
+    run_tests([test_retry_schedule_on_real_clock, test_429_retry_after_both_forms,
+               test_watchdog_reconnects_after_silence,
                test_server_restart_and_reconnect, test_token_expiry_on_live_socket])

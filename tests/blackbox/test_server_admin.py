@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """--admin: the fault endpoints client teams script against their real
 apps.  Off by default (404, nothing applied); with --admin,
-fail_requests (status + Retry-After, then normal service), force_conflict
+fail_requests (status + Retry-After in seconds or as an HTTP-date, then
+normal service), force_conflict
 (409 with the current task + WARNING), drop_heartbeats (the client sees
 silence), GET /_hp/state; bad fault requests are 400 and change nothing."""
 
+import email.utils
+import re
 import time
 
 from hpbb import API, Env, run_tests
@@ -50,6 +53,27 @@ def test_fail_requests_and_retry_after():
         assert st == 503 and "retry-after" not in h, (st, h)
         st, body, h = srv.http("GET", API + "/t1", tok)
         assert st == 200, body
+        # Retry-After as an HTTP-date (RFC 9110 allows both forms), then back.
+        st, body, _ = srv.http("POST", "/_hp/faults", None, {"fail_requests": {
+            "count": 1, "status": 429, "retry_after": 7, "retry_after_form": "http-date"}})
+        assert st == 200, body
+        before = time.time()
+        st, body, h = srv.http("GET", API + "/t1", tok)
+        assert st == 429, (st, body)
+        assert re.fullmatch(r"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT",
+                            h.get("retry-after", "")), h
+        at = email.utils.parsedate_to_datetime(h["retry-after"]).timestamp()
+        assert before + 5 <= at <= time.time() + 7, (before, at, h)
+        st, body, _ = srv.http("POST", "/_hp/faults", None, {"fail_requests": {
+            "count": 1, "status": 429, "retry_after": 7, "retry_after_form": "seconds"}})
+        assert st == 200, body
+        st, body, h = srv.http("GET", API + "/t1", tok)
+        assert st == 429 and h.get("retry-after") == "7", (st, h)
+        st, body, _ = srv.http("POST", "/_hp/faults", None, {"fail_requests": {
+            "status": 429, "retry_after_form": "date"}})
+        assert st == 400 and "retry_after_form" in body["message"], (st, body)
+        st, body, h = srv.http("GET", API + "/t1", tok)
+        assert st == 200, body                 # the refused fault armed nothing
         assert srv.stop() == 0
 
 

@@ -229,6 +229,61 @@ static void test_duration_format(void **st)
     }
 }
 
+/* Retry-After as an HTTP-date: the three forms RFC 9110 names. */
+static void test_http_date(void **st)
+{
+    (void)st;
+    int64_t ms = 0;
+    /* 784111777 s = 1994-11-06T08:49:37Z (RFC 9110's example; `date -u -d`). */
+    assert_int_equal(hp_http_date_parse("Sun, 06 Nov 1994 08:49:37 GMT", &ms), 0);
+    assert_int_equal(ms, 784111777000LL);
+    ms = 0;
+    assert_int_equal(hp_http_date_parse("Sunday, 06-Nov-94 08:49:37 GMT", &ms), 0);
+    assert_int_equal(ms, 784111777000LL);
+    ms = 0;
+    assert_int_equal(hp_http_date_parse("Sun Nov  6 08:49:37 1994", &ms), 0);
+    assert_int_equal(ms, 784111777000LL);
+    assert_int_equal(hp_http_date_parse("Wed, 25 Nov 2026 10:00:00 GMT", &ms), 0);
+    assert_int_equal(ms, 1795600800000LL);
+    assert_int_equal(hp_http_date_parse("Wednesday, 25-Nov-26 10:00:00 GMT", &ms), 0);
+    assert_int_equal(ms, 1795600800000LL);
+    assert_int_equal(hp_http_date_parse("Wed Nov 25 10:00:00 2026", &ms), 0);
+    assert_int_equal(ms, 1795600800000LL);
+    assert_int_equal(hp_http_date_parse("Tue, 29 Feb 2028 23:59:59 GMT", &ms), 0);
+
+    static const char *const bad[] = {
+        "", "120", "Sun, 06 Nov 1994 08:49:37",      /* no GMT */
+        "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 06 Nov 1994 08:49:37 GMT ",
+        "Sun, 6 Nov 1994 08:49:37 GMT",              /* day needs 2 digits */
+        "Sun, 06 Foo 1994 08:49:37 GMT", "Xyz, 06 Nov 1994 08:49:37 GMT",
+        "Sun, 31 Nov 1994 08:49:37 GMT", "Sun, 29 Feb 2027 08:49:37 GMT",
+        "Sun, 06 Nov 1994 24:00:00 GMT", "Sun, 06 Nov 1994 08:60:00 GMT",
+        "Sun, 06 Nov 94 08:49:37 GMT", "Sunday, 06-Nov-1994 08:49:37 GMT",
+        "Sun Nov 6 08:49:37 1994", "Sun Nov  6 08:49:37 1994 GMT", "Sun, 06 Nov 1994",
+        "Sun,"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ms = 777;
+        if (hp_http_date_parse(bad[i], &ms) != -1)
+            fail_msg("expected HTTP-date \"%s\" to be refused", bad[i]);
+        assert_int_equal(ms, 777);
+    }
+    assert_int_equal(hp_http_date_parse(NULL, &ms), -1);
+
+    char buf[40];
+    hp_http_date_format(784111777999LL, buf, sizeof buf);
+    assert_string_equal(buf, "Sun, 06 Nov 1994 08:49:37 GMT");
+    hp_http_date_format(1795600800000LL, buf, sizeof buf);
+    assert_string_equal(buf, "Wed, 25 Nov 2026 10:00:00 GMT");
+    hp_http_date_format(0, buf, sizeof buf);
+    assert_string_equal(buf, "Thu, 01 Jan 1970 00:00:00 GMT");
+    /* Round trip over a stretch of days: every weekday and month. */
+    for (int64_t t = 1700000000000LL; t < 1700000000000LL + 400LL * 86400000; t += 86400000 + 3723000) {
+        hp_http_date_format(t, buf, sizeof buf);
+        assert_int_equal(hp_http_date_parse(buf, &ms), 0);
+        assert_int_equal(ms, t / 1000 * 1000);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -242,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_duration_parse),
         cmocka_unit_test(test_duration_bad),
         cmocka_unit_test(test_duration_format),
+        cmocka_unit_test(test_http_date),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
