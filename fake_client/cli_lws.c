@@ -40,6 +40,7 @@
 #include "hp_log.h"
 #include "hp_outbox.h"
 #include "hp_time.h"
+#include "hp_util.h"
 
 /* ---- the interface between the program's two files ---------------------
  * (Repeated, identically, at the top of cli_main.c.) */
@@ -51,6 +52,7 @@ int cli_drv_line(cli_core *core, const char *line, size_t len);
 void cli_drv_emit(json_t *obj);
 void cli_drv_observable(const hp_out *it);
 void cli_drv_http(const char *method, const char *path, int status, const char *error);
+int cli_lws_send_frame(const char *text, size_t len, char *err, size_t errlen);
 
 /* ---- records ------------------------------------------------------------- */
 
@@ -483,6 +485,24 @@ static void start_ws(const hp_out *it)
         c->wsi = w;
 }
 
+/* Queue one text frame on an established connection. 0 or -1 (memory). */
+static int conn_queue(conn *c, const char *text, size_t n)
+{
+    wsmsg *m = malloc(sizeof *m + LWS_PRE + n);
+    if (!m)
+        return -1;
+    m->next = NULL;
+    m->len = n;
+    memcpy(m->buf + LWS_PRE, text, n);
+    if (c->q_tail)
+        c->q_tail->next = m;
+    else
+        c->q_head = m;
+    c->q_tail = m;
+    lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
 static void ws_send(const hp_out *it)
 {
     conn *c = find_conn(it->id);
@@ -490,19 +510,24 @@ static void ws_send(const hp_out *it)
         hp_log(A.env, HP_LOG_DEBUG, "ws_send_dropped", "conn=%llu", (unsigned long long)it->id);
         return;
     }
-    size_t n = it->body_len ? it->body_len : strlen(it->body);
-    wsmsg *m = malloc(sizeof *m + LWS_PRE + n);
-    if (!m)
-        return;
-    m->next = NULL;
-    m->len = n;
-    memcpy(m->buf + LWS_PRE, it->body, n);
-    if (c->q_tail)
-        c->q_tail->next = m;
-    else
-        c->q_head = m;
-    c->q_tail = m;
-    lws_callback_on_writable(c->wsi);
+    conn_queue(c, it->body, it->body_len ? it->body_len : strlen(it->body));
+}
+
+/* Driver command send_frame: a raw text frame on the open stream, behind
+ * the core's back, so a scenario can probe the server's protocol checks
+ * (4002, 1009).  The core hears about the consequences (the close) as for
+ * any other close. */
+int cli_lws_send_frame(const char *text, size_t len, char *err, size_t errlen)
+{
+    for (conn *c = A.conns; c; c = c->next) /* newest first */
+        if (c->wsi && c->established && !c->closing && !c->done) {
+            if (conn_queue(c, text, len) != 0)
+                return hp_errf(err, errlen, "out of memory");
+            hp_log(A.env, HP_LOG_INFO, "send_frame", "conn=%llu bytes=%zu",
+                   (unsigned long long)c->id, len);
+            return 0;
+        }
+    return hp_errf(err, errlen, "no open stream (wait until connected)");
 }
 
 /* The core closes: it expects no report of this connection any more (the

@@ -44,6 +44,8 @@ int cli_lws_run(cli_core *core, const hp_env *env, const char *server_url, char 
 void cli_lws_quit(void);
 /* cli_lws.c: check a --server URL without connecting; 0 or -1 with err. */
 int cli_lws_check_url(const char *url, char *err, size_t errlen);
+/* cli_lws.c: a raw text frame on the open stream; 0 or -1 with err. */
+int cli_lws_send_frame(const char *text, size_t len, char *err, size_t errlen);
 
 /* Here: one stdin command line; returns 1 when the driver must quit. */
 int cli_drv_line(cli_core *core, const char *line, size_t len);
@@ -258,6 +260,17 @@ int cli_drv_line(cli_core *core, const char *line, size_t len)
             json_object_set_new(o, "task", t ? t : json_null());
             cli_drv_emit(o);
         }
+    } else if (strcmp(cmd, "send_frame") == 0) {
+        /* A test probe, not a user action: the frame goes out as given. */
+        const json_t *t = json_object_get(root, "text");
+        if (!json_is_string(t)) {
+            emit_error(cmd, NULL, "\"send_frame\" needs a string \"text\"");
+        } else if (cli_lws_send_frame(json_string_value(t), json_string_length(t), err,
+                                      sizeof err) == 0) {
+            emit_ok(cmd, NULL);
+        } else {
+            emit_error(cmd, NULL, err);
+        }
     } else if (strcmp(cmd, "quit") == 0) {
         emit_ok(cmd, NULL);
         quit = 1;
@@ -290,7 +303,8 @@ static const char USAGE[] =
     "  --help            this text\n"
     "\n"
     "Commands: edit, delete, lock, unlock, offline, online, sync_now, choose,\n"
-    "token, status, cached, quit.  See docs/CLIENT_DRIVER.md.\n"
+    "token, status, cached, quit; send_frame (a raw frame, for protocol tests).\n"
+    "See docs/CLIENT_DRIVER.md.\n"
     "Exit: 0 after quit or end of stdin, 2 usage, 3 runtime error.\n";
 
 static void usage_error(const char *fmt, const char *arg)

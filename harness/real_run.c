@@ -763,6 +763,24 @@ static int client_action(rl_world *w, rl_client *c, json_t *a)
         if (!c->token)
             return fail_rt(w, "cannot mint a token");
         cmd = json_pack("{s:s,s:s}", "cmd", "token", "token", c->token);
+    } else if (!strcmp(name, "send_frame")) {
+        size_t n = 0;
+        char *text = scn_frame_text(arg, &n);
+        if (!text)
+            return fail_rt(w, "send_frame: malformed frame");
+        cmd = json_pack("{s:s,s:s%}", "cmd", "send_frame", "text", text, n);
+        free(text);
+        json_t *ans = NULL;
+        if (client_cmd(w, c, cmd, &ans) != 0)
+            return -1;
+        /* As in simulation, a frame with no stream to carry it is an error. */
+        const char *kind = json_string_value(json_object_get(ans, "kind"));
+        int rc = 0;
+        if (kind && !strcmp(kind, "error"))
+            rc = fail_rt(w, "%s: send_frame: %s", c->spec->name,
+                         json_string_value(json_object_get(ans, "message")));
+        json_decref(ans);
+        return rc;
     } else if (!strcmp(name, "drop")) {
         int count = (int)json_integer_value(json_object_get(arg, "count"));
         char *body = NULL, *resp = NULL;

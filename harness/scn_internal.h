@@ -55,6 +55,13 @@ int scn_get_int(const scn_node *n, int64_t *out);  /* 0 or -1 */
 json_t *scn_node_json(const scn_node *n);
 /* Same, substituting "{i}" in strings by i (repeat) when i >= 0. */
 json_t *scn_node_json_i(const scn_node *n, long i);
+/* send_frame (a raw text frame on a client's stream): arg is the frame as
+ * a string, or {"text": s}, or {"size": n} = a HEARTBEAT padded to exactly
+ * n bytes (SCN_FRAME_MIN..SCN_FRAME_MAX).  malloc'd text, length in *len;
+ * NULL on a malformed arg (the validator refuses those first). */
+#define SCN_FRAME_MIN 48
+#define SCN_FRAME_MAX 1000000 /* under the driver's 1 MiB command line */
+char *scn_frame_text(const json_t *arg, size_t *len);
 /* Compact one-line rendering for traces and messages (malloc'd). */
 char *scn_node_text(const scn_node *n);
 /* "string 'x'", "a list", "a mapping" - for type errors. */

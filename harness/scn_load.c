@@ -43,7 +43,8 @@ const char *const scn_step_keys[] = {"wait", "wait_until", "expect", "expect_log
                                      "mark", "repeat",     "note",   NULL};
 const char *const scn_client_actions[] = {
     "connect", "offline",   "online",   "edit",  "delete",  "lock",    "unlock", "sync_now",
-    "choose",  "new_token", "crash",    "restart", "latency", "drop",  "link",   NULL};
+    "choose",  "new_token", "crash",    "restart", "latency", "drop",  "link",
+    "send_frame", NULL};
 const char *const scn_server_actions[] = {"restart", "crash", "start", "fail_requests",
                                           "force_conflict", NULL};
 const char *const scn_client_asserts[] = {
@@ -79,7 +80,7 @@ const char *const scn_log_messages[] = {
     "ws_ready", "bad_event", "bad_message", "request_timeout", "cache_evicted", "key_mismatch",
     "quarantine_restored", "tampered", "client_started", "client_stopped",
     "client_start_failed", "event_loop_failed", "http_failed", "ws_send_dropped",
-    "ws_connect_error", "stdin_unavailable",
+    "ws_connect_error", "stdin_unavailable", "send_frame",
     NULL};
 const char *const scn_drop_messages[] = {"HELLO", "READY", "HEARTBEAT", "RESYNC_REQUIRED",
                                          "TASK_UPDATED", "REMINDER_DUE", "LOCK_REFRESHED",
@@ -120,6 +121,7 @@ static const char *const fail_keys[] = {"count", "status", "method", "path", "re
 static const char *const drop_keys[] = {"from", "message", "count", NULL};
 static const char *const choose_keys[] = {"id", "choice", NULL};
 static const char *const restart_keys[] = {"key", NULL};
+static const char *const send_frame_keys[] = {"text", "size", NULL};
 static const char *const token_keys[] = {"ttl", NULL};
 static const char *const reconnect_keys[] = {"delays", "tolerance", NULL};
 static const char *const expect_extra[] = {"since", "within", NULL};
@@ -412,7 +414,7 @@ static void v_client_action(vctx *v, const scn_node *name, const char *act, cons
     }
     static const char *const no_arg[] = {"connect", "offline", "online", "sync_now", "crash", NULL};
     static const char *const need_arg[] = {"edit", "delete", "lock", "unlock", "choose",
-                                           "latency", "drop", "link", NULL};
+                                           "latency", "drop", "link", "send_frame", NULL};
     if (in_list(act, no_arg) && arg) {
         verr(v, arg, "'%s' takes no argument: write '%s: %s'", act, name->str, act);
         return;
@@ -474,6 +476,28 @@ static void v_client_action(vctx *v, const scn_node *name, const char *act, cons
     } else if (!strcmp(act, "link")) {
         static const char *const ud[] = {"up", "down", NULL};
         need_word(v, arg, "link", ud);
+    } else if (!strcmp(act, "send_frame")) {
+        /* A raw text frame for the server's protocol checks: a string, or
+         * {text: ...}, or {size: N} (a valid HEARTBEAT padded to N bytes). */
+        if (arg->kind == SCN_SCALAR) {
+            need_str(v, arg, "send_frame");
+            return;
+        }
+        if (arg->kind != SCN_MAP) {
+            type_err(v, arg, "send_frame", "a string (the frame) or a mapping {text: ...} / "
+                                           "{size: N}");
+            return;
+        }
+        if (check_keys(v, arg, "key of send_frame", send_frame_keys))
+            return;
+        const scn_node *t = scn_map_get(arg, "text"), *z = scn_map_get(arg, "size");
+        if (!!t == !!z)
+            verr(v, arg, "send_frame needs exactly one of 'text' (the frame) or 'size' (bytes "
+                         "of a padded HEARTBEAT)");
+        else if (t)
+            need_str(v, t, "text");
+        else
+            need_int(v, z, "size", SCN_FRAME_MIN, SCN_FRAME_MAX, NULL);
     }
 }
 

@@ -212,6 +212,39 @@ static int do_wait_until(run_ctx *x, const scn_node *m)
 
 /* ---- actions ------------------------------------------------------------ */
 
+char *scn_frame_text(const json_t *arg, size_t *len)
+{
+    const json_t *t = json_is_object(arg) ? json_object_get(arg, "text") : arg;
+    const json_t *z = json_is_object(arg) ? json_object_get(arg, "size") : NULL;
+    char *out = NULL;
+    if (json_is_string(t)) {
+        *len = json_string_length(t);
+        out = malloc(*len + 1);
+        if (out)
+            memcpy(out, json_string_value(t), *len + 1);
+    } else if (json_is_number(t) || json_is_boolean(t)) {
+        /* a plain scalar such as 42 or true, typed by the YAML loader */
+        out = json_dumps(t, JSON_ENCODE_ANY);
+        *len = out ? strlen(out) : 0;
+    } else if (json_is_integer(z)) {
+        /* A well-formed HEARTBEAT of exactly n bytes: what reaches the
+         * server's size check (1009 above max_frame) and nothing else. */
+        static const char head[] = "{\"type\":\"HEARTBEAT\",\"locks\":[],\"pad\":\"";
+        json_int_t n = json_integer_value(z);
+        size_t h = sizeof head - 1;
+        if (n < SCN_FRAME_MIN || n > SCN_FRAME_MAX)
+            return NULL;
+        out = malloc((size_t)n + 1);
+        if (!out)
+            return NULL;
+        memcpy(out, head, h);
+        memset(out + h, 'x', (size_t)n - h - 2);
+        memcpy(out + n - 2, "\"}", 3);
+        *len = (size_t)n;
+    }
+    return out;
+}
+
 static int client_action(run_ctx *x, int ci, const char *act, const scn_node *arg, long rep,
                          const scn_node *at)
 {
@@ -288,6 +321,22 @@ static int client_action(run_ctx *x, int ci, const char *act, const scn_node *ar
         fail(x, at->line, "%s: '%s' while the app is crashed (use '%s: restart')", name, act,
              name);
         return -1;
+    }
+    if (!strcmp(act, "send_frame")) {
+        json_t *j = scn_node_json_i(arg, rep);
+        size_t n = 0;
+        char *text = scn_frame_text(j, &n);
+        json_decref(j);
+        if (!text) {
+            fail(x, at->line, "%s: send_frame: out of memory", name);
+            return -1;
+        }
+        int rc = sim_client_send_frame(w, ci, text, n, err, sizeof err);
+        if (rc) {
+            fail(x, at->line, "%s: send_frame: %s", name, err);
+            return -1;
+        }
+        return 0;
     }
     if (!strcmp(act, "sync_now")) {
         cli_sync_now(c->core);

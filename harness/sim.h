@@ -135,6 +135,10 @@ void sim_client_set_link(sim_world *w, int ci, int up);
 void sim_client_crash(sim_world *w, int ci);
 int sim_client_restart(sim_world *w, int ci, int key_other, char *err, size_t errlen);
 void sim_client_new_token(sim_world *w, int ci, int64_t ttl_ms);
+/* Put a raw text frame on client ci's open stream, as if its app had sent
+ * it (takes text, malloc'd).  -1 with err when the client has no open
+ * stream. */
+int sim_client_send_frame(sim_world *w, int ci, char *text, size_t len, char *err, size_t errlen);
 void sim_server_crash(sim_world *w);
 void sim_server_start(sim_world *w);
 void sim_server_restart(sim_world *w);

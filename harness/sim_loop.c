@@ -1216,6 +1216,53 @@ void sim_client_new_token(sim_world *w, int ci, int64_t ttl_ms)
     }
 }
 
+int sim_client_send_frame(sim_world *w, int ci, char *text, size_t len, char *err, size_t errlen)
+{
+    sim_client *c = &w->cl[ci];
+    sim_conn *k = NULL;
+    for (size_t i = w->nconns; i-- > 0;)
+        if (w->conns[i].ci == ci && w->conns[i].cli_gen == c->gen && w->conns[i].cli_state == 1) {
+            k = &w->conns[i];
+            break;
+        }
+    if (!k) {
+        free(text);
+        snprintf(err, errlen, "%s has no open stream (wait until it is connected)",
+                 c->spec->name);
+        return -1;
+    }
+    char kind[32], entity[80];
+    frame_kind(text, len, kind, sizeof kind, entity, sizeof entity);
+    json_t *tr = sim_trace(w, c->spec->name, "ws");
+    json_object_set_new(tr, "from", json_string(c->spec->name));
+    json_object_set_new(tr, "to", json_string("server"));
+    /* A 1009 test frame is 64 KiB+: the trace keeps its head and size. */
+    json_t *d = NULL;
+    if (len > 200) {
+        char *head = scn_asprintf("%.160s... (%zu bytes)", text, len);
+        d = json_string(head);
+        free(head);
+    } else {
+        d = json_stringn(text, len);
+    }
+    /* NULL for bytes that are not UTF-8 (or a cut inside a character). */
+    json_object_set_new(tr, "data", d ? d : json_sprintf("(%zu bytes)", len));
+    json_object_set_new(tr, "raw", json_true());
+    sim_ev e = {0};
+    e.kind = EV_SRV_WS_MSG;
+    e.id = conn_index(w, k);
+    e.gen = k->srv_gen;
+    e.data = text;
+    e.len = len;
+    e.tr = json_incref(tr);
+    send_link(w, ci, 1, &e, kind);
+    frame_record(w, ci, 0, kind, entity, tr);
+    json_object_set_new(json_array_get(c->frames, json_array_size(c->frames) - 1), "raw",
+                        json_true());
+    sim_drain(w);
+    return 0;
+}
+
 void sim_server_crash(sim_world *w)
 {
     if (!w->srv_up)

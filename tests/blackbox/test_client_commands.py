@@ -125,6 +125,36 @@ def test_sigterm_stops_cleanly():
         assert alice.quit() == 0
 
 
+def test_send_frame_probes_the_server():
+    """send_frame: a raw frame on the open stream (scenario action
+    send_frame in real mode): the server closes 4002 / 1009, the client
+    reconnects; without a stream or text it is an error object."""
+    with Env() as env:
+        srv = env.server().start()
+        alice = env.client("alice", srv, "alice", "home")
+        alice.token = None                      # no stream yet
+        alice.start()
+        r = alice.cmd({"cmd": "send_frame", "text": "{}"})
+        assert r["kind"] == "error" and "no open stream" in r["message"], r
+        alice.ok({"cmd": "token", "token": mint_token("alice", "home")})
+        alice.wait_ready()
+        for cmd in ({"cmd": "send_frame"}, {"cmd": "send_frame", "text": 42}):
+            r = alice.cmd(cmd)
+            assert r["kind"] == "error" and "text" in r["message"], r
+        for text, code in (('{"type":"PING"}', 4002),
+                           ('{"type":"HEARTBEAT","pad":"%s"}' % ("x" * 65536), 1009)):
+            m = alice.mark()
+            alice.ok({"cmd": "send_frame", "text": text})
+            closed = alice.wait(lambda x: x.get("kind") == "connection" and
+                                x.get("state") == "closed", since=m, what="close %d" % code)
+            assert closed.get("code") == code, closed
+            alice.wait_ready(since=m)           # and back (WS-6)
+        assert "send_frame conn=" in alice.stderr_text()
+        assert len(srv.log_lines(contains=" ws_close conn=")) == 2, srv.stderr_text()
+        assert alice.quit() == 0
+
+
 if __name__ == "__main__":
     run_tests([test_flags, test_bad_command_lines_get_error_objects,
-               test_token_command_and_end_of_stdin, test_sigterm_stops_cleanly])
+               test_token_command_and_end_of_stdin, test_sigterm_stops_cleanly,
+               test_send_frame_probes_the_server])

@@ -104,6 +104,10 @@ client_action = {"anyOf": [
     one("latency", dur),
     one("drop", obj({"from": {"enum": ["server","client"]}, "message": {"enum": ["HELLO","READY","HEARTBEAT","RESYNC_REQUIRED","TASK_UPDATED","REMINDER_DUE","LOCK_REFRESHED","request","response","any"]}, "count": {"type": "integer", "minimum": 1}}, ["from"])),
     one("link", {"enum": ["up","down"]}),
+    one("send_frame", {"anyOf": [{"type": "string", "description": "the raw text frame"},
+                                 obj({"text": {"type": "string"}}, ["text"]),
+                                 obj({"size": {"type": "integer", "minimum": 48, "maximum": 1000000,
+                                               "description": "bytes of a HEARTBEAT padded to this size"}}, ["size"])]}),
 ]}
 server_action = {"anyOf": [
     {"enum": ["restart","crash","start"]},

@@ -279,6 +279,16 @@ static void test_messages(void **st)
         {"  - expect: {server: {task: [{id: t1, household: home, revison: 2}]}}\n",
          "x.yaml:6:56: unknown task field 'revison' (did you mean 'revision'?)"},
         {"  - expect: {alice: {cached: {title: x}}}\n", "x.yaml:6:30: cached needs the task 'id'"},
+        /* send_frame: a string, or exactly one of text / size. */
+        {"  - alice: {send_frame: {size: 47}}\n",
+         "x.yaml:6:32: size must be an integer from 48 to 1000000, got value '47'"},
+        {"  - alice: {send_frame: {text: x, size: 64}}\n",
+         "x.yaml:6:25: send_frame needs exactly one of 'text' (the frame) or 'size'"},
+        {"  - alice: {send_frame: [x]}\n",
+         "x.yaml:6:25: send_frame must be a string (the frame) or a mapping"},
+        {"  - alice: {send_frame: {txet: x}}\n",
+         "x.yaml:6:26: unknown key of send_frame 'txet' (did you mean 'text'?)"},
+        {"  - alice: send_frame\n", "'send_frame' needs an argument"},
         /* Log record names are the code's. */
         {"  - expect_log: {message: Conflict}\n",
          "x.yaml:6:27: unknown log record 'Conflict' (did you mean 'conflict'?)"},

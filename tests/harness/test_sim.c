@@ -185,6 +185,85 @@ static void test_drop_rule(void **st)
     scn_free(s);
 }
 
+/* send_frame {size: n}: a valid HEARTBEAT of exactly n bytes; a string as
+ * written; 64 KiB passes the server, one byte more is closed 1009. */
+static void test_send_frame(void **st)
+{
+    (void)st;
+    size_t n = 0;
+    json_t *a = json_pack("{s:i}", "size", 65536);
+    char *t = scn_frame_text(a, &n);
+    assert_non_null(t);
+    assert_int_equal(n, 65536);
+    assert_int_equal(strlen(t), 65536);
+    json_error_t je;
+    json_t *hb = json_loads(t, 0, &je);
+    assert_non_null(hb);
+    assert_string_equal(json_string_value(json_object_get(hb, "type")), "HEARTBEAT");
+    json_decref(hb);
+    free(t);
+    json_decref(a);
+    a = json_pack("{s:i}", "size", SCN_FRAME_MIN);
+    t = scn_frame_text(a, &n);
+    assert_int_equal(n, SCN_FRAME_MIN);
+    hb = json_loads(t, 0, &je);
+    assert_non_null(hb);
+    json_decref(hb);
+    free(t);
+    json_decref(a);
+    a = json_pack("{s:i}", "size", SCN_FRAME_MIN - 1);
+    assert_null(scn_frame_text(a, &n));
+    json_decref(a);
+    a = json_string("not json");
+    t = scn_frame_text(a, &n);
+    assert_string_equal(t, "not json");
+    assert_int_equal(n, 8);
+    free(t);
+    json_decref(a);
+
+    scn_scenario *s = load("raw.yaml",
+                           "id: t/raw\nname: raw\nrules: [WS-2]\n"
+                           "clients: {alice: {}}\n"
+                           "steps:\n"
+                           "  - alice: connect\n"
+                           "  - wait: 1s\n"
+                           "  - mark: m\n"
+                           "  - alice: {send_frame: {size: 65536}}\n"
+                           "  - wait: 1s\n"
+                           "  - expect: {since: m, alice: {closed: {count: 0}, frames: "
+                           "{from: client, type: HEARTBEAT, count: 1}}}\n"
+                           "  - alice: {send_frame: {size: 65537}}\n"
+                           "  - wait: 100ms\n"
+                           "  - expect: {since: m, alice: {closed: [{code: 1009, by: server}]}}\n"
+                           "  - wait: 2s\n"
+                           "  - alice: {send_frame: '{\"type\":\"HELLO\",\"revision\":0}'}\n"
+                           "  - wait: 100ms\n"
+                           "  - expect: {since: m, alice: {closed: [{code: 1009}, {code: 4002}], "
+                           "frames: {from: client, type: HELLO, count: 2}}}\n");
+    scn_result r;
+    run(s, 1, &r);
+    show_failure(&r);
+    assert_true(r.passed);
+    /* The trace marks the raw frames and keeps only the head of a big one. */
+    json_t *e = find(r.trace, "ws", "alice", "raw", "true");
+    assert_non_null(e);
+    const char *data = json_string_value(json_object_get(e, "data"));
+    assert_non_null(data);
+    assert_non_null(strstr(data, "(65536 bytes)"));
+    assert_true(strlen(data) < 300);
+    scn_result_clear(&r);
+    scn_free(s);
+
+    /* No open stream: the scenario stops with the line. */
+    s = load("raw2.yaml", "id: t/raw2\nname: raw\nrules: [WS-2]\nclients: {alice: {}}\n"
+                          "steps:\n  - alice: {send_frame: x}\n");
+    run(s, 1, &r);
+    assert_false(r.passed);
+    assert_non_null(strstr(r.failure, "no open stream"));
+    scn_result_clear(&r);
+    scn_free(s);
+}
+
 static char *trace_dump(const scn_result *r)
 {
     return json_dumps(r->trace, JSON_COMPACT | JSON_SORT_KEYS);
@@ -437,6 +516,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_latency_ordering), cmocka_unit_test(test_offline_loses_in_flight),
         cmocka_unit_test(test_drop_rule),        cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_send_frame),
         cmocka_unit_test(test_failure_reports_line), cmocka_unit_test(test_wait_until),
         cmocka_unit_test(test_invariants_listed), cmocka_unit_test(test_invariants_detect),
     };
