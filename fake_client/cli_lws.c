@@ -53,6 +53,7 @@ void cli_drv_emit(json_t *obj);
 void cli_drv_observable(const hp_out *it);
 void cli_drv_http(const char *method, const char *path, int status, const char *error);
 int cli_lws_send_frame(const char *text, size_t len, char *err, size_t errlen);
+void cli_lws_set_ca_file(const char *path);
 
 /* ---- records ------------------------------------------------------------- */
 
@@ -244,6 +245,14 @@ static int parse_url(const char *url, char *host, size_t hostlen, int *port, int
     memcpy(prefix, p, n);
     prefix[n] = '\0';
     return 0;
+}
+
+/* Set before cli_lws_run(), which clears A: kept outside it. */
+static const char *ca_file_path; /* --ca-file, NULL: the system's CAs */
+
+void cli_lws_set_ca_file(const char *path)
+{
+    ca_file_path = path;
 }
 
 int cli_lws_check_url(const char *url, char *err, size_t errlen)
@@ -1018,8 +1027,10 @@ int cli_lws_run(cli_core *core, const hp_env *env, const char *server_url, char 
     /* lws' own timeouts stay far above the core's request timeout, so the
      * core decides what a timeout is. */
     info.timeout_secs = 120;
-    if (A.tls)
+    if (A.tls) {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.client_ssl_ca_filepath = ca_file_path;
+    }
     A.ctx = lws_create_context(&info);
     if (!A.ctx) {
         snprintf(err, errlen, "cannot create the libwebsockets context");

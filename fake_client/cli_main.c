@@ -46,6 +46,8 @@ void cli_lws_quit(void);
 int cli_lws_check_url(const char *url, char *err, size_t errlen);
 /* cli_lws.c: a raw text frame on the open stream; 0 or -1 with err. */
 int cli_lws_send_frame(const char *text, size_t len, char *err, size_t errlen);
+/* cli_lws.c: PEM file of CAs to trust for https:// (NULL: the system's). */
+void cli_lws_set_ca_file(const char *path);
 
 /* Here: one stdin command line; returns 1 when the driver must quit. */
 int cli_drv_line(cli_core *core, const char *line, size_t len);
@@ -288,6 +290,7 @@ int cli_drv_line(cli_core *core, const char *line, size_t len)
 static const char USAGE[] =
     "usage: hp-fake-client --server http://HOST:PORT --token JWT --db FILE --key-file FILE\n"
     "                      [--time-scale F] [--log-level LEVEL] [--name NAME]\n"
+    "                      [--ca-file PEM]\n"
     "\n"
     "The HomePlanner reference client.  Reads commands as JSON lines on stdin and\n"
     "writes every observable as one JSON line on stdout; logs go to stderr.\n"
@@ -300,6 +303,9 @@ static const char USAGE[] =
     "  --time-scale F    multiply every policy duration by F (> 0; default 1)\n"
     "  --log-level L     debug | info | warning | error (default info)\n"
     "  --name NAME       the actor name in log lines (default: the token's sub)\n"
+    "  --ca-file PEM     with https://: trust the CAs in this PEM file instead of\n"
+    "                    the system's (a test or company CA); the server's\n"
+    "                    certificate and host name are always verified\n"
     "  --help            this text\n"
     "\n"
     "Commands: edit, delete, lock, unlock, offline, online, sync_now, choose,\n"
@@ -360,10 +366,11 @@ static void sanitize_actor(char *s)
 int main(int argc, char **argv)
 {
     const char *server = NULL, *token = NULL, *db = NULL, *key_file = NULL, *name = NULL;
+    const char *ca_file = NULL;
     double scale = 1.0;
     hp_log_level level = HP_LOG_INFO;
 
-    enum { O_SERVER = 1, O_TOKEN, O_DB, O_KEY, O_SCALE, O_LEVEL, O_NAME, O_HELP };
+    enum { O_SERVER = 1, O_TOKEN, O_DB, O_KEY, O_SCALE, O_LEVEL, O_NAME, O_CA, O_HELP };
     static const struct option opts[] = {
         {"server", required_argument, NULL, O_SERVER},
         {"token", required_argument, NULL, O_TOKEN},
@@ -372,6 +379,7 @@ int main(int argc, char **argv)
         {"time-scale", required_argument, NULL, O_SCALE},
         {"log-level", required_argument, NULL, O_LEVEL},
         {"name", required_argument, NULL, O_NAME},
+        {"ca-file", required_argument, NULL, O_CA},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -384,6 +392,7 @@ int main(int argc, char **argv)
         case O_DB: db = optarg; break;
         case O_KEY: key_file = optarg; break;
         case O_NAME: name = optarg; break;
+        case O_CA: ca_file = optarg; break;
         case O_SCALE: {
             char *end = NULL;
             errno = 0;
@@ -414,6 +423,11 @@ int main(int argc, char **argv)
         usage_error("--token must not be empty%s", NULL);
     if (name && !*name)
         usage_error("--name must not be empty%s", NULL);
+    if (ca_file && access(ca_file, R_OK) != 0)
+        usage_error("--ca-file: cannot read \"%s\"", ca_file);
+    if (ca_file && strncmp(server, "https://", 8) != 0)
+        usage_error("--ca-file is for an https:// --server%s", NULL);
+    cli_lws_set_ca_file(ca_file);
 
     char err[512];
     if (cli_lws_check_url(server, err, sizeof err) != 0)

@@ -29,7 +29,9 @@ def test_flags():
                     base[:2] + ["--key-file", key], base + ["extra"],
                     ["--server", "ftp://x", "--db", db, "--key-file", key],
                     ["--server", "http://h:1", "--db", db, "--key-file", env.workdir.file("no")],
-                    base + ["--server"]):
+                    base + ["--server"],
+                    base + ["--ca-file", env.workdir.file("no-such.pem")],
+                    base + ["--ca-file", key]):            # --ca-file with http://
             r = run(bad)
             assert r.returncode == 2, (bad, r)
             assert r.stderr and r.stdout == b"", (bad, r)
