@@ -107,6 +107,7 @@ typedef struct scn_run_opts {
     const char *jwt_secret;     /* HS256 secret (required with server_url) */
     double time_scale;          /* wall s per virtual s; 0 = SCN_REAL_DEFAULT_SCALE */
     const char *bin_dir;        /* dir with fake_server/ and fake_client/; NULL = next to exe */
+    const char *ca_file;        /* PEM CAs for an https:// server_url; NULL = the system's */
     double slack_ms;            /* real-world slack of expect/wait_until; 0 = 3000 */
     double max_wall_s;          /* skip scenarios whose waits exceed this; 0 = 120 */
     double settle_ms;           /* least real time of a `wait`; 0 = 100 */

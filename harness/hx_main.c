@@ -106,7 +106,7 @@ typedef struct hx_opts {
     int no_reports;
     int list_json;
     /* --mode real (real.h) */
-    const char *server_url, *jwt_secret, *jwt_secret_file, *bin_dir;
+    const char *server_url, *jwt_secret, *jwt_secret_file, *bin_dir, *ca_file;
     double time_scale, max_wall_s;
     char *secret_buf;           /* read from --jwt-secret-file */
 } hx_opts;
@@ -130,8 +130,10 @@ static void usage(FILE *f)
           "  --mode sim|real    sim (default): the deterministic simulator; real: the real\n"
           "                     hp-fake-server / hp-fake-client programs (docs/REAL_MODE.md)\n"
           "real mode:\n"
-          "  --server URL       run against this server (http://HOST:PORT) instead of\n"
+          "  --server URL       run against this server (http[s]://HOST:PORT) instead of\n"
           "                     starting our own hp-fake-server on a free loopback port\n"
+          "  --ca-file PEM      with an https:// --server: trust these CAs (default: the\n"
+          "                     system's); certificate and host name are always checked\n"
           "  --jwt-secret S     HS256 secret to mint tokens (required with --server)\n"
           "  --jwt-secret-file F  the same, read from F\n"
           "  --time-scale F     wall seconds per scenario second (default 0.01: 31m = 18.6 s)\n"
@@ -177,7 +179,7 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 
 enum { OPT_FILTER = 256, OPT_TAG, OPT_RULE, OPT_MODE, OPT_SEED, OPT_JOBS, OPT_JUNIT, OPT_JSON,
        OPT_HTML, OPT_RDIR, OPT_NOREP, OPT_HELP, OPT_VERSION, OPT_SERVER, OPT_SECRET,
-       OPT_SECRET_FILE, OPT_SCALE, OPT_BINDIR, OPT_MAXWALL };
+       OPT_SECRET_FILE, OPT_SCALE, OPT_BINDIR, OPT_MAXWALL, OPT_CAFILE };
 
 /* Parses argv after the command word.  Returns -1 when parsing went well
  * (go on), else the exit code to return (help printed: 0; error: 2). */
@@ -203,6 +205,7 @@ static int parse_opts(int argc, char **argv, hx_opts *o)
         {"time-scale", required_argument, NULL, OPT_SCALE},
         {"bin-dir", required_argument, NULL, OPT_BINDIR},
         {"max-wall", required_argument, NULL, OPT_MAXWALL},
+        {"ca-file", required_argument, NULL, OPT_CAFILE},
         {NULL, 0, NULL, 0}};
     int is_run = strcmp(o->cmd, "run") == 0, is_list = strcmp(o->cmd, "list") == 0;
     /* run --json FILE writes the report; list --json is a switch (the list
@@ -307,6 +310,7 @@ static int parse_opts(int argc, char **argv, hx_opts *o)
         case OPT_SCALE:
         case OPT_BINDIR:
         case OPT_MAXWALL:
+        case OPT_CAFILE:
             if (!is_run) {
                 name = argv[optind - 1];
                 break;
@@ -314,11 +318,13 @@ static int parse_opts(int argc, char **argv, hx_opts *o)
             if (!*optarg)
                 return usage_error("empty value for %s", argv[optind - 1]);
             if (c == OPT_SERVER) {
-                const char *colon = strncmp(optarg, "http://", 7) ? NULL
-                                                                  : strchr(optarg + 7, ':');
-                if (!colon || colon == optarg + 7 || atoi(colon + 1) <= 0 ||
+                size_t skip = !strncmp(optarg, "http://", 7)    ? 7
+                              : !strncmp(optarg, "https://", 8) ? 8
+                                                                : 0;
+                const char *colon = skip ? strchr(optarg + skip, ':') : NULL;
+                if (!colon || colon == optarg + skip || atoi(colon + 1) <= 0 ||
                     atoi(colon + 1) > 65535)
-                    return usage_error("--server wants http://HOST:PORT, not '%s'", optarg);
+                    return usage_error("--server wants http://HOST:PORT or https://HOST:PORT, not '%s'", optarg);
                 o->server_url = optarg;
             } else if (c == OPT_SECRET) {
                 o->jwt_secret = optarg;
@@ -326,6 +332,8 @@ static int parse_opts(int argc, char **argv, hx_opts *o)
                 o->jwt_secret_file = optarg;
             } else if (c == OPT_BINDIR) {
                 o->bin_dir = optarg;
+            } else if (c == OPT_CAFILE) {
+                o->ca_file = optarg;
             } else {
                 char *end = NULL;
                 errno = 0;
@@ -849,11 +857,18 @@ static int cmd_run(hx_opts *o)
         return HX_INVALID;
     }
     if (!real && (o->server_url || o->jwt_secret || o->jwt_secret_file || o->bin_dir ||
-                  o->time_scale > 0 || o->max_wall_s > 0))
-        return usage_error("%s", "--server, --jwt-secret(-file), --time-scale, --bin-dir and "
-                                 "--max-wall need --mode real");
+                  o->time_scale > 0 || o->max_wall_s > 0 || o->ca_file))
+        return usage_error("%s", "--server, --jwt-secret(-file), --ca-file, --time-scale, "
+                                 "--bin-dir and --max-wall need --mode real");
     if (o->jwt_secret && o->jwt_secret_file)
         return usage_error("%s", "give --jwt-secret or --jwt-secret-file, not both");
+    if (o->ca_file && (!o->server_url || strncmp(o->server_url, "https://", 8)))
+        return usage_error("%s", "--ca-file is for an https:// --server");
+    if (o->ca_file && access(o->ca_file, R_OK) != 0) {
+        fprintf(stderr, "hp-harness: cannot read --ca-file %s: %s\n", o->ca_file,
+                strerror(errno));
+        return HX_INVALID;
+    }
     if (o->jwt_secret_file) {
         FILE *f = fopen(o->jwt_secret_file, "rb");
         char buf[4097];
@@ -909,6 +924,7 @@ static int cmd_run(hx_opts *o)
     p.opts.jwt_secret = o->jwt_secret;
     p.opts.time_scale = o->time_scale;
     p.opts.bin_dir = o->bin_dir;
+    p.opts.ca_file = o->ca_file;
     p.opts.max_wall_s = o->max_wall_s;
     p.res = calloc(n, sizeof *p.res);
     p.errors = calloc(n, sizeof *p.errors);

@@ -21,7 +21,15 @@ void rl_proc_stop(rl_proc *p, int sig, double wait_ms);
 void rl_proc_close_fds(rl_proc *p);
 int rl_read_lines(int fd, char **buf, size_t *len, void (*fn)(void *, const char *), void *ud);
 int rl_write_all(int fd, const char *s, size_t n);
-int rl_parse_url(const char *url, char *host, size_t hl, int *port, const char **prefix);
+/* http:// or https:// (then *tls = 1 when tls is given). 0 or -1. */
+int rl_parse_url(const char *url, char *host, size_t hl, int *port, const char **prefix,
+                 int *tls);
+/* CAs for https:// servers (PEM file; NULL = the system's).  Call before
+ * the first rl_http(). */
+void rl_tls_set_ca_file(const char *path);
+/* The status, -1 for a network error or timeout, RL_HTTP_TLS_FAILED when
+ * the TLS handshake or the certificate check failed. */
+#define RL_HTTP_TLS_FAILED (-2)
 int rl_http(const char *url, const char *method, const char *path, const char *token,
             const char *body, double timeout_ms, char **body_out);
 

@@ -18,6 +18,12 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <sys/time.h>
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "real_int.h"
 
@@ -219,11 +225,15 @@ int rl_write_all(int fd, const char *s, size_t n)
 }
 
 /* "http://host:port[/prefix]" -> host, port, prefix.  0 or -1. */
-int rl_parse_url(const char *url, char *host, size_t hl, int *port, const char **prefix)
+int rl_parse_url(const char *url, char *host, size_t hl, int *port, const char **prefix,
+                 int *tls)
 {
-    if (strncmp(url, "http://", 7) != 0)
+    size_t skip = !strncmp(url, "http://", 7) ? 7 : !strncmp(url, "https://", 8) ? 8 : 0;
+    if (!skip)
         return -1;
-    const char *h = url + 7, *slash = strchr(h, '/'), *colon = strchr(h, ':');
+    if (tls)
+        *tls = skip == 8;
+    const char *h = url + skip, *slash = strchr(h, '/'), *colon = strchr(h, ':');
     if (!slash)
         slash = h + strlen(h);
     if (!colon || colon > slash)
@@ -237,10 +247,69 @@ int rl_parse_url(const char *url, char *host, size_t hl, int *port, const char *
     return *port > 0 && *port < 65536 ? 0 : -1;
 }
 
+/* ---- TLS for a foreign https:// server -------------------------------- */
+
+static pthread_mutex_t tls_mu = PTHREAD_MUTEX_INITIALIZER;
+static SSL_CTX *tls_ctx;
+static const char *tls_ca_file;
+
+void rl_tls_set_ca_file(const char *path)
+{
+    /* Every scenario thread sets the same --ca-file: under the lock. */
+    pthread_mutex_lock(&tls_mu);
+    tls_ca_file = path;
+    pthread_mutex_unlock(&tls_mu);
+}
+
+/* One client context for every exchange (OpenSSL contexts are shareable
+ * between threads): peer verification on, the --ca-file or the system's
+ * CAs.  NULL when it cannot be built. */
+static SSL_CTX *tls_context(void)
+{
+    pthread_mutex_lock(&tls_mu);
+    if (!tls_ctx) {
+        SSL_CTX *c = SSL_CTX_new(TLS_client_method());
+        if (c) {
+            SSL_CTX_set_verify(c, SSL_VERIFY_PEER, NULL);
+            int ok = tls_ca_file ? SSL_CTX_load_verify_locations(c, tls_ca_file, NULL)
+                                 : SSL_CTX_set_default_verify_paths(c);
+            if (ok != 1) {
+                SSL_CTX_free(c);
+                c = NULL;
+            }
+        }
+        tls_ctx = c;
+    }
+    SSL_CTX *c = tls_ctx;
+    pthread_mutex_unlock(&tls_mu);
+    return c;
+}
+
+/* The TLS session over a connected fd, the certificate checked against
+ * host (a name or an IP address).  NULL on any failure. */
+static SSL *tls_open(int fd, const char *host)
+{
+    SSL_CTX *ctx = tls_context();
+    SSL *ssl = ctx ? SSL_new(ctx) : NULL;
+    if (!ssl)
+        return NULL;
+    unsigned char ip[16];
+    int is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
+    X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+    int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, host)
+                   : SSL_set1_host(ssl, host) && SSL_set_tlsext_host_name(ssl, host);
+    if (ok != 1 || SSL_set_fd(ssl, fd) != 1 || SSL_connect(ssl) != 1) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    return ssl;
+}
+
 /*
  * One HTTP/1.1 exchange with Connection: close.  *body_out gets the
  * response body (malloc'd, NUL-terminated).  Returns the status, or -1 on
- * a network error / timeout (timeout_ms for the whole exchange).
+ * a network error / timeout (timeout_ms for the whole exchange), or
+ * RL_HTTP_TLS_FAILED.
  */
 int rl_http(const char *url, const char *method, const char *path, const char *token,
             const char *body, double timeout_ms, char **body_out)
@@ -249,7 +318,8 @@ int rl_http(const char *url, const char *method, const char *path, const char *t
     int port;
     const char *prefix;
     *body_out = NULL;
-    if (rl_parse_url(url, host, sizeof host, &port, &prefix) != 0)
+    int tls = 0;
+    if (rl_parse_url(url, host, sizeof host, &port, &prefix, &tls) != 0)
         return -1;
     struct addrinfo hints = {0}, *ai = NULL;
     hints.ai_socktype = SOCK_STREAM;
@@ -265,6 +335,16 @@ int rl_http(const char *url, const char *method, const char *path, const char *t
         return -1;
     }
     freeaddrinfo(ai);
+    /* The deadline also bounds a TLS handshake or a record that never
+     * completes: blocking reads and writes time out with it. */
+    struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)((long)timeout_ms % 1000 * 1000)};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    SSL *ssl = NULL;
+    if (tls && !(ssl = tls_open(fd, host))) {
+        close(fd);
+        return RL_HTTP_TLS_FAILED;
+    }
     char *req = NULL;
     size_t bl = body ? strlen(body) : 0;
     char auth[4200] = "";
@@ -276,12 +356,14 @@ int rl_http(const char *url, const char *method, const char *path, const char *t
                      method, strcmp(prefix, "/") ? prefix : "", path, host, port, auth, bl,
                      body ? body : "");
     if (n < 0) {
+        SSL_free(ssl);
         close(fd);
         return -1;
     }
-    int rc = rl_write_all(fd, req, (size_t)n);
+    int rc = ssl ? (SSL_write(ssl, req, n) == n ? 0 : -1) : rl_write_all(fd, req, (size_t)n);
     free(req);
     if (rc != 0) {
+        SSL_free(ssl);
         close(fd);
         return -1;
     }
@@ -291,7 +373,7 @@ int rl_http(const char *url, const char *method, const char *path, const char *t
     while (resp) {
         struct pollfd pf = {fd, POLLIN, 0};
         double left = end - rl_now_ms();
-        if (left <= 0 || poll(&pf, 1, (int)left) <= 0) {
+        if (left <= 0 || (!(ssl && SSL_pending(ssl) > 0) && poll(&pf, 1, (int)left) <= 0)) {
             free(resp);
             resp = NULL;
             break;
@@ -306,12 +388,17 @@ int rl_http(const char *url, const char *method, const char *path, const char *t
             resp = r2;
             cap *= 2;
         }
-        ssize_t r = read(fd, resp + len, cap - len - 1);
-        if (r < 0 && errno == EINTR)
+        ssize_t r = ssl ? SSL_read(ssl, resp + len, (int)(cap - len - 1))
+                        : read(fd, resp + len, cap - len - 1);
+        if (!ssl && r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
-            break;
+            break; /* end of the response (Connection: close), or an error */
         len += (size_t)r;
+    }
+    if (ssl) {
+        SSL_shutdown(ssl);
+        SSL_free(ssl);
     }
     close(fd);
     if (!resp)

@@ -609,6 +609,10 @@ static int client_start(rl_world *w, rl_client *c)
         argv[n++] = "--token";
         argv[n++] = c->token;
     }
+    if (w->o->ca_file) {
+        argv[n++] = "--ca-file";
+        argv[n++] = (char *)w->o->ca_file;
+    }
     argv[n] = NULL;
     rl_proc_close_fds(&c->p);
     if (rl_proc_start(&c->p, argv, 1) != 0)
@@ -1569,6 +1573,9 @@ static int setup(rl_world *w)
         char *body = NULL;
         int st = rl_http(w->url, "GET", "/api/v0.2/tasks?since=0", NULL, NULL, 10000, &body);
         free(body);
+        if (st == RL_HTTP_TLS_FAILED)
+            return fail_rt(w, "TLS with %s failed: certificate not trusted or not for this "
+                              "host (give its CA with --ca-file)", w->url);
         if (st < 0)
             return fail_rt(w, "cannot reach the server %s (no HTTP answer)", w->url);
         char hex[9];
@@ -1745,6 +1752,7 @@ int scn_run_real(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
     r->trace = json_array();
     r->checks = json_array();
     r->failure_step = -1;
+    rl_tls_set_ca_file(opts ? opts->ca_file : NULL);
     char *why = scn_real_unsupported(s, opts);
     if (why) {
         r->skipped = 1;
