@@ -748,6 +748,20 @@ def has_secret(text):
 # ---- test runner -----------------------------------------------------------------
 
 
+def need_tools(test, missing, hint):
+    """When a tool the test needs is absent: exit 77 (CTest reports the
+    test as skipped), or 1 when HP_BB_REQUIRE_ALL is set (scripts/test.sh
+    sets it, so CI never skips silently).  missing: names of what lacks."""
+    if not missing:
+        return
+    msg = "%s: missing %s (%s)" % (test, ", ".join(missing), hint)
+    if os.environ.get("HP_BB_REQUIRE_ALL"):
+        print("FAIL " + msg)
+        sys.exit(1)
+    print("SKIP " + msg)
+    sys.exit(77)
+
+
 def run_tests(tests):
     """Run test functions in order; print PASS/FAIL per test; exit 1 on any
     failure (CTest reads the exit code).  Skips the lot (exit 0 with a

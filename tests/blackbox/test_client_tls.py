@@ -9,14 +9,13 @@ front (python's ssl module) forwards to a plain hp-fake-server.
   certificate for another host: no connection, nothing sent, nothing lost,
   no crash; the edit is delivered once the client trusts the server."""
 
-import os
 import shutil
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 
+from hpbb import need_tools
 from hpcli import Client, Env, run_tests
 
 OPENSSL = shutil.which("openssl")
@@ -177,10 +176,5 @@ def test_untrusted_certificate_refused_nothing_lost():
 
 
 if __name__ == "__main__":
-    if not OPENSSL:
-        if os.environ.get("HP_BB_REQUIRE_ALL"):
-            print("FAIL test_client_tls: no openssl command (scripts/setup.sh)")
-            sys.exit(1)
-        print("SKIP test_client_tls: no openssl command")
-        sys.exit(77)
+    need_tools("test_client_tls", [] if OPENSSL else ["the openssl command"], "scripts/setup.sh")
     run_tests([test_rest_and_stream_over_tls, test_untrusted_certificate_refused_nothing_lost])

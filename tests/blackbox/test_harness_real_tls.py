@@ -7,9 +7,8 @@ http:// server is a usage error."""
 
 import os
 import subprocess
-import sys
 
-from hpbb import BIN_DIR, SECRET, Env, run_tests
+from hpbb import BIN_DIR, SECRET, Env, need_tools, run_tests
 from test_client_tls import OPENSSL, TLSFront, make_certs
 
 HARNESS = os.path.join(BIN_DIR, "harness", "hp-harness")
@@ -56,10 +55,6 @@ def test_suite_over_tls():
 
 
 if __name__ == "__main__":
-    if not OPENSSL:
-        if os.environ.get("HP_BB_REQUIRE_ALL"):
-            print("FAIL test_harness_real_tls: no openssl command (scripts/setup.sh)")
-            sys.exit(1)
-        print("SKIP test_harness_real_tls: no openssl command")
-        sys.exit(77)
+    need_tools("test_harness_real_tls", [] if OPENSSL else ["the openssl command"],
+               "scripts/setup.sh")
     run_tests([test_suite_over_tls])

@@ -21,7 +21,7 @@ import threading
 import time
 import urllib.request
 
-from hpbb import API, Env, WS, free_port, run_tests, wait_until
+from hpbb import API, Env, WS, free_port, need_tools, run_tests, wait_until
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -176,10 +176,9 @@ def test_browser_stream_and_fetch():
 
 
 if __name__ == "__main__":
-    if not CHROMIUM or os.environ.get("HP_BB_NO_BROWSER"):
-        if os.environ.get("HP_BB_REQUIRE_ALL") and not os.environ.get("HP_BB_NO_BROWSER"):
-            print("FAIL test_browser_stream_and_fetch: no chromium (scripts/setup.sh --with-browser)")
-            sys.exit(1)
-        print("SKIP test_browser_stream_and_fetch: no chromium installed")
+    if os.environ.get("HP_BB_NO_BROWSER"):
+        print("SKIP test_browser_stream_and_fetch: HP_BB_NO_BROWSER is set")
         sys.exit(77)
+    need_tools("test_browser_stream_and_fetch", [] if CHROMIUM else ["chromium"],
+               "scripts/setup.sh --with-browser")
     run_tests([test_browser_stream_and_fetch])

@@ -15,11 +15,10 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 
-from hpbb import API, STREAM, DEFAULT_TIMEOUT, Env, forge_jwt, run_tests, wait_until
+from hpbb import API, STREAM, DEFAULT_TIMEOUT, Env, forge_jwt, need_tools, run_tests, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_DIR = os.path.join(HERE, "node")
@@ -249,13 +248,6 @@ if __name__ == "__main__":
                                ("tests/blackbox/node/node_modules/ws (npm ci)",
                                 os.path.isdir(os.path.join(NODE_DIR, "node_modules", "ws"))))
                if not ok]
-    if missing:
-        msg = "test_server_foreign_clients: missing %s (scripts/setup.sh --with-node)" % \
-            ", ".join(missing)
-        if os.environ.get("HP_BB_REQUIRE_ALL"):
-            print("FAIL " + msg)
-            sys.exit(1)
-        print("SKIP " + msg)
-        sys.exit(77)
+    need_tools("test_server_foreign_clients", missing, "scripts/setup.sh --with-node")
     run_tests([test_node_ws_sees_curl_writes_and_1001, test_node_ws_refused_tokens,
                test_curl_bad_input_and_big_bodies])
