@@ -882,6 +882,11 @@ static int client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
         return http_client_cb(wsi, reason, (req *)h, in, len);
     /* Detached: the record is settled; only answer what lws needs. */
     switch (reason) {
+    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+        /* Aborted (offline) while connecting, before the async kill ran:
+         * refuse to send, or lws would put a bare request - no token, no
+         * body - on the wire (the server saw a 401 "missing" for it). */
+        return -1;
     case LWS_CALLBACK_RECEIVE_CLIENT_HTTP:
     case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
