@@ -51,7 +51,8 @@ int cli_lws_check_url(const char *url, char *err, size_t errlen);
 int cli_drv_line(cli_core *core, const char *line, size_t len);
 void cli_drv_emit(json_t *obj);
 void cli_drv_observable(const hp_out *it);
-void cli_drv_http(const char *method, const char *path, int status, const char *error);
+void cli_drv_http(const char *method, const char *path, const char *idem_key, int status,
+                  const char *error);
 int cli_lws_send_frame(const char *text, size_t len, char *err, size_t errlen);
 void cli_lws_set_ca_file(const char *path);
 
@@ -374,7 +375,7 @@ static void req_fail(req *r, const char *why)
         return;
     hp_log(A.env, HP_LOG_DEBUG, "http_failed", "method=%s path=%s reason=\"%s\"", r->method,
            r->path, why ? why : "");
-    cli_drv_http(r->method, r->path, 0, "network");
+    cli_drv_http(r->method, r->path, r->idem_key, 0, "network");
     cli_http_failed(A.core, r->id, "network");
     drain();
 }
@@ -388,7 +389,7 @@ static void req_deliver(req *r)
     r->wsi = NULL;
     if (A.shutting_down)
         return;
-    cli_drv_http(r->method, r->path, r->status, NULL);
+    cli_drv_http(r->method, r->path, r->idem_key, r->status, NULL);
     cli_http_response(A.core, r->id, r->status, r->retry_after_s, r->rx ? r->rx : "",
                       r->rx_len);
     drain();

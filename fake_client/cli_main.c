@@ -56,7 +56,8 @@ void cli_drv_emit(json_t *obj);
 /* Here: a NOTIFY / OBSERVE outbox item becomes a stdout line. */
 void cli_drv_observable(const hp_out *it);
 /* Here: one HTTP exchange ended: status, or 0 with error set. */
-void cli_drv_http(const char *method, const char *path, int status, const char *error);
+void cli_drv_http(const char *method, const char *path, const char *idem_key, int status,
+                  const char *error);
 
 /* ---- stdout ------------------------------------------------------------- */
 
@@ -107,11 +108,14 @@ void cli_drv_observable(const hp_out *it)
     cli_drv_emit(o);
 }
 
-void cli_drv_http(const char *method, const char *path, int status, const char *error)
+void cli_drv_http(const char *method, const char *path, const char *idem_key, int status,
+                  const char *error)
 {
     json_t *o = kind_obj("http");
     json_object_set_new(o, "method", json_string(method ? method : ""));
     json_object_set_new(o, "path", json_string(path ? path : ""));
+    if (idem_key) /* a retry carries the same key; scripts can check it */
+        json_object_set_new(o, "idem_key", json_string(idem_key));
     json_object_set_new(o, "status", json_integer(status));
     if (error)
         json_object_set_new(o, "error", json_string(error));

@@ -38,8 +38,25 @@ typedef struct rq {
  * query string, which may hold a token, A-4).  Takes ownership of body. */
 static void reply(rq *r, int status, char *body, int retry_after_s)
 {
-    hp_log(&r->c->env, HP_LOG_INFO, "request", "method=%.16s path=%.200s status=%d user=%s",
-           r->method, r->path, status, r->cl ? r->cl->sub : "-");
+    /* The Idempotency-Key is logged (it is a mutation id, not a secret) so
+     * retries can be matched from outside (real-mode `same_idem_key`); any
+     * byte that could break the key=value line becomes '_'. */
+    char idem[SRV_IDEM_KEY_MAX + 8] = "";
+    const char *k = r->req->idem_key;
+    if (k && *k) {
+        size_t n = strlen(k), o = 0;
+        memcpy(idem, " idem=", 6);
+        o = 6;
+        for (size_t i = 0; i < n && i < SRV_IDEM_KEY_MAX; i++) {
+            char ch = k[i];
+            int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                     (ch >= '0' && ch <= '9') || strchr("-_.:~+/", ch);
+            idem[o++] = ok && ch ? ch : '_';
+        }
+        idem[o] = '\0';
+    }
+    hp_log(&r->c->env, HP_LOG_INFO, "request", "method=%.16s path=%.200s status=%d user=%s%s",
+           r->method, r->path, status, r->cl ? r->cl->sub : "-", idem);
     srv_push_response(r->c, r->req->id, status, body, retry_after_s);
 }
 
