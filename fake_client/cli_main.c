@@ -294,7 +294,7 @@ int cli_drv_line(cli_core *core, const char *line, size_t len)
 static const char USAGE[] =
     "usage: hp-fake-client --server http://HOST:PORT --token JWT --db FILE --key-file FILE\n"
     "                      [--time-scale F] [--log-level LEVEL] [--name NAME]\n"
-    "                      [--ca-file PEM]\n"
+    "                      [--ca-file PEM] [--policy JSON]\n"
     "\n"
     "The HomePlanner reference client.  Reads commands as JSON lines on stdin and\n"
     "writes every observable as one JSON line on stdout; logs go to stderr.\n"
@@ -307,6 +307,9 @@ static const char USAGE[] =
     "  --time-scale F    multiply every policy duration by F (> 0; default 1)\n"
     "  --log-level L     debug | info | warning | error (default info)\n"
     "  --name NAME       the actor name in log lines (default: the token's sub)\n"
+    "  --policy JSON     overrides of the seed policy, as in a scenario's policy:\n"
+    "                    e.g. '{\"queue_max\": 3, \"offline_long\": \"5m\"}'; scaled\n"
+    "                    by --time-scale\n"
     "  --ca-file PEM     with https://: trust the CAs in this PEM file instead of\n"
     "                    the system's (a test or company CA); the server's\n"
     "                    certificate and host name are always verified\n"
@@ -370,11 +373,11 @@ static void sanitize_actor(char *s)
 int main(int argc, char **argv)
 {
     const char *server = NULL, *token = NULL, *db = NULL, *key_file = NULL, *name = NULL;
-    const char *ca_file = NULL;
+    const char *ca_file = NULL, *policy_s = NULL;
     double scale = 1.0;
     hp_log_level level = HP_LOG_INFO;
 
-    enum { O_SERVER = 1, O_TOKEN, O_DB, O_KEY, O_SCALE, O_LEVEL, O_NAME, O_CA, O_HELP };
+    enum { O_SERVER = 1, O_TOKEN, O_DB, O_KEY, O_SCALE, O_LEVEL, O_NAME, O_CA, O_POLICY, O_HELP };
     static const struct option opts[] = {
         {"server", required_argument, NULL, O_SERVER},
         {"token", required_argument, NULL, O_TOKEN},
@@ -384,6 +387,7 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, O_LEVEL},
         {"name", required_argument, NULL, O_NAME},
         {"ca-file", required_argument, NULL, O_CA},
+        {"policy", required_argument, NULL, O_POLICY},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -397,6 +401,7 @@ int main(int argc, char **argv)
         case O_KEY: key_file = optarg; break;
         case O_NAME: name = optarg; break;
         case O_CA: ca_file = optarg; break;
+        case O_POLICY: policy_s = optarg; break;
         case O_SCALE: {
             char *end = NULL;
             errno = 0;
@@ -439,6 +444,13 @@ int main(int argc, char **argv)
     uint8_t key[32];
     if (cli_key_load(key_file, key, err, sizeof err) != 0)
         usage_error("--key-file: %s", err);
+    /* Before anything is opened: a bad --policy is a usage error. */
+    hp_policy policy;
+    hp_policy_defaults(&policy);
+    /* Overrides first, then the scale (as on the server). */
+    if (policy_s && hp_policy_apply_json(&policy, policy_s, err, sizeof err) != 0)
+        usage_error("--policy: %s", err);
+    hp_policy_scale(&policy, scale);
 
     /* The environment: wall clock, entropy-seeded PRNG, stderr logger. */
     char actor[128];
@@ -469,9 +481,6 @@ int main(int argc, char **argv)
     /* C-3 key news (KEY_MISMATCH, QUARANTINE_RESTORED) is the core's to
      * announce at cli_start(): it reads the store's open info itself. */
 
-    hp_policy policy;
-    hp_policy_defaults(&policy);
-    hp_policy_scale(&policy, scale);
 
     cli_core *core = cli_new(&env, &policy, st, token);
     if (!core) {

@@ -3,7 +3,7 @@
  *
  *   hp-fake-server [--listen 127.0.0.1:8080] [--db FILE]
  *                  (--jwt-secret S | --jwt-secret-file F)
- *                  [--time-scale F] [--log-level LEVEL] [--admin]
+ *                  [--time-scale F] [--log-level LEVEL] [--admin] [--policy JSON]
  *   hp-fake-server token --sub U --hh H [--dev D] [--ttl 1h]
  *                  (--jwt-secret S | --jwt-secret-file F)
  *
@@ -37,6 +37,7 @@ static const char USAGE[] =
     "usage: hp-fake-server [--listen HOST:PORT] [--db FILE]\n"
     "                      (--jwt-secret S | --jwt-secret-file F)\n"
     "                      [--time-scale F] [--log-level LEVEL] [--admin]\n"
+    "                      [--policy JSON]\n"
     "       hp-fake-server token --sub USER --hh HOUSEHOLD [--dev DEVICE] [--ttl 1h]\n"
     "                      (--jwt-secret S | --jwt-secret-file F)\n"
     "\n"
@@ -53,6 +54,9 @@ static const char USAGE[] =
     "  --time-scale F         multiply every policy duration by F > 0 (heartbeat,\n"
     "                         lock TTL, HELLO timeout...; READY announces the\n"
     "                         scaled heartbeat_interval_ms). Default 1\n"
+    "  --policy JSON          overrides of the seed policy, as in a scenario's\n"
+    "                         policy: e.g. '{\"lock_ttl\": \"10s\", \"event_retain\": 50}'\n"
+    "                         (keys: docs/SCENARIOS.md); scaled by --time-scale\n"
     "  --log-level LEVEL      debug, info (default), warning or error; logs are\n"
     "                         one line each on stderr, tokens redacted\n"
     "  --admin                enable the UNAUTHENTICATED fault endpoints, for\n"
@@ -271,7 +275,7 @@ int main(int argc, char **argv)
         return token_main(argc - 1, argv + 1);
 
     const char *listen = "127.0.0.1:8080", *db = DEFAULT_DB, *secret = NULL,
-               *secret_file = NULL, *scale_s = NULL, *level_s = "info";
+               *secret_file = NULL, *scale_s = NULL, *level_s = "info", *policy_s = NULL;
     int admin = 0;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
@@ -297,6 +301,7 @@ int main(int argc, char **argv)
         FLAG("--jwt-secret", secret)
         FLAG("--time-scale", scale_s)
         FLAG("--log-level", level_s)
+        FLAG("--policy", policy_s)
 #undef FLAG
         return usage_error("unknown argument %s", argv[i]);
     }
@@ -330,6 +335,13 @@ int main(int argc, char **argv)
 
     hp_policy pol;
     hp_policy_defaults(&pol);
+    char perr[256];
+    /* Overrides first, then the scale: a "lock_ttl": "10s" override is
+     * scaled like the default 2 min would be. */
+    if (policy_s && hp_policy_apply_json(&pol, policy_s, perr, sizeof perr) != 0) {
+        free(sec);
+        return usage_error("bad --policy: %s", perr);
+    }
     if (scale != 1.0)
         hp_policy_scale(&pol, scale);
 

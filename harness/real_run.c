@@ -72,6 +72,7 @@ typedef struct rl_world {
     size_t nc;
     rl_client c[RL_MAX_CLIENTS];
     char *runtime_error;
+    char *policy;              /* --policy JSON for both programs; NULL: seed */
 } rl_world;
 
 static double w_t(rl_world *w) { return rl_now_ms() - w->t0; }
@@ -102,8 +103,9 @@ static void skip_add(rl_skip *k, const scn_node *at, const char *fmt, ...)
     }
 }
 
-static const char *const history_sel_unsupported[] = {"idem_key", "same_idem_key", "body",
-                                                      "response", NULL};
+/* The Idempotency-Key is in the client's `http` lines and in our server's
+ * `request` log lines (idem=); bodies are in neither. */
+static const char *const history_sel_unsupported[] = {"body", "response", NULL};
 
 static void scan_requests(rl_skip *k, const scn_node *v, const char *who)
 {
@@ -200,31 +202,35 @@ char *scn_real_unsupported(const scn_scenario *s, const scn_run_opts *o)
 {
     rl_skip k = {json_array()};
     int own = !(o && o->server_url);
-    hp_policy d;
-    hp_policy_defaults(&d);
-    const hp_policy *p = &s->policy;
-    int same = p->heartbeat_ms == d.heartbeat_ms && p->heartbeat_misses == d.heartbeat_misses &&
-               p->hello_timeout_ms == d.hello_timeout_ms && p->lock_ttl_ms == d.lock_ttl_ms &&
-               p->queue_max == d.queue_max && p->n_retry == d.n_retry &&
-               p->retry_jitter == d.retry_jitter && p->sync_failed_after == d.sync_failed_after &&
-               p->offline_long_ms == d.offline_long_ms && p->cache_window_ms == d.cache_window_ms &&
-               p->cache_cap_bytes == d.cache_cap_bytes &&
-               p->request_timeout_ms == d.request_timeout_ms && p->max_frame == d.max_frame &&
-               p->max_body == d.max_body && p->mergeable == d.mergeable &&
-               p->event_retain == d.event_retain;
-    for (int i = 0; same && i < d.n_retry && i < HP_POLICY_MAX_RETRY; i++)
-        same = p->retry_ms[i] == d.retry_ms[i];
-    if (!same) {
+    /* Policy overrides reach our programs through --policy.  A foreign
+     * server runs its own policy: overrides of keys the server applies
+     * cannot be honoured there (client-side keys still can). */
+    if (!own) {
+        static const char *const server_keys[] = {"heartbeat_interval", "heartbeat_misses",
+                                                  "hello_timeout", "lock_ttl", "max_frame",
+                                                  "max_body", "event_retain", NULL};
         char keys[256] = "";
         const char *key;
         json_t *v;
         json_object_foreach(s->policy_json, key, v) {
-            size_t l = strlen(keys);
-            snprintf(keys + l, sizeof keys - l, "%s%s", l ? ", " : "", key);
+            for (const char *const *q = server_keys; *q; q++)
+                if (!strcmp(*q, key)) {
+                    size_t l = strlen(keys);
+                    snprintf(keys + l, sizeof keys - l, "%s%s", l ? ", " : "", key);
+                }
         }
-        skip_add(&k, scn_map_get(s->root, "policy"),
-                 "policy overrides (%s): the programs run the seed policy", keys);
+        if (keys[0])
+            skip_add(&k, scn_map_get(s->root, "policy"),
+                     "policy overrides of the server (%s) on a foreign server", keys);
     }
+    /* An author's mark: the scenario asserts on instants finer than
+     * real-world jitter (an exact boundary, a crash between two packets). */
+    size_t ti;
+    json_t *tag;
+    json_array_foreach(s->tags, ti, tag)
+        if (json_is_string(tag) && !strcmp(json_string_value(tag), "sim-only"))
+            skip_add(&k, scn_map_get(s->root, "tags"),
+                     "tagged sim-only (it asserts on instants finer than real-time jitter)");
     for (size_t i = 0; i < s->nclients; i++)
         if (s->clients[i].token_ttl_ms != RL_DEFAULT_TTL_MS)
             skip_add(&k, scn_map_get(s->root, "clients"),
@@ -359,15 +365,17 @@ static void on_server_err(void *ud, const char *line)
             w->port = atoi(c + 1);
     }
     if (!strcmp(msg, "request")) {
-        char m[16], path[256], st[16], user[128];
+        char m[16], path[256], st[16], user[128], idem[256];
         log_field(text, "method", m, sizeof m);
         log_field(text, "path", path, sizeof path);
         log_field(text, "status", st, sizeof st);
         log_field(text, "user", user, sizeof user);
-        json_array_append_new(w->srv_requests,
-                              json_pack("{s:f,s:s,s:s,s:i,s:s}", "t", w_t(w), "method", m, "path",
-                                        path, "status", atoi(st), "from",
-                                        client_name_of_user(w, user)));
+        log_field(text, "idem", idem, sizeof idem);
+        json_t *rec = json_pack("{s:f,s:s,s:s,s:i,s:s}", "t", w_t(w), "method", m, "path", path,
+                                "status", atoi(st), "from", client_name_of_user(w, user));
+        if (idem[0])
+            json_object_set_new(rec, "idem_key", json_string(idem));
+        json_array_append_new(w->srv_requests, rec);
     }
     trace_add(w, "server", "log", json_pack("{s:O,s:s}", "level", json_object_get(r, "level"), "line", line));
     json_array_append_new(w->srv_logs, r);
@@ -522,7 +530,8 @@ static int server_start(rl_world *w)
     snprintf(sec, sizeof sec, "%s/secret", w->dir);
     snprintf(scale, sizeof scale, "%g", w->F);
     char *argv[] = {w->bin_server, "--listen", listen, "--db", db, "--jwt-secret-file", sec,
-                    "--time-scale", scale, "--admin", NULL};
+                    "--time-scale", scale, "--admin", w->policy ? "--policy" : NULL, w->policy,
+                    NULL};
     for (int attempt = 0; attempt < 50; attempt++) {
         int want_port = w->port;
         if (w->srv.ebuf || w->srv.err >= 0)
@@ -592,7 +601,7 @@ static int client_start(rl_world *w, rl_client *c)
     snprintf(scale, sizeof scale, "%g", w->F);
     if (!c->token && c->spec->token != SCN_TOKEN_NONE)
         c->token = mint(w, c->spec, c->spec->token_ttl_ms);
-    char *argv[16];
+    char *argv[24];
     int n = 0;
     argv[n++] = w->bin_client;
     argv[n++] = "--server";
@@ -612,6 +621,10 @@ static int client_start(rl_world *w, rl_client *c)
     if (w->o->ca_file) {
         argv[n++] = "--ca-file";
         argv[n++] = (char *)w->o->ca_file;
+    }
+    if (w->policy) {
+        argv[n++] = "--policy";
+        argv[n++] = w->policy;
     }
     argv[n] = NULL;
     rl_proc_close_fds(&c->p);
@@ -906,10 +919,15 @@ static int sel_match(json_t *sel, json_t *e)
     json_t *v;
     json_object_foreach(sel, k, v) {
         if (!strcmp(k, "count") || !strcmp(k, "at_least") || !strcmp(k, "at_most") ||
-            !strcmp(k, "actor") || !strcmp(k, "since") || !strcmp(k, "within"))
+            !strcmp(k, "actor") || !strcmp(k, "since") || !strcmp(k, "within") ||
+            !strcmp(k, "same_idem_key"))
             continue;
         json_t *a = json_object_get(e, k);
-        if (!strcmp(k, "level")) {
+        if (!strcmp(k, "idem_key") && json_is_boolean(v)) {
+            /* true: the request had an Idempotency-Key; false: none */
+            if (json_is_true(v) != json_is_string(a))
+                return 0;
+        } else if (!strcmp(k, "level")) {
             if (level_rank(json_string_value(a)) < level_rank(json_string_value(v)))
                 return 0;
         } else if (!strcmp(k, "pattern")) {
@@ -1032,7 +1050,18 @@ static int hist(rl_out *o, const scn_node *at, const char *text, const char *wha
         json_t *s = as_sel(what, spec);
         size_t n = 0, i;
         json_t *e;
-        json_array_foreach(entries, i, e) n += sel_match(s, e);
+        const char *key1 = NULL;
+        int same_key = 1; /* same_idem_key: every match carries one shared key */
+        json_array_foreach(entries, i, e) {
+            if (!sel_match(s, e))
+                continue;
+            n++;
+            const char *key = json_string_value(json_object_get(e, "idem_key"));
+            if (!key || (key1 && strcmp(key, key1)))
+                same_key = 0;
+            if (!key1)
+                key1 = key;
+        }
         json_t *cnt = json_object_get(s, "count"), *lo = json_object_get(s, "at_least"),
                *hi = json_object_get(s, "at_most");
         if (cnt)
@@ -1042,6 +1071,8 @@ static int hist(rl_out *o, const scn_node *at, const char *text, const char *wha
                  (!hi || (json_int_t)n <= json_integer_value(hi));
         else
             ok = n >= 1;
+        if (ok && json_is_true(json_object_get(s, "same_idem_key")))
+            ok = same_key;
         json_decref(s);
         if (!ok) {
             json_t *act = summary(entries);
@@ -1778,6 +1809,10 @@ int scn_run_real(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
     w->marks = json_object();
     w->tokens = json_array();
     w->trace = r->trace;
+    /* The scenario's overrides go to both programs (each core uses its
+     * own keys); they scale them by --time-scale like the defaults. */
+    if (s->policy_json && json_object_size(s->policy_json) > 0)
+        w->policy = json_dumps(s->policy_json, JSON_COMPACT | JSON_SORT_KEYS);
     w->t0 = rl_now_ms();
     int rc = 0;
     if (setup(w) != 0) {
@@ -1907,6 +1942,7 @@ done:
     json_decref(w->srv_requests);
     json_decref(w->marks);
     json_decref(w->tokens);
+    free(w->policy);
     free(w);
     return rc;
 }

@@ -183,7 +183,7 @@ int hp_policy_set(hp_policy *p, const char *key, const json_t *val, char *err, s
     for (size_t i = 0; i < sizeof durations / sizeof durations[0]; i++) {
         if (strcmp(key, durations[i].key) == 0) {
             if (get_duration(val, 1, &n) != 0)
-                return hp_errf(err, errlen, "%s: expected a positive %s", key, DUR_EXPECT);
+                return hp_errf(err, errlen, "%s: expected %s > 0", key, DUR_EXPECT);
             *durations[i].field = n;
             return 0;
         }
@@ -291,4 +291,36 @@ json_t *hp_policy_to_json(const hp_policy *p)
                      (json_int_t)p->request_timeout_ms, "max_frame", (json_int_t)p->max_frame,
                      "max_body", (json_int_t)p->max_body, "mergeable_fields", fields,
                      "event_retain", p->event_retain, "time_scale", p->time_scale);
+}
+
+int hp_policy_apply_json(hp_policy *p, const char *text, char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *o = text ? json_loads(text, JSON_REJECT_DUPLICATES, &je) : NULL;
+    if (!o)
+        return hp_errf(err, errlen, "not JSON: %s", text ? je.text : "no text");
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return hp_errf(err, errlen, "expected a JSON object of policy keys");
+    }
+    hp_policy tmp = *p;
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v) {
+        int known = 0;
+        for (const char *const *q = hp_policy_keys; *q && !known; q++)
+            known = !strcmp(*q, k);
+        if (!known) {
+            hp_errf(err, errlen, "unknown policy key \"%s\"", k);
+            json_decref(o);
+            return -1;
+        }
+        if (hp_policy_set(&tmp, k, v, err, errlen) != 0) {
+            json_decref(o);
+            return -1;
+        }
+    }
+    json_decref(o);
+    *p = tmp;
+    return 0;
 }

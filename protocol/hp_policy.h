@@ -54,6 +54,12 @@ int64_t hp_policy_retry_delay(const hp_policy *p, int attempt);
  */
 int hp_policy_set(hp_policy *p, const char *key, const json_t *val, char *err, size_t errlen);
 
+/* Apply a JSON object of overrides given as text (the programs' --policy
+ * flag, e.g. {"queue_max": 3, "lock_ttl": "10s"}): every key through
+ * hp_policy_set().  All or nothing: on any error p is unchanged and err
+ * names the key.  0 or -1. */
+int hp_policy_apply_json(hp_policy *p, const char *text, char *err, size_t errlen);
+
 /* NULL-terminated list of the keys hp_policy_set() knows (for validation
  * suggestions and the JSON schema). */
 extern const char *const hp_policy_keys[];

@@ -31,7 +31,9 @@ def test_flags():
                     ["--server", "http://h:1", "--db", db, "--key-file", env.workdir.file("no")],
                     base + ["--server"],
                     base + ["--ca-file", env.workdir.file("no-such.pem")],
-                    base + ["--ca-file", key]):            # --ca-file with http://
+                    base + ["--ca-file", key],             # --ca-file with http://
+                    base + ["--policy", "{"], base + ["--policy", '{"queue_mx": 1}'],
+                    base + ["--policy", '{"queue_max": 0}']):
             r = run(bad)
             assert r.returncode == 2, (bad, r)
             assert r.stderr and r.stdout == b"", (bad, r)
@@ -156,7 +158,29 @@ def test_send_frame_probes_the_server():
         assert alice.quit() == 0
 
 
+def test_policy_flag():
+    """--policy: a queue of 2 is full at the third entity (Q-6 with the
+    override), and nothing queued is lost."""
+    with Env() as env:
+        srv = env.server().start()
+        alice = env.client("alice", srv, "alice", "home",
+                           extra_args=["--policy", '{"queue_max": 2}']).start()
+        alice.wait_ready()
+        alice.ok({"cmd": "offline"})
+        alice.ok({"cmd": "edit", "id": "p1", "fields": {"title": "one"}})
+        alice.ok({"cmd": "edit", "id": "p2", "fields": {"title": "two"}})
+        r = alice.cmd({"cmd": "edit", "id": "p3", "fields": {"title": "three"}})
+        assert r["kind"] == "error", r
+        alice.wait(lambda x: x.get("kind") == "notification" and x.get("type") == "QUEUE_FULL",
+                   what="QUEUE_FULL at 2")
+        alice.ok({"cmd": "online"})
+        alice.wait_status(lambda s: not s["queue"], what="p1 and p2 delivered")
+        st, lst, _ = srv.http("GET", "/api/v0.2/tasks?since=0", alice.token)
+        assert sorted(t["id"] for t in lst["tasks"]) == ["p1", "p2"], lst
+        assert alice.quit() == 0
+
+
 if __name__ == "__main__":
     run_tests([test_flags, test_bad_command_lines_get_error_objects,
                test_token_command_and_end_of_stdin, test_sigterm_stops_cleanly,
-               test_send_frame_probes_the_server])
+               test_send_frame_probes_the_server, test_policy_flag])

@@ -3,6 +3,7 @@
 the `token` subcommand (claims, ttl, --jwt-secret-file), the listening INFO
 line, and a port that is already taken (runtime error, exit 3)."""
 
+import datetime
 import subprocess
 import time
 
@@ -28,6 +29,10 @@ def test_usage_errors_exit_2():
         ["--jwt-secret", SECRET, "--listen", "nowhere"],
         ["--jwt-secret", SECRET, "--listen", "127.0.0.1:99999"],
         ["--jwt-secret", SECRET, "--listen"],                   # missing value
+        ["--jwt-secret", SECRET, "--policy", "{"],              # bad policies
+        ["--jwt-secret", SECRET, "--policy", '{"lock_tll": "10s"}'],
+        ["--jwt-secret", SECRET, "--policy", '{"lock_ttl": 0}'],
+        ["--jwt-secret", SECRET, "--policy", "[]"],
         [],                                                     # no secret
         ["--jwt-secret", ""],                                   # empty secret
         ["--jwt-secret", SECRET, "--jwt-secret-file", "/etc/hostname"],  # both
@@ -83,6 +88,31 @@ def test_secret_file_and_token_accepted():
         assert srv.stop() == 0
 
 
+def test_policy_flag():
+    """--policy overrides the seed policy, then --time-scale scales it: a
+    10 s lock at scale 0.1 expires 1 s after it was taken; the heartbeat
+    announced in READY follows heartbeat_interval."""
+    with Env() as env:
+        srv = env.server(time_scale=0.1, extra_args=[
+            "--policy", '{"lock_ttl": "10s", "heartbeat_interval": "20s"}']).start()
+        tok = srv.token("alice", "home")
+        t0 = time.time()
+        st, lk, _ = srv.http("POST", "/api/v0.2/tasks/t1/lock", tok)
+        assert st == 200, (st, lk)
+        exp = epoch_of(lk["expires_at"])
+        assert t0 + 0.5 <= exp <= time.time() + 1.5, (t0, lk)      # 1 s, not 12 s
+        w = env.track(srv.ws(tok))
+        _, ready = w.hello(0)
+        assert ready["heartbeat_interval_ms"] == 2000, ready
+        assert srv.stop() == 0
+
+
+def epoch_of(rfc3339):
+    """Seconds since the epoch of "2026-11-25T10:00:00.000Z"."""
+    return datetime.datetime.strptime(rfc3339.replace("Z", "+0000"),
+                                      "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+
+
 def test_server_reads_secret_file():
     with Env() as env:
         path = env.workdir.file("secret")
@@ -119,4 +149,4 @@ def test_listening_line_and_port_taken():
 
 run_tests([test_help_exits_0, test_usage_errors_exit_2, test_token_subcommand,
            test_secret_file_and_token_accepted, test_server_reads_secret_file,
-           test_listening_line_and_port_taken])
+           test_listening_line_and_port_taken, test_policy_flag])

@@ -198,14 +198,14 @@ static void test_set_bad(void **st)
 {
     (void)st;
     set_bad("heartbeat_interval", "\"fast\"", "duration");
-    set_bad("heartbeat_interval", "0", "positive");
+    set_bad("heartbeat_interval", "0", "> 0");
     set_bad("heartbeat_interval", "-5", "duration");
     set_bad("heartbeat_interval", "\"-5s\"", "duration");
     set_bad("heartbeat_interval", "1.5", "duration");
     set_bad("heartbeat_interval", "true", "duration");
     set_bad("heartbeat_interval", "null", "duration");
     set_bad("hello_timeout", "[]", "duration");
-    set_bad("lock_ttl", "\"0s\"", "positive");
+    set_bad("lock_ttl", "\"0s\"", "> 0");
     set_bad("offline_long", "{}", "duration");
     set_bad("cache_window", "\"7 days\"", "duration");
     set_bad("request_timeout", "\"\"", "duration");
@@ -286,6 +286,45 @@ static void test_keys_and_json(void **st)
     json_decref(j);
 }
 
+/* --policy: a JSON object of overrides, all or nothing. */
+static void test_apply_json(void **st)
+{
+    (void)st;
+    hp_policy p, d;
+    hp_policy_defaults(&p);
+    hp_policy_defaults(&d);
+    char err[200] = "";
+    assert_int_equal(hp_policy_apply_json(&p, "{\"queue_max\": 3, \"lock_ttl\": \"10s\", "
+                                              "\"cache_cap\": \"2KiB\"}", err, sizeof err), 0);
+    assert_int_equal(p.queue_max, 3);
+    assert_int_equal(p.lock_ttl_ms, 10000);
+    assert_int_equal(p.cache_cap_bytes, 2048);
+    assert_int_equal(p.heartbeat_ms, d.heartbeat_ms);
+    /* Scaling applies to overrides like to defaults. */
+    hp_policy_scale(&p, 0.1);
+    assert_int_equal(p.lock_ttl_ms, 1000);
+
+    static const char *const bad[][2] = {
+        {"not json", "not JSON"},
+        {"[1]", "JSON object"},
+        {"{\"queue_max\": 3, \"queue_mx\": 1}", "queue_mx"},
+        {"{\"queue_max\": 0}", "queue_max"},
+        {"{\"lock_ttl\": \"soon\"}", "lock_ttl"},
+        {"{\"queue_max\": 1, \"queue_max\": 2}", "not JSON"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        hp_policy q = d;
+        err[0] = '\0';
+        assert_int_equal(hp_policy_apply_json(&q, bad[i][0], err, sizeof err), -1);
+        if (!strstr(err, bad[i][1]))
+            fail_msg("'%s': error '%s' lacks '%s'", bad[i][0], err, bad[i][1]);
+        /* all or nothing: a good key before the bad one is not kept */
+        assert_int_equal(q.queue_max, d.queue_max);
+        assert_int_equal(q.lock_ttl_ms, d.lock_ttl_ms);
+    }
+    assert_int_equal(hp_policy_apply_json(&p, NULL, err, sizeof err), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -295,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_set_ok),
         cmocka_unit_test(test_set_bad),
         cmocka_unit_test(test_keys_and_json),
+        cmocka_unit_test(test_apply_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
