@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -994,6 +995,11 @@ static int cmd_run(hx_opts *o)
 
 int main(int argc, char **argv)
 {
+    /* Real mode writes to the clients' stdin pipes and to sockets (plain or
+     * TLS): a peer that is gone must be an EPIPE error the run reports, not
+     * a SIGPIPE that kills the harness silently.  Children get SIG_DFL back
+     * before exec (real_proc.c). */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return HX_INVALID;
