@@ -19,9 +19,7 @@ pkgs=(build-essential cmake pkg-config libwebsockets-dev libjansson-dev libjwt-d
       python3-jsonschema curl openssl)
 [ $with_browser = 1 ] && pkgs+=(chromium)
 # A machine may already have Node.js (and npm) outside Debian's packages.
-if [ $with_node = 1 ] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
-  pkgs+=(nodejs npm)
-fi
+[ $with_node = 1 ] && ! command -v node >/dev/null 2>&1 && pkgs+=(nodejs)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -33,6 +31,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq </dev/null
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
+fi
+# npm only after nodejs: a nodejs from NodeSource ships its own npm (and
+# conflicts with Debian's), Debian's nodejs needs the separate package.
+if [ $with_node = 1 ] && ! command -v npm >/dev/null 2>&1; then
+  echo "setup: installing npm"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends npm \
+    </dev/null >/dev/null
 fi
 if [ $with_node = 1 ] && [ ! -f tests/blackbox/node/node_modules/ws/package.json ]; then
   echo "setup: npm ci in tests/blackbox/node (the ws package)"
