@@ -709,17 +709,24 @@ static void client_settle(rl_world *w, rl_client *c, size_t notes0, size_t close
     }
 }
 
+/* An action as JSON: "word" or {"word": arg}.  The name, or NULL. */
+static const char *action_of(json_t *a, json_t **arg)
+{
+    *arg = NULL;
+    if (json_is_string(a))
+        return json_string_value(a);
+    if (json_is_object(a) && json_object_size(a) == 1) {
+        void *it = json_object_iter(a);
+        *arg = json_object_iter_value(it);
+        return json_object_iter_key(it);
+    }
+    return NULL;
+}
+
 static int client_action(rl_world *w, rl_client *c, json_t *a)
 {
-    const char *name = NULL;
-    json_t *arg = NULL;
-    if (json_is_string(a))
-        name = json_string_value(a);
-    else if (json_is_object(a) && json_object_size(a) == 1) {
-        void *it = json_object_iter(a);
-        name = json_object_iter_key(it);
-        arg = json_object_iter_value(it);
-    }
+    json_t *arg;
+    const char *name = action_of(a, &arg);
     if (!name)
         return fail_rt(w, "malformed action for %s", c->spec->name);
     if (!strcmp(name, "connect") || !strcmp(name, "crash") || !strcmp(name, "restart"))
@@ -820,15 +827,8 @@ static int client_action(rl_world *w, rl_client *c, json_t *a)
 
 static int server_action(rl_world *w, json_t *a)
 {
-    const char *name = NULL;
-    json_t *arg = NULL;
-    if (json_is_string(a))
-        name = json_string_value(a);
-    else if (json_is_object(a) && json_object_size(a) == 1) {
-        void *it = json_object_iter(a);
-        name = json_object_iter_key(it);
-        arg = json_object_iter_value(it);
-    }
+    json_t *arg;
+    const char *name = action_of(a, &arg);
     if (!name)
         return fail_rt(w, "malformed server action");
     if (!strcmp(name, "restart") || !strcmp(name, "crash") || !strcmp(name, "start"))
