@@ -10,6 +10,7 @@
 #include "cli_store.h"
 #include "cli_internal.h"
 #include "hp_log.h"
+#include "hp_stmt.h"
 #include "hp_task.h"
 
 #include <ctype.h>
@@ -23,6 +24,7 @@
 
 struct cli_store {
     sqlite3 *db;
+    hp_stmt_cache *stmts; /* every query below is prepared once per store */
     uint8_t key[32];
     const hp_env *env;
     cli_store_open_info info;
@@ -60,14 +62,26 @@ static int exec(cli_store *st, const char *sql)
     return 0;
 }
 
+/* A ready statement for sql (cached); give it back with done(). */
 static sqlite3_stmt *prep(cli_store *st, const char *sql)
 {
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+    sqlite3_stmt *s = hp_stmt_get(st->stmts, st->db, sql);
+    if (!s)
         hp_log(st->env, HP_LOG_ERROR, "store_error", "error=\"%s\"", sqlite3_errmsg(st->db));
-        return NULL;
-    }
     return s;
+}
+
+static void done(cli_store *st, sqlite3_stmt *s)
+{
+    hp_stmt_done(st->stmts, s);
+}
+
+/* Cached statements first: sqlite3_close() refuses a handle that has some. */
+static void close_db(cli_store *st)
+{
+    hp_stmt_cache_free(st->stmts);
+    st->stmts = NULL;
+    sqlite3_close(st->db);
 }
 
 /* Seal a JSON value (sorted compact dump) with aad = entity id. */
@@ -131,7 +145,7 @@ static int keycheck(cli_store *st, int *fresh)
         *fresh = 1;
         result = 1;
     }
-    sqlite3_finalize(s);
+    done(st, s);
     return result;
 }
 
@@ -148,7 +162,7 @@ static int write_keycheck(cli_store *st)
     }
     sqlite3_bind_blob(s, 1, b, (int)n, free);
     int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(s);
+    done(st, s);
     return rc;
 }
 
@@ -163,7 +177,7 @@ static int quarantine_row(cli_store *st, int64_t seq)
         return -1;
     sqlite3_bind_int64(s, 1, seq);
     int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(s);
+    done(st, s);
     if (rc == 0)
         rc = cli_store_queue_remove(st, seq);
     return rc;
@@ -197,7 +211,7 @@ static int restore_quarantine(cli_store *st)
         }
         json_decref(v);
     }
-    sqlite3_finalize(s);
+    done(st, s);
     for (int i = 0; i < n; i++) {
         sqlite3_stmt *m = prep(st, "INSERT INTO queue(mutation_id,op,entity_id,base_revision,base,"
                                    "snapshot,attempts,sent,created_at) SELECT mutation_id,op,"
@@ -207,13 +221,13 @@ static int restore_quarantine(cli_store *st)
             break;
         sqlite3_bind_int64(m, 1, ok_seqs[i]);
         sqlite3_step(m);
-        sqlite3_finalize(m);
+        done(st, m);
         m = prep(st, "DELETE FROM quarantine WHERE seq=?");
         if (!m)
             break;
         sqlite3_bind_int64(m, 1, ok_seqs[i]);
         sqlite3_step(m);
-        sqlite3_finalize(m);
+        done(st, m);
     }
     free(ok_seqs);
     return n;
@@ -235,10 +249,11 @@ cli_store *cli_store_open(const char *path, const uint8_t key[32], const hp_env 
     }
     memcpy(st->key, key, 32);
     st->env = env;
+    st->stmts = hp_stmt_cache_new();
     if (sqlite3_open(path ? path : ":memory:", &st->db) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open %s: %s", path ? path : ":memory:",
                  st->db ? sqlite3_errmsg(st->db) : "?");
-        sqlite3_close(st->db);
+        close_db(st);
         free(st);
         return NULL;
     }
@@ -246,7 +261,7 @@ cli_store *cli_store_open(const char *path, const uint8_t key[32], const hp_env 
     if (exec(st, SCHEMA) != 0) {
         snprintf(err, errlen, "cannot create the schema in %s: %s", path ? path : ":memory:",
                  sqlite3_errmsg(st->db));
-        sqlite3_close(st->db);
+        close_db(st);
         free(st);
         return NULL;
     }
@@ -254,7 +269,7 @@ cli_store *cli_store_open(const char *path, const uint8_t key[32], const hp_env 
     int ok = keycheck(st, &fresh);
     if (ok < 0) {
         snprintf(err, errlen, "cannot read %s", path ? path : ":memory:");
-        sqlite3_close(st->db);
+        close_db(st);
         free(st);
         return NULL;
     }
@@ -292,7 +307,7 @@ void cli_store_close(cli_store *st)
 {
     if (!st)
         return;
-    sqlite3_close(st->db);
+    close_db(st);
     memset(st->key, 0, sizeof st->key);
     free(st);
 }
@@ -356,7 +371,7 @@ int64_t cli_store_applied_revision(cli_store *st)
     int64_t r = 0;
     if (s && sqlite3_step(s) == SQLITE_ROW)
         r = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
+    done(st, s);
     return r;
 }
 
@@ -367,7 +382,7 @@ int cli_store_set_applied_revision(cli_store *st, int64_t rev)
         return -1;
     sqlite3_bind_int64(s, 1, rev);
     int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(s);
+    done(st, s);
     return rc;
 }
 
@@ -399,7 +414,7 @@ int cli_store_queue_push(cli_store *st, cli_item *it)
     sqlite3_bind_int64(s, 9, it->created_at);
     if (rc == 0)
         rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(s);
+    done(st, s);
     if (rc == 0)
         it->seq = sqlite3_last_insert_rowid(st->db);
     return rc;
@@ -421,7 +436,7 @@ int cli_store_queue_update(cli_store *st, const cli_item *it)
     sqlite3_bind_int64(s, 8, it->seq);
     if (rc == 0)
         rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(s);
+    done(st, s);
     return rc;
 }
 
@@ -432,7 +447,7 @@ int cli_store_queue_remove(cli_store *st, int64_t seq)
         return -1;
     sqlite3_bind_int64(s, 1, seq);
     int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(s);
+    done(st, s);
     return rc;
 }
 
@@ -442,7 +457,7 @@ static int count_of(cli_store *st, const char *sql)
     int n = 0;
     if (s && sqlite3_step(s) == SQLITE_ROW)
         n = sqlite3_column_int(s, 0);
-    sqlite3_finalize(s);
+    done(st, s);
     return n;
 }
 
@@ -515,7 +530,7 @@ int cli_store_queue_load(cli_store *st, cli_item **items, int *n)
         }
         (*items)[(*n)++] = it;
     }
-    sqlite3_finalize(s);
+    done(st, s);
     for (int i = 0; i < nbad; i++)
         quarantine_row(st, bad[i]);
     free(bad);
@@ -538,7 +553,7 @@ int cli_store_dead_push(cli_store *st, const cli_item *it, int status, const cha
     sqlite3_bind_int64(s, 8, now_ms(st));
     if (rc == 0)
         rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(s);
+    done(st, s);
     return rc;
 }
 
@@ -562,7 +577,7 @@ json_t *cli_store_dead_list(cli_store *st)
         if (o)
             json_array_append_new(arr, o);
     }
-    sqlite3_finalize(s);
+    done(st, s);
     return arr;
 }
 
@@ -587,7 +602,7 @@ int cli_store_cache_put(cli_store *st, const char *id, const json_t *task)
     sqlite3_bind_int64(s, 4, t);
     sqlite3_bind_int64(s, 5, t);
     int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(s);
+    done(st, s);
     return rc;
 }
 
@@ -605,7 +620,7 @@ json_t *cli_store_cache_get(cli_store *st, const char *id)
         if (open_json_col(st, s, 0, id, &v) != 0 || !v)
             bad = 1;
     }
-    sqlite3_finalize(s);
+    done(st, s);
     if (bad) {
         hp_log(st->env, HP_LOG_WARNING, "tampered", "table=cache entity=task/%s action=dropped", id);
         cli_store_cache_remove(st, id);
@@ -617,7 +632,7 @@ json_t *cli_store_cache_get(cli_store *st, const char *id)
             sqlite3_bind_int64(s, 1, now_ms(st));
             sqlite3_bind_text(s, 2, id, -1, SQLITE_TRANSIENT);
             sqlite3_step(s);
-            sqlite3_finalize(s);
+            done(st, s);
         }
     }
     return v;
@@ -630,7 +645,7 @@ int cli_store_cache_remove(cli_store *st, const char *id)
         return -1;
     sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(s);
+    done(st, s);
     return rc;
 }
 
@@ -645,7 +660,7 @@ int64_t cli_store_cache_bytes(cli_store *st)
     int64_t n = 0;
     if (s && sqlite3_step(s) == SQLITE_ROW)
         n = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
+    done(st, s);
     return n;
 }
 
@@ -674,7 +689,7 @@ static int load_rows(cli_store *st, const char *sql, idrow **rows)
         (*rows)[n].t = sqlite3_column_int64(s, 2);
         n++;
     }
-    sqlite3_finalize(s);
+    done(st, s);
     return n;
 }
 

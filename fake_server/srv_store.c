@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include "srv_internal.h"
+#include "hp_stmt.h"
 #include "hp_time.h"
 
 #include <sqlite3.h>
@@ -25,6 +26,7 @@
 
 struct srv_store {
     sqlite3 *db;
+    hp_stmt_cache *stmts; /* every query below is prepared once per store */
 };
 
 static const char *const schema_sql =
@@ -118,6 +120,7 @@ srv_store *srv_store_open(const char *path, char *err, size_t errlen)
                      path, (long long)ver, SRV_SCHEMA_VERSION);
         goto fail;
     }
+    st->stmts = hp_stmt_cache_new();
     return st;
 fail:
     sqlite3_close(st->db);
@@ -129,6 +132,7 @@ void srv_store_close(srv_store *st)
 {
     if (!st)
         return;
+    hp_stmt_cache_free(st->stmts); /* unfinalized statements would keep the file open */
     sqlite3_close(st->db);
     free(st);
 }
@@ -163,15 +167,15 @@ void srv_store_rollback(srv_store *st)
         exec(st, "ROLLBACK;");
 }
 
-/* Prepares sql and binds text params from a NULL-terminated list. */
+/* A ready statement for sql (cached); give it back with done(). */
 static sqlite3_stmt *prep(srv_store *st, const char *sql)
 {
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
-        sqlite3_finalize(s);
-        return NULL;
-    }
-    return s;
+    return hp_stmt_get(st->stmts, st->db, sql);
+}
+
+static void done(srv_store *st, sqlite3_stmt *s)
+{
+    hp_stmt_done(st->stmts, s);
 }
 
 static void bind_text(sqlite3_stmt *s, int i, const char *v)
@@ -194,7 +198,7 @@ static int64_t hh_col(srv_store *st, const char *hh, const char *sql)
         v = sqlite3_column_int64(s, 0);
     else if (rc != SQLITE_DONE)
         v = -1;
-    sqlite3_finalize(s);
+    done(st, s);
     return v;
 }
 
@@ -216,7 +220,7 @@ int64_t srv_store_bump(srv_store *st, const char *hh)
         return -1;
     bind_text(s, 1, hh);
     int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
+    done(st, s);
     if (rc != SQLITE_DONE)
         return -1;
     return srv_store_revision(st, hh);
@@ -232,7 +236,7 @@ json_t *srv_store_task_get(srv_store *st, const char *hh, const char *id)
     json_t *t = NULL;
     if (sqlite3_step(s) == SQLITE_ROW)
         t = json_loads((const char *)sqlite3_column_text(s, 0), 0, NULL);
-    sqlite3_finalize(s);
+    done(st, s);
     return t;
 }
 
@@ -266,7 +270,7 @@ int srv_store_task_put(srv_store *st, const char *hh, const json_t *task)
     else
         sqlite3_bind_null(s, 7);
     int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
+    done(st, s);
     free(js);
     return rc == SQLITE_DONE ? 0 : -1;
 }
@@ -278,7 +282,7 @@ json_t *srv_store_tasks_since(srv_store *st, const char *hh, int64_t since)
         prep(st, "SELECT json FROM tasks WHERE hh = ?1 AND revision > ?2 ORDER BY revision, id;");
     if (!s || !arr) {
         json_decref(arr);
-        sqlite3_finalize(s);
+        done(st, s);
         return NULL;
     }
     bind_text(s, 1, hh);
@@ -289,7 +293,7 @@ json_t *srv_store_tasks_since(srv_store *st, const char *hh, int64_t since)
         if (t)
             json_array_append_new(arr, t);
     }
-    sqlite3_finalize(s);
+    done(st, s);
     if (rc != SQLITE_DONE) {
         json_decref(arr);
         return NULL;
@@ -320,7 +324,7 @@ int srv_store_event_append(srv_store *st, const char *hh, int64_t rev, const cha
     bind_text(s, 4, entity_id);
     bind_text(s, 5, js);
     int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
+    done(st, s);
     free(js);
     if (rc != SQLITE_DONE)
         return -1;
@@ -332,7 +336,7 @@ int srv_store_event_append(srv_store *st, const char *hh, int64_t rev, const cha
         bind_text(s, 1, hh);
         sqlite3_bind_int64(s, 2, cut);
         rc = sqlite3_step(s);
-        sqlite3_finalize(s);
+        done(st, s);
         if (rc != SQLITE_DONE)
             return -1;
         s = prep(st, "UPDATE households SET trimmed = MAX(trimmed, ?2) WHERE hh = ?1;");
@@ -341,7 +345,7 @@ int srv_store_event_append(srv_store *st, const char *hh, int64_t rev, const cha
         bind_text(s, 1, hh);
         sqlite3_bind_int64(s, 2, cut);
         rc = sqlite3_step(s);
-        sqlite3_finalize(s);
+        done(st, s);
         if (rc != SQLITE_DONE)
             return -1;
     }
@@ -364,7 +368,7 @@ int srv_store_events_since(srv_store *st, const char *hh, int64_t since, srv_eve
            (const char *)sqlite3_column_text(s, 2), p);
         json_decref(p);
     }
-    sqlite3_finalize(s);
+    done(st, s);
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -391,7 +395,7 @@ int srv_store_idem_get(srv_store *st, const char *hh, const char *user, const ch
     } else if (rc != SQLITE_DONE) {
         r = -1;
     }
-    sqlite3_finalize(s);
+    done(st, s);
     return r;
 }
 
@@ -408,7 +412,7 @@ int srv_store_idem_put(srv_store *st, const char *hh, const char *user, const ch
     sqlite3_bind_int(s, 4, status);
     bind_text(s, 5, body ? body : "");
     int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
+    done(st, s);
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -437,7 +441,7 @@ int srv_store_reminder_next(srv_store *st, char *hh, char *id, size_t n, char **
     } else if (rc != SQLITE_DONE) {
         r = -1;
     }
-    sqlite3_finalize(s);
+    done(st, s);
     return r;
 }
 
@@ -451,7 +455,7 @@ int srv_store_reminder_mark(srv_store *st, const char *hh, const char *id, const
     bind_text(s, 2, id);
     bind_text(s, 3, remind_at);
     int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
+    done(st, s);
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -460,12 +464,12 @@ json_t *srv_store_households(srv_store *st)
     json_t *arr = json_array();
     sqlite3_stmt *s = prep(st, "SELECT hh FROM households ORDER BY hh;");
     if (!s || !arr) {
-        sqlite3_finalize(s);
+        done(st, s);
         json_decref(arr);
         return NULL;
     }
     while (sqlite3_step(s) == SQLITE_ROW)
         json_array_append_new(arr, json_string((const char *)sqlite3_column_text(s, 0)));
-    sqlite3_finalize(s);
+    done(st, s);
     return arr;
 }
