@@ -5,9 +5,10 @@
  *
  * Loads every scenario once, then runs the whole suite N times on one
  * thread and prints the wall time per run and the simulated messages per
- * second (scn_result.messages over wall time), plus how much virtual time
- * one wall second covers.  Figures, not assertions: it always exits 0 once
- * the suite ran (failed scenarios included), 2 on bad input.
+ * second (scn_result.messages over wall time), how much virtual time one
+ * wall second covers, the slowest scenarios (median of their runs) and the
+ * process's peak resident memory.  Figures, not assertions: it always
+ * exits 0 once the suite ran (failed scenarios included), 2 on bad input.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -137,6 +139,12 @@ int main(int argc, char **argv)
 
     printf("hp-bench: %zu scenarios, %d runs, seed %" PRIu64 "\n", n, runs, seed);
     double *wall = calloc((size_t)runs, sizeof *wall);
+    /* per[i * runs + r]: scenario i's wall time in run r */
+    double *per = calloc(n * (size_t)runs, sizeof *per);
+    if (!wall || !per) {
+        perror("hp-bench");
+        return 3;
+    }
     uint64_t messages = 0;
     int64_t sim = 0;
     size_t failed = 0;
@@ -149,8 +157,10 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < n; i++) {
             scn_result res;
             memset(&res, 0, sizeof res);
+            double ts = now_ms();
             if (scn_run(s[i], &opts, &res) != 0 || !res.passed)
                 f++;
+            per[i * (size_t)runs + (size_t)r] = now_ms() - ts;
             m += res.messages;
             t += res.sim_ms;
             scn_result_clear(&res);
@@ -172,6 +182,31 @@ int main(int argc, char **argv)
         printf("virtual time per wall second: %.0f s  (%.1f s virtual per run)\n",
                ((double)sim / 1000.0) / (med / 1000.0), (double)sim / 1000.0);
     }
+    /* The slowest scenarios, by the median of their own runs: where a
+     * speed-up would show. */
+    size_t top[3] = {0};
+    double topv[3] = {-1, -1, -1};
+    for (size_t i = 0; i < n; i++) {
+        qsort(per + i * (size_t)runs, (size_t)runs, sizeof *per, cmp_d);
+        double v = per[i * (size_t)runs + (size_t)runs / 2];
+        for (int k = 0; k < 3; k++) {
+            if (v > topv[k]) {
+                for (int j = 2; j > k; j--) {
+                    topv[j] = topv[j - 1];
+                    top[j] = top[j - 1];
+                }
+                topv[k] = v;
+                top[k] = i;
+                break;
+            }
+        }
+    }
+    for (int k = 0; k < 3 && topv[k] >= 0; k++)
+        printf("slowest %d: %s  %.3f ms (median)\n", k + 1, scn_id(s[top[k]]), topv[k]);
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        printf("peak resident memory: %.1f MiB (all scenarios loaded, %d runs)\n",
+               (double)ru.ru_maxrss / 1024.0, runs);
     if (failed)
         printf("note: %zu scenario%s failed in the last run (figures still valid)\n", failed,
                failed == 1 ? "" : "s");
@@ -186,5 +221,6 @@ int main(int argc, char **argv)
     free(paths.v);
     free(s);
     free(wall);
+    free(per);
     return 0;
 }
