@@ -69,6 +69,7 @@ typedef struct rl_world {
     rl_proc srv;
     int srv_running;
     json_t *srv_logs, *srv_requests, *marks, *tokens, *trace;
+    json_t *times;             /* remind_at as written -> as sent (wall clock) */
     size_t nc;
     rl_client c[RL_MAX_CLIENTS];
     char *runtime_error;
@@ -184,10 +185,6 @@ static void scan_action(rl_skip *k, const scn_node *a, int server, int own)
                            "wire: it cannot be time-scaled)");
         return;
     }
-    if (!strcmp(name, "edit") && scn_map_get(arg, "remind_at") &&
-        scn_map_get(arg, "remind_at")->kind == SCN_SCALAR && !scn_is_null(scn_map_get(arg, "remind_at")))
-        skip_add(k, a, "edit.remind_at (an absolute time on the scenario's virtual clock; the "
-                       "real server fires reminders on the wall clock)");
     if (!strcmp(name, "latency") || !strcmp(name, "link"))
         skip_add(k, a, "client %s (network faults exist only in the simulator)", name);
     if (!strcmp(name, "drop")) {
@@ -723,6 +720,64 @@ static const char *action_of(json_t *a, json_t **arg)
     return NULL;
 }
 
+/*
+ * R-1 in real mode.  A scenario's remind_at is an instant on its virtual
+ * clock (which starts at the scenario's `start`), but a real server fires
+ * reminders on the wall clock.  So a remind_at is sent as the wall instant
+ * that stands where the virtual one stands on the schedule: now + (remind_at
+ * - virtual now) x F, with the written UTC offset kept and milliseconds
+ * added.  The first translation of a value is kept, so every later use of
+ * the same text (another edit, an expectation) means the same instant.
+ * Text that does not parse is sent as written (the server refuses it, as
+ * in simulation).
+ */
+static const char *real_time_of(rl_world *w, const char *orig)
+{
+    json_t *done_ = json_object_get(w->times, orig);
+    if (done_)
+        return json_string_value(done_);
+    int64_t r;
+    if (hp_time_parse(orig, &r) != 0)
+        return orig;
+    int64_t wall = hp_wall_clock(NULL) + (int64_t)((double)(r - (w->s->start_ms + w->vnow)) * w->F);
+    /* The written offset: "Z" or the last six characters "+HH:MM". */
+    size_t n = strlen(orig);
+    const char *off = (orig[n - 1] == 'Z' || orig[n - 1] == 'z') ? "Z" : orig + n - 6;
+    int64_t off_ms = 0;
+    if (off[0] == '+' || off[0] == '-')
+        off_ms = (off[0] == '-' ? -1 : 1) *
+                 ((int64_t)atoi(off + 1) * 3600000 + (int64_t)atoi(off + 4) * 60000);
+    char buf[40];
+    hp_time_format_utc(wall + off_ms, buf, sizeof buf); /* local digits, then the offset */
+    snprintf(buf + strlen(buf) - 1, sizeof buf - (strlen(buf) - 1), "%s", off);
+    json_object_set_new(w->times, orig, json_string(buf));
+    trace_add(w, "harness", "observe",
+              json_pack("{s:{s:s,s:s,s:s}}", "info", "kind", "remind_at", "written", orig, "sent",
+                        buf));
+    return json_string_value(json_object_get(w->times, orig));
+}
+
+/* Expectations name remind_at as written: compare with what was sent. */
+static void xlate_times(rl_world *w, json_t *v)
+{
+    const char *k;
+    json_t *x;
+    size_t i;
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, x)
+            xlate_times(w, x);
+        return;
+    }
+    json_object_foreach(v, k, x) {
+        json_t *sent;
+        if (!strcmp(k, "remind_at") && json_is_string(x) &&
+            (sent = json_object_get(w->times, json_string_value(x))))
+            json_object_set(v, k, sent);
+        else
+            xlate_times(w, x);
+    }
+}
+
 static int client_action(rl_world *w, rl_client *c, json_t *a)
 {
     json_t *arg;
@@ -770,6 +825,10 @@ static int client_action(rl_world *w, rl_client *c, json_t *a)
         json_t *fields = json_deep_copy(arg);
         json_t *id = json_incref(json_object_get(fields, "id"));
         json_object_del(fields, "id");
+        json_t *ra = json_object_get(fields, "remind_at");
+        if (json_is_string(ra))
+            json_object_set_new(fields, "remind_at",
+                                json_string(real_time_of(w, json_string_value(ra))));
         cmd = json_pack("{s:s,s:o,s:o}", "cmd", "edit", "id", id ? id : json_null(), "fields",
                         fields ? fields : json_object());
     } else if (!strcmp(name, "delete") || !strcmp(name, "lock") || !strcmp(name, "unlock")) {
@@ -1201,6 +1260,7 @@ static int eval_server(rl_world *w, const scn_node *asserts, double from, rl_out
         const char *k = asserts->keys[i]->str;
         const scn_node *vn = asserts->items[i];
         json_t *v = scn_node_json(vn);
+        xlate_times(w, v);
         char text[64];
         snprintf(text, sizeof text, "server.%s", k);
         if (!strcmp(k, "requests") || !strcmp(k, "log")) {
@@ -1318,6 +1378,7 @@ static int eval_client(rl_world *w, rl_client *c, const scn_node *asserts, doubl
         const char *k = asserts->keys[i]->str;
         const scn_node *vn = asserts->items[i];
         json_t *v = scn_node_json(vn);
+        xlate_times(w, v);
         char text[160];
         snprintf(text, sizeof text, "%s.%s", c->spec->name, k);
         json_t *hs = !strcmp(k, "received")   ? c->events
@@ -1807,6 +1868,7 @@ int scn_run_real(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
     w->srv_logs = json_array();
     w->srv_requests = json_array();
     w->marks = json_object();
+    w->times = json_object();
     w->tokens = json_array();
     w->trace = r->trace;
     /* The scenario's overrides go to both programs (each core uses its
@@ -1941,6 +2003,7 @@ done:
     json_decref(w->srv_logs);
     json_decref(w->srv_requests);
     json_decref(w->marks);
+    json_decref(w->times);
     json_decref(w->tokens);
     free(w->policy);
     free(w);
