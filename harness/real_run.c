@@ -44,6 +44,7 @@ typedef struct rl_client {
     rl_proc p;
     int running, offline;
     json_t *events, *notes, *closed, *http, *logs, *answers;
+    json_t *attempts;          /* one {t} per connect attempt ("connecting" line) */
     int max_queue;
     int ready;                 /* the last connection line was "ready" */
     char *token;
@@ -155,8 +156,7 @@ static void scan_expect(rl_skip *k, const scn_scenario *s, const scn_node *e, in
                 else if (!strcmp(a, "requests"))
                     scan_requests(k, v->items[j], "server");
             } else {
-                if (!strcmp(a, "frames") || !strcmp(a, "reconnect_delays") ||
-                    !strcmp(a, "connect_attempts"))
+                if (!strcmp(a, "frames") || !strcmp(a, "reconnect_delays"))
                     skip_add(k, v->keys[j], "client %s (needs the simulator's timeline)", a);
                 else if (!strcmp(a, "requests"))
                     scan_requests(k, v->items[j], "client");
@@ -429,6 +429,8 @@ static void on_client_out(void *ud, const char *line)
     } else if (!strcmp(kind, "connection")) {
         const char *state = json_string_value(json_object_get(o, "state"));
         c->ready = state && !strcmp(state, "ready");
+        if (state && !strcmp(state, "connecting")) /* WS-6: the core's every attempt */
+            json_array_append_new(c->attempts, json_pack("{s:f,s:s}", "t", w_t(w), "state", state));
         if (state && !strcmp(state, "closed")) {
             int code = (int)json_integer_value(json_object_get(o, "code"));
             /* `by` is inferred: 0 = network, 1000 = the app (offline);
@@ -1386,7 +1388,13 @@ static int eval_client(rl_world *w, rl_client *c, const scn_node *asserts, doubl
                      : !strcmp(k, "requests") ? c->http
                      : !strcmp(k, "closed")   ? c->closed
                      : !strcmp(k, "log")      ? c->logs
+                     : !strcmp(k, "connect_attempts") ? c->attempts
                                               : NULL;
+        if (hs == c->attempts && json_is_integer(v)) { /* N: exactly N */
+            json_t *spec = json_pack("{s:O}", "count", v);
+            json_decref(v);
+            v = spec;
+        }
         if (hs) {
             json_t *e = windowed(hs, from);
             ok = hist(o, vn, text, k, v, e);
@@ -1685,6 +1693,7 @@ static int setup(rl_world *w)
         c->events = json_array();
         c->notes = json_array();
         c->closed = json_array();
+        c->attempts = json_array();
         c->http = json_array();
         c->logs = json_array();
         c->answers = json_array();
@@ -1723,6 +1732,7 @@ static void teardown(rl_world *w)
         json_decref(c->events);
         json_decref(c->notes);
         json_decref(c->closed);
+        json_decref(c->attempts);
         json_decref(c->http);
         json_decref(c->logs);
         json_decref(c->answers);
