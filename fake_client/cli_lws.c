@@ -55,6 +55,7 @@ void cli_drv_http(const char *method, const char *path, const char *idem_key, in
                   const char *error);
 int cli_lws_send_frame(const char *text, size_t len, char *err, size_t errlen);
 void cli_lws_set_ca_file(const char *path);
+void cli_lws_set_frames(int on);
 
 /* ---- records ------------------------------------------------------------- */
 
@@ -254,6 +255,34 @@ static const char *ca_file_path; /* --ca-file, NULL: the system's CAs */
 void cli_lws_set_ca_file(const char *path)
 {
     ca_file_path = path;
+}
+
+static int frames_on; /* --frames */
+
+void cli_lws_set_frames(int on)
+{
+    frames_on = on;
+}
+
+/*
+ * --frames: every whole WebSocket message this program read or wrote, as
+ * {"kind":"frame","from":"server"|"client","type":T,"bytes":N}: what was on
+ * the wire, so a harness can check the stream's shape (WS-2 replay order,
+ * WS-4 heartbeats) against any server.  T is the message's "type", else
+ * its "event_type", else null (not JSON, or neither key).
+ */
+static json_t *frame_line(const char *from, const char *data, size_t len)
+{
+    if (!frames_on)
+        return NULL;
+    json_t *m = json_loadb(data, len, 0, NULL);
+    const char *type = json_string_value(json_object_get(m, "type"));
+    if (!type)
+        type = json_string_value(json_object_get(m, "event_type"));
+    json_t *line = json_pack("{s:s, s:s, s:s?, s:I}", "kind", "frame", "from", from, "type", type,
+                             "bytes", (json_int_t)len);
+    json_decref(m);
+    return line;
 }
 
 int cli_lws_check_url(const char *url, char *err, size_t errlen)
@@ -808,6 +837,9 @@ static int ws_client_cb(struct lws *wsi, enum lws_callback_reasons reason, conn 
         if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
             size_t n = c->rx_len;
             c->rx_len = 0;
+            json_t *fl = frame_line("server", c->rx, n);
+            if (fl)
+                cli_drv_emit(fl);
             if (!A.shutting_down) {
                 cli_ws_message(A.core, c->id, c->rx, n);
                 drain();
@@ -822,8 +854,14 @@ static int ws_client_cb(struct lws *wsi, enum lws_callback_reasons reason, conn 
             c->q_head = m->next;
             if (!c->q_head)
                 c->q_tail = NULL;
+            /* Read before lws_write: it masks a client's payload in place. */
+            json_t *fl = frame_line("client", (const char *)m->buf + LWS_PRE, m->len);
             int n = lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
             free(m);
+            if (fl && n >= 0)
+                cli_drv_emit(fl);
+            else
+                json_decref(fl);
             if (n < 0)
                 return -1;
             if (c->q_head || c->closing)

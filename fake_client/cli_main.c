@@ -48,6 +48,8 @@ int cli_lws_check_url(const char *url, char *err, size_t errlen);
 int cli_lws_send_frame(const char *text, size_t len, char *err, size_t errlen);
 /* cli_lws.c: PEM file of CAs to trust for https:// (NULL: the system's). */
 void cli_lws_set_ca_file(const char *path);
+/* cli_lws.c: --frames, a "frame" line per WebSocket message read or written. */
+void cli_lws_set_frames(int on);
 
 /* Here: one stdin command line; returns 1 when the driver must quit. */
 int cli_drv_line(cli_core *core, const char *line, size_t len);
@@ -294,7 +296,7 @@ int cli_drv_line(cli_core *core, const char *line, size_t len)
 static const char USAGE[] =
     "usage: hp-fake-client --server http://HOST:PORT --token JWT --db FILE --key-file FILE\n"
     "                      [--time-scale F] [--log-level LEVEL] [--name NAME]\n"
-    "                      [--ca-file PEM] [--policy JSON]\n"
+    "                      [--ca-file PEM] [--policy JSON] [--frames]\n"
     "\n"
     "The HomePlanner reference client.  Reads commands as JSON lines on stdin and\n"
     "writes every observable as one JSON line on stdout; logs go to stderr.\n"
@@ -313,6 +315,8 @@ static const char USAGE[] =
     "  --ca-file PEM     with https://: trust the CAs in this PEM file instead of\n"
     "                    the system's (a test or company CA); the server's\n"
     "                    certificate and host name are always verified\n"
+    "  --frames          also write a {\"kind\":\"frame\"} line for every WebSocket\n"
+    "                    message read or written (from, type, bytes)\n"
     "  --help            this text\n"
     "\n"
     "Commands: edit, delete, lock, unlock, offline, online, sync_now, choose,\n"
@@ -377,7 +381,7 @@ int main(int argc, char **argv)
     double scale = 1.0;
     hp_log_level level = HP_LOG_INFO;
 
-    enum { O_SERVER = 1, O_TOKEN, O_DB, O_KEY, O_SCALE, O_LEVEL, O_NAME, O_CA, O_POLICY, O_HELP };
+    enum { O_SERVER = 1, O_TOKEN, O_DB, O_KEY, O_SCALE, O_LEVEL, O_NAME, O_CA, O_POLICY, O_FRAMES, O_HELP };
     static const struct option opts[] = {
         {"server", required_argument, NULL, O_SERVER},
         {"token", required_argument, NULL, O_TOKEN},
@@ -388,6 +392,7 @@ int main(int argc, char **argv)
         {"name", required_argument, NULL, O_NAME},
         {"ca-file", required_argument, NULL, O_CA},
         {"policy", required_argument, NULL, O_POLICY},
+        {"frames", no_argument, NULL, O_FRAMES},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -402,6 +407,7 @@ int main(int argc, char **argv)
         case O_NAME: name = optarg; break;
         case O_CA: ca_file = optarg; break;
         case O_POLICY: policy_s = optarg; break;
+        case O_FRAMES: cli_lws_set_frames(1); break;
         case O_SCALE: {
             char *end = NULL;
             errno = 0;

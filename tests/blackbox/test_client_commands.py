@@ -180,7 +180,44 @@ def test_policy_flag():
         assert alice.quit() == 0
 
 
+
+def test_frames_flag():
+    """--frames: one line per WebSocket message on the wire, in order: HELLO
+    out, READY in, heartbeats both ways (WS-2, WS-4), a raw send_frame under
+    its type; without the flag, no frame lines."""
+    with Env() as env:
+        srv = env.server().start()
+        alice = env.client("alice", srv, "alice", "home", extra_args=["--frames"]).start()
+        bob = env.client("bob", srv, "bob", "home").start()
+        alice.wait_ready()
+        bob.wait_ready()
+
+        def frame(frm, typ):
+            return lambda x: (x.get("kind") == "frame" and x.get("from") == frm
+                              and x.get("type") == typ)
+        alice.wait(frame("client", "HELLO"), what="HELLO written")
+        alice.wait(frame("server", "READY"), what="READY read")
+        frames = [x for x in alice.lines if x.get("kind") == "frame"]
+        assert [(f["from"], f["type"]) for f in frames[:2]] == \
+            [("client", "HELLO"), ("server", "READY")], frames
+        assert frames[0]["bytes"] == len('{"type":"HELLO","revision":0}'), frames[0]
+        # heartbeats both ways (300 ms at the tests' time scale)
+        alice.wait(frame("client", "HEARTBEAT"), what="client HEARTBEAT")
+        alice.wait(frame("server", "HEARTBEAT"), what="server HEARTBEAT")
+        # an event is read under its event_type
+        bob.ok({"cmd": "edit", "id": "f1", "fields": {"title": "Framed"}})
+        alice.wait(frame("server", "TASK_UPDATED"), what="TASK_UPDATED read")
+        # a raw frame that is not JSON has no type
+        m = alice.mark()
+        alice.ok({"cmd": "send_frame", "text": "not json"})
+        f = alice.wait(lambda x: x.get("kind") == "frame" and x.get("from") == "client"
+                       and x.get("bytes") == 8, since=m, what="raw frame written")
+        assert f.get("type") is None, f
+        assert bob.count(lambda x: x.get("kind") == "frame") == 0, "bob has no --frames"
+        assert alice.quit() == 0 and bob.quit() == 0
+
+
 if __name__ == "__main__":
     run_tests([test_flags, test_bad_command_lines_get_error_objects,
                test_token_command_and_end_of_stdin, test_sigterm_stops_cleanly,
-               test_send_frame_probes_the_server, test_policy_flag])
+               test_send_frame_probes_the_server, test_policy_flag, test_frames_flag])
