@@ -45,6 +45,7 @@ typedef struct rl_client {
     int running, offline;
     json_t *events, *notes, *closed, *http, *logs, *answers;
     json_t *attempts;          /* one {t} per connect attempt ("connecting" line) */
+    json_t *frames;            /* --frames lines: every WebSocket message on its link */
     int max_queue;
     int ready;                 /* the last connection line was "ready" */
     char *token;
@@ -107,9 +108,15 @@ static void skip_add(rl_skip *k, const scn_node *at, const char *fmt, ...)
 
 /* The Idempotency-Key is in the client's `http` lines and in our server's
  * `request` log lines (idem=); bodies are in neither. */
-static const char *const history_sel_unsupported[] = {"body", "response", NULL};
+static const char *const requests_unsupported[] = {"body", "response", NULL};
+/* A client's frame lines are what crossed its socket: a frame lost on the
+ * way (a simulated link fault) is never seen. */
+static const char *const frames_unsupported[] = {"lost", NULL};
 
-static void scan_requests(rl_skip *k, const scn_node *v, const char *who)
+/* History selectors (a map, a list, {exactly: list}) using keys that the
+ * real programs do not report. */
+static void scan_sel(rl_skip *k, const scn_node *v, const char *who, const char *what,
+                     const char *const *unsupported)
 {
     const scn_node *items[64];
     size_t n = 0;
@@ -126,10 +133,10 @@ static void scan_requests(rl_skip *k, const scn_node *v, const char *who)
         }
     }
     for (size_t i = 0; i < n; i++)
-        for (const char *const *u = history_sel_unsupported; *u; u++)
+        for (const char *const *u = unsupported; *u; u++)
             if (scn_map_get(items[i], *u))
-                skip_add(k, items[i], "%s.requests: %s (the real programs do not report it)",
-                         who, *u);
+                skip_add(k, items[i], "%s.%s: %s (the real programs do not report it)", who,
+                         what, *u);
 }
 
 static void scan_expect(rl_skip *k, const scn_scenario *s, const scn_node *e, int own)
@@ -154,12 +161,14 @@ static void scan_expect(rl_skip *k, const scn_scenario *s, const scn_node *e, in
                              !strcmp(a, "lock")))
                     skip_add(k, v->keys[j], "server.%s on a foreign server", a);
                 else if (!strcmp(a, "requests"))
-                    scan_requests(k, v->items[j], "server");
+                    scan_sel(k, v->items[j], "server", "requests", requests_unsupported);
             } else {
-                if (!strcmp(a, "frames") || !strcmp(a, "reconnect_delays"))
+                if (!strcmp(a, "reconnect_delays"))
                     skip_add(k, v->keys[j], "client %s (needs the simulator's timeline)", a);
                 else if (!strcmp(a, "requests"))
-                    scan_requests(k, v->items[j], "client");
+                    scan_sel(k, v->items[j], "client", "requests", requests_unsupported);
+                else if (!strcmp(a, "frames"))
+                    scan_sel(k, v->items[j], "client", "frames", frames_unsupported);
             }
         }
     }
@@ -411,6 +420,9 @@ static void on_client_out(void *ud, const char *line)
     if (!strcmp(kind, "ok") || !strcmp(kind, "error") || !strcmp(kind, "status") ||
         !strcmp(kind, "cached")) {
         json_array_append(c->answers, o);
+    } else if (!strcmp(kind, "frame")) {
+        json_array_append(c->frames, o);
+        trace_add(w, c->spec->name, "observe", json_pack("{s:O}", "info", o));
     } else if (!strcmp(kind, "event")) {
         json_array_append(c->events, o);
         trace_add(w, c->spec->name, "event", json_pack("{s:O}", "info", o));
@@ -613,6 +625,7 @@ static int client_start(rl_world *w, rl_client *c)
     argv[n++] = scale;
     argv[n++] = "--name";
     argv[n++] = c->spec->name;
+    argv[n++] = "--frames"; /* the `frames` expectation */
     if (c->token) {
         argv[n++] = "--token";
         argv[n++] = c->token;
@@ -1037,6 +1050,8 @@ static json_t *word_sel(const char *what, const char *word)
         json_object_set_new(s, "type", json_string(a));
         if (n >= 2)
             json_object_set_new(s, "entity_id", json_string(b));
+    } else if (!strcmp(what, "frames")) {
+        json_object_set_new(s, "type", json_string(a));
     } else if (!strcmp(what, "requests")) {
         json_object_set_new(s, "method", json_string(a));
         if (n >= 2)
@@ -1389,6 +1404,7 @@ static int eval_client(rl_world *w, rl_client *c, const scn_node *asserts, doubl
                      : !strcmp(k, "closed")   ? c->closed
                      : !strcmp(k, "log")      ? c->logs
                      : !strcmp(k, "connect_attempts") ? c->attempts
+                     : !strcmp(k, "frames")   ? c->frames
                                               : NULL;
         if (hs == c->attempts && json_is_integer(v)) { /* N: exactly N */
             json_t *spec = json_pack("{s:O}", "count", v);
@@ -1694,6 +1710,7 @@ static int setup(rl_world *w)
         c->notes = json_array();
         c->closed = json_array();
         c->attempts = json_array();
+        c->frames = json_array();
         c->http = json_array();
         c->logs = json_array();
         c->answers = json_array();
@@ -1733,6 +1750,7 @@ static void teardown(rl_world *w)
         json_decref(c->notes);
         json_decref(c->closed);
         json_decref(c->attempts);
+        json_decref(c->frames);
         json_decref(c->http);
         json_decref(c->logs);
         json_decref(c->answers);
