@@ -56,6 +56,7 @@ void cli_drv_http(const char *method, const char *path, const char *idem_key, in
 int cli_lws_send_frame(const char *text, size_t len, char *err, size_t errlen);
 void cli_lws_set_ca_file(const char *path);
 void cli_lws_set_frames(int on);
+int cli_lws_add_drop(const char *from, const char *message, int count, char *err, size_t errlen);
 
 /* ---- records ------------------------------------------------------------- */
 
@@ -271,18 +272,102 @@ void cli_lws_set_frames(int on)
  * WS-4 heartbeats) against any server.  T is the message's "type", else
  * its "event_type", else null (not JSON, or neither key).
  */
-static json_t *frame_line(const char *from, const char *data, size_t len)
+/* A message's "type", else its "event_type", else "" (not JSON, neither). */
+static void frame_type(const char *data, size_t len, char *out, size_t n)
 {
-    if (!frames_on)
-        return NULL;
     json_t *m = json_loadb(data, len, 0, NULL);
     const char *type = json_string_value(json_object_get(m, "type"));
     if (!type)
         type = json_string_value(json_object_get(m, "event_type"));
-    json_t *line = json_pack("{s:s, s:s, s:s?, s:I}", "kind", "frame", "from", from, "type", type,
-                             "bytes", (json_int_t)len);
+    snprintf(out, n, "%s", type ? type : "");
     json_decref(m);
+}
+
+/* lost: the message was taken by a drop rule (see cli_lws_add_drop). */
+static json_t *frame_line(const char *from, const char *data, size_t len, int lost)
+{
+    if (!frames_on)
+        return NULL;
+    char type[64];
+    frame_type(data, len, type, sizeof type);
+    json_t *line = json_pack("{s:s, s:s, s:s?, s:I}", "kind", "frame", "from", from, "type",
+                             type[0] ? type : NULL, "bytes", (json_int_t)len);
+    if (lost)
+        json_object_set_new(line, "lost", json_true());
     return line;
+}
+
+/*
+ * Driver command drop: the next `count` messages of a kind in one direction
+ * are lost on the way, as a scenario's `drop` fault does on the simulated
+ * link - the same rules, checked in order, the first one with messages left
+ * taking the message.  Kinds: a WebSocket type or event type, "request" (a
+ * REST request, never sent), "response" (a REST answer that arrived and is
+ * thrown away), "any".  A lost request or response leaves the core waiting
+ * for its request timeout (Q-7) and a retry with the same Idempotency-Key,
+ * which is how a real network loses one; a lost server message does not
+ * reset the watchdog (WS-5).  This is a test fault for `hp-harness --mode
+ * real`, in the adapter because it stands for the network, not the policy.
+ */
+#define MAX_DROPS 16
+static struct drop_rule {
+    int from_server;
+    char message[32];
+    int remaining;
+} drops[MAX_DROPS];
+static int ndrops;
+
+int cli_lws_add_drop(const char *from, const char *message, int count, char *err, size_t errlen)
+{
+    static const char *const kinds[] = {"HELLO", "READY", "HEARTBEAT", "RESYNC_REQUIRED",
+                                        "TASK_UPDATED", "REMINDER_DUE", "LOCK_REFRESHED",
+                                        "request", "response", "any", NULL};
+    int from_server;
+    if (from && !strcmp(from, "server"))
+        from_server = 1;
+    else if (from && !strcmp(from, "client"))
+        from_server = 0;
+    else
+        return hp_errf(err, errlen, "\"from\" must be \"server\" or \"client\"");
+    const char *const *k = kinds;
+    while (*k && (!message || strcmp(*k, message)))
+        k++;
+    if (!*k)
+        return hp_errf(err, errlen, "\"message\" must be a message type, request, response "
+                                    "or any");
+    if ((from_server && !strcmp(message, "request")) || (!from_server && !strcmp(message, "response")))
+        return hp_errf(err, errlen, "a %s comes from the %s", message,
+                       from_server ? "client" : "server");
+    if (count < 1)
+        return hp_errf(err, errlen, "\"count\" must be 1 or more");
+    int i = 0;
+    while (i < ndrops && drops[i].remaining > 0)
+        i++;
+    if (i == MAX_DROPS)
+        return hp_errf(err, errlen, "too many drop rules in force (%d)", MAX_DROPS);
+    if (i == ndrops)
+        ndrops++;
+    drops[i].from_server = from_server;
+    snprintf(drops[i].message, sizeof drops[i].message, "%s", message);
+    drops[i].remaining = count;
+    return 0;
+}
+
+/* 1 when a drop rule takes this message (and counts it). */
+static int take_drop(int from_server, const char *kind)
+{
+    for (int i = 0; i < ndrops; i++) {
+        struct drop_rule *d = &drops[i];
+        if (d->remaining <= 0 || d->from_server != from_server)
+            continue;
+        if (!strcmp(d->message, "any") || !strcmp(d->message, kind)) {
+            d->remaining--;
+            hp_log(A.env, HP_LOG_INFO, "fault_drop", "from=%s message=%s left=%d",
+                   from_server ? "server" : "client", kind[0] ? kind : "-", d->remaining);
+            return 1;
+        }
+    }
+    return 0;
 }
 
 int cli_lws_check_url(const char *url, char *err, size_t errlen)
@@ -418,6 +503,8 @@ static void req_deliver(req *r)
     r->wsi = NULL;
     if (A.shutting_down)
         return;
+    if (take_drop(1, "response"))
+        return; /* a drop fault: the core times out and retries */
     cli_drv_http(r->method, r->path, r->idem_key, r->status, NULL);
     cli_http_response(A.core, r->id, r->status, r->retry_after_s, r->rx ? r->rx : "",
                       r->rx_len);
@@ -438,6 +525,8 @@ static void req_ended(req *r)
 
 static void start_request(const hp_out *it)
 {
+    if (take_drop(0, "request"))
+        return; /* a drop fault: never sent; the core times out and retries */
     req *r = calloc(1, sizeof *r);
     if (!r) {
         cli_http_failed(A.core, it->id, "network");
@@ -549,7 +638,16 @@ static void ws_send(const hp_out *it)
         hp_log(A.env, HP_LOG_DEBUG, "ws_send_dropped", "conn=%llu", (unsigned long long)it->id);
         return;
     }
-    conn_queue(c, it->body, it->body_len ? it->body_len : strlen(it->body));
+    size_t n = it->body_len ? it->body_len : strlen(it->body);
+    char type[64];
+    frame_type(it->body, n, type, sizeof type);
+    if (take_drop(0, type)) { /* a drop fault: lost on the way out */
+        json_t *fl = frame_line("client", it->body, n, 1);
+        if (fl)
+            cli_drv_emit(fl);
+        return;
+    }
+    conn_queue(c, it->body, n);
 }
 
 /* Driver command send_frame: a raw text frame on the open stream, behind
@@ -837,9 +935,14 @@ static int ws_client_cb(struct lws *wsi, enum lws_callback_reasons reason, conn 
         if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
             size_t n = c->rx_len;
             c->rx_len = 0;
-            json_t *fl = frame_line("server", c->rx, n);
+            char type[64];
+            frame_type(c->rx, n, type, sizeof type);
+            int lost = take_drop(1, type);
+            json_t *fl = frame_line("server", c->rx, n, lost);
             if (fl)
                 cli_drv_emit(fl);
+            if (lost)
+                return 0; /* never reached the core */
             if (!A.shutting_down) {
                 cli_ws_message(A.core, c->id, c->rx, n);
                 drain();
@@ -855,7 +958,7 @@ static int ws_client_cb(struct lws *wsi, enum lws_callback_reasons reason, conn 
             if (!c->q_head)
                 c->q_tail = NULL;
             /* Read before lws_write: it masks a client's payload in place. */
-            json_t *fl = frame_line("client", (const char *)m->buf + LWS_PRE, m->len);
+            json_t *fl = frame_line("client", (const char *)m->buf + LWS_PRE, m->len, 0);
             int n = lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
             free(m);
             if (fl && n >= 0)

@@ -50,6 +50,8 @@ int cli_lws_send_frame(const char *text, size_t len, char *err, size_t errlen);
 void cli_lws_set_ca_file(const char *path);
 /* cli_lws.c: --frames, a "frame" line per WebSocket message read or written. */
 void cli_lws_set_frames(int on);
+/* cli_lws.c: driver command drop, a network fault; 0 or -1 with err. */
+int cli_lws_add_drop(const char *from, const char *message, int count, char *err, size_t errlen);
 
 /* Here: one stdin command line; returns 1 when the driver must quit. */
 int cli_drv_line(cli_core *core, const char *line, size_t len);
@@ -279,6 +281,20 @@ int cli_drv_line(cli_core *core, const char *line, size_t len)
         } else {
             emit_error(cmd, NULL, err);
         }
+    } else if (strcmp(cmd, "drop") == 0) {
+        /* A test fault, not a user action: the next messages are lost. */
+        const json_t *cnt = json_object_get(root, "count");
+        if (cnt && (!json_is_integer(cnt) || json_integer_value(cnt) < 1 ||
+                    json_integer_value(cnt) > 1000000)) {
+            emit_error(cmd, NULL, "\"count\" must be an integer from 1 to 1000000");
+        } else if (cli_lws_add_drop(json_string_value(json_object_get(root, "from")),
+                                    json_string_value(json_object_get(root, "message")),
+                                    cnt ? (int)json_integer_value(cnt) : 1, err,
+                                    sizeof err) == 0) {
+            emit_ok(cmd, NULL);
+        } else {
+            emit_error(cmd, NULL, err);
+        }
     } else if (strcmp(cmd, "quit") == 0) {
         emit_ok(cmd, NULL);
         quit = 1;
@@ -320,7 +336,8 @@ static const char USAGE[] =
     "  --help            this text\n"
     "\n"
     "Commands: edit, delete, lock, unlock, offline, online, sync_now, choose,\n"
-    "token, status, cached, quit; send_frame (a raw frame, for protocol tests).\n"
+    "token, status, cached, quit; send_frame (a raw frame) and drop (lose messages),\n"
+    "for protocol tests.\n"
     "See docs/CLIENT_DRIVER.md.\n"
     "Exit: 0 after quit or end of stdin, 2 usage, 3 runtime error.\n";
 

@@ -80,7 +80,7 @@ const char *const scn_log_messages[] = {
     "ws_ready", "bad_event", "bad_message", "request_timeout", "cache_evicted", "key_mismatch",
     "quarantine_restored", "tampered", "client_started", "client_stopped",
     "client_start_failed", "event_loop_failed", "http_failed", "ws_send_dropped",
-    "ws_connect_error", "stdin_unavailable", "send_frame",
+    "ws_connect_error", "stdin_unavailable", "send_frame", "fault_drop",
     NULL};
 const char *const scn_drop_messages[] = {"HELLO", "READY", "HEARTBEAT", "RESYNC_REQUIRED",
                                          "TASK_UPDATED", "REMINDER_DUE", "LOCK_REFRESHED",

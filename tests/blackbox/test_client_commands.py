@@ -217,7 +217,67 @@ def test_frames_flag():
         assert alice.quit() == 0 and bob.quit() == 0
 
 
+
+def test_drop_command():
+    """drop: the network faults of a scenario, played by the client's socket
+    layer.  A lost response: the server applied the write, the client times
+    out (10 s x 0.1) and retries with the same key, applied once.  Lost client
+    heartbeats: the server closes 4008.  A lost server event never reaches
+    the core.  Bad rules are error objects."""
+    with Env() as env:
+        srv = env.server().start()
+        alice = env.client("alice", srv, "alice", "home", extra_args=["--frames"]).start()
+        bob = env.client("bob", srv, "bob", "home").start()
+        alice.wait_ready()
+        bob.wait_ready()
+        for bad, why in (({"from": "moon", "message": "HELLO"}, "from"),
+                         ({"from": "client", "message": "PING"}, "message"),
+                         ({"from": "client", "message": "response"}, "comes from"),
+                         ({"from": "server", "message": "any", "count": 0}, "count"),
+                         ({"from": "server", "message": "any", "count": "2"}, "count")):
+            r = alice.cmd(dict(bad, cmd="drop"))
+            assert r["kind"] == "error" and why in r["message"], (bad, r)
+
+        # a lost response: applied on the server, retried with the same key
+        alice.ok({"cmd": "drop", "from": "server", "message": "response"})
+        m = alice.mark()
+        alice.ok({"cmd": "edit", "id": "d1", "fields": {"title": "Once"}})
+        alice.wait_status(lambda s: not s["queue"], what="d1 acknowledged after the retry")
+        puts = [x for x in alice.lines[m:] if x.get("kind") == "http" and x.get("method") == "PUT"]
+        assert len(puts) == 1 and puts[0]["status"] == 200, puts  # the lost one has no line
+        reqs = srv.log_lines(contains=" request method=PUT path=/api/v0.2/tasks/d1 ")
+        assert len(reqs) == 2, srv.stderr_text()
+        keys = {l.split("idem=")[1].split()[0] for l in reqs}
+        assert len(keys) == 1, reqs                                 # same Idempotency-Key
+        assert "request_timeout" in alice.stderr_text()
+        st, body, _ = srv.http("GET", "/api/v0.2/tasks/d1", alice.token)
+        assert st == 200 and body["revision"] == 1, body           # applied once
+
+        # a lost server event: the frame is seen, lost, and not applied
+        alice.ok({"cmd": "drop", "from": "server", "message": "TASK_UPDATED"})
+        m = alice.mark()
+        bob.ok({"cmd": "edit", "id": "d2", "fields": {"title": "Unseen"}})
+        alice.wait(lambda x: x.get("kind") == "frame" and x.get("type") == "TASK_UPDATED"
+                   and x.get("lost") is True, since=m, what="lost TASK_UPDATED frame")
+        assert alice.count(lambda x: x.get("kind") == "event" and x.get("entity_id") == "d2",
+                           since=m) == 0
+
+        # lost client heartbeats: the server times the stream out with 4008
+        m = alice.mark()
+        alice.ok({"cmd": "drop", "from": "client", "message": "HEARTBEAT", "count": 3})
+        closed = alice.wait(lambda x: x.get("kind") == "connection" and x.get("state") == "closed",
+                            since=m, what="close 4008")
+        assert closed.get("code") == 4008, closed
+        alice.wait_ready(since=m)
+        assert alice.count(lambda x: x.get("kind") == "frame" and x.get("from") == "client"
+                           and x.get("type") == "HEARTBEAT" and x.get("lost") is True,
+                           since=m) >= 2
+        assert "fault_drop from=client message=HEARTBEAT" in alice.stderr_text()
+        assert alice.quit() == 0 and bob.quit() == 0
+
+
 if __name__ == "__main__":
     run_tests([test_flags, test_bad_command_lines_get_error_objects,
                test_token_command_and_end_of_stdin, test_sigterm_stops_cleanly,
-               test_send_frame_probes_the_server, test_policy_flag, test_frames_flag])
+               test_send_frame_probes_the_server, test_policy_flag, test_frames_flag,
+               test_drop_command])
