@@ -109,9 +109,6 @@ static void skip_add(rl_skip *k, const scn_node *at, const char *fmt, ...)
 /* The Idempotency-Key is in the client's `http` lines and in our server's
  * `request` log lines (idem=); bodies are in neither. */
 static const char *const requests_unsupported[] = {"body", "response", NULL};
-/* A client's frame lines are what crossed its socket: a frame lost on the
- * way (a simulated link fault) is never seen. */
-static const char *const frames_unsupported[] = {"lost", NULL};
 
 /* History selectors (a map, a list, {exactly: list}) using keys that the
  * real programs do not report. */
@@ -167,8 +164,7 @@ static void scan_expect(rl_skip *k, const scn_scenario *s, const scn_node *e, in
                     skip_add(k, v->keys[j], "client %s (needs the simulator's timeline)", a);
                 else if (!strcmp(a, "requests"))
                     scan_sel(k, v->items[j], "client", "requests", requests_unsupported);
-                else if (!strcmp(a, "frames"))
-                    scan_sel(k, v->items[j], "client", "frames", frames_unsupported);
+
             }
         }
     }
@@ -196,12 +192,6 @@ static void scan_action(rl_skip *k, const scn_node *a, int server, int own)
     }
     if (!strcmp(name, "latency") || !strcmp(name, "link"))
         skip_add(k, a, "client %s (network faults exist only in the simulator)", name);
-    if (!strcmp(name, "drop")) {
-        const char *from = scn_str(scn_map_get(arg, "from"));
-        const char *msg = scn_str(scn_map_get(arg, "message"));
-        if (!own || !from || strcmp(from, "server") || !msg || strcmp(msg, "HEARTBEAT"))
-            skip_add(k, a, "drop other than {from: server, message: HEARTBEAT} on our server");
-    }
 }
 
 char *scn_real_unsupported(const scn_scenario *s, const scn_run_opts *o)
@@ -880,15 +870,25 @@ static int client_action(rl_world *w, rl_client *c, json_t *a)
         json_decref(ans);
         return rc;
     } else if (!strcmp(name, "drop")) {
-        int count = (int)json_integer_value(json_object_get(arg, "count"));
-        char *body = NULL, *resp = NULL;
-        if (asprintf(&body, "{\"drop_heartbeats\":{\"user\":\"%s\",\"count\":%d}}", c->spec->user,
-                     count ? count : 1) < 0)
-            return fail_rt(w, "out of memory");
-        int st = rl_http(w->url, "POST", "/_hp/faults", NULL, body, 10000, &resp);
-        free(body);
-        free(resp);
-        return st == 200 ? 0 : fail_rt(w, "POST /_hp/faults answered %d", st);
+        /* The link's loss, played by the client's socket layer (driver
+         * command drop): it works against any server. */
+        json_t *count = json_object_get(arg, "count");
+        cmd = json_pack("{s:s,s:O,s:O,s:o}", "cmd", "drop", "from",
+                        json_object_get(arg, "from") ? json_object_get(arg, "from") : json_null(),
+                        "message",
+                        json_object_get(arg, "message") ? json_object_get(arg, "message")
+                                                        : json_null(),
+                        "count", count ? json_incref(count) : json_integer(1));
+        json_t *ans = NULL;
+        if (client_cmd(w, c, cmd, &ans) != 0)
+            return -1;
+        const char *kind = json_string_value(json_object_get(ans, "kind"));
+        int rc = 0;
+        if (kind && !strcmp(kind, "error"))
+            rc = fail_rt(w, "%s: drop: %s", c->spec->name,
+                         json_string_value(json_object_get(ans, "message")));
+        json_decref(ans);
+        return rc;
     } else {
         return fail_rt(w, "action '%s' is not supported in real mode", name);
     }
