@@ -265,16 +265,15 @@ void cli_lws_set_frames(int on)
     frames_on = on;
 }
 
-/*
- * --frames: every whole WebSocket message this program read or wrote, as
- * {"kind":"frame","from":"server"|"client","type":T,"bytes":N}: what was on
- * the wire, so a harness can check the stream's shape (WS-2 replay order,
- * WS-4 heartbeats) against any server.  T is the message's "type", else
- * its "event_type", else null (not JSON, or neither key).
- */
-/* A message's "type", else its "event_type", else "" (not JSON, neither). */
+static int ndrops; /* drop rules ever added (see cli_lws_add_drop) */
+
+/* A message's "type", else its "event_type", else "" (not JSON, neither).
+ * Parsed only when --frames or a drop rule needs it. */
 static void frame_type(const char *data, size_t len, char *out, size_t n)
 {
+    out[0] = '\0';
+    if (!frames_on && ndrops == 0)
+        return;
     json_t *m = json_loadb(data, len, 0, NULL);
     const char *type = json_string_value(json_object_get(m, "type"));
     if (!type)
@@ -283,7 +282,14 @@ static void frame_type(const char *data, size_t len, char *out, size_t n)
     json_decref(m);
 }
 
-/* lost: the message was taken by a drop rule (see cli_lws_add_drop). */
+/*
+ * --frames: every whole WebSocket message this program read or wrote, as
+ * {"kind":"frame","from":"server"|"client","type":T,"bytes":N}: what was on
+ * the wire, so a harness can check the stream's shape (WS-2 replay order,
+ * WS-4 heartbeats) against any server.  T is the message's "type", else
+ * its "event_type", else null (not JSON, or neither key).  lost: the
+ * message was taken by a drop rule (see cli_lws_add_drop).
+ */
 static json_t *frame_line(const char *from, const char *data, size_t len, int lost)
 {
     if (!frames_on)
@@ -315,7 +321,6 @@ static struct drop_rule {
     char message[32];
     int remaining;
 } drops[MAX_DROPS];
-static int ndrops;
 
 int cli_lws_add_drop(const char *from, const char *message, int count, char *err, size_t errlen)
 {
