@@ -783,6 +783,22 @@ static void xlate_times(rl_world *w, json_t *v)
     }
 }
 
+/* A test fault or probe (send_frame, drop) as a driver command: unlike a
+ * user action, a refusal stops the scenario with a runtime error. */
+static int fault_cmd(rl_world *w, rl_client *c, json_t *cmd, const char *name)
+{
+    json_t *ans = NULL;
+    if (client_cmd(w, c, cmd, &ans) != 0)
+        return -1;
+    const char *kind = json_string_value(json_object_get(ans, "kind"));
+    int rc = 0;
+    if (kind && !strcmp(kind, "error"))
+        rc = fail_rt(w, "%s: %s: %s", c->spec->name, name,
+                     json_string_value(json_object_get(ans, "message")));
+    json_decref(ans);
+    return rc;
+}
+
 static int client_action(rl_world *w, rl_client *c, json_t *a)
 {
     json_t *arg;
@@ -858,17 +874,8 @@ static int client_action(rl_world *w, rl_client *c, json_t *a)
             return fail_rt(w, "send_frame: malformed frame");
         cmd = json_pack("{s:s,s:s%}", "cmd", "send_frame", "text", text, n);
         free(text);
-        json_t *ans = NULL;
-        if (client_cmd(w, c, cmd, &ans) != 0)
-            return -1;
         /* As in simulation, a frame with no stream to carry it is an error. */
-        const char *kind = json_string_value(json_object_get(ans, "kind"));
-        int rc = 0;
-        if (kind && !strcmp(kind, "error"))
-            rc = fail_rt(w, "%s: send_frame: %s", c->spec->name,
-                         json_string_value(json_object_get(ans, "message")));
-        json_decref(ans);
-        return rc;
+        return fault_cmd(w, c, cmd, name);
     } else if (!strcmp(name, "drop")) {
         /* The link's loss, played by the client's socket layer (driver
          * command drop): it works against any server. */
@@ -879,16 +886,7 @@ static int client_action(rl_world *w, rl_client *c, json_t *a)
                         json_object_get(arg, "message") ? json_object_get(arg, "message")
                                                         : json_null(),
                         "count", count ? json_incref(count) : json_integer(1));
-        json_t *ans = NULL;
-        if (client_cmd(w, c, cmd, &ans) != 0)
-            return -1;
-        const char *kind = json_string_value(json_object_get(ans, "kind"));
-        int rc = 0;
-        if (kind && !strcmp(kind, "error"))
-            rc = fail_rt(w, "%s: drop: %s", c->spec->name,
-                         json_string_value(json_object_get(ans, "message")));
-        json_decref(ans);
-        return rc;
+        return fault_cmd(w, c, cmd, name);
     } else {
         return fail_rt(w, "action '%s' is not supported in real mode", name);
     }

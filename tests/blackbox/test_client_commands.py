@@ -181,16 +181,22 @@ def test_policy_flag():
 
 
 
+def framed_pair(env):
+    """A server, alice with --frames and bob without, both ready."""
+    srv = env.server().start()
+    alice = env.client("alice", srv, "alice", "home", extra_args=["--frames"]).start()
+    bob = env.client("bob", srv, "bob", "home").start()
+    alice.wait_ready()
+    bob.wait_ready()
+    return srv, alice, bob
+
+
 def test_frames_flag():
     """--frames: one line per WebSocket message on the wire, in order: HELLO
     out, READY in, heartbeats both ways (WS-2, WS-4), a raw send_frame under
     its type; without the flag, no frame lines."""
     with Env() as env:
-        srv = env.server().start()
-        alice = env.client("alice", srv, "alice", "home", extra_args=["--frames"]).start()
-        bob = env.client("bob", srv, "bob", "home").start()
-        alice.wait_ready()
-        bob.wait_ready()
+        srv, alice, bob = framed_pair(env)
 
         def frame(frm, typ):
             return lambda x: (x.get("kind") == "frame" and x.get("from") == frm
@@ -225,11 +231,7 @@ def test_drop_command():
     heartbeats: the server closes 4008.  A lost server event never reaches
     the core.  Bad rules are error objects."""
     with Env() as env:
-        srv = env.server().start()
-        alice = env.client("alice", srv, "alice", "home", extra_args=["--frames"]).start()
-        bob = env.client("bob", srv, "bob", "home").start()
-        alice.wait_ready()
-        bob.wait_ready()
+        srv, alice, bob = framed_pair(env)
         for bad, why in (({"from": "moon", "message": "HELLO"}, "from"),
                          ({"from": "client", "message": "PING"}, "message"),
                          ({"from": "client", "message": "response"}, "comes from"),
