@@ -271,9 +271,12 @@ def test_drop_command():
                             since=m, what="close 4008")
         assert closed.get("code") == 4008, closed
         alice.wait_ready(since=m)
+        # The server's deadline (two intervals after the last heartbeat it got)
+        # and the second lost heartbeat fall on the same instant: at least one
+        # lost heartbeat is certain, the second is a race.
         assert alice.count(lambda x: x.get("kind") == "frame" and x.get("from") == "client"
                            and x.get("type") == "HEARTBEAT" and x.get("lost") is True,
-                           since=m) >= 2
+                           since=m) >= 1
         assert "fault_drop from=client message=HEARTBEAT" in alice.stderr_text()
         assert alice.quit() == 0 and bob.quit() == 0
 
