@@ -256,6 +256,8 @@ def test_drop_command():
         assert st == 200 and body["revision"] == 1, body           # applied once
 
         # a lost server event: the frame is seen, lost, and not applied
+        alice.wait(lambda x: x.get("kind") == "event" and x.get("entity_id") == "d1",
+                   what="d1's own event first (the rule must not take it)")
         alice.ok({"cmd": "drop", "from": "server", "message": "TASK_UPDATED"})
         m = alice.mark()
         bob.ok({"cmd": "edit", "id": "d2", "fields": {"title": "Unseen"}})
