@@ -32,7 +32,14 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXCLUDE_TOP = re.compile(r"^(build[^/]*|reports|\.git)(/|$)")
 RESULT_LINE = re.compile(r"^(PASS|FAIL|ERROR)\s+(\S+)")
-SUMMARY_LINE = re.compile(r"^(\d+) passed, (\d+) failed\s*$")
+SUMMARY_LINE = re.compile(r"^(\d+) passed, (\d+) failed")
+KINDS = ("sim", "real", "ctest")
+# What each kind builds: the suite needs only hp-harness; real mode and
+# CTest run the programs (their adapters are what such mutants break).
+TARGETS = {"sim": ["hp-harness"], "real": ["hp-harness", "hp-fake-server", "hp-fake-client"],
+           "ctest": ["all"]}
+CTEST_FAILED = re.compile(r"^\s*\d+ - (\S+) \((Failed|Timeout|SEGFAULT|Subprocess aborted|"
+                          r"Exception|Child aborted|Not Run)")
 
 
 class Replacement:
@@ -53,6 +60,9 @@ class Mutation:
         self.expect = ""
         self.args = []
         self.repl = []
+        self.kind = "sim"        # sim | real | ctest: what runs against the mutant
+        self.ctest = ""          # kind ctest: the -R regex of the CTest tests to run
+        self.obligations = []    # the obligations (docs/SYNC_POLICY.md) it aims at
 
 
 class SpecError(Exception):
@@ -89,6 +99,12 @@ def parse_mutations(path):
         if not cur.id or not cur.rule or not cur.repl:
             raise SpecError("%s: mutation starting at line %d needs id:, rule: and at least "
                             "one file:/old:/new:" % (where(i), cur.line))
+        if cur.kind == "ctest" and not cur.ctest:
+            raise SpecError("%s: mutation '%s' is kind ctest: it needs ctest: REGEX"
+                            % (where(i), cur.id))
+        if cur.kind == "real" and not cur.args:
+            raise SpecError("%s: mutation '%s' is kind real: it needs args: (the scenarios "
+                            "to run in real mode, e.g. --tag server-profile)" % (where(i), cur.id))
         muts.append(cur)
         cur = None
 
@@ -123,6 +139,17 @@ def parse_mutations(path):
             cur.expect = val
         elif key == "args":
             cur.args = val.split()
+        elif key == "kind":
+            if val not in KINDS:
+                raise SpecError("%s: kind must be one of %s, got '%s'" % (where(i), ", ".join(KINDS), val))
+            cur.kind = val
+        elif key == "ctest":
+            cur.ctest = val
+        elif key == "obligation":
+            for o in re.split(r"[,\s]+", val.strip()):
+                if not re.match(r"^(WS|Q|C|CF|N|R|A)-[0-9]+\.[0-9]+$", o):
+                    raise SpecError("%s: bad obligation id '%s' (e.g. Q-5.2)" % (where(i), o))
+                cur.obligations.append(o)
         elif key == "file":
             finish_repl(i)
             rp = {"file": val, "old": None, "new": None}
@@ -217,11 +244,58 @@ def write_fresh(path, data):
     os.utime(path, (now, now))
 
 
-def build(builddir, jobs, log_path):
+def build(builddir, jobs, log_path, targets=("hp-harness",)):
     with open(log_path, "wb") as lf:
-        r = subprocess.run(["cmake", "--build", builddir, "--target", "hp-harness", "-j",
-                            str(jobs)], stdout=lf, stderr=subprocess.STDOUT)
+        r = subprocess.run(["cmake", "--build", builddir, "--target"] + list(targets) +
+                           ["-j", str(jobs)], stdout=lf, stderr=subprocess.STDOUT)
     return r.returncode == 0
+
+
+def load_catalogues(paths):
+    """Every catalogue file, in order; ids are unique across all of them."""
+    muts = []
+    for p in paths:
+        muts += parse_mutations(p)
+    seen = {}
+    for m in muts:
+        if m.id in seen:
+            raise SpecError("%s:%d: duplicate id '%s' (first in %s)" % (m.src_file, m.line, m.id,
+                                                                         seen[m.id]))
+        seen[m.id] = m.src_file
+    return muts
+
+
+def default_catalogues():
+    """mutations.txt (the first list) and every catalogue/*.txt."""
+    paths = [os.path.join(HERE, "mutations.txt")]
+    cat = os.path.join(HERE, "catalogue")
+    if os.path.isdir(cat):
+        paths += sorted(os.path.join(cat, n) for n in os.listdir(cat) if n.endswith(".txt"))
+    return paths
+
+
+def run_ctest(builddir, regex, jobs, timeout, log_path):
+    """Runs the CTest tests matching regex in the mutant's build; returns
+    (exit code or None on timeout, {test: "PASS"|"FAIL"}, summary)."""
+    cmd = ["ctest", "--test-dir", builddir, "-R", regex, "-j", str(jobs), "--timeout",
+           str(timeout), "--output-on-failure"]
+    try:
+        with open(log_path, "wb") as lf:
+            r = subprocess.run(cmd, stdout=lf, stderr=subprocess.STDOUT, timeout=timeout + 60)
+        rc = r.returncode
+    except subprocess.TimeoutExpired:
+        rc = None
+    results, summary = {}, ""
+    with open(log_path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            m = re.match(r"^\s*\d+/\d+ Test\s+#\d+: (\S+) \.+\s*(\*\*\*)?(\w+)", line)
+            if m:
+                results[m.group(1)] = "PASS" if m.group(3) == "Passed" else "FAIL"
+            if "tests passed" in line:
+                summary = line.strip()
+    if rc is not None and rc != 0 and not results:
+        rc = 3
+    return (1 if rc and rc != 3 else rc), results, summary
 
 
 def tail(path, n=15):
@@ -282,7 +356,11 @@ def main():
                     help="source tree (default: this repository)")
     ap.add_argument("--work", help="work dir for the copy and its build (kept and reused; "
                     "default: a temporary dir, removed at the end)")
-    ap.add_argument("--mutations", default=os.path.join(HERE, "mutations.txt"))
+    ap.add_argument("--mutations", action="append", default=[],
+                    help="a catalogue file (repeatable; default: mutations.txt and "
+                    "catalogue/*.txt)")
+    ap.add_argument("--kinds", default="sim,real,ctest",
+                    help="run only mutations of these kinds (comma-separated; default all)")
     ap.add_argument("--only", action="append", default=[],
                     help="run only these mutation ids (comma-separated, repeatable)")
     ap.add_argument("--list", action="store_true", help="list the mutations and exit")
@@ -302,7 +380,7 @@ def main():
     a = ap.parse_args()
 
     try:
-        muts = parse_mutations(a.mutations)
+        muts = load_catalogues(a.mutations or default_catalogues())
     except (SpecError, OSError) as e:
         print("mutation: %s" % e, file=sys.stderr)
         return 2
@@ -313,10 +391,15 @@ def main():
         return 2
     if only:
         muts = [m for m in muts if m.id in only]
+    kinds = {k for k in a.kinds.split(",") if k}
+    if kinds - set(KINDS):
+        print("mutation: --kinds takes %s" % ", ".join(KINDS), file=sys.stderr)
+        return 2
+    muts = [m for m in muts if m.kind in kinds]
 
     if a.list:
         for m in muts:
-            log("%-5s %-34s %s" % (m.rule, m.id, m.what))
+            log("%-5s %-5s %-40s %s" % (m.rule, m.kind, m.id, m.what))
         log("%d mutations, %d rules" % (len(muts), len({m.rule for m in muts})))
         return 0
 
@@ -372,32 +455,55 @@ def run_all(a, muts, srcdir, builddir, logdir, t0):
     if r.returncode != 0:
         log("mutation: configure failed:\n" + tail(cfg_log))
         return 3
+    targets = sorted({t for m in muts for t in TARGETS[m.kind]} or {"hp-harness"})
+    if "all" in targets:
+        targets = ["all"]
     blog = os.path.join(logdir, "build-baseline.log")
-    if not build(builddir, a.jobs, blog):
+    if not build(builddir, a.jobs, blog, targets):
         log("mutation: the unmutated tree does not build:\n" + tail(blog))
         return 3
     hx = os.path.join(builddir, "harness", "hp-harness")
     scen = os.path.abspath(a.scenarios) if a.scenarios else "scenarios/"
     if a.scenarios:
         log("scenarios: %s (instead of the copy's scenarios/)" % scen)
-    rc, base, summary = run_suite(hx, srcdir, scen, a.jobs, [], a.timeout,
-                                  os.path.join(logdir, "baseline.log"))
-    base_failed = {k for k, v in base.items() if v != "PASS"}
-    log("baseline: exit %s, %s (%.0f s so far)" % (rc, summary or "no summary", time.time() - t0))
-    ok_rcs = (0, 1, 3) if a.allow_red_baseline else (0, 1)
-    if rc not in ok_rcs or not base:
-        log("mutation: the unmutated suite does not run (exit %s):\n%s"
-            % (rc, tail(os.path.join(logdir, "baseline.log"))))
-        return 3
-    if base_failed:
-        log("baseline: %d scenario(s) fail without any mutation: %s"
-            % (len(base_failed), ", ".join(sorted(base_failed))))
-        if not a.allow_red_baseline:
-            log("mutation: the suite must be green first (or pass --allow-red-baseline)")
+
+    def run_for(m, log_path):
+        """What runs against mutation m (or, unmutated, its baseline)."""
+        if m.kind == "ctest":
+            return run_ctest(builddir, m.ctest, a.jobs, a.timeout, log_path)
+        extra = list(m.args)
+        if m.kind == "real":
+            extra = ["--mode", "real", "--bin-dir", builddir] + extra
+        return run_suite(hx, srcdir, scen, a.jobs, extra, a.timeout, log_path)
+
+    # One baseline per distinct command: the sim suite, each real-mode
+    # selection, each CTest regex.  Each must be green unmutated.
+    baselines = {}
+    for m in muts:
+        key = (m.kind, m.ctest, tuple(m.args))
+        if key in baselines:
+            continue
+        blog = os.path.join(logdir, "baseline-%d.log" % len(baselines))
+        rc, base, summary = run_for(m, blog)
+        base_failed = {k for k, v in base.items() if v != "PASS"}
+        log("baseline %s %s: exit %s, %s (%.0f s so far)" % (
+            m.kind, m.ctest or " ".join(m.args) or "suite", rc, summary or "no summary",
+            time.time() - t0))
+        ok_rcs = (0, 1, 3) if a.allow_red_baseline else (0, 1)
+        if rc not in ok_rcs or not base:
+            log("mutation: the unmutated run does not work (exit %s):\n%s" % (rc, tail(blog)))
             return 3
+        if base_failed:
+            log("baseline: %d fail without any mutation: %s"
+                % (len(base_failed), ", ".join(sorted(base_failed))))
+            if not a.allow_red_baseline:
+                log("mutation: the baseline must be green first (or pass --allow-red-baseline)")
+                return 3
+        baselines[key] = base_failed
 
     rows = []
     for m in muts:
+        base_failed = baselines[(m.kind, m.ctest, tuple(m.args))]
         originals = {}
         for r in m.repl:
             p = os.path.join(srcdir, r.path)
@@ -414,38 +520,44 @@ def run_all(a, muts, srcdir, builddir, logdir, t0):
             for p, t in texts.items():
                 write_fresh(p, t.encode("utf-8"))
             mlog = os.path.join(logdir, "build-%s.log" % m.id)
-            if not build(builddir, a.jobs, mlog):
+            if not build(builddir, a.jobs, mlog, TARGETS[m.kind]):
                 detail = "does not compile: see %s" % mlog
             else:
                 slog = os.path.join(logdir, "run-%s.log" % m.id)
-                rc, res, summary = run_suite(hx, srcdir, scen, a.jobs, m.args, a.timeout, slog)
+                rc, res, summary = run_for(m, slog)
                 newly = sorted(k for k, v in res.items() if v != "PASS" and k not in base_failed)
                 if rc is None:
-                    detail = "suite timed out after %d s: see %s" % (a.timeout, slog)
+                    detail = "timed out after %d s: see %s" % (a.timeout, slog)
                 elif newly and (rc == 1 or (rc == 3 and a.allow_red_baseline)):
                     status = "KILLED"
-                    detail = "%d scenario%s failed: %s" % (len(newly), "" if len(newly) == 1
-                                                          else "s", ", ".join(newly))
+                    detail = "%d %s failed: %s" % (len(newly), "test" if m.kind == "ctest"
+                                                   else "scenario(s)", ", ".join(newly))
                 elif rc in (0, 1) or (rc == 3 and a.allow_red_baseline):
                     status = "SURVIVED"
-                    detail = "suite exit %d, %s; should be caught by %s" % (
+                    detail = "exit %d, %s; should be caught by %s" % (
                         rc, summary or "no summary", m.expect or "?")
                 else:
-                    detail = "suite exit %d (2 = invalid input, 3 = runtime error, else a " \
+                    detail = "exit %d (2 = invalid input, 3 = runtime error, else a " \
                              "crash): see %s" % (rc, slog)
         finally:
             for p, data in originals.items():
                 write_fresh(p, data)
-        log("%s %s %s (%s) [%.0f s]" % (status, m.rule, m.id, detail, time.time() - t1))
+        log("%s %s %s %s (%s) [%.0f s]" % (status, m.rule, m.kind, m.id, detail,
+                                           time.time() - t1))
         rows.append((m, status, detail, newly))
 
-    # Leave the work dir's binary unmutated (the sources were restored above).
-    if rows and not build(builddir, a.jobs, os.path.join(logdir, "build-restored.log")):
+    # Leave the work dir's binaries unmutated (the sources were restored above).
+    if rows and not build(builddir, a.jobs, os.path.join(logdir, "build-restored.log"), targets):
         log("mutation: warning: rebuilding the restored tree failed")
     killed = [r for r in rows if r[1] == "KILLED"]
     not_killed = [r for r in rows if r[1] != "KILLED"]
     rules = sorted({r[0].rule for r in killed}, key=rule_key)
     log("rules with a killed mutation (%d): %s" % (len(rules), " ".join(rules)))
+    for kind in KINDS:
+        mine = [r for r in rows if r[0].kind == kind]
+        if mine:
+            log("%s: %d of %d killed" % (kind, sum(1 for r in mine if r[1] == "KILLED"),
+                                         len(mine)))
     log("total %.0f s" % (time.time() - t0))
     if a.markdown:
         write_markdown(a.markdown, rows, rules)
@@ -466,8 +578,8 @@ def rule_key(r):
 
 def write_markdown(path, rows, rules):
     with open(path, "w", encoding="utf-8") as f:
-        f.write("| result | rule | mutation | the bug | caught by |\n")
-        f.write("|---|---|---|---|---|\n")
+        f.write("| result | rule | kind | catalogue | mutation | the bug | caught by |\n")
+        f.write("|---|---|---|---|---|---|---|\n")
         for m, status, detail, newly in rows:
             if status == "KILLED":
                 shown = newly if len(newly) <= 6 else newly[:5]
@@ -476,7 +588,8 @@ def write_markdown(path, rows, rules):
                     caught += " and %d more" % (len(newly) - len(shown))
             else:
                 caught = detail
-            f.write("| %s | %s | `%s` | %s | %s |\n" % (status, m.rule, m.id, m.what, caught))
+            f.write("| %s | %s | %s | %s | `%s` | %s | %s |\n" % (
+                status, m.rule, m.kind, os.path.basename(m.src_file), m.id, m.what, caught))
         f.write("\n%d killed, %d survived; rules with a killed mutation (%d): %s\n" % (
             sum(1 for r in rows if r[1] == "KILLED"), sum(1 for r in rows if r[1] != "KILLED"),
             len(rules), ", ".join(rules)))
