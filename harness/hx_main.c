@@ -117,6 +117,7 @@ static void usage(FILE *f)
     fputs("usage: hp-harness run [PATH...] [options]   run scenarios (default PATH: scenarios/)\n"
           "       hp-harness lint [PATH...]             validate only\n"
           "       hp-harness list [PATH...] [--json]    ids, rules and tags\n"
+          "       hp-harness trace [--update] [--json]  obligations -> checks (docs/SYNC_POLICY.md)\n"
           "       hp-harness --help | --version\n"
           "\n"
           "PATH is a scenario file or a directory searched recursively for *.yaml and *.yml\n"
@@ -993,6 +994,72 @@ static int cmd_run(hx_opts *o)
     return passed + skipped == n ? HX_OK : HX_FAILED;
 }
 
+/*
+ * hp-harness trace [--root DIR] [--update] [--json] [--quiet]: the
+ * obligations table of docs/SYNC_POLICY.md traced to its checks
+ * (rpt_oblig.c).  Exit 0 when every obligation has a check and the doc is
+ * up to date, 1 otherwise, 2 on usage errors.
+ */
+static int cmd_trace(int argc, char **argv)
+{
+    const char *root = NULL;
+    int update = 0, as_json = 0, quiet = 0;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--root") && i + 1 < argc)
+            root = argv[++i];
+        else if (!strcmp(argv[i], "--update"))
+            update = 1;
+        else if (!strcmp(argv[i], "--json"))
+            as_json = 1;
+        else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q"))
+            quiet = 1;
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            puts("usage: hp-harness trace [--root DIR] [--update] [--json] [--quiet]\n"
+                 "The obligations of docs/SYNC_POLICY.md and the checks that name them\n"
+                 "(\"checks: Q-5.1\" markers in scenarios/ and tests/).  --update rewrites the\n"
+                 "doc's 'checked by' cells.  --root: the checkout (default: the one holding\n"
+                 "the current directory).  Exit 0 when every obligation has a check and the\n"
+                 "doc is up to date, 1 otherwise.");
+            return HX_OK;
+        } else
+            return usage_error("trace: unknown argument '%s' (--root DIR, --update, --json, "
+                               "--quiet)", argv[i]);
+    }
+    char dir[PATH_MAX], err[PATH_MAX + 128];
+    if (rpt_oblig_find_root(root ? root : ".", dir, sizeof dir) != 0) {
+        fprintf(stderr, "hp-harness: trace: no docs/SYNC_POLICY.md at or above %s\n",
+                root ? root : "the current directory");
+        return HX_INVALID;
+    }
+    json_t *scan = rpt_oblig_scan(dir, err, sizeof err);
+    if (!scan) {
+        fprintf(stderr, "hp-harness: trace: %s\n", err);
+        return HX_RUNTIME;
+    }
+    if (update) {
+        if (rpt_oblig_update(dir, scan, err, sizeof err) != 0) {
+            fprintf(stderr, "hp-harness: trace: %s\n", err);
+            json_decref(scan);
+            return HX_RUNTIME;
+        }
+        json_decref(scan);
+        scan = rpt_oblig_scan(dir, err, sizeof err);
+        if (!scan) {
+            fprintf(stderr, "hp-harness: trace: %s\n", err);
+            return HX_RUNTIME;
+        }
+    }
+    if (as_json) {
+        json_dumpf(scan, stdout, JSON_INDENT(1) | JSON_SORT_KEYS);
+        putchar('\n');
+    } else {
+        rpt_oblig_print(stdout, scan, !quiet);
+    }
+    int rc = json_array_size(json_object_get(scan, "problems")) ? HX_FAILED : HX_OK;
+    json_decref(scan);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     /* Real mode writes to the clients' stdin pipes and to sockets (plain or
@@ -1013,8 +1080,10 @@ int main(int argc, char **argv)
         printf("hp-harness %s\n", HX_VERSION);
         return HX_OK;
     }
+    if (strcmp(cmd, "trace") == 0)
+        return cmd_trace(argc, argv);
     if (strcmp(cmd, "run") != 0 && strcmp(cmd, "lint") != 0 && strcmp(cmd, "list") != 0)
-        return usage_error("unknown command '%s' (run, lint or list)", cmd);
+        return usage_error("unknown command '%s' (run, lint, list or trace)", cmd);
 
     hx_opts o = {0};
     o.cmd = cmd;

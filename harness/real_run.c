@@ -34,51 +34,9 @@
 #include "scn_internal.h"
 #include "scn_run.h"
 
-#define RL_MAX_CLIENTS 32
-#define RL_DEFAULT_TTL_MS (30LL * 24 * 3600 * 1000)
+#include "real_world.h"
 
-typedef struct rl_client {
-    const scn_client_spec *spec;
-    char db[PATH_MAX], key[PATH_MAX], key_other[PATH_MAX];
-    int other_key;
-    rl_proc p;
-    int running, offline;
-    json_t *events, *notes, *closed, *http, *logs, *answers;
-    json_t *attempts;          /* one {t} per connect attempt ("connecting" line) */
-    json_t *frames;            /* --frames lines: every WebSocket message on its link */
-    int max_queue;
-    int ready;                 /* the last connection line was "ready" */
-    char *token;
-} rl_client;
-
-typedef struct rl_world {
-    const scn_scenario *s;
-    const scn_run_opts *o;
-    double F, slack, settle, t0;
-    int64_t vnow;
-    /* Schedule anchor: virtual instant anchor_v happened at wall anchor_t.
-     * Waits sleep until anchor_t + (vnow - anchor_v) * F, so the time the
-     * harness spends on commands does not stretch the scenario. */
-    double anchor_t;
-    int64_t anchor_v;
-    int slow_action;           /* a process started/stopped in this step */
-    char dir[512], bin_server[PATH_MAX + 64], bin_client[PATH_MAX + 64];
-    char url[256];
-    char secret[80];
-    const char *secret_used;
-    char hh_suffix[24];        /* foreign server: households made unique per run */
-    int own, port;
-    rl_proc srv;
-    int srv_running;
-    json_t *srv_logs, *srv_requests, *marks, *tokens, *trace;
-    json_t *times;             /* remind_at as written -> as sent (wall clock) */
-    size_t nc;
-    rl_client c[RL_MAX_CLIENTS];
-    char *runtime_error;
-    char *policy;              /* --policy JSON for both programs; NULL: seed */
-} rl_world;
-
-static double w_t(rl_world *w) { return rl_now_ms() - w->t0; }
+double rl_wt(rl_world *w) { return rl_now_ms() - w->t0; }
 
 /* ---- unsupported keys (skip) ------------------------------------------ */
 
@@ -291,7 +249,7 @@ char *scn_real_unsupported(const scn_scenario *s, const scn_run_opts *o)
 
 static void trace_add(rl_world *w, const char *actor, const char *type, json_t *extra)
 {
-    json_t *e = json_pack("{s:I,s:s,s:s}", "t", (json_int_t)(w_t(w) / w->F), "actor", actor,
+    json_t *e = json_pack("{s:I,s:s,s:s}", "t", (json_int_t)(rl_wt(w) / w->F), "actor", actor,
                           "type", type);
     if (extra) {
         json_object_update(e, extra);
@@ -313,7 +271,7 @@ static json_t *parse_log(rl_world *w, const char *line)
     char *text = NULL;
     if (asprintf(&text, "%s %s", msg, fields) < 0)
         return NULL;
-    json_t *r = json_pack("{s:f,s:s,s:s,s:s,s:s,s:s}", "t", w_t(w), "level", lvl, "actor", actor,
+    json_t *r = json_pack("{s:f,s:s,s:s,s:s,s:s,s:s}", "t", rl_wt(w), "level", lvl, "actor", actor,
                           "message", msg, "text", text, "line", line);
     free(text);
     return r;
@@ -367,7 +325,7 @@ static void on_server_err(void *ud, const char *line)
         log_field(text, "status", st, sizeof st);
         log_field(text, "user", user, sizeof user);
         log_field(text, "idem", idem, sizeof idem);
-        json_t *rec = json_pack("{s:f,s:s,s:s,s:i,s:s}", "t", w_t(w), "method", m, "path", path,
+        json_t *rec = json_pack("{s:f,s:s,s:s,s:i,s:s}", "t", rl_wt(w), "method", m, "path", path,
                                 "status", atoi(st), "from", client_name_of_user(w, user));
         if (idem[0])
             json_object_set_new(rec, "idem_key", json_string(idem));
@@ -406,7 +364,7 @@ static void on_client_out(void *ud, const char *line)
     const char *kind = json_string_value(json_object_get(o, "kind"));
     if (!kind)
         kind = "";
-    json_object_set_new(o, "t", json_real(w_t(w)));
+    json_object_set_new(o, "t", json_real(rl_wt(w)));
     if (!strcmp(kind, "ok") || !strcmp(kind, "error") || !strcmp(kind, "status") ||
         !strcmp(kind, "cached")) {
         json_array_append(c->answers, o);
@@ -432,12 +390,12 @@ static void on_client_out(void *ud, const char *line)
         const char *state = json_string_value(json_object_get(o, "state"));
         c->ready = state && !strcmp(state, "ready");
         if (state && !strcmp(state, "connecting")) /* WS-6: the core's every attempt */
-            json_array_append_new(c->attempts, json_pack("{s:f,s:s}", "t", w_t(w), "state", state));
+            json_array_append_new(c->attempts, json_pack("{s:f,s:s}", "t", rl_wt(w), "state", state));
         if (state && !strcmp(state, "closed")) {
             int code = (int)json_integer_value(json_object_get(o, "code"));
             /* `by` is inferred: 0 = network, 1000 = the app (offline);
              * 4008 may be either side's watchdog, so it carries no `by`. */
-            json_t *rec = json_pack("{s:f,s:i}", "t", w_t(w), "code", code);
+            json_t *rec = json_pack("{s:f,s:i}", "t", rl_wt(w), "code", code);
             if (code == 0)
                 json_object_set_new(rec, "by", json_string("network"));
             else if (code == 1000)
@@ -573,7 +531,7 @@ static void server_stop(rl_world *w, int sig)
     w->srv_running = 0;
 }
 
-static char *mint(rl_world *w, const scn_client_spec *sp, int64_t ttl_ms)
+char *rl_mint(rl_world *w, const scn_client_spec *sp, int64_t ttl_ms)
 {
     int64_t now = hp_wall_clock(NULL) / 1000;
     char *t, hh[300];
@@ -601,7 +559,7 @@ static int client_start(rl_world *w, rl_client *c)
     char scale[32];
     snprintf(scale, sizeof scale, "%g", w->F);
     if (!c->token && c->spec->token != SCN_TOKEN_NONE)
-        c->token = mint(w, c->spec, c->spec->token_ttl_ms);
+        c->token = rl_mint(w, c->spec, c->spec->token_ttl_ms);
     char *argv[24];
     int n = 0;
     argv[n++] = w->bin_client;
@@ -648,7 +606,7 @@ static void client_kill(rl_world *w, rl_client *c, int sig)
 
 /* Sends one command; *ans gets its answer line (new reference) when ans is
  * not NULL.  -1 (runtime error) when the client does not answer in 15 s. */
-static int client_cmd(rl_world *w, rl_client *c, json_t *cmd, json_t **ans)
+int rl_client_cmd(rl_world *w, rl_client *c, json_t *cmd, json_t **ans)
 {
     if (ans)
         *ans = NULL;
@@ -763,14 +721,14 @@ static const char *real_time_of(rl_world *w, const char *orig)
 }
 
 /* Expectations name remind_at as written: compare with what was sent. */
-static void xlate_times(rl_world *w, json_t *v)
+void rl_xlate_times(rl_world *w, json_t *v)
 {
     const char *k;
     json_t *x;
     size_t i;
     if (json_is_array(v)) {
         json_array_foreach(v, i, x)
-            xlate_times(w, x);
+            rl_xlate_times(w, x);
         return;
     }
     json_object_foreach(v, k, x) {
@@ -779,7 +737,7 @@ static void xlate_times(rl_world *w, json_t *v)
             (sent = json_object_get(w->times, json_string_value(x))))
             json_object_set(v, k, sent);
         else
-            xlate_times(w, x);
+            rl_xlate_times(w, x);
     }
 }
 
@@ -788,7 +746,7 @@ static void xlate_times(rl_world *w, json_t *v)
 static int fault_cmd(rl_world *w, rl_client *c, json_t *cmd, const char *name)
 {
     json_t *ans = NULL;
-    if (client_cmd(w, c, cmd, &ans) != 0)
+    if (rl_client_cmd(w, c, cmd, &ans) != 0)
         return -1;
     const char *kind = json_string_value(json_object_get(ans, "kind"));
     int rc = 0;
@@ -831,7 +789,7 @@ static int client_action(rl_world *w, rl_client *c, json_t *a)
             return -1;
         /* The device's network switch survives the app. */
         if (c->offline)
-            return client_cmd(w, c, json_pack("{s:s}", "cmd", "offline"), NULL);
+            return rl_client_cmd(w, c, json_pack("{s:s}", "cmd", "offline"), NULL);
         client_settle(w, c, notes0, closed0);
         return 0;
     }
@@ -863,9 +821,9 @@ static int client_action(rl_world *w, rl_client *c, json_t *a)
         scn_client_spec sp = *c->spec;
         sp.token = SCN_TOKEN_VALID;
         free(c->token);
-        c->token = mint(w, &sp, dur_ms(json_object_get(arg, "ttl"), sp.token_ttl_ms));
+        c->token = rl_mint(w, &sp, dur_ms(json_object_get(arg, "ttl"), sp.token_ttl_ms));
         if (!c->token)
-            return fail_rt(w, "cannot mint a token");
+            return fail_rt(w, "cannot rl_mint a token");
         cmd = json_pack("{s:s,s:s}", "cmd", "token", "token", c->token);
     } else if (!strcmp(name, "send_frame")) {
         size_t n = 0;
@@ -891,7 +849,7 @@ static int client_action(rl_world *w, rl_client *c, json_t *a)
         return fail_rt(w, "action '%s' is not supported in real mode", name);
     }
     json_t *ans = NULL;
-    if (client_cmd(w, c, cmd, &ans) != 0)
+    if (rl_client_cmd(w, c, cmd, &ans) != 0)
         return -1;
     json_decref(ans); /* refused actions are asserted on, not fatal (SCENARIOS §4) */
     return 0;
@@ -940,653 +898,6 @@ static int server_action(rl_world *w, json_t *a)
     free(s);
     free(resp);
     return st == 200 ? 0 : fail_rt(w, "POST /_hp/faults answered %d", st);
-}
-
-/* ---- expectations --------------------------------------------------------- */
-
-typedef struct rl_out {
-    int ok;
-    const scn_node *at;
-    char *text, *expected, *actual;
-} rl_out;
-
-static void out_clear(rl_out *o)
-{
-    free(o->text);
-    free(o->expected);
-    free(o->actual);
-    memset(o, 0, sizeof *o);
-}
-
-static int out_fail(rl_out *o, const scn_node *at, const char *text, json_t *exp, json_t *act)
-{
-    out_clear(o);
-    o->ok = 0;
-    o->at = at;
-    o->text = strdup(text);
-    o->expected = exp ? json_dumps(exp, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("?");
-    o->actual = act ? json_dumps(act, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("nothing");
-    return 0;
-}
-
-static int level_rank(const char *l)
-{
-    if (!l)
-        return 0;
-    if (!strcasecmp(l, "DEBUG"))
-        return 1;
-    if (!strcasecmp(l, "INFO"))
-        return 2;
-    if (!strcasecmp(l, "WARNING"))
-        return 3;
-    if (!strcasecmp(l, "ERROR"))
-        return 4;
-    return 0;
-}
-
-/* Entry e matches selector sel (count keys ignored). */
-static int sel_match(json_t *sel, json_t *e)
-{
-    const char *k;
-    json_t *v;
-    json_object_foreach(sel, k, v) {
-        if (!strcmp(k, "count") || !strcmp(k, "at_least") || !strcmp(k, "at_most") ||
-            !strcmp(k, "actor") || !strcmp(k, "since") || !strcmp(k, "within") ||
-            !strcmp(k, "same_idem_key"))
-            continue;
-        json_t *a = json_object_get(e, k);
-        if (!strcmp(k, "idem_key") && json_is_boolean(v)) {
-            /* true: the request had an Idempotency-Key; false: none */
-            if (json_is_true(v) != json_is_string(a))
-                return 0;
-        } else if (!strcmp(k, "level")) {
-            if (level_rank(json_string_value(a)) < level_rank(json_string_value(v)))
-                return 0;
-        } else if (!strcmp(k, "pattern")) {
-            regex_t re;
-            if (!json_is_string(v) || regcomp(&re, json_string_value(v), REG_EXTENDED | REG_NOSUB))
-                return 0;
-            const char *text = json_string_value(json_object_get(e, "text"));
-            int m = text && regexec(&re, text, 0, NULL, 0) == 0;
-            regfree(&re);
-            if (!m)
-                return 0;
-        } else if (!strcmp(k, "path") && json_is_string(v) && json_is_string(a)) {
-            const char *pat = json_string_value(v), *act = json_string_value(a);
-            char buf[512], pbuf[512];
-            if (strchr(pat, '?') && !strchr(act, '?')) {
-                /* hp-fake-server's request log omits the query (A-4): only
-                 * the path part can be checked in real mode. */
-                size_t n = strcspn(pat, "?");
-                snprintf(pbuf, sizeof pbuf, "%.*s", (int)n, pat);
-                pat = pbuf;
-            } else if (!strchr(pat, '?')) {
-                size_t n = strcspn(act, "?");
-                snprintf(buf, sizeof buf, "%.*s", (int)n, act);
-                act = buf;
-            }
-            if (fnmatch(pat, act, 0) != 0)
-                return 0;
-        } else if (!a || !scn_json_subset(v, a)) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-/* Word forms: "TASK_UPDATED t1", "CONFLICT t1", "PUT /path 409". */
-static json_t *word_sel(const char *what, const char *word)
-{
-    char a[128] = "", b[512] = "", c[32] = "";
-    int n = sscanf(word, "%127s %511s %31s", a, b, c);
-    json_t *s = json_object();
-    if (!strcmp(what, "received")) {
-        json_object_set_new(s, "event_type", json_string(a));
-        if (n >= 2)
-            json_object_set_new(s, "entity_id", json_string(b));
-    } else if (!strcmp(what, "notified")) {
-        json_object_set_new(s, "type", json_string(a));
-        if (n >= 2)
-            json_object_set_new(s, "entity_id", json_string(b));
-    } else if (!strcmp(what, "frames")) {
-        json_object_set_new(s, "type", json_string(a));
-    } else if (!strcmp(what, "requests")) {
-        json_object_set_new(s, "method", json_string(a));
-        if (n >= 2)
-            json_object_set_new(s, "path", json_string(b));
-        if (n >= 3)
-            json_object_set_new(s, "status", json_integer(atoi(c)));
-    } else {
-        json_object_set_new(s, "message", json_string(a));
-    }
-    return s;
-}
-
-static json_t *as_sel(const char *what, json_t *x)
-{
-    return json_is_string(x) ? word_sel(what, json_string_value(x)) : json_incref(x);
-}
-
-/* Compact view of entries for "got ..." (drops bulky keys). */
-static json_t *summary(json_t *entries)
-{
-    json_t *out = json_array();
-    size_t i;
-    json_t *e;
-    json_array_foreach(entries, i, e) {
-        if (i >= 20) {
-            json_array_append_new(out, json_string("..."));
-            break;
-        }
-        const char *line = json_string_value(json_object_get(e, "line"));
-        if (line) {
-            json_array_append_new(out, json_string(line));
-            continue;
-        }
-        json_t *c = json_deep_copy(e);
-        json_object_del(c, "t");
-        json_object_del(c, "kind");
-        json_object_del(c, "payload");
-        json_array_append_new(out, c);
-    }
-    return out;
-}
-
-/* A history expectation (SCENARIOS §7.1) on entries already windowed. */
-static int hist(rl_out *o, const scn_node *at, const char *text, const char *what, json_t *spec,
-                json_t *entries)
-{
-    int ok = 0;
-    if (json_is_array(spec) || (json_is_object(spec) && json_object_get(spec, "exactly"))) {
-        int exact = !json_is_array(spec);
-        json_t *list = exact ? json_object_get(spec, "exactly") : spec;
-        size_t j = 0, i;
-        json_t *e;
-        if (exact) {
-            ok = json_array_size(list) == json_array_size(entries);
-            for (i = 0; ok && i < json_array_size(list); i++) {
-                json_t *s = as_sel(what, json_array_get(list, i));
-                ok = sel_match(s, json_array_get(entries, i));
-                json_decref(s);
-            }
-        } else {
-            json_array_foreach(entries, i, e) {
-                if (j >= json_array_size(list))
-                    break;
-                json_t *s = as_sel(what, json_array_get(list, j));
-                if (sel_match(s, e))
-                    j++;
-                json_decref(s);
-            }
-            ok = j == json_array_size(list);
-        }
-    } else {
-        json_t *s = as_sel(what, spec);
-        size_t n = 0, i;
-        json_t *e;
-        const char *key1 = NULL;
-        int same_key = 1; /* same_idem_key: every match carries one shared key */
-        json_array_foreach(entries, i, e) {
-            if (!sel_match(s, e))
-                continue;
-            n++;
-            const char *key = json_string_value(json_object_get(e, "idem_key"));
-            if (!key || (key1 && strcmp(key, key1)))
-                same_key = 0;
-            if (!key1)
-                key1 = key;
-        }
-        json_t *cnt = json_object_get(s, "count"), *lo = json_object_get(s, "at_least"),
-               *hi = json_object_get(s, "at_most");
-        if (cnt)
-            ok = (json_int_t)n == json_integer_value(cnt);
-        else if (lo || hi)
-            ok = (!lo || (json_int_t)n >= json_integer_value(lo)) &&
-                 (!hi || (json_int_t)n <= json_integer_value(hi));
-        else
-            ok = n >= 1;
-        if (ok && json_is_true(json_object_get(s, "same_idem_key")))
-            ok = same_key;
-        json_decref(s);
-        if (!ok) {
-            json_t *act = summary(entries);
-            char buf[64];
-            snprintf(buf, sizeof buf, "%zu matching", n);
-            json_array_insert_new(act, 0, json_string(buf));
-            out_fail(o, at, text, spec, act);
-            json_decref(act);
-            return 0;
-        }
-        return 1;
-    }
-    if (!ok) {
-        json_t *act = summary(entries);
-        out_fail(o, at, text, spec, act);
-        json_decref(act);
-    }
-    return ok;
-}
-
-/* Entries with "t" >= from (wall ms). */
-static json_t *windowed(json_t *entries, double from)
-{
-    json_t *out = json_array();
-    size_t i;
-    json_t *e;
-    json_array_foreach(entries, i, e) {
-        if (json_number_value(json_object_get(e, "t")) >= from)
-            json_array_append(out, e);
-    }
-    return out;
-}
-
-static json_t *ids_of(json_t *items, const char *key)
-{
-    json_t *out = json_array();
-    size_t i;
-    json_t *e;
-    json_array_foreach(items, i, e) json_array_append(out, json_object_get(e, key));
-    return out;
-}
-
-/* queue / dead_letter forms: number, list of ids, {length, entities, items}. */
-static int list_expect(rl_out *o, const scn_node *at, const char *text, json_t *exp, json_t *items)
-{
-    json_t *ids = ids_of(items, "entity_id");
-    int ok = 1;
-    if (json_is_integer(exp))
-        ok = json_integer_value(exp) == (json_int_t)json_array_size(items);
-    else if (json_is_array(exp))
-        ok = json_equal(exp, ids);
-    else if (json_is_object(exp)) {
-        json_t *len = json_object_get(exp, "length"), *ent = json_object_get(exp, "entities"),
-               *it = json_object_get(exp, "items");
-        if (len && json_integer_value(len) != (json_int_t)json_array_size(items))
-            ok = 0;
-        if (ent && !json_equal(ent, ids))
-            ok = 0;
-        if (it && !scn_json_subset(it, items))
-            ok = 0;
-    } else
-        ok = 0;
-    if (!ok)
-        out_fail(o, at, text, exp, items);
-    json_decref(ids);
-    return ok;
-}
-
-static json_t *server_state(rl_world *w)
-{
-    char *body = NULL;
-    int st = w->own ? rl_http(w->url, "GET", "/_hp/state", NULL, NULL, 10000, &body) : -1;
-    json_t *r = st == 200 && body ? json_loads(body, 0, NULL) : NULL;
-    if (!w->own) {
-        /* A foreign server: the tasks of each household a client belongs to. */
-        r = json_pack("{s:{},s:[]}", "households", "connections");
-        for (size_t i = 0; i < w->nc; i++) {
-            const scn_client_spec *sp = w->c[i].spec;
-            if (json_object_get(json_object_get(r, "households"), sp->household))
-                continue;
-            scn_client_spec v = *sp;
-            v.token = SCN_TOKEN_VALID;
-            char *tok = mint(w, &v, 3600 * 1000);
-            char *b = NULL;
-            int s2 = rl_http(w->url, "GET", "/api/v0.2/tasks?since=0", tok, NULL, 10000, &b);
-            free(tok);
-            json_t *j = s2 == 200 && b ? json_loads(b, 0, NULL) : NULL;
-            free(b);
-            if (!j)
-                continue;
-            json_t *tasks = json_object();
-            size_t k;
-            json_t *t;
-            json_array_foreach(json_object_get(j, "tasks"), k, t) {
-                json_object_set(tasks, json_string_value(json_object_get(t, "id")), t);
-            }
-            json_object_set_new(json_object_get(r, "households"), sp->household,
-                                json_pack("{s:O,s:o,s:{}}", "revision",
-                                          json_object_get(j, "revision"), "tasks", tasks, "locks"));
-            json_decref(j);
-        }
-    }
-    free(body);
-    return r;
-}
-
-static json_t *find_task(json_t *state, const char *id, const char *hh)
-{
-    const char *k;
-    json_t *h;
-    json_object_foreach(json_object_get(state, "households"), k, h) {
-        if (hh && strcmp(hh, k))
-            continue;
-        json_t *t = json_object_get(json_object_get(h, "tasks"), id);
-        if (t)
-            return t;
-    }
-    return NULL;
-}
-
-static int eval_server(rl_world *w, const scn_node *asserts, double from, rl_out *o)
-{
-    json_t *state = NULL;
-    int ok = 1;
-    for (size_t i = 0; ok && i < asserts->n; i++) {
-        const char *k = asserts->keys[i]->str;
-        const scn_node *vn = asserts->items[i];
-        json_t *v = scn_node_json(vn);
-        xlate_times(w, v);
-        char text[64];
-        snprintf(text, sizeof text, "server.%s", k);
-        if (!strcmp(k, "requests") || !strcmp(k, "log")) {
-            json_t *e = windowed(!strcmp(k, "log") ? w->srv_logs : w->srv_requests, from);
-            ok = hist(o, vn, text, k, v, e);
-            json_decref(e);
-        } else {
-            if (!state)
-                state = server_state(w);
-            if (!state) {
-                ok = out_fail(o, vn, text, v, json_string("no server state (server down?)"));
-            } else if (!strcmp(k, "task")) {
-                json_t *list = json_is_array(v) ? json_incref(v) : json_pack("[O]", v);
-                size_t j;
-                json_t *t;
-                json_array_foreach(list, j, t) {
-                    json_t *sel = json_deep_copy(t);
-                    const char *hh = json_string_value(json_object_get(t, "household"));
-                    json_t *act = find_task(state, json_string_value(json_object_get(t, "id")), hh);
-                    json_object_del(sel, "household");
-                    if (!act || !scn_json_subset(sel, act)) {
-                        ok = out_fail(o, vn, text, t, act);
-                        json_decref(sel);
-                        break;
-                    }
-                    json_decref(sel);
-                }
-                json_decref(list);
-            } else if (!strcmp(k, "no_task")) {
-                json_t *list = json_is_array(v) ? json_incref(v) : json_pack("[O]", v);
-                size_t j;
-                json_t *t;
-                json_array_foreach(list, j, t) {
-                    json_t *act = find_task(state, json_string_value(t), NULL);
-                    if (act) {
-                        ok = out_fail(o, vn, text, v, act);
-                        break;
-                    }
-                }
-                json_decref(list);
-            } else if (!strcmp(k, "revision")) {
-                json_t *act = json_object();
-                const char *hk;
-                json_t *h;
-                json_object_foreach(json_object_get(state, "households"), hk, h) {
-                    json_object_set(act, hk, json_object_get(h, "revision"));
-                }
-                if (json_is_integer(v)) {
-                    json_t *one = NULL;
-                    json_object_foreach(act, hk, h) one = h;
-                    ok = json_object_size(act) == 1 && json_integer_value(one) == json_integer_value(v);
-                } else {
-                    ok = scn_json_subset(v, act);
-                }
-                if (!ok)
-                    out_fail(o, vn, text, v, act);
-                json_decref(act);
-            } else if (!strcmp(k, "connections")) {
-                json_t *conns = json_object_get(state, "connections");
-                size_t n = 0, j;
-                json_t *c;
-                const char *user = json_string_value(json_object_get(v, "user"));
-                json_array_foreach(conns, j, c) {
-                    if (!user || !strcmp(user, json_string_value(json_object_get(c, "user"))))
-                        n++;
-                }
-                json_t *want = json_is_integer(v) ? v : json_object_get(v, "count");
-                ok = want && (json_int_t)n == json_integer_value(want);
-                if (!ok)
-                    out_fail(o, vn, text, v, conns);
-            } else if (!strcmp(k, "state")) {
-                ok = scn_json_subset(v, state);
-                if (!ok)
-                    out_fail(o, vn, text, v, state);
-            } else if (!strcmp(k, "lock")) {
-                const char *id = json_string_value(json_object_get(v, "id"));
-                const char *want_hh = json_string_value(json_object_get(v, "household"));
-                json_t *lk = NULL;
-                const char *hk;
-                json_t *h;
-                json_object_foreach(json_object_get(state, "households"), hk, h) {
-                    if (!lk && id && (!want_hh || !strcmp(want_hh, hk)))
-                        lk = json_object_get(json_object_get(h, "locks"), id);
-                }
-                json_t *held = json_object_get(v, "held");
-                if (held && json_is_false(held))
-                    ok = lk == NULL;
-                else if (!lk)
-                    ok = 0;
-                else {
-                    json_t *sel = json_deep_copy(v);
-                    json_object_del(sel, "id");
-                    json_object_del(sel, "held");
-                    json_object_del(sel, "household");
-                    ok = scn_json_subset(sel, lk);
-                    json_decref(sel);
-                }
-                if (!ok)
-                    out_fail(o, vn, text, v, lk);
-            } else {
-                ok = out_fail(o, vn, text, v, json_string("not supported in real mode"));
-            }
-        }
-        json_decref(v);
-    }
-    json_decref(state);
-    return ok;
-}
-
-static int eval_client(rl_world *w, rl_client *c, const scn_node *asserts, double from, rl_out *o)
-{
-    json_t *st = NULL;
-    int ok = 1;
-    for (size_t i = 0; ok && i < asserts->n; i++) {
-        const char *k = asserts->keys[i]->str;
-        const scn_node *vn = asserts->items[i];
-        json_t *v = scn_node_json(vn);
-        xlate_times(w, v);
-        char text[160];
-        snprintf(text, sizeof text, "%s.%s", c->spec->name, k);
-        json_t *hs = !strcmp(k, "received")   ? c->events
-                     : !strcmp(k, "notified") ? c->notes
-                     : !strcmp(k, "requests") ? c->http
-                     : !strcmp(k, "closed")   ? c->closed
-                     : !strcmp(k, "log")      ? c->logs
-                     : !strcmp(k, "connect_attempts") ? c->attempts
-                     : !strcmp(k, "frames")   ? c->frames
-                                              : NULL;
-        if (hs == c->attempts && json_is_integer(v)) { /* N: exactly N */
-            json_t *spec = json_pack("{s:O}", "count", v);
-            json_decref(v);
-            v = spec;
-        }
-        if (hs) {
-            json_t *e = windowed(hs, from);
-            ok = hist(o, vn, text, k, v, e);
-            json_decref(e);
-        } else if (!strcmp(k, "cached")) {
-            json_t *list = json_is_array(v) ? json_incref(v) : json_pack("[O]", v);
-            size_t j;
-            json_t *t;
-            json_array_foreach(list, j, t) {
-                json_t *ans = NULL;
-                if (!c->running) {
-                    ok = out_fail(o, vn, text, t, json_string("the app is not running"));
-                    break;
-                }
-                if (client_cmd(w, c, json_pack("{s:s,s:O}", "cmd", "cached", "id",
-                                               json_object_get(t, "id")), &ans) != 0) {
-                    ok = out_fail(o, vn, text, t, json_string("no answer"));
-                    break;
-                }
-                json_t *task = json_object_get(ans, "task");
-                if (!task || !scn_json_subset(t, task)) {
-                    ok = out_fail(o, vn, text, t, task);
-                    json_decref(ans);
-                    break;
-                }
-                json_decref(ans);
-            }
-            json_decref(list);
-        } else {
-            if (!st) {
-                if (!c->running) {
-                    ok = out_fail(o, vn, text, v, json_string("the app is not running"));
-                    json_decref(v);
-                    break;
-                }
-                if (client_cmd(w, c, json_pack("{s:s}", "cmd", "status"), &st) != 0) {
-                    ok = out_fail(o, vn, text, v, json_string("no status answer"));
-                    json_decref(v);
-                    break;
-                }
-            }
-            if (!strcmp(k, "queue") || !strcmp(k, "dead_letter")) {
-                ok = list_expect(o, vn, text, v, json_object_get(st, k));
-            } else if (!strcmp(k, "conflicts")) {
-                json_t *cf = json_object_get(st, "conflicts"), *ids = ids_of(cf, "entity_id");
-                ok = json_is_integer(v) ? json_integer_value(v) == (json_int_t)json_array_size(cf)
-                                        : json_equal(v, ids);
-                if (!ok)
-                    out_fail(o, vn, text, v, ids);
-                json_decref(ids);
-            } else if (!strcmp(k, "connection") || !strcmp(k, "online") ||
-                       !strcmp(k, "applied_revision") || !strcmp(k, "locks")) {
-                json_t *act = json_object_get(st, k);
-                ok = act && json_equal(v, act);
-                if (!ok && json_is_number(v) && json_is_number(act))
-                    ok = json_number_value(v) == json_number_value(act);
-                if (!ok)
-                    out_fail(o, vn, text, v, act);
-            } else if (!strcmp(k, "status")) {
-                ok = scn_json_subset(v, st);
-                if (!ok)
-                    out_fail(o, vn, text, v, st);
-            } else if (!strcmp(k, "cache")) {
-                json_t *cache = json_object_get(st, "cache"), *ids = json_object_get(cache, "ids");
-                json_int_t entries = json_integer_value(json_object_get(cache, "entries")),
-                           bytes = json_integer_value(json_object_get(cache, "bytes"));
-                const char *ck;
-                json_t *cv;
-                json_object_foreach(v, ck, cv) {
-                    if (!strcmp(ck, "entries"))
-                        ok &= json_integer_value(cv) == entries;
-                    else if (!strcmp(ck, "bytes"))
-                        ok &= json_integer_value(cv) == bytes;
-                    else if (!strcmp(ck, "max_bytes"))
-                        ok &= bytes <= json_integer_value(cv);
-                    else if (!strcmp(ck, "min_bytes"))
-                        ok &= bytes >= json_integer_value(cv);
-                    else if (!strcmp(ck, "ids"))
-                        ok &= json_equal(cv, ids);
-                    else if (!strcmp(ck, "contains") || !strcmp(ck, "missing")) {
-                        size_t j;
-                        json_t *id;
-                        json_array_foreach(cv, j, id) {
-                            int has = 0;
-                            size_t q;
-                            json_t *x;
-                            json_array_foreach(ids, q, x) has |= json_equal(x, id);
-                            ok &= !strcmp(ck, "contains") ? has : !has;
-                        }
-                    } else
-                        ok = 0;
-                }
-                if (!ok)
-                    out_fail(o, vn, text, v, cache);
-            } else {
-                ok = out_fail(o, vn, text, v, json_string("not supported in real mode"));
-            }
-        }
-        json_decref(v);
-    }
-    json_decref(st);
-    return ok;
-}
-
-static rl_client *client_by_name(rl_world *w, const char *n)
-{
-    for (size_t i = 0; i < w->nc; i++)
-        if (!strcmp(w->c[i].spec->name, n))
-            return &w->c[i];
-    return NULL;
-}
-
-/* Window start (wall ms) of an expect mapping: since MARK / within D. */
-static double window_from(rl_world *w, const scn_node *e)
-{
-    const char *since = scn_str(scn_map_get(e, "since"));
-    if (since) {
-        json_t *m = json_object_get(w->marks, since);
-        return m ? json_number_value(m) : 0;
-    }
-    const scn_node *within = scn_map_get(e, "within");
-    int64_t ms;
-    if (within && scn_duration(within, &ms) == 0)
-        return w_t(w) - (double)ms * w->F - w->slack;
-    return -1;
-}
-
-static int eval_log_item(rl_world *w, const scn_node *it, double from, rl_out *o)
-{
-    const char *actor = scn_str(scn_map_get(it, "actor"));
-    const scn_node *since = scn_map_get(it, "since");
-    if (since || scn_map_get(it, "within"))
-        from = window_from(w, it);
-    json_t *all = json_array();
-    if (!actor || !strcmp(actor, "server"))
-        json_array_extend(all, w->srv_logs);
-    for (size_t i = 0; i < w->nc; i++)
-        if (!actor || !strcmp(actor, w->c[i].spec->name))
-            json_array_extend(all, w->c[i].logs);
-    json_t *e = windowed(all, from);
-    json_t *spec = scn_node_json(it);
-    char text[160];
-    snprintf(text, sizeof text, "%s.log", actor ? actor : "every actor");
-    int ok = hist(o, it, text, "log", spec, e);
-    json_decref(spec);
-    json_decref(e);
-    json_decref(all);
-    return ok;
-}
-
-/* One evaluation of an expect / wait_until / expect_log mapping. */
-static int eval_expect(rl_world *w, const scn_node *e, int is_log, rl_out *o)
-{
-    out_clear(o);
-    o->ok = 1;
-    if (is_log) {
-        for (size_t m = 0; m < (e->kind == SCN_SEQ ? e->n : 1); m++)
-            if (!eval_log_item(w, e->kind == SCN_SEQ ? e->items[m] : e, -1, o))
-                return 0;
-        return 1;
-    }
-    double from = window_from(w, e);
-    for (size_t i = 0; i < e->n; i++) {
-        const char *k = e->keys[i]->str;
-        const scn_node *v = e->items[i];
-        if (!strcmp(k, "since") || !strcmp(k, "within") || !strcmp(k, "timeout"))
-            continue;
-        int ok;
-        if (!strcmp(k, "server"))
-            ok = eval_server(w, v, from, o);
-        else {
-            rl_client *c = client_by_name(w, k);
-            ok = c ? eval_client(w, c, v, from, o) : 1;
-        }
-        if (!ok)
-            return 0;
-    }
-    return 1;
 }
 
 /* ---- the run -------------------------------------------------------------- */
@@ -1682,7 +993,7 @@ static int setup(rl_world *w)
     } else {
         w->secret_used = w->o->jwt_secret;
         if (!w->secret_used || !*w->secret_used)
-            return fail_rt(w, "--server needs --jwt-secret or --jwt-secret-file to mint tokens");
+            return fail_rt(w, "--server needs --jwt-secret or --jwt-secret-file to rl_mint tokens");
         snprintf(w->url, sizeof w->url, "%s", w->o->server_url);
         char *body = NULL;
         int st = rl_http(w->url, "GET", "/api/v0.2/tasks?since=0", NULL, NULL, 10000, &body);
@@ -1791,7 +1102,7 @@ static char *real_invariants(rl_world *w, scn_result *r)
         json_t *e;
         json_array_foreach(c->http, j, e) n409 += json_integer_value(json_object_get(e, "status")) == 409;
         json_array_foreach(c->logs, j, e) {
-            warn += level_rank(json_string_value(json_object_get(e, "level"))) >= 3 &&
+            warn += rl_level_rank(json_string_value(json_object_get(e, "level"))) >= 3 &&
                     !strcmp(json_string_value(json_object_get(e, "message")), "conflict");
         }
         CHECK(SCN_INV_CONFLICTS_LOGGED, "conflicts_logged", warn >= n409,
@@ -1845,7 +1156,7 @@ static int do_actions(rl_world *w, const scn_node *st, long rep)
                 if (!strcmp(k, "server"))
                     rc = server_action(w, a);
                 else {
-                    rl_client *c = client_by_name(w, k);
+                    rl_client *c = rl_client_by_name(w, k);
                     rc = c ? client_action(w, c, a) : fail_rt(w, "unknown actor %s", k);
                 }
                 if (rc)
@@ -1937,7 +1248,7 @@ int scn_run_real(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
                 w->anchor_v = w->vnow;
             }
         } else if ((v = scn_map_get(st, "mark"))) {
-            json_object_set_new(w->marks, scn_str(v) ? scn_str(v) : "", json_real(w_t(w)));
+            json_object_set_new(w->marks, scn_str(v) ? scn_str(v) : "", json_real(rl_wt(w)));
         } else if ((v = scn_map_get(st, "expect")) || (v = scn_map_get(st, "expect_log")) ||
                    (v = scn_map_get(st, "wait_until"))) {
             int is_log = scn_map_get(st, "expect_log") != NULL;
@@ -1954,7 +1265,7 @@ int scn_run_real(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
             rl_out o = {0};
             int ok, polled = 0;
             for (;;) {
-                ok = eval_expect(w, v, is_log, &o);
+                ok = rl_eval_expect(w, v, is_log, &o);
                 if (ok || rl_now_ms() > end || w->runtime_error)
                     break;
                 pump(w, 25);
@@ -1968,7 +1279,7 @@ int scn_run_real(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
             }
             if (w->runtime_error) {
                 rc = -1;
-                out_clear(&o);
+                rl_out_clear(&o);
                 break;
             }
             json_t *a = json_pack("{s:i,s:b,s:s}", "line", o.at ? o.at->line : st->line, "passed",
@@ -1987,7 +1298,7 @@ int scn_run_real(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
                 set_failure(r, w, (int)i, o.at ? o.at : st, msg ? msg : "expectation failed");
                 free(msg);
             }
-            out_clear(&o);
+            rl_out_clear(&o);
         } else {
             const scn_node *rep = scn_map_get(st, "repeat");
             int64_t n = 0;

@@ -19,6 +19,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <jansson.h>
 
 #include "harness.h"
 
@@ -88,6 +89,33 @@ int rpt_json_write(FILE *f, const rpt_run *run);
  * "<!--" can end or confuse it) and "//" as "\/\/" (so no string in the
  * data reads as a URL).  Returns 0, or -1 when writing failed. */
 int rpt_html_write(FILE *f, const rpt_run *run);
+
+/* ---- obligations (rpt_oblig.c) ---------------------------------------- */
+
+/* The obligations table of root (a checkout: docs/SYNC_POLICY.md, the
+ * "checks:" markers under scenarios/ and tests/).  A new object:
+ *   {"doc", "markers": N, "problems": ["file:line: message", ...],
+ *    "obligations": [{"id","rule","text","cell" (as in the doc),
+ *                     "want_cell" (from the markers),"doc_line",
+ *                     "checks": [{"kind":"scenario","file","line","step_line"} |
+ *                                {"kind":"test","file","function","line"}]}]}
+ * NULL with err when the doc cannot be read.  An empty "problems" means
+ * every rule has obligations, every obligation a check, and every cell is
+ * up to date. */
+json_t *rpt_oblig_scan(const char *root, char *err, size_t errlen);
+/* Rewrites the doc's "checked by" cells from scan (atomically). 0 or -1. */
+int rpt_oblig_update(const char *root, json_t *scan, char *err, size_t errlen);
+/* Sets "verdict" on every check of scan from the run: passed, failed,
+ * unobservable, partial, not run (scenario checks), test (unit and
+ * black-box tests are CTest's business). */
+void rpt_oblig_verdicts(json_t *scan, const char *root, const rpt_run *run);
+/* The table (verbose) and the problems, then one count line. */
+void rpt_oblig_print(FILE *f, json_t *scan, int verbose);
+/* The checkout holding docs/SYNC_POLICY.md at or above `from`. 0 or -1. */
+int rpt_oblig_find_root(const char *from, char *out, size_t len);
+/* Step items of a scenario's text: first lines (1-based) and first keys
+ * of the top-level steps: sequence; returns how many (at most max). */
+int rpt_oblig_step_starts(const char *text, int *starts, char (*keys)[32], int max);
 
 /* ---- files ----------------------------------------------------------- */
 
