@@ -1,0 +1,400 @@
+#!/usr/bin/env python3
+"""The Python example client (examples/python_client/hp_client.py) against
+hp-fake-server: the proof that a second, independent client follows the
+policy through the JSON-lines driver contract of docs/CLIENT_DRIVER.md.
+
+What is checked comes from the server's side whenever it can (its request
+log: method, path, status, user and Idempotency-Key of every request, and
+its ready lines with the HELLO revision), else from the client's level-1
+lines (notification, connection, event):
+
+- round trip: an edit of one Python client reaches another as TASK_UPDATED,
+  times verbatim (WS-2, WS-3, C-4);
+- FIFO replay of edits made offline, nothing sent while offline (Q-1, Q-2,
+  Q-3 chaining: the second edit of a task is rebased, never a 409);
+- retries of 503s on the Q-4 schedule with ONE Idempotency-Key, SYNC_FAILED
+  at the 5th failure, once (Q-4, Q-5, Q-7);
+- a 409 merged silently and retried on the current revision with the same
+  key; a same-field 409 raises CONFLICT, `choose` settles it (CF-2..CF-4);
+- a restart (kill -9 mid-retry) keeps the queue and resends the same key
+  (Q-1);
+- a token expiring on a live socket: close 4001, AUTH_REQUIRED once, nothing
+  sent until `token`, then the queue resumes (A-2, Q-7);
+- the watchdog: a silent server is left after 2 intervals and the new HELLO
+  carries the applied revision (WS-5, WS-6).
+
+The client needs the `websockets` package (Debian: python3-websockets).
+The test runs it with this interpreter if that one has it, else with
+/usr/bin/python3; with neither it is skipped (exit 77), or fails when
+HP_BB_REQUIRE_ALL is set.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from hpbb import API, need_tools, run_tests, wait_until  # noqa: E402
+from hpcli import Client, Env  # noqa: E402
+
+SRC = os.environ.get("HP_SRC_DIR") or os.path.join(HERE, "..", "..")
+CLIENT_PY = os.path.join(SRC, "examples", "python_client", "hp_client.py")
+SCALE = 0.05   # heartbeat 30 s -> 1.5 s, retries 50, 150, 450 ms..., request timeout 0.5 s
+
+
+def find_python():
+    """An interpreter that can import websockets: this one, else Debian's."""
+    for exe in (sys.executable, "/usr/bin/python3"):
+        if exe and os.path.exists(exe) and subprocess.run(
+                [exe, "-c", "import websockets"], capture_output=True).returncode == 0:
+            return exe
+    return None
+
+
+PYTHON = find_python()
+
+
+class PyClient(Client):
+    """hpcli.Client, but the process is the Python example client, started
+    with the command line of the foreign-client contract."""
+
+    def start(self, token=None):
+        if token is not None:
+            self.token = token
+        self.runs += 1
+        err = open(self.stderr_path(self.runs), "wb")
+        args = [PYTHON, CLIENT_PY, "--server", self.server_url, "--token", self.token or "",
+                "--db", self.db, "--key-file", self.key_file, "--name", self.name,
+                "--time-scale", str(self.time_scale), "--policy", "{}"]
+        self.proc = __import__("subprocess").Popen(
+            args + self.extra_args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
+        err.close()
+        import threading
+        self.reader = threading.Thread(target=self._read, args=(self.proc, self.runs),
+                                       daemon=True)
+        self.reader.start()
+        return self
+
+
+def client(env, name, srv, sub=None, hh="home", ttl="1h", **kw):
+    kw.setdefault("time_scale", SCALE)
+    c = PyClient(env.workdir, name, srv.url, srv.token(sub or name, hh, ttl=ttl), **kw)
+    env.clients.append(c)
+    return c
+
+
+def is_event(entity, **match):
+    return lambda x: (x.get("kind") == "event" and x.get("event_type") == "TASK_UPDATED"
+                      and x.get("entity_id") == entity
+                      and all(x["payload"].get(k) == v for k, v in match.items()))
+
+
+def is_note(typ):
+    return lambda x: x.get("kind") == "notification" and x.get("type") == typ
+
+
+def is_conn(state, code=None):
+    return lambda x: (x.get("kind") == "connection" and x.get("state") == state
+                      and (code is None or x.get("code") == code))
+
+
+def server_requests(srv, method=None, path=None):
+    """The server's record of requests: [(time s, method, path, status, user, idem)]."""
+    out = []
+    rx = re.compile(r"T(\d\d):(\d\d):(\d\d)\.(\d{3})Z INFO \S+ request method=(\S+) "
+                    r"path=(\S+) status=(\d+) user=(\S*)(?: idem=(\S+))?")
+    for line in srv.stderr_text().splitlines():
+        m = rx.search(line)
+        if not m:
+            continue
+        h, mi, s, ms = (int(g) for g in m.groups()[:4])
+        rec = (h * 3600 + mi * 60 + s + ms / 1000.0, m.group(5), m.group(6),
+               int(m.group(7)), m.group(8), m.group(9))
+        if (method is None or rec[1] == method) and (path is None or rec[2] == path):
+            out.append(rec)
+    return out
+
+
+def get_task(srv, token, tid):
+    st, body, _ = srv.http("GET", "%s/%s" % (API, tid), token)
+    return body if st == 200 else None
+
+
+def arm(srv, fault):
+    st, body, _ = srv.http("POST", "/_hp/faults", None, fault)
+    assert st == 200, (st, body)
+
+
+# ---- tests ---------------------------------------------------------------------
+
+
+def test_round_trip_between_two_python_clients():
+    with Env() as env:
+        srv = env.server(time_scale=SCALE).start()
+        alice = client(env, "alice", srv).start()
+        bob = client(env, "bob", srv).start()
+        alice.wait_ready()
+        bob.wait_ready()
+        m = bob.mark()
+        due = "2026-11-25T18:00:00+03:00"
+        alice.ok({"cmd": "edit", "id": "t1", "fields": {"title": "Milk", "due_at": due}})
+        ev = bob.wait(is_event("t1", title="Milk"), since=m, what="bob receives t1")
+        assert ev["payload"]["due_at"] == due, ev            # C-4: verbatim
+        assert ev["revision"] == 1 and ev["payload"]["updated_by"] == "alice", ev
+        # and back: bob's edit reaches alice
+        m = alice.mark()
+        bob.ok({"cmd": "edit", "id": "t1", "fields": {"done": True}})
+        ev = alice.wait(is_event("t1", done=True), since=m, what="alice receives bob's edit")
+        assert ev["payload"]["title"] == "Milk" and ev["revision"] == 2, ev
+        # duplicates are not re-applied: a restart HELLOs with revision 2
+        assert alice.quit() == 0
+        m = alice.mark()
+        alice.start()
+        alice.wait_ready(since=m)
+        wait_until(lambda: re.search(r"ready conn=\d+ user=alice hello=2 replayed=0 ",
+                                     srv.stderr_text()), what="HELLO with revision 2")
+        assert alice.count(lambda x: x.get("kind") == "event", since=m) == 0
+        # errors: a bad line, a bad field, an unknown command (level 1: ok / error)
+        assert alice.cmd("nonsense")["kind"] == "error"
+        r = alice.cmd({"cmd": "edit", "id": "t2", "fields": {"due_at": "2026-11-25T18:00:00"}})
+        assert r["kind"] == "error" and r["id"] == "t2", r
+        assert alice.cmd({"cmd": "fly"})["message"] == 'unknown command "fly"'
+        assert not [x for x in alice.lines if x.get("kind") == "_not_json"]
+        assert "eyJ" not in alice.stderr_text() and "eyJ" not in bob.stderr_text()  # A-4
+        assert alice.quit() == 0 and bob.quit() == 0
+
+
+def test_fifo_replay_of_offline_edits():
+    with Env() as env:
+        srv = env.server(time_scale=SCALE).start()
+        alice = client(env, "alice", srv).start()
+        bob = client(env, "bob", srv).start()
+        alice.wait_ready()
+        bob.wait_ready()
+        alice.ok({"cmd": "offline"})
+        alice.wait(is_conn("closed", 1000), what="closed 1000 going offline")
+        edits = [("f1", "one"), ("f2", "two"), ("f1", "one again"), ("f3", "three")]
+        for tid, title in edits:
+            alice.ok({"cmd": "edit", "id": tid, "fields": {"title": title}})
+        st = alice.status()                                 # level 2, for the test only
+        assert [i["entity_id"] for i in st["queue"]] == [e[0] for e in edits], st
+        assert server_requests(srv, "PUT") == [], "a request went out while offline"
+        m = bob.mark()
+        alice.ok({"cmd": "online"})
+        bob.wait(is_event("f3", title="three"), since=m, what="the last edit delivered")
+        puts = server_requests(srv, "PUT")
+        assert [(p[2].rsplit("/", 1)[1], p[3]) for p in puts] == \
+            [("f1", 200), ("f2", 200), ("f1", 200), ("f3", 200)], puts
+        assert len({p[5] for p in puts}) == 4, puts       # one key per edit
+        got = [x for x in bob.lines[m:] if x.get("kind") == "event"]
+        assert [(x["entity_id"], x["payload"]["title"]) for x in got] == edits, got
+        # the chained second edit of f1 was rebased: no 409 anywhere
+        assert "conflict" not in srv.stderr_text()
+        assert alice.quit() == 0 and bob.quit() == 0
+
+
+def test_retry_schedule_same_key_and_sync_failed():
+    with Env() as env:
+        srv = env.server(time_scale=SCALE, admin=True).start()
+        alice = client(env, "alice", srv).start()
+        alice.wait_ready()
+        arm(srv, {"fail_requests": {"method": "PUT", "count": 5, "status": 503}})
+        m = alice.mark()
+        alice.ok({"cmd": "edit", "id": "r1", "fields": {"title": "retried"}})
+        note = alice.wait(is_note("SYNC_FAILED"), since=m, what="SYNC_FAILED")
+        assert note["entity_id"] == "r1" and note["attempts"] == 5, note
+        alice.wait(lambda x: x.get("kind") == "queue" and x.get("op") == "acked", since=m,
+                   timeout=60, what="acknowledged after five 503s")
+        puts = server_requests(srv, "PUT", API + "/r1")
+        statuses = [p[3] for p in puts]
+        assert statuses[:5] == [503] * 5 and statuses[-1] == 200, puts
+        # Q-3: one Idempotency-Key for every attempt of the edit
+        assert len({p[5] for p in puts}) == 1 and puts[0][5].startswith("m-"), puts
+        # Q-4: 1, 3, 9, 27, 120 s (scaled) between attempts; lower bounds only
+        # (a loaded machine may be late, never early; a timed-out attempt would
+        # add one more line, so the gaps are checked on the first five).
+        gaps = [b[0] - a[0] for a, b in zip(puts, puts[1:])]
+        for gap, want in zip(gaps, [1, 3, 9, 27, 120]):
+            assert gap >= want * SCALE - 0.003, (gaps, want)
+        assert alice.count(is_note("SYNC_FAILED"), since=m) == 1       # Q-5: once
+        assert get_task(srv, alice.token, "r1")["revision"] == 1        # applied once
+        # Q-5: sync_now tries at once: a failing edit, then sync_now well
+        # before the 120 s (6 s scaled) cap would have retried it.
+        arm(srv, {"fail_requests": {"method": "PUT", "count": 5, "status": 503}})
+        m = alice.mark()
+        alice.ok({"cmd": "edit", "id": "r2", "fields": {"title": "manual"}})
+        alice.wait(is_note("SYNC_FAILED"), since=m, what="SYNC_FAILED for r2")
+        n = len(server_requests(srv, "PUT", API + "/r2"))
+        t0 = time.monotonic()
+        alice.ok({"cmd": "sync_now"})
+        alice.wait(lambda x: x.get("kind") == "queue" and x.get("op") == "acked", since=m,
+                   what="r2 acknowledged after sync_now")
+        assert time.monotonic() - t0 < 120 * SCALE, "sync_now did not retry at once"
+        assert len(server_requests(srv, "PUT", API + "/r2")) == n + 1
+        assert alice.quit() == 0
+
+
+def test_409_merged_then_conflict_banner_and_choose():
+    with Env() as env:
+        srv = env.server(time_scale=SCALE).start()
+        alice = client(env, "alice", srv).start()
+        bob_tok = srv.token("bob", "home")
+        alice.wait_ready()
+        alice.ok({"cmd": "edit", "id": "c1", "fields": {"title": "Milk", "notes": "2 l"}})
+        wait_until(lambda: alice.status()["applied_revision"] == 1, what="c1 applied")
+        # CF-2: different fields on both sides -> merged, retried on the current
+        # revision with the same key, no banner.
+        alice.ok({"cmd": "offline"})
+        alice.ok({"cmd": "edit", "id": "c1", "fields": {"title": "Oat milk"}})
+        st, body, _ = srv.put("c1", bob_tok, {"title": "Milk", "notes": "3 l", "done": False,
+                                              "assignee": None, "due_at": None,
+                                              "remind_at": None}, base=1)
+        assert st == 200 and body["revision"] == 2, body
+        m = alice.mark()
+        alice.ok({"cmd": "online"})
+        alice.wait(lambda x: x.get("kind") == "queue" and x.get("op") == "acked", since=m,
+                   what="merged edit acknowledged")
+        t = get_task(srv, bob_tok, "c1")
+        assert (t["title"], t["notes"], t["revision"]) == ("Oat milk", "3 l", 3), t
+        puts = server_requests(srv, "PUT", API + "/c1")
+        assert [p[3] for p in puts[-2:]] == [409, 200], puts
+        assert puts[-2][5] == puts[-1][5], "the retry after a merge must keep its key"
+        assert alice.count(is_note("CONFLICT"), since=m) == 0
+        # CF-4: a WARNING for the 409 received
+        assert re.search(r" WARNING alice conflict entity=task/c1 base=1 current=2 user=alice",
+                         alice.stderr_text()), alice.stderr_text()
+        # CF-3: the same field on both sides -> CONFLICT, the queue waits.
+        wait_until(lambda: alice.status()["applied_revision"] >= 3, what="c1 rev 3 applied")
+        alice.ok({"cmd": "offline"})
+        alice.ok({"cmd": "edit", "id": "c1", "fields": {"title": "Alice's"}})
+        alice.ok({"cmd": "edit", "id": "c2", "fields": {"title": "behind the banner"}})
+        st, body, _ = srv.put("c1", bob_tok, dict(t, title="Bob's"), base=3)
+        assert st == 200 and body["revision"] == 4, body
+        m = alice.mark()
+        alice.ok({"cmd": "online"})
+        note = alice.wait(is_note("CONFLICT"), since=m, what="CONFLICT")
+        assert note["entity_id"] == "c1" and note["fields"] == ["title"], note
+        assert note["choices"] == ["merge", "overwrite"] and note["edit_vs_delete"] is False
+        assert alice.cmd({"cmd": "choose", "id": "c9", "choice": "merge"})["kind"] == "error"
+        assert server_requests(srv, "PUT", API + "/c2") == [], "the queue must wait"
+        n409 = len(server_requests(srv, "PUT", API + "/c1"))
+        alice.ok({"cmd": "choose", "id": "c1", "choice": "overwrite"})
+        alice.wait_status(lambda s: not s["queue"], what="queue drained after the choice")
+        t = get_task(srv, bob_tok, "c1")
+        assert t["title"] == "Alice's" and t["revision"] == 5, t
+        puts = server_requests(srv, "PUT", API + "/c1")
+        assert len(puts) == n409 + 1 and puts[-1][5] == puts[-2][5], puts   # same key
+        assert get_task(srv, bob_tok, "c2")["title"] == "behind the banner"
+        # edit meets delete: bob deletes, alice edits -> banner with edit_vs_delete
+        wait_until(lambda: alice.status()["applied_revision"] >= 6, what="rev 6 applied")
+        alice.ok({"cmd": "offline"})
+        alice.ok({"cmd": "edit", "id": "c2", "fields": {"notes": "still wanted"}})
+        st, body, _ = srv.http("DELETE", API + "/c2?base_revision=6", bob_tok)
+        assert st == 200 and body["deleted"] is True, (st, body)
+        m = alice.mark()
+        alice.ok({"cmd": "online"})
+        note = alice.wait(is_note("CONFLICT"), since=m, what="edit-vs-delete CONFLICT")
+        assert note["entity_id"] == "c2" and note["edit_vs_delete"] is True, note
+        alice.ok({"cmd": "choose", "id": "c2", "choice": "merge"})   # theirs: deleted
+        alice.wait_status(lambda s: not s["queue"], what="settled without a request")
+        assert get_task(srv, bob_tok, "c2")["deleted"] is True
+        # CF-4 on the server: one WARNING per 409 sent, matched by the client's
+        assert len(srv.log_lines("WARNING", "conflict entity=")) == \
+            len([l for l in alice.stderr_text().splitlines()
+                 if " WARNING " in l and " conflict entity=" in l]) == 3
+        assert alice.quit() == 0
+
+
+def test_restart_keeps_queue_and_key():
+    with Env() as env:
+        srv = env.server(time_scale=SCALE, admin=True).start()
+        alice = client(env, "alice", srv).start()
+        alice.wait_ready()
+        # Every PUT fails until further notice: the edit is sent, retried, and
+        # the client is killed between two attempts.
+        arm(srv, {"fail_requests": {"method": "PUT", "count": 1000000, "status": 503}})
+        alice.ok({"cmd": "edit", "id": "k1", "fields": {"title": "survives"}})
+        alice.ok({"cmd": "edit", "id": "k2", "fields": {"title": "behind it"}})
+        wait_until(lambda: len(server_requests(srv, "PUT", API + "/k1")) >= 2,
+                   what="k1 attempted twice")
+        alice.kill9()
+        key = server_requests(srv, "PUT", API + "/k1")[0][5]
+        srv.kill9()                               # faults live in memory: gone
+        srv.start()
+        m = alice.mark()
+        alice.start()
+        alice.wait_status(lambda s: not s["queue"], what="kept queue flushed after restart")
+        puts = server_requests(srv, "PUT")
+        k1 = [p for p in puts if p[2] == API + "/k1"]
+        assert k1[-1][3] == 200 and {p[5] for p in k1} == {key}, k1      # same key
+        assert [p[2] for p in puts if p[3] == 200] == [API + "/k1", API + "/k2"], puts
+        assert alice.count(is_conn("ready"), since=m) >= 1
+        assert alice.quit() == 0
+
+
+def test_token_expiry_4001_auth_required():
+    with Env() as env:
+        srv = env.server(time_scale=SCALE).start()
+        alice = client(env, "alice", srv, ttl="3s").start()
+        alice.wait_ready()
+        m = alice.mark()
+        alice.wait(is_conn("closed", 4001), since=m, what="close 4001 at the token's exp")
+        note = alice.wait(is_note("AUTH_REQUIRED"), since=m, what="AUTH_REQUIRED")
+        assert note["reason"] == "close_4001", note
+        alice.ok({"cmd": "edit", "id": "a1", "fields": {"title": "paused"}})
+        # No reconnect and no request until a token: two reconnect delays'
+        # worth (1 s + 3 s scaled) of nothing.
+        n_ws = len(srv.log_lines(contains="ws_open conn="))
+        t_end = time.monotonic() + 4 * SCALE * 3
+        while time.monotonic() < t_end:
+            assert server_requests(srv, "PUT") == [], "a request while paused"
+            time.sleep(0.05)
+        assert len(srv.log_lines(contains="ws_open conn=")) == n_ws, "reconnected without token"
+        assert alice.count(is_note("AUTH_REQUIRED"), since=m) == 1
+        alice.ok({"cmd": "token", "token": srv.token("alice", "home")})
+        alice.wait(is_conn("ready"), since=m, what="ready with the new token")
+        alice.wait_status(lambda s: not s["queue"], what="queue resumed")
+        assert [p[3] for p in server_requests(srv, "PUT", API + "/a1")] == [200]
+        assert "eyJ" not in alice.stderr_text()                          # A-4
+        assert alice.quit() == 0
+
+
+def test_no_token_at_start_and_watchdog():
+    with Env() as env:
+        srv = env.server(time_scale=SCALE, admin=True).start()
+        alice = client(env, "alice", srv)
+        alice.token = ""
+        alice.start()
+        note = alice.wait(is_note("AUTH_REQUIRED"), what="AUTH_REQUIRED no_token")
+        assert note["reason"] == "no_token", note
+        alice.ok({"cmd": "edit", "id": "w1", "fields": {"title": "before the silence"}})
+        m = alice.mark()
+        alice.ok({"cmd": "token", "token": srv.token("alice", "home")})
+        alice.wait(is_event("w1"), since=m, what="w1 applied")
+        alice.wait(is_conn("ready"), since=m)
+        # WS-5: the server goes silent (its heartbeats dropped): the client
+        # leaves after 2 intervals (4008) and HELLOs again with revision 1.
+        m = alice.mark()
+        t0 = time.monotonic()
+        arm(srv, {"drop_heartbeats": {"user": "alice", "count": 3}})
+        alice.wait(is_conn("closed", 4008), since=m, timeout=60, what="watchdog close")
+        assert time.monotonic() - t0 >= 30 * SCALE * 0.9
+        alice.wait(is_conn("ready"), since=m, timeout=60, what="reconnected")
+        wait_until(lambda: re.search(r"ready conn=\d+ user=alice hello=1 ",
+                                     srv.stderr_text()), what="a HELLO with revision 1")
+        assert alice.quit() == 0
+
+
+if __name__ == "__main__":
+    if PYTHON is None:
+        need_tools("test_example_python_client", ["python3-websockets"],
+                   "apt-get install python3-websockets")
+    run_tests([test_round_trip_between_two_python_clients, test_fifo_replay_of_offline_edits,
+               test_retry_schedule_same_key_and_sync_failed,
+               test_409_merged_then_conflict_banner_and_choose,
+               test_restart_keeps_queue_and_key, test_token_expiry_4001_auth_required,
+               test_no_token_at_start_and_watchdog])
