@@ -280,6 +280,19 @@ void srv_shutdown(srv_core *c)
 }
 
 /*
+ * WS-5: "closes 4008 after 2 missed client heartbeats".  A client that
+ * missed ONE heartbeat sends its next one exactly 2 intervals after the
+ * previous, so a deadline of exactly 2 intervals races its arrival (on real
+ * sockets the close won most of the time).  The second heartbeat counts as
+ * missed only half an interval after it was due: 75 s of silence by
+ * default, well before a third would be due (90 s).
+ */
+static int64_t hb_grace(const srv_core *c)
+{
+    return c->pol.heartbeat_ms / 2;
+}
+
+/*
  * Per connection, in open order: A-2 token expiry (4001), WS-2 HELLO
  * timeout (4002), WS-5 silence (4008), WS-4 heartbeat.  A heartbeat that
  * fell behind (the driver ticked late) is sent once and rescheduled from
@@ -289,6 +302,7 @@ void srv_stream_tick(srv_core *c)
 {
     int64_t now = srv_now(c);
     int64_t silence = c->pol.heartbeat_ms * (c->pol.heartbeat_misses > 0 ? c->pol.heartbeat_misses : 1);
+    silence += hb_grace(c);
     for (srv_conn *k = c->conns; k; k = k->next) {
         if (k->state == SRV_CONN_CLOSING)
             continue;
@@ -325,6 +339,7 @@ int64_t srv_stream_next_deadline(const srv_core *c)
 {
     int64_t d = INT64_MAX;
     int64_t silence = c->pol.heartbeat_ms * (c->pol.heartbeat_misses > 0 ? c->pol.heartbeat_misses : 1);
+    silence += hb_grace(c);
     for (const srv_conn *k = c->conns; k; k = k->next) {
         if (k->state == SRV_CONN_CLOSING)
             continue;
