@@ -52,7 +52,8 @@ int cli_drv_line(cli_core *core, const char *line, size_t len);
 void cli_drv_emit(json_t *obj);
 void cli_drv_observable(const hp_out *it);
 void cli_drv_http(const char *method, const char *path, const char *idem_key, int status,
-                  const char *error);
+                  const char *error, const char *body, size_t body_len, const char *resp,
+                  size_t resp_len);
 int cli_lws_send_frame(const char *text, size_t len, char *err, size_t errlen);
 void cli_lws_set_ca_file(const char *path);
 void cli_lws_set_frames(int on);
@@ -494,7 +495,7 @@ static void req_fail(req *r, const char *why)
         return;
     hp_log(A.env, HP_LOG_DEBUG, "http_failed", "method=%s path=%s reason=\"%s\"", r->method,
            r->path, why ? why : "");
-    cli_drv_http(r->method, r->path, r->idem_key, 0, "network");
+    cli_drv_http(r->method, r->path, r->idem_key, 0, "network", r->body, r->body_len, NULL, 0);
     cli_http_failed(A.core, r->id, "network");
     drain();
 }
@@ -510,7 +511,8 @@ static void req_deliver(req *r)
         return;
     if (take_drop(1, "response"))
         return; /* a drop fault: the core times out and retries */
-    cli_drv_http(r->method, r->path, r->idem_key, r->status, NULL);
+    cli_drv_http(r->method, r->path, r->idem_key, r->status, NULL, r->body, r->body_len, r->rx,
+                 r->rx_len);
     cli_http_response(A.core, r->id, r->status, r->retry_after_s, r->rx ? r->rx : "",
                       r->rx_len);
     drain();

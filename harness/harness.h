@@ -70,6 +70,11 @@ typedef struct scn_result {
      * (e.g. "real mode cannot observe: frames (line 12)").  A skip is not a
      * failure: exit 0 when nothing failed. */
     int skipped;
+    /* 1 when the scenario passed every observable assertion but some were
+     * unobservable against this target (SPEC §7: per-assertion verdicts;
+     * trace "assert" entries then carry "verdict": "unobservable" and a
+     * "reason").  passed stays 1: reports show it as PARTIAL. */
+    int partial;
 } scn_result;
 
 /*
@@ -111,6 +116,11 @@ typedef struct scn_run_opts {
     double slack_ms;            /* real-world slack of expect/wait_until; 0 = 3000 */
     double max_wall_s;          /* skip scenarios whose waits exceed this; 0 = 120 */
     double settle_ms;           /* least real time of a `wait`; 0 = 100 */
+    /* Foreign targets (SPEC §7), NULL = none: */
+    const char *server_reset;   /* sh -c before each scenario (clean a staging server) */
+    const char *token_cmd;      /* token minting template: {sub} {hh} {dev} {ttl_s} */
+    const char *client_cmd;     /* a foreign client instead of hp-fake-client (template) */
+    const char *run_prefix;     /* names made unique per run against a foreign server */
 } scn_run_opts;
 
 /* Run one scenario.  Returns 0 when it ran (passed or failed: see result),

@@ -110,6 +110,8 @@ typedef struct hx_opts {
     const char *server_url, *jwt_secret, *jwt_secret_file, *bin_dir, *ca_file;
     double time_scale, max_wall_s;
     char *secret_buf;           /* read from --jwt-secret-file */
+    const char *require_rules;  /* all|server|client|none|LIST; NULL: by target */
+    const char *server_reset, *token_cmd, *client_cmd;
 } hx_opts;
 
 static void usage(FILE *f)
@@ -151,6 +153,20 @@ static void usage(FILE *f)
           "  --reports-dir DIR  directory of the default report paths (default reports)\n"
           "  --no-reports       write only the reports named by --junit/--json/--html\n"
           "\n"
+          "rule coverage (run):\n"
+          "  --require-rules R  all, server, client, none or a list (WS-4,Q-7): a rule\n"
+          "                     without one passing observable check fails the run\n"
+          "                     (default: server with --server, client with --client-cmd,\n"
+          "                     else none)\n"
+          "foreign targets (--mode real):\n"
+          "  --server-reset CMD run CMD (sh -c) before each scenario, e.g. to wipe a\n"
+          "                     staging server; a non-zero exit is a runtime error\n"
+          "  --token-cmd T      mint tokens with this command instead of HS256 from the\n"
+          "                     secret: {sub} {hh} {dev} {ttl_s} are replaced; the token\n"
+          "                     is its first line of output\n"
+          "  --client-cmd T     start T (sh -c) instead of hp-fake-client for every\n"
+          "                     scenario client: {server} {token} {db} {key_file} {name}\n"
+          "                     {time_scale} {policy} (docs/CLIENT_DRIVER.md, the contract)\n"
           "exit status: 0 all passed, 1 a scenario failed, 2 invalid scenario or usage,\n"
           "3 runtime error.  The last line of `run` is \"N passed, N failed\" (real mode:\n"
           "\"N passed, N failed, N skipped\"; a skipped scenario is not a failure).\n",
@@ -181,7 +197,8 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 
 enum { OPT_FILTER = 256, OPT_TAG, OPT_RULE, OPT_MODE, OPT_SEED, OPT_JOBS, OPT_JUNIT, OPT_JSON,
        OPT_HTML, OPT_RDIR, OPT_NOREP, OPT_HELP, OPT_VERSION, OPT_SERVER, OPT_SECRET,
-       OPT_SECRET_FILE, OPT_SCALE, OPT_BINDIR, OPT_MAXWALL, OPT_CAFILE };
+       OPT_SECRET_FILE, OPT_SCALE, OPT_BINDIR, OPT_MAXWALL, OPT_CAFILE, OPT_REQUIRE,
+       OPT_RESET, OPT_TOKENCMD, OPT_CLIENTCMD };
 
 /* Parses argv after the command word.  Returns -1 when parsing went well
  * (go on), else the exit code to return (help printed: 0; error: 2). */
@@ -208,6 +225,10 @@ static int parse_opts(int argc, char **argv, hx_opts *o)
         {"bin-dir", required_argument, NULL, OPT_BINDIR},
         {"max-wall", required_argument, NULL, OPT_MAXWALL},
         {"ca-file", required_argument, NULL, OPT_CAFILE},
+        {"require-rules", required_argument, NULL, OPT_REQUIRE},
+        {"server-reset", required_argument, NULL, OPT_RESET},
+        {"token-cmd", required_argument, NULL, OPT_TOKENCMD},
+        {"client-cmd", required_argument, NULL, OPT_CLIENTCMD},
         {NULL, 0, NULL, 0}};
     int is_run = strcmp(o->cmd, "run") == 0, is_list = strcmp(o->cmd, "list") == 0;
     /* run --json FILE writes the report; list --json is a switch (the list
@@ -313,6 +334,10 @@ static int parse_opts(int argc, char **argv, hx_opts *o)
         case OPT_BINDIR:
         case OPT_MAXWALL:
         case OPT_CAFILE:
+        case OPT_REQUIRE:
+        case OPT_RESET:
+        case OPT_TOKENCMD:
+        case OPT_CLIENTCMD:
             if (!is_run) {
                 name = argv[optind - 1];
                 break;
@@ -336,6 +361,14 @@ static int parse_opts(int argc, char **argv, hx_opts *o)
                 o->bin_dir = optarg;
             } else if (c == OPT_CAFILE) {
                 o->ca_file = optarg;
+            } else if (c == OPT_REQUIRE) {
+                o->require_rules = optarg;
+            } else if (c == OPT_RESET) {
+                o->server_reset = optarg;
+            } else if (c == OPT_TOKENCMD) {
+                o->token_cmd = optarg;
+            } else if (c == OPT_CLIENTCMD) {
+                o->client_cmd = optarg;
             } else {
                 char *end = NULL;
                 errno = 0;
@@ -859,9 +892,26 @@ static int cmd_run(hx_opts *o)
         return HX_INVALID;
     }
     if (!real && (o->server_url || o->jwt_secret || o->jwt_secret_file || o->bin_dir ||
-                  o->time_scale > 0 || o->max_wall_s > 0 || o->ca_file))
+                  o->time_scale > 0 || o->max_wall_s > 0 || o->ca_file || o->server_reset ||
+                  o->token_cmd || o->client_cmd))
         return usage_error("%s", "--server, --jwt-secret(-file), --ca-file, --time-scale, "
-                                 "--bin-dir and --max-wall need --mode real");
+                                 "--bin-dir, --max-wall, --server-reset, --token-cmd and "
+                                 "--client-cmd need --mode real");
+    /* SPEC §7: against a foreign target the rules it must show default to
+     * required, so a mostly unobservable run cannot exit 0. */
+    const char *req_spec = o->require_rules ? o->require_rules
+                           : o->server_url && o->client_cmd ? "all"
+                           : o->server_url                  ? "server"
+                           : o->client_cmd                  ? "client"
+                                                            : "none";
+    json_t *required = NULL;
+    {
+        char err[256];
+        if (rpt_rules_parse(req_spec, &required, err, sizeof err) != 0)
+            return usage_error("%s", err);
+        json_decref(required); /* parsed again once the run is done */
+        required = NULL;
+    }
     if (o->jwt_secret && o->jwt_secret_file)
         return usage_error("%s", "give --jwt-secret or --jwt-secret-file, not both");
     if (o->ca_file && (!o->server_url || strncmp(o->server_url, "https://", 8)))
@@ -888,9 +938,10 @@ static int cmd_run(hx_opts *o)
         o->secret_buf = strdup(buf);
         o->jwt_secret = o->secret_buf;
     }
-    if (o->server_url && (!o->jwt_secret || !*o->jwt_secret))
-        return usage_error("%s", "--server needs --jwt-secret S or --jwt-secret-file F "
-                                 "(the harness mints the clients' tokens)");
+    if (o->server_url && !o->token_cmd && (!o->jwt_secret || !*o->jwt_secret)) {
+        return usage_error("%s", "--server needs --jwt-secret S, --jwt-secret-file F or "
+                                 "--token-cmd T (the harness mints the clients' tokens)");
+    }
     int rc = check_rule_filters(o);
     if (rc != 0)
         return rc;
@@ -928,6 +979,9 @@ static int cmd_run(hx_opts *o)
     p.opts.bin_dir = o->bin_dir;
     p.opts.ca_file = o->ca_file;
     p.opts.max_wall_s = o->max_wall_s;
+    p.opts.server_reset = o->server_reset;
+    p.opts.token_cmd = o->token_cmd;
+    p.opts.client_cmd = o->client_cmd;
     p.res = calloc(n, sizeof *p.res);
     p.errors = calloc(n, sizeof *p.errors);
     p.done = calloc(n, 1);
@@ -971,9 +1025,24 @@ static int cmd_run(hx_opts *o)
     for (int i = 0; i < started; i++)
         pthread_join(th[i], NULL);
 
-    rpt_run run = {p.res, p.errors, n, {o->seed, o->mode, HX_VERSION}};
+    rpt_run run = {p.res, p.errors, n, {o->seed, o->mode, HX_VERSION}, NULL, NULL};
+    /* Rule coverage and the obligations table (when the scenarios live in a
+     * checkout with docs/SYNC_POLICY.md): both in every report. */
+    {
+        char err[256];
+        rpt_rules_parse(req_spec, &required, err, sizeof err); /* validated above */
+    }
+    run.rules = rpt_rules_build(&run, required);
+    char root[PATH_MAX], oerr[PATH_MAX + 64];
+    if (rpt_oblig_find_root(o->paths.v[0], root, sizeof root) == 0 &&
+        (run.obligations = rpt_oblig_scan(root, oerr, sizeof oerr)))
+        rpt_oblig_verdicts(run.obligations, root, &run);
     int wrc = write_reports(o, &run);
-    size_t passed = rpt_count_passed(&run), skipped = rpt_count_skipped(&run);
+    size_t passed = rpt_count_passed(&run), skipped = rpt_count_skipped(&run),
+           partial = rpt_count_partial(&run);
+    json_t *unchecked = rpt_rules_unchecked(run.rules);
+    if (real || json_array_size(required))
+        rpt_rules_print(stdout, run.rules);
     int any_error = 0;
     for (size_t i = 0; i < n; i++)
         any_error |= p.errors[i];
@@ -989,9 +1058,15 @@ static int cmd_run(hx_opts *o)
     free(p.done);
     free(th);
     suite_free(&su);
+    int all_checked = json_array_size(unchecked) == 0;
+    json_decref(unchecked);
+    json_decref(required);
+    json_decref(run.rules);
+    json_decref(run.obligations);
     if (any_error || wrc != 0)
         return HX_RUNTIME;
-    return passed + skipped == n ? HX_OK : HX_FAILED;
+    /* SPEC §7: a run that checked little never exits 0. */
+    return passed + partial + skipped == n && all_checked ? HX_OK : HX_FAILED;
 }
 
 /*

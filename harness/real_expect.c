@@ -335,11 +335,61 @@ static json_t *find_task(json_t *state, const char *id, const char *hh)
     return NULL;
 }
 
-static int eval_server(rl_world *w, const scn_node *asserts, double from, rl_out *o)
+/* Does a requests selector ask for what only the wire shows (bodies)? */
+static int sel_wants_bodies(const scn_node *v)
+{
+    if (!v)
+        return 0;
+    if (v->kind == SCN_SEQ) {
+        for (size_t i = 0; i < v->n; i++)
+            if (sel_wants_bodies(v->items[i]))
+                return 1;
+        return 0;
+    }
+    if (v->kind != SCN_MAP)
+        return 0;
+    if (scn_map_get(v, "exactly"))
+        return sel_wants_bodies(scn_map_get(v, "exactly"));
+    return scn_map_get(v, "body") || scn_map_get(v, "response");
+}
+
+/* server.requests is read from what our clients sent and got (their `http`
+ * lines, taken with --http-bodies) against a foreign server, whose own
+ * journal we never see, and whenever bodies are asked for (our server's
+ * request log has none).  Otherwise from our server's request log, which
+ * also holds requests of no scenario client. */
+static int wire_requests(rl_world *w, const scn_node *v)
+{
+    return !w->own || sel_wants_bodies(v);
+}
+
+/* Every scenario client's HTTP exchanges that reached the server (a
+ * request the network lost never did), in wall-time order. */
+static json_t *clients_requests(rl_world *w)
+{
+    json_t *all = json_array();
+    for (size_t i = 0; i < w->nc; i++) {
+        size_t k;
+        json_t *e;
+        json_array_foreach(w->c[i].http, k, e) {
+            if (json_is_true(json_object_get(e, "never_sent")))
+                continue;
+            size_t at = json_array_size(all);
+            double t = json_number_value(json_object_get(e, "t"));
+            while (at > 0 && json_number_value(json_object_get(json_array_get(all, at - 1), "t")) > t)
+                at--;
+            json_array_insert(all, at, e);
+        }
+    }
+    return all;
+}
+
+static int eval_server(rl_world *w, const scn_node *asserts, size_t i0, size_t i1, double from,
+                       rl_out *o)
 {
     json_t *state = NULL;
     int ok = 1;
-    for (size_t i = 0; ok && i < asserts->n; i++) {
+    for (size_t i = i0; ok && i < i1; i++) {
         const char *k = asserts->keys[i]->str;
         const scn_node *vn = asserts->items[i];
         json_t *v = scn_node_json(vn);
@@ -347,9 +397,13 @@ static int eval_server(rl_world *w, const scn_node *asserts, double from, rl_out
         char text[64];
         snprintf(text, sizeof text, "server.%s", k);
         if (!strcmp(k, "requests") || !strcmp(k, "log")) {
-            json_t *e = windowed(!strcmp(k, "log") ? w->srv_logs : w->srv_requests, from);
+            json_t *src = !strcmp(k, "log") ? json_incref(w->srv_logs)
+                          : wire_requests(w, vn)  ? clients_requests(w)
+                                                  : json_incref(w->srv_requests);
+            json_t *e = windowed(src, from);
             ok = hist(o, vn, text, k, v, e);
             json_decref(e);
+            json_decref(src);
         } else {
             if (!state)
                 state = server_state(w);
@@ -453,11 +507,12 @@ static int eval_server(rl_world *w, const scn_node *asserts, double from, rl_out
     return ok;
 }
 
-static int eval_client(rl_world *w, rl_client *c, const scn_node *asserts, double from, rl_out *o)
+static int eval_client(rl_world *w, rl_client *c, const scn_node *asserts, size_t i0, size_t i1,
+                       double from, rl_out *o)
 {
     json_t *st = NULL;
     int ok = 1;
-    for (size_t i = 0; ok && i < asserts->n; i++) {
+    for (size_t i = i0; ok && i < i1; i++) {
         const char *k = asserts->keys[i]->str;
         const scn_node *vn = asserts->items[i];
         json_t *v = scn_node_json(vn);
@@ -627,32 +682,72 @@ static int eval_log_item(rl_world *w, const scn_node *it, double from, rl_out *o
     return ok;
 }
 
-/* One evaluation of an expect / wait_until / expect_log mapping. */
-int rl_eval_expect(rl_world *w, const scn_node *e, int is_log, rl_out *o)
+/* ---- per assertion ---------------------------------------------------------- */
+
+const char *rl_unobservable(rl_world *w, const char *actor, const char *key, const scn_node *v)
 {
-    rl_out_clear(o);
-    o->ok = 1;
-    if (is_log) {
-        for (size_t m = 0; m < (e->kind == SCN_SEQ ? e->n : 1); m++)
-            if (!eval_log_item(w, e->kind == SCN_SEQ ? e->items[m] : e, -1, o))
-                return 0;
-        return 1;
+    (void)v;
+    int server = !actor || !strcmp(actor, "server");
+    if (server && !w->own) {
+        if (!strcmp(key, "log"))
+            return "the server's log lines are not on the wire (foreign server)";
+        if (!strcmp(key, "state") || !strcmp(key, "connections") || !strcmp(key, "lock"))
+            return "the server's internal state (connections, locks, /_hp/state) is not on "
+                   "the wire (foreign server)";
     }
-    double from = window_from(w, e);
+    if (!server && !strcmp(key, "reconnect_delays"))
+        return "reconnect_delays needs the simulator's timeline (delays finer than real-time "
+               "jitter)";
+    return NULL;
+}
+
+int rl_items(rl_world *w, const scn_node *e, int is_log, rl_item *items, int max)
+{
+    int n = 0;
+    if (is_log) {
+        for (size_t m = 0; m < (e->kind == SCN_SEQ ? e->n : 1) && n < max; m++) {
+            const scn_node *it = e->kind == SCN_SEQ ? e->items[m] : e;
+            const char *actor = scn_str(scn_map_get(it, "actor"));
+            rl_item *x = &items[n++];
+            memset(x, 0, sizeof *x);
+            x->log = it;
+            x->actor = actor;
+            x->key = "log";
+            x->node = it;
+            x->why = rl_unobservable(w, actor, "log", it);
+        }
+        return n;
+    }
     for (size_t i = 0; i < e->n; i++) {
         const char *k = e->keys[i]->str;
         const scn_node *v = e->items[i];
         if (!strcmp(k, "since") || !strcmp(k, "within") || !strcmp(k, "timeout"))
             continue;
-        int ok;
-        if (!strcmp(k, "server"))
-            ok = eval_server(w, v, from, o);
-        else {
-            rl_client *c = rl_client_by_name(w, k);
-            ok = c ? eval_client(w, c, v, from, o) : 1;
+        if (v->kind != SCN_MAP)
+            continue;
+        for (size_t j = 0; j < v->n && n < max; j++) {
+            rl_item *x = &items[n++];
+            memset(x, 0, sizeof *x);
+            x->actor = k;
+            x->map = v;
+            x->index = j;
+            x->key = v->keys[j]->str;
+            x->node = v->items[j];
+            x->why = rl_unobservable(w, k, x->key, x->node);
         }
-        if (!ok)
-            return 0;
     }
-    return 1;
+    return n;
+}
+
+int rl_eval_item(rl_world *w, const scn_node *e, rl_item *x, rl_out *o)
+{
+    rl_out_clear(o);
+    o->ok = 1;
+    if (x->log)
+        return eval_log_item(w, x->log, -1, o);
+    double from = window_from(w, e);
+    if (!strcmp(x->actor, "server"))
+        return eval_server(w, x->map, x->index, x->index + 1, from, o);
+    rl_client *c = rl_client_by_name(w, x->actor);
+    return c ? eval_client(w, c, x->map, x->index, x->index + 1, from, o) : 1;
 }

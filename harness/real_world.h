@@ -19,6 +19,7 @@
 #include "scn_internal.h"
 
 #define RL_MAX_CLIENTS 32
+#define RL_MAX_ITEMS 64 /* assertions in one step */
 #define RL_DEFAULT_TTL_MS (30LL * 24 * 3600 * 1000)
 
 typedef struct rl_client {
@@ -32,6 +33,7 @@ typedef struct rl_client {
     json_t *frames;            /* --frames lines: every WebSocket message on its link */
     int max_queue;
     int ready;                 /* the last connection line was "ready" */
+    int unstarted;             /* running with --no-start: `connect` sends `start` */
     char *token;
 } rl_client;
 
@@ -78,12 +80,35 @@ int rl_client_cmd(rl_world *w, rl_client *c, json_t *cmd, json_t **ans);
 char *rl_mint(rl_world *w, const scn_client_spec *sp, int64_t ttl_ms);
 /* remind_at values as written -> as sent on the wall clock, in place. */
 void rl_xlate_times(rl_world *w, json_t *v);
+/* A command template filled: each {name} of vars (name, value, ..., NULL)
+ * becomes the shell-quoted value (malloc'd, NULL on out of memory). */
+char *rl_template(const char *tpl, const char *const *vars);
 
 void rl_out_clear(rl_out *o);
 int rl_level_rank(const char *level);
 rl_client *rl_client_by_name(rl_world *w, const char *name);
-/* One evaluation of an expect / wait_until / expect_log mapping: 1 when it
- * holds, else 0 with o describing the first failure. */
-int rl_eval_expect(rl_world *w, const scn_node *e, int is_log, rl_out *o);
+/* One assertion of a step: an actor's key in an expect / wait_until
+ * mapping, or one expect_log item.  Verdicts are per assertion (SPEC §7):
+ * an assertion this target cannot show is `unobservable` (why says why),
+ * never evaluated, and every other assertion of the step still counts. */
+typedef struct rl_item {
+    const char *actor;          /* "server", a client, or NULL (log: every actor) */
+    const char *key;            /* "received", "requests", ... or "log" */
+    const scn_node *map;        /* the actor's mapping (expect), NULL for a log item */
+    size_t index;               /* the key's index in map */
+    const scn_node *log;        /* expect_log item, NULL otherwise */
+    const scn_node *node;       /* the value (line numbers) */
+    const char *why;            /* non-NULL: unobservable, and why */
+    int ok;                     /* last evaluation */
+} rl_item;
+
+/* The assertions of the expect / wait_until mapping (or expect_log value)
+ * e into items (at most max); returns how many. */
+int rl_items(rl_world *w, const scn_node *e, int is_log, rl_item *items, int max);
+/* Evaluates one observable assertion now: 1 when it holds, else 0 with o
+ * describing the failure. */
+int rl_eval_item(rl_world *w, const scn_node *e, rl_item *x, rl_out *o);
+/* Why an assertion cannot be observed against this target, or NULL. */
+const char *rl_unobservable(rl_world *w, const char *actor, const char *key, const scn_node *v);
 
 #endif

@@ -39,6 +39,9 @@ typedef struct rpt_run {
     const int *errors;      /* errors[i] != 0: runtime error, not assertion */
     size_t n;
     rpt_meta meta;
+    /* Optional (NULL: left out of the reports), borrowed: */
+    json_t *rules;          /* rpt_rules_build() */
+    json_t *obligations;    /* rpt_oblig_scan() with rpt_oblig_verdicts() */
 } rpt_run;
 
 /* ---- terminal (rpt_term.c) ------------------------------------------- */
@@ -48,7 +51,9 @@ typedef struct rpt_run {
 void rpt_term_line(FILE *f, const scn_result *r, int error);
 /* Exactly "N passed, N failed\n": CI parses it as the last stdout line. */
 void rpt_term_summary(FILE *f, const rpt_run *run);
-size_t rpt_count_passed(const rpt_run *run);
+size_t rpt_count_passed(const rpt_run *run);   /* passed, partial ones not included */
+size_t rpt_count_partial(const rpt_run *run);  /* passed, some checks unobservable */
+void rpt_term_unobservable(FILE *f, const scn_result *r);
 /* Scenarios skipped (--mode real: scn_result.skipped), not errors. */
 size_t rpt_count_skipped(const rpt_run *run);
 
@@ -116,6 +121,28 @@ int rpt_oblig_find_root(const char *from, char *out, size_t len);
 /* Step items of a scenario's text: first lines (1-based) and first keys
  * of the top-level steps: sequence; returns how many (at most max). */
 int rpt_oblig_step_starts(const char *text, int *starts, char (*keys)[32], int max);
+
+/* Per step of a scenario file: {"<step line>": [rules its checks: markers
+ * name]}; NULL when the file cannot be read. */
+json_t *rpt_oblig_markers(const char *path);
+
+/* ---- rule coverage (rpt_rules.c) ------------------------------------- */
+
+extern const char *const rpt_rule_ids[];     /* every rule, in policy order */
+extern const char *const rpt_server_rules[]; /* --require-rules server (default with --server) */
+extern const char *const rpt_client_rules[]; /* --require-rules client (default with --client-cmd) */
+/* {"WS-1": {"passed","failed","unobservable","not_run","required"}, ...}:
+ * what the run's checks say of each rule (required: a JSON array of rule
+ * ids, may be NULL).  New reference. */
+json_t *rpt_rules_build(const rpt_run *run, json_t *required);
+/* The required rules with no passing check (new array). */
+json_t *rpt_rules_unchecked(json_t *table);
+/* Rules with at least one passing check; *total = every rule. */
+size_t rpt_rules_checked(json_t *table, size_t *total);
+void rpt_rules_print(FILE *f, json_t *table);
+/* "all", "server", "client", "none" or "WS-4,Q-7" -> *out (new array).
+ * 0, or -1 with err. */
+int rpt_rules_parse(const char *spec, json_t **out, char *err, size_t errlen);
 
 /* ---- files ----------------------------------------------------------- */
 

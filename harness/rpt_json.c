@@ -54,6 +54,8 @@ static json_t *scenario_json(const scn_result *r, int err)
     json_object_set_new(o, "error", json_boolean(err));
     if (r->skipped && !err)
         json_object_set_new(o, "skipped", json_true()); /* --mode real: failure = the reason */
+    if (r->partial && r->passed && !err) /* some checks unobservable (SPEC §7) */
+        json_object_set_new(o, "partial", json_true());
     json_object_set_new(o, "failure", r->passed && !err ? json_null() : str_or_null(r->failure));
     json_object_set_new(o, "failure_loc",
                         r->passed && !err ? json_null() : str_or_null(r->failure_loc));
@@ -70,12 +72,13 @@ json_t *rpt_json_build(const rpt_run *run)
 {
     json_t *root = json_object();
     json_t *index = json_array(), *scns = json_array();
-    size_t passed = 0, errors = 0, skipped = 0;
+    size_t passed = 0, errors = 0, skipped = 0, partial = 0;
     for (size_t i = 0; i < run->n; i++) {
         const scn_result *r = &run->results[i];
         int err = run->errors && run->errors[i];
         int ok = r->passed && !err;
-        passed += ok;
+        passed += ok && !r->partial;
+        partial += ok && r->partial;
         skipped += !ok && !err && r->skipped;
         errors += err != 0;
         json_t *ix = json_object();
@@ -91,11 +94,22 @@ json_t *rpt_json_build(const rpt_run *run)
     json_object_set_new(root, "mode", json_string(run->meta.mode ? run->meta.mode : "sim"));
     json_object_set_new(root, "summary",
                         json_pack("{s:I,s:I,s:I,s:I}", "passed", (json_int_t)passed, "failed",
-                                  (json_int_t)(run->n - passed - skipped), "errors",
+                                  (json_int_t)(run->n - passed - partial - skipped), "errors",
                                   (json_int_t)errors, "total", (json_int_t)run->n));
     if (skipped)
         json_object_set_new(json_object_get(root, "summary"), "skipped",
                             json_integer((json_int_t)skipped));
+    if (partial)
+        json_object_set_new(json_object_get(root, "summary"), "partial",
+                            json_integer((json_int_t)partial));
+    if (run->rules) /* rule coverage: rule -> checks passed/failed/unobservable/not run */
+        json_object_set_new(root, "rules", json_deep_copy(run->rules));
+    if (run->obligations) { /* the obligations table with this run's verdicts */
+        json_t *ob = json_object();
+        json_object_set(ob, "obligations", json_object_get(run->obligations, "obligations"));
+        json_object_set(ob, "problems", json_object_get(run->obligations, "problems"));
+        json_object_set_new(root, "obligations", ob);
+    }
     json_object_set_new(root, "index", index);
     json_object_set_new(root, "scenarios", scns);
     return root;

@@ -104,6 +104,22 @@ static void write_failure_text(FILE *f, const scn_result *r)
     rpt_xml_escape(f, r->failure ? r->failure : "failed (no detail given)");
 }
 
+/* The rule table as properties ("rule.WS-4" = "passed=3 failed=0
+ * unobservable=1 not_run=0 required=yes"). */
+static void write_rule_props(FILE *f, json_t *rules)
+{
+    for (const char *const *r = rpt_rule_ids; *r; r++) {
+        json_t *row = json_object_get(rules, *r);
+        fprintf(f, "    <property name=\"rule.%s\" value=\"passed=%lld failed=%lld "
+                   "unobservable=%lld not_run=%lld required=%s\"/>\n", *r,
+                (long long)json_integer_value(json_object_get(row, "passed")),
+                (long long)json_integer_value(json_object_get(row, "failed")),
+                (long long)json_integer_value(json_object_get(row, "unobservable")),
+                (long long)json_integer_value(json_object_get(row, "not_run")),
+                json_is_true(json_object_get(row, "required")) ? "yes" : "no");
+    }
+}
+
 int rpt_junit_write(FILE *f, const rpt_run *run)
 {
     size_t failures = 0, errors = 0, skipped = 0;
@@ -118,9 +134,13 @@ int rpt_junit_write(FILE *f, const rpt_run *run)
             failures++;
         total += run->results[i].wall_ms;
     }
+    json_t *unchecked = run->rules ? rpt_rules_unchecked(run->rules) : json_array();
+    size_t ntests = run->n + (run->rules ? 1 : 0);
+    if (json_array_size(unchecked))
+        failures++;
     fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", f);
     fprintf(f, "<testsuite name=\"hp-harness\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" "
-               "skipped=\"%zu\" time=\"%.3f\">\n", run->n, failures, errors, skipped,
+               "skipped=\"%zu\" time=\"%.3f\">\n", ntests, failures, errors, skipped,
             total / 1000.0);
     fprintf(f, "  <properties>\n"
                "    <property name=\"seed\" value=\"%llu\"/>\n"
@@ -129,7 +149,28 @@ int rpt_junit_write(FILE *f, const rpt_run *run)
     rpt_xml_escape(f, run->meta.mode ? run->meta.mode : "sim");
     fputs("\"/>\n    <property name=\"version\" value=\"", f);
     rpt_xml_escape(f, run->meta.version ? run->meta.version : HX_VERSION);
-    fputs("\"/>\n  </properties>\n", f);
+    fputs("\"/>\n", f);
+    if (run->rules)
+        write_rule_props(f, run->rules);
+    fputs("  </properties>\n", f);
+    /* One summary test case for rule coverage: it fails when a required
+     * rule has no passing observable check (--require-rules, SPEC §7). */
+    if (run->rules) {
+        size_t total, checked = rpt_rules_checked(run->rules, &total);
+        fprintf(f, "  <testcase classname=\"coverage\" name=\"rules: %zu of %zu checked\" "
+                   "time=\"0.000\"", checked, total);
+        if (json_array_size(unchecked)) {
+            fputs(">\n    <failure message=\"required rules without a passing observable check:",
+                  f);
+            size_t i;
+            json_t *r;
+            json_array_foreach(unchecked, i, r) fprintf(f, " %s", json_string_value(r));
+            fputs("\" type=\"coverage\"/>\n  </testcase>\n", f);
+        } else {
+            fputs("/>\n", f);
+        }
+    }
+    json_decref(unchecked);
 
     for (size_t i = 0; i < run->n; i++) {
         const scn_result *r = &run->results[i];

@@ -804,3 +804,49 @@ void rpt_oblig_print(FILE *f, json_t *scan, int verbose)
             json_array_size(json_object_get(scan, "problems")),
             json_array_size(json_object_get(scan, "problems")) == 1 ? "" : "s");
 }
+
+json_t *rpt_oblig_markers(const char *path)
+{
+    char *text = read_all(path, NULL);
+    if (!text)
+        return NULL;
+    static __thread int starts[OB_MAX_STEPS];
+    static __thread char keys[OB_MAX_STEPS][32];
+    int ns = rpt_oblig_step_starts(text, starts, keys, OB_MAX_STEPS);
+    size_t n;
+    char **lines = split_lines(text, &n);
+    json_t *out = json_object();
+    for (size_t i = 0; lines && i < n; i++) {
+        json_t *ids = marker_ids(lines[i], 0);
+        if (!ids)
+            continue;
+        int s = -1;
+        for (int k = 0; k < ns && starts[k] <= (int)(i + 1); k++)
+            s = k;
+        if (s >= 0) {
+            char key[24], rule[16];
+            snprintf(key, sizeof key, "%d", starts[s]);
+            json_t *rules = json_object_get(out, key);
+            if (!rules) {
+                rules = json_array();
+                json_object_set_new(out, key, rules);
+            }
+            size_t k;
+            json_t *id;
+            json_array_foreach(ids, k, id) {
+                if (id_rule(json_string_value(id), rule, sizeof rule) != 0)
+                    continue;
+                int dup = 0;
+                size_t q;
+                json_t *x;
+                json_array_foreach(rules, q, x) dup |= !strcmp(json_string_value(x), rule);
+                if (!dup)
+                    json_array_append_new(rules, json_string(rule));
+            }
+        }
+        json_decref(ids);
+    }
+    free(lines);
+    free(text);
+    return out;
+}
