@@ -235,6 +235,7 @@ static void test_reload_failure_retries(void **s)
  * offline_since + offline_long + 1, so the tick lands there). */
 static void test_offline_long_boundary(void **s)
 {
+    /* checks: N-1.1 */
     (void)s;
     fx *f = started_with(NULL, 42);
     fx_ws_ready(f, 0);
@@ -257,6 +258,7 @@ static void test_offline_long_boundary(void **s)
  * (the next period notifies again). */
 static void test_offline_period(void **s)
 {
+    /* checks: N-1.3 N-1.6 */
     (void)s;
     fx *f = started_with(NULL, 42);
     fx_ws_ready(f, 0);
@@ -310,6 +312,7 @@ static void test_offline_period(void **s)
  * an edit to a queued, not in flight entity still coalesces. */
 static void test_queue_max_default(void **s)
 {
+    /* checks */
     (void)s;
     fx *f = started_with(NULL, 42);
     assert_int_equal(f->pol.queue_max, 100);
@@ -369,6 +372,7 @@ static void test_watchdog_follows_ready(void **s)
  * applied revision. */
 static void test_4001_waits_for_token(void **s)
 {
+    /* checks: WS-6.8 */
     (void)s;
     fx *f = started_with(NULL, 42);
     fx_ws_ready(f, 0);
@@ -404,6 +408,7 @@ static void test_4001_waits_for_token(void **s)
  * at t + 7 d (the core's timer fires exactly then). */
 static void test_cache_window_boundary(void **s)
 {
+    /* checks: C-1.1 C-1.2 */
     (void)s;
     fx *f = started_with(NULL, 42);
     fx_ws_ready(f, 0);
@@ -425,6 +430,79 @@ static void test_cache_window_boundary(void **s)
     fx_free(f);
 }
 
+/* ---- what ends a streak ------------------------------------- */
+
+/* Q-4: a 409 answer resets the retry count: after 3 failures and a 409
+ * (clean merge, retried at once with the same key), the next failure waits
+ * 1 s, not the 4th delay (27 s). */
+static void test_409_resets_retry_count(void **s)
+{
+    /* checks */
+    (void)s;
+    fx *f = started_with(NULL, 1);
+    fx_edit(f, "t1", "title", "Mine");
+    hp_out *r = fx_take(f, HP_OUT_HTTP_REQUEST, "PUT");
+    assert_non_null(r);
+    char key[64];
+    snprintf(key, sizeof key, "%s", r->idem_key);
+    for (int i = 0; i < 3; i++) {
+        fx_fail(f, r);
+        fx_advance_to(f, status_int(f, "next_retry_at"));
+        r = fx_take(f, HP_OUT_HTTP_REQUEST, "PUT");
+        assert_non_null(r);
+    }
+    assert_int_equal(status_int(f, "retry_attempt"), 3);
+    /* their version changed only the notes: a clean merge */
+    char *t = fx_task("t1", "", "theirs", 4, 0);
+    size_t n = strlen(t) + 64;
+    char *b = malloc(n);
+    snprintf(b, n, "{\"error\":\"conflict\",\"current\":%s}", t);
+    free(t);
+    fx_respond(f, r, 409, -1, b);
+    free(b);
+    r = fx_take(f, HP_OUT_HTTP_REQUEST, "PUT");
+    assert_non_null(r); /* retried at once */
+    assert_string_equal(r->idem_key, key);
+    assert_int_equal(status_int(f, "retry_attempt"), 0);
+    int64_t tf = f->t;
+    fx_fail(f, r);
+    assert_int_equal(status_int(f, "retry_attempt"), 1);
+    assert_int_equal(status_int(f, "next_retry_at"), tf + 1000);
+    fx_advance_to(f, tf + 999);
+    assert_null(fx_take(f, HP_OUT_HTTP_REQUEST, "PUT"));
+    fx_advance_to(f, tf + 1000);
+    assert_non_null(fx_take(f, HP_OUT_HTTP_REQUEST, "PUT"));
+    fx_free(f);
+}
+
+/* Q-5: SYNC_FAILED names the entity, counts the attempts and offers
+ * "sync_now"; one WARNING sync_failed; after a 6th and 7th failure still
+ * one of each. */
+static void test_sync_failed_content(void **s)
+{
+    /* checks:  */
+    (void)s;
+    fx *f = started_with(NULL, 1);
+    fx_edit(f, "t1", "title", "Milk");
+    hp_out *r = fx_take(f, HP_OUT_HTTP_REQUEST, "PUT");
+    for (int i = 0; i < 7; i++) {
+        assert_non_null(r);
+        fx_fail(f, r);
+        assert_int_equal(fx_count_notify(f, "SYNC_FAILED"), i >= 4 ? 1 : 0);
+        fx_advance_to(f, status_int(f, "next_retry_at"));
+        r = fx_take(f, HP_OUT_HTTP_REQUEST, "PUT");
+    }
+    json_t *nt = fx_last_notify(f, "SYNC_FAILED");
+    assert_non_null(nt);
+    assert_string_equal(json_string_value(json_object_get(nt, "entity_id")), "t1");
+    assert_int_equal(json_integer_value(json_object_get(nt, "attempts")), 5);
+    json_t *acts = json_object_get(nt, "actions");
+    assert_int_equal(json_array_size(acts), 1);
+    assert_string_equal(json_string_value(json_array_get(acts, 0)), "sync_now");
+    assert_int_equal(fx_count_log(f, HP_LOG_WARNING, "sync_failed entity=task/t1"), 1);
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -436,6 +514,8 @@ int main(void)
         cmocka_unit_test(test_watchdog_follows_ready),
         cmocka_unit_test(test_4001_waits_for_token),
         cmocka_unit_test(test_cache_window_boundary),
+        cmocka_unit_test(test_409_resets_retry_count),
+        cmocka_unit_test(test_sync_failed_content),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

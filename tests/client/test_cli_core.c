@@ -17,6 +17,7 @@ static fx *started(void)
  * 5th consecutive failure, exactly once. */
 static void test_backoff_instants(void **s)
 {
+    /* checks:      */
     (void)s;
     fx *f = started();
     int64_t t0 = f->t;
@@ -54,6 +55,7 @@ static void test_backoff_instants(void **s)
 /* sync now tries at once and resets the schedule. */
 static void test_sync_now_resets(void **s)
 {
+    /* checks:  */
     (void)s;
     fx *f = started();
     fx_edit(f, "t1", "title", "Milk");
@@ -87,6 +89,7 @@ static void test_sync_now_resets(void **s)
 /* FIFO, one in flight. */
 static void test_fifo_one_at_a_time(void **s)
 {
+    /* checks:  */
     (void)s;
     fx *f = started();
     fx_edit(f, "t1", "title", "A");
@@ -117,6 +120,7 @@ static void test_fifo_one_at_a_time(void **s)
  * in-flight item counts. */
 static void test_coalesce_and_overflow(void **s)
 {
+    /* checks:     */
     (void)s;
     hp_policy p;
     hp_policy_defaults(&p);
@@ -174,6 +178,7 @@ static void test_coalesce_and_overflow(void **s)
 /* other 4xx -> dead-letter + REJECTED + WARNING, queue goes on. */
 static void test_dead_letter(void **s)
 {
+    /* checks */
     (void)s;
     fx *f = started();
     fx_edit(f, "t1", "title", "A");
@@ -197,6 +202,7 @@ static void test_dead_letter(void **s)
 /* 401 pauses (not a failure) until a new token; same key. */
 static void test_401_pause_resume(void **s)
 {
+    /* checks */
     (void)s;
     fx *f = started();
     fx_edit(f, "t1", "title", "A");
@@ -227,6 +233,7 @@ static void test_401_pause_resume(void **s)
 /* 429 waits max(Retry-After, schedule); 503 follows the schedule. */
 static void test_429_retry_after(void **s)
 {
+    /* checks */
     (void)s;
     fx *f = started();
     fx_edit(f, "t1", "title", "A");
@@ -257,6 +264,7 @@ static void test_429_retry_after(void **s)
 /* no answer in request_timeout -> abort + a failure. */
 static void test_timeout(void **s)
 {
+    /* checks */
     (void)s;
     fx *f = started();
     fx_edit(f, "t1", "title", "A");
@@ -283,6 +291,7 @@ static void test_timeout(void **s)
 /* Going offline aborts without a failure; online resends with the same key. */
 static void test_offline_abort(void **s)
 {
+    /* checks */
     (void)s;
     fx *f = started();
     fx_edit(f, "t1", "title", "A");
@@ -335,6 +344,7 @@ static char *conflict_body(const char *title, const char *notes, int64_t rev, in
  * revision with the same key; CF-4 WARNING. */
 static void test_merge_clean(void **s)
 {
+    /* checks: CF-2.1 CF-2.2 CF-2.4 */
     (void)s;
     fx *f = with_cached_t1();
     fx_edit(f, "t1", "title", "Mine");
@@ -363,6 +373,7 @@ static void test_merge_clean(void **s)
 /* CF-2: both sides made the same change: no conflict. */
 static void test_merge_both_same(void **s)
 {
+    /* checks: CF-2.3 */
     (void)s;
     fx *f = with_cached_t1();
     fx_edit(f, "t1", "title", "Same");
@@ -479,6 +490,7 @@ static void test_edit_vs_delete_merge(void **s)
 
 static void test_edit_vs_delete_overwrite(void **s)
 {
+    /* checks: CF-3.6 */
     (void)s;
     edit_vs_delete(1);
 }
@@ -515,12 +527,14 @@ static void delete_vs_edit(int overwrite)
 
 static void test_delete_vs_edit_merge(void **s)
 {
+    /* checks: CF-3.7 */
     (void)s;
     delete_vs_edit(0);
 }
 
 static void test_delete_vs_edit_overwrite(void **s)
 {
+    /* checks: CF-3.8 */
     (void)s;
     delete_vs_edit(1);
 }
@@ -528,6 +542,7 @@ static void test_delete_vs_edit_overwrite(void **s)
 /* chaining, rebase on ack and on dead-letter. */
 static void test_chaining(void **s)
 {
+    /* checks:  */
     (void)s;
     fx *f = with_cached_t1();
     fx_edit(f, "t1", "title", "A");
@@ -618,6 +633,7 @@ static void test_missed_heartbeats_reconnect(void **s)
 /* WS-6: refused connects back off 1,3,9,27,120,120 s; READY resets. */
 static void test_reconnect_backoff(void **s)
 {
+    /* checks: WS-6.2 WS-6.4 */
     (void)s;
     fx *f = started();
     int64_t t0 = f->t;
@@ -647,6 +663,7 @@ static void test_reconnect_backoff(void **s)
 /* 401 upgrade and 4001 close stop reconnecting until a new token. */
 static void test_ws_auth(void **s)
 {
+    /* checks: WS-6.8 */
     (void)s;
     fx *f = started();
     hp_out *c = fx_take(f, HP_OUT_WS_CONNECT, NULL);

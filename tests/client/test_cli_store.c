@@ -41,6 +41,7 @@ static json_t *task_j(const char *id, const char *title, int64_t rev)
 /* C-1: entries not updated within the window are purged (pinned kept). */
 static void test_window(void **s)
 {
+    /* checks: C-1.1 C-1.4 */
     (void)s;
     hp_policy p;
     hp_policy_defaults(&p);
@@ -77,6 +78,7 @@ static void test_window(void **s)
 /* C-2: LRU eviction over the cap, counted on stored bytes; pinned kept. */
 static void test_lru_cap(void **s)
 {
+    /* checks: C-2.3 C-2.4 */
     (void)s;
     fx *f = fx_new_at(NULL, NULL, 1);
     int64_t one = 0;
@@ -115,6 +117,7 @@ static int pin_e1(void *ud, const char *id)
 
 static void test_lru_pinned(void **s)
 {
+    /* checks: C-2.5 */
     (void)s;
     fx *f = fx_new_at(NULL, NULL, 1);
     for (int i = 0; i < 4; i++) {
@@ -137,6 +140,7 @@ static void test_lru_pinned(void **s)
  * revision 0, queued items quarantined; the right key brings them back. */
 static void test_wrong_key_quarantine(void **s)
 {
+    /* checks: C-3.2 C-3.4 */
     (void)s;
     char path[256];
     tmp_path(path, sizeof path, "key");
@@ -209,6 +213,7 @@ static void flip_byte(const char *path, const char *sql_select, const char *sql_
 /* C-3: a tampered value fails its tag: dropped + WARNING, never a crash. */
 static void test_tamper(void **s)
 {
+    /* checks: C-3.5 C-3.6 */
     (void)s;
     char path[256];
     tmp_path(path, sizeof path, "tamper");
@@ -252,6 +257,7 @@ static void test_tamper(void **s)
  * sends with the same key. */
 static void test_restart_keeps_queue(void **s)
 {
+    /* checks */
     (void)s;
     char path[256];
     tmp_path(path, sizeof path, "restart");
@@ -297,6 +303,7 @@ static int file_has(const char *path, const char *needle)
 /* C-3: no task text in plain text anywhere in the file (or its WAL). */
 static void test_no_plaintext(void **s)
 {
+    /* checks: C-3.1 */
     (void)s;
     char path[256], wal[300];
     tmp_path(path, sizeof path, "plain");
