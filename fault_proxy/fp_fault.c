@@ -12,9 +12,10 @@
 
 #include "hp_util.h"
 
-static const char *const KIND_NAMES[FPF_KIND_COUNT] = {
+/* NULL-terminated, so it doubles as suggest()'s candidate list. */
+static const char *const KIND_NAMES[FPF_KIND_COUNT + 1] = {
     "partition", "latency", "bandwidth", "reset", "cut",
-    "hold_response", "drop_response", "drop_message",
+    "hold_response", "drop_response", "drop_message", NULL,
 };
 
 /* Keys each kind accepts besides "kind" and "scope" (NULL-terminated). */

@@ -346,7 +346,8 @@ int fp_proxy_run(fp_proxy *p)
             break;
         for (int i = 0; i < n; i++) {
             fp_ev *ev = evs[i].data.ptr;
-            switch (ev->kind) {
+            fp_ev_kind kind = ev->kind;   /* ev may be freed by its handler */
+            switch (kind) {
             case FP_EV_LISTEN:
                 if (ev->obj)
                     accept_all(p, ((fp_client *)ev->obj)->fd, ev->obj);
@@ -369,9 +370,10 @@ int fp_proxy_run(fp_proxy *p)
                 break;
             }
             }
-            /* A client removed by a control request frees its fp_client:
-             * later events of this batch may point at it. */
-            if (ev->kind == FP_EV_CONTROL_CONN)
+            /* A control request may free a client or a pair's socket that
+             * later events of this batch point at: they are reported again
+             * (level-triggered) by the next epoll_wait. */
+            if (kind == FP_EV_CONTROL_CONN)
                 break;
         }
         next = fp_pairs_pump(p, fp_mono_ms());
