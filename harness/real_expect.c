@@ -519,6 +519,31 @@ static int eval_client(rl_world *w, rl_client *c, const scn_node *asserts, size_
         rl_xlate_times(w, v);
         char text[160];
         snprintf(text, sizeof text, "%s.%s", c->spec->name, k);
+        /* A foreign client (--client-cmd): its requests are judged from
+         * what our server logged of them (SPEC §7: our side of the wire),
+         * its connection from its own level-1 `connection` lines. */
+        if (w->o->client_cmd && !strcmp(k, "requests")) {
+            json_t *mine = json_array(), *e;
+            size_t q;
+            json_array_foreach(w->srv_requests, q, e)
+                if (!strcmp(json_string_value(json_object_get(e, "from")) ?: "", c->spec->name))
+                    json_array_append(mine, e);
+            json_t *win = windowed(mine, from);
+            ok = hist(o, vn, text, k, v, win);
+            json_decref(win);
+            json_decref(mine);
+            json_decref(v);
+            continue;
+        }
+        if (w->o->client_cmd && !strcmp(k, "connection")) {
+            json_t *act = json_string(c->state[0] ? c->state : "idle");
+            ok = json_equal(v, act);
+            if (!ok)
+                out_fail(o, vn, text, v, act);
+            json_decref(act);
+            json_decref(v);
+            continue;
+        }
         json_t *hs = !strcmp(k, "received")   ? c->events
                      : !strcmp(k, "notified") ? c->notes
                      : !strcmp(k, "requests") ? c->http
@@ -686,14 +711,37 @@ static int eval_log_item(rl_world *w, const scn_node *it, double from, rl_out *o
 
 const char *rl_unobservable(rl_world *w, const char *actor, const char *key, const scn_node *v)
 {
-    (void)v;
     int server = !actor || !strcmp(actor, "server");
+    if (server && !strcmp(key, "requests") && w->o->client_cmd && sel_wants_bodies(v))
+        return "request and response bodies: our server does not log them, and a foreign "
+               "client's own http lines are not evidence (SPEC §7)";
     if (server && !w->own) {
         if (!strcmp(key, "log"))
             return "the server's log lines are not on the wire (foreign server)";
         if (!strcmp(key, "state") || !strcmp(key, "connections") || !strcmp(key, "lock"))
             return "the server's internal state (connections, locks, /_hp/state) is not on "
                    "the wire (foreign server)";
+    }
+    if (!server && w->o->client_cmd) {
+        /* SPEC §7: a verdict about a foreign client never rests on its own
+         * account of itself.  Level 1 (notification, connection, event) is
+         * what the contract asks it to show; everything else it could only
+         * claim. */
+        static const char *const level1[] = {"received", "notified", "closed", "connection",
+                                             "connect_attempts", "requests", NULL};
+        int ok1 = 0;
+        for (const char *const *l = level1; *l; l++)
+            ok1 |= !strcmp(*l, key);
+        if (!strcmp(key, "frames"))
+            return "frames of a foreign client need the fault proxy's journal (not its own "
+                   "frame lines)";
+        if (!strcmp(key, "requests") && !w->own)
+            return "a foreign client's requests against a foreign server: neither side is ours";
+        if (!strcmp(key, "log"))
+            return "a foreign client's own log is its account of itself, not evidence";
+        if (!ok1)
+            return "a foreign client's state (queue, cache, status...) is its own account "
+                   "(level 2 of the contract), not evidence";
     }
     if (!server && !strcmp(key, "reconnect_delays"))
         return "reconnect_delays needs the simulator's timeline (delays finer than real-time "

@@ -319,6 +319,7 @@ static void on_client_out(void *ud, const char *line)
     } else if (!strcmp(kind, "connection")) {
         const char *state = json_string_value(json_object_get(o, "state"));
         c->ready = state && !strcmp(state, "ready");
+        snprintf(c->state, sizeof c->state, "%s", state ? state : "");
         if (state && !strcmp(state, "connecting")) /* WS-6: the core's every attempt */
             json_array_append_new(c->attempts, json_pack("{s:f,s:s}", "t", rl_wt(w), "state", state));
         if (state && !strcmp(state, "closed")) {

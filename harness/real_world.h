@@ -33,6 +33,7 @@ typedef struct rl_client {
     json_t *frames;            /* --frames lines: every WebSocket message on its link */
     int max_queue;
     int ready;                 /* the last connection line was "ready" */
+    char state[24];            /* the last `connection` line's state ("" before any) */
     int unstarted;             /* running with --no-start: `connect` sends `start` */
     char *token;
 } rl_client;
