@@ -233,8 +233,20 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
+def fill_empty_values(argv):
+    """A template filled with an empty {token} or {policy} may give
+    "--token --db F": read that as an empty value, not a usage error."""
+    out = []
+    for i, a in enumerate(argv):
+        out.append(a)
+        if a in ("--token", "--policy") and (i + 1 == len(argv) or
+                                             argv[i + 1].startswith("--")):
+            out.append("")
+    return out
+
+
 def main(argv=None):
-    args = parse_args(argv)                  # exit 2 on a usage error (argparse)
+    args = parse_args(fill_empty_values(sys.argv[1:] if argv is None else argv))  # usage: exit 2
     try:
         policy = Policy.from_json(args.policy, args.time_scale)
         rest.Endpoint(args.server)

@@ -139,7 +139,10 @@ class Stream:
                 if gen != self.gen:
                     return
                 self.last_rx = loop.time()   # WS-5: any message resets the watchdog
-                self._message(text)
+                try:
+                    self._message(text)
+                except Exception as e:  # noqa: BLE001 - a bad message never kills the stream
+                    self.core.log("ERROR", "message_failed", error=type(e).__name__)
         except ConnectionClosed as e:
             if gen == self.gen:
                 self._closed(e.rcvd.code if e.rcvd is not None else 0)

@@ -69,7 +69,8 @@ class PyClient(Client):
         err = open(self.stderr_path(self.runs), "wb")
         args = [PYTHON, CLIENT_PY, "--server", self.server_url, "--token", self.token or "",
                 "--db", self.db, "--key-file", self.key_file, "--name", self.name,
-                "--time-scale", str(self.time_scale), "--policy", "{}"]
+                "--time-scale", str(self.time_scale),
+                "--policy", getattr(self, "start_policy", "{}")]
         self.proc = __import__("subprocess").Popen(
             args + self.extra_args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
         err.close()
@@ -280,8 +281,13 @@ def test_409_merged_then_conflict_banner_and_choose():
         assert note["entity_id"] == "c1" and note["fields"] == ["title"], note
         assert note["choices"] == ["merge", "overwrite"] and note["edit_vs_delete"] is False
         assert alice.cmd({"cmd": "choose", "id": "c9", "choice": "merge"})["kind"] == "error"
-        assert server_requests(srv, "PUT", API + "/c2") == [], "the queue must wait"
         n409 = len(server_requests(srv, "PUT", API + "/c1"))
+        # the queue waits for the choice, whatever else happens meanwhile
+        alice.ok({"cmd": "edit", "id": "c3", "fields": {"title": "also behind"}})
+        alice.ok({"cmd": "sync_now"})
+        assert alice.status()["conflicts"][0]["entity_id"] == "c1"
+        assert len(server_requests(srv, "PUT", API + "/c1")) == n409, "resent before choose"
+        assert server_requests(srv, "PUT", API + "/c2") == [], "the queue must wait"
         alice.ok({"cmd": "choose", "id": "c1", "choice": "overwrite"})
         alice.wait_status(lambda s: not s["queue"], what="queue drained after the choice")
         t = get_task(srv, bob_tok, "c1")
@@ -363,6 +369,80 @@ def test_token_expiry_4001_auth_required():
         assert alice.quit() == 0
 
 
+def test_rest_401_pauses_the_queue():
+    """Q-7 / A-2: a REST 401 (here scripted on a live session) is not a
+    failure: AUTH_REQUIRED http_401 once, the queue pauses (nothing sent,
+    even for a later edit or sync_now) until `token`, then the same key."""
+    with Env() as env:
+        srv = env.server(time_scale=SCALE, admin=True).start()
+        alice = client(env, "alice", srv).start()
+        alice.wait_ready()
+        arm(srv, {"fail_requests": {"method": "PUT", "count": 1, "status": 401}})
+        m = alice.mark()
+        alice.ok({"cmd": "edit", "id": "p1", "fields": {"title": "paused"}})
+        note = alice.wait(is_note("AUTH_REQUIRED"), since=m, what="AUTH_REQUIRED")
+        assert note["reason"] == "http_401", note
+        alice.ok({"cmd": "edit", "id": "p2", "fields": {"title": "also paused"}})
+        alice.ok({"cmd": "sync_now"})
+        assert alice.status()["connection"] == "auth_required"
+        t_end = time.monotonic() + 9 * SCALE * 2       # well past the 3rd retry delay
+        while time.monotonic() < t_end:
+            assert len(server_requests(srv, "PUT")) == 1, server_requests(srv, "PUT")
+            time.sleep(0.05)
+        assert alice.count(is_note("AUTH_REQUIRED"), since=m) == 1
+        alice.ok({"cmd": "token", "token": srv.token("alice", "home")})
+        alice.wait_status(lambda s: not s["queue"], what="queue resumed")
+        p1 = server_requests(srv, "PUT", API + "/p1")
+        assert [p[3] for p in p1] == [401, 200] and p1[0][5] == p1[1][5], p1
+        assert [p[3] for p in server_requests(srv, "PUT", API + "/p2")] == [200]
+        assert alice.quit() == 0
+
+
+def test_reconnect_backoff_on_the_wire():
+    """WS-6 from the wire: a "server" that accepts TCP connections and
+    closes them at once.  The client's connection attempts reach it at 0,
+    then 1, 3, 9, 27 s (scaled) apart; `online` connects at once."""
+    import socket
+    import threading
+    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(16)
+    accepts = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = lsock.accept()
+            except OSError:
+                return
+            accepts.append(time.monotonic())
+            conn.close()
+    threading.Thread(target=serve, daemon=True).start()
+    with Env() as env:
+        srv = env.server(time_scale=SCALE)          # only for minting the token
+        alice = PyClient(env.workdir, "alice", "http://127.0.0.1:%d" % lsock.getsockname()[1],
+                         srv.token("alice", "home"), time_scale=SCALE)
+        env.clients.append(alice)
+        alice.start()
+        wait_until(lambda: len(accepts) >= 5, timeout=60, what="five connection attempts")
+        gaps = [b - a for a, b in zip(accepts, accepts[1:])]
+        for gap, want in zip(gaps, [1, 3, 9, 27]):
+            assert gap >= want * SCALE - 0.003, (gaps, want)
+        # offline: no attempt at all; online: one at once (long before the
+        # next scheduled delay, 120 s x 0.05 = 6 s)
+        alice.ok({"cmd": "offline"})
+        n = len(accepts)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 1.0:
+            assert len(accepts) == n, "a connection attempt while offline"
+            time.sleep(0.05)
+        alice.ok({"cmd": "online"})
+        wait_until(lambda: len(accepts) > n, what="an immediate attempt after online")
+        assert accepts[n] - t0 < 1.0 + 120 * SCALE * 0.5, accepts
+        assert alice.quit() == 0
+    lsock.close()
+
+
 def test_no_token_at_start_and_watchdog():
     with Env() as env:
         srv = env.server(time_scale=SCALE, admin=True).start()
@@ -389,6 +469,135 @@ def test_no_token_at_start_and_watchdog():
         assert alice.quit() == 0
 
 
+def test_policy_queue_full_coalesce_and_offline_long():
+    """--policy: a queue of 3 (Q-6: coalesce into a queued item, else
+    QUEUE_FULL, nothing dropped) and OFFLINE_LONG after 20 s x 0.05 = 1 s
+    (N-1: once per offline period, a READY ends the period)."""
+    with Env() as env:
+        srv = env.server(time_scale=SCALE).start()
+        alice = client(env, "alice", srv)
+        alice.start_policy = '{"queue_max": 3, "offline_long": "20s"}'
+        alice.start()
+        alice.wait_ready()
+        m = alice.mark()
+        t0 = time.monotonic()
+        alice.ok({"cmd": "offline"})
+        for tid in ("q1", "q2", "q3"):
+            alice.ok({"cmd": "edit", "id": tid, "fields": {"title": tid}})
+        r = alice.cmd({"cmd": "edit", "id": "q4", "fields": {"title": "refused"}})
+        assert r["kind"] == "error" and r["message"] == "queue full", r
+        note = alice.wait(is_note("QUEUE_FULL"), since=m, what="QUEUE_FULL")
+        assert note["entity_id"] == "q4" and note["length"] == 3, note
+        alice.ok({"cmd": "edit", "id": "q2", "fields": {"title": "q2 coalesced"}})
+        note = alice.wait(is_note("OFFLINE_LONG"), since=m, what="OFFLINE_LONG")
+        assert time.monotonic() - t0 >= 20 * SCALE, "OFFLINE_LONG too early"
+        assert note["offline_ms"] > 20000 * SCALE, note
+        n = alice.mark()
+        alice.ok({"cmd": "online"})
+        alice.wait_status(lambda s: not s["queue"], what="queue flushed")
+        puts = server_requests(srv, "PUT")
+        assert [p[2].rsplit("/", 1)[1] for p in puts] == ["q1", "q2", "q3"], puts
+        assert get_task(srv, alice.token, "q2")["title"] == "q2 coalesced"
+        assert get_task(srv, alice.token, "q4") is None
+        assert alice.count(is_note("OFFLINE_LONG")) == 1            # once per period
+        # a new period: offline again, a second OFFLINE_LONG
+        alice.wait(is_conn("ready"), since=n)
+        m = alice.mark()
+        alice.ok({"cmd": "offline"})
+        alice.wait(is_note("OFFLINE_LONG"), since=m, what="a second OFFLINE_LONG")
+        assert alice.count(is_note("OFFLINE_LONG")) == 2
+        assert alice.quit() == 0
+
+
+def test_rejected_dead_letter_429_retry_after_and_resync():
+    """Q-7: a 4xx other than 401/409 -> dead letter + REJECTED, the queue
+    goes on; a 429 waits for its Retry-After (seconds, not scaled).  WS-2:
+    a HELLO older than the retained log -> RESYNC_REQUIRED -> GET ?since=0
+    -> HELLO again with the reloaded revision -> READY."""
+    with Env() as env:
+        srv = env.server(time_scale=SCALE, admin=True,
+                         extra_args=["--policy", '{"event_retain": 2}']).start()
+        alice = client(env, "alice", srv).start()
+        alice.wait_ready()
+        arm(srv, {"fail_requests": {"method": "PUT", "count": 1, "status": 422}})
+        m = alice.mark()
+        alice.ok({"cmd": "edit", "id": "d1", "fields": {"title": "refused"}})
+        alice.ok({"cmd": "edit", "id": "d2", "fields": {"title": "goes on"}})
+        note = alice.wait(is_note("REJECTED"), since=m, what="REJECTED")
+        assert note["entity_id"] == "d1" and note["status"] == 422, note
+        alice.wait(is_event("d2"), since=m, what="the next item delivered")
+        st = alice.status()
+        assert [d["entity_id"] for d in st["dead_letter"]] == ["d1"], st
+        assert re.search(r" WARNING alice rejected entity=task/d1 ", alice.stderr_text())
+        assert [p[3] for p in server_requests(srv, "PUT", API + "/d1")] == [422]
+        # 429 with Retry-After: 2 s (about 13 times the scaled schedule's 50 ms)
+        arm(srv, {"fail_requests": {"method": "PUT", "count": 1, "status": 429,
+                                    "retry_after": 2}})
+        m = alice.mark()
+        alice.ok({"cmd": "edit", "id": "d3", "fields": {"title": "later"}})
+        alice.wait(is_event("d3"), since=m, what="d3 after its Retry-After")
+        puts = server_requests(srv, "PUT", API + "/d3")
+        assert [p[3] for p in puts] == [429, 200], puts
+        assert puts[1][0] - puts[0][0] >= 2.0 - 0.003, puts
+        assert puts[0][5] == puts[1][5], puts
+        # RESYNC: alice stops at revision 2; bob writes 4 more (2 kept).
+        applied = alice.status()["applied_revision"]
+        assert alice.quit() == 0
+        bob_tok = srv.token("bob", "home")
+        for i in range(4):
+            st, body, _ = srv.put("b%d" % i, bob_tok, {"title": "bob %d" % i})
+            assert st == 200, body
+        m = alice.mark()
+        alice.start()
+        res = alice.wait(is_conn("resync"), since=m, what="RESYNC_REQUIRED")
+        alice.wait(is_conn("ready"), since=m, what="READY after the reload")
+        cur = res["revision"]
+        assert cur == applied + 4, (res, applied)
+        wait_until(lambda: re.search(r"ready conn=\d+ user=alice hello=%d " % cur,
+                                     srv.stderr_text()), what="HELLO with the reloaded revision")
+        alice.send({"cmd": "cached", "id": "b3"})
+        got = alice.wait(lambda x: x.get("kind") == "cached", since=m, what="cached b3")
+        assert got["task"]["title"] == "bob 3", got
+        assert alice.quit() == 0
+
+
+def test_locks_carried_by_heartbeats():
+    """CF-1: `lock` takes the soft-lock (POST) and the client's HEARTBEATs
+    keep it beyond its TTL (the server refreshes the locks listed); `unlock`
+    releases it (DELETE); the other device sees LOCK_REFRESHED events."""
+    with Env() as env:
+        srv = env.server(time_scale=SCALE, admin=True).start()
+        alice = client(env, "alice", srv).start()
+        bob = client(env, "bob", srv).start()
+        alice.wait_ready()
+        bob.wait_ready()
+        m = bob.mark()
+        alice.ok({"cmd": "lock", "id": "l1"})
+        ev = bob.wait(lambda x: x.get("kind") == "event" and x.get("event_type") ==
+                      "LOCK_REFRESHED" and x["payload"].get("state") == "held", since=m,
+                      what="bob sees the lock held")
+        assert ev["payload"]["holder"] == "alice", ev
+        # lock_ttl 2 min x 0.05 = 6 s: still held after 8 s thanks to heartbeats
+        time_held = time.monotonic()
+        wait_until(lambda: time.monotonic() - time_held > 120 * SCALE + 2, timeout=60,
+                   what="past the lock's TTL")
+        st, state, _ = srv.http("GET", "/_hp/state")
+        locks = state["households"]["home"]["locks"]
+        assert locks.get("l1", {}).get("holder") == "alice" and bob.count(lambda x: x.get("kind") == "event" and x["payload"].get(
+            "state") == "expired", since=m) == 0, (state, bob.lines[m:])
+        # WS-4: alice's heartbeats kept her socket alive (no 4008 from the
+        # server) and refreshed the lock: one POST, no re-take after a reconnect.
+        assert not srv.log_lines("WARNING", "heartbeat_timeout"), srv.log_lines("WARNING")
+        assert alice.count(is_conn("closed")) == 0
+        assert len(server_requests(srv, "POST", API + "/l1/lock")) == 1
+        m = bob.mark()
+        alice.ok({"cmd": "unlock", "id": "l1"})
+        bob.wait(lambda x: x.get("kind") == "event" and x.get("event_type") ==
+                 "LOCK_REFRESHED" and x["payload"].get("state") == "released", since=m,
+                 what="bob sees the lock released")
+        assert alice.quit() == 0 and bob.quit() == 0
+
+
 if __name__ == "__main__":
     if PYTHON is None:
         need_tools("test_example_python_client", ["python3-websockets"],
@@ -397,4 +606,8 @@ if __name__ == "__main__":
                test_retry_schedule_same_key_and_sync_failed,
                test_409_merged_then_conflict_banner_and_choose,
                test_restart_keeps_queue_and_key, test_token_expiry_4001_auth_required,
-               test_no_token_at_start_and_watchdog])
+               test_rest_401_pauses_the_queue, test_reconnect_backoff_on_the_wire,
+               test_no_token_at_start_and_watchdog,
+               test_policy_queue_full_coalesce_and_offline_long,
+               test_rejected_dead_letter_429_retry_after_and_resync,
+               test_locks_carried_by_heartbeats])
