@@ -1,7 +1,7 @@
 /*
  * fp_pair.c - the forwarding engine of hp-fault-proxy: one fp_pair per
  * downstream connection and its upstream twin (part of fp_proxy.c's loop;
- * see fp_proxy.h).
+ * see fp_proxy.h; fp_unit.c, its other file, reads the units: fp_pair.h).
  *
  * Each direction (c2s: client to server, s2c) reads bytes from its source,
  * cuts them into units (an HTTP message with its Content-Length body, or one
@@ -16,10 +16,9 @@
  * lost a side has its other side reset, as a peer answering late packets.
  */
 #define _GNU_SOURCE
-#include "fp_proxy.h"
+#include "fp_pair.h"
 
 #include <errno.h>
-#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,79 +28,11 @@
 #include <netinet/tcp.h>
 #include <unistd.h>
 
-#include "fp_wire.h"
 #include "hp_log.h"
-
-enum { MODE_HTTP, MODE_WAIT_UPGRADE, MODE_WS, MODE_OPAQUE };
-enum { UP_NONE, UP_CONNECTING, UP_OPEN };
-enum { CLOSE_NONE, CLOSE_FIN, CLOSE_RST };
-
-typedef struct fp_unit {
-    uint8_t *data;
-    size_t len, off;
-    int64_t due;               /* monotonic ms */
-    int close_after;           /* cut: close both sides once written */
-    struct fp_unit *next;
-} fp_unit;
-
-typedef struct fp_side {
-    fp_ev ev;
-    struct fp_pair *pair;
-    int fd;                    /* -1 once closed */
-    int is_up;
-    int eof;                   /* read returned 0 (or the side is gone) */
-    int want_out;              /* a write met EAGAIN: wait for EPOLLOUT */
-    uint32_t mask;             /* events currently registered */
-} fp_side;
-
-typedef struct fp_dir {
-    int which;                 /* FPF_C2S or FPF_S2C */
-    fp_side *src, *dst;
-    uint8_t *in;               /* read, not yet cut into units */
-    size_t in_len, in_cap;
-    int mode;
-    fp_unit *head, *tail;
-    size_t queued;             /* bytes in units not yet written */
-    int64_t last_due;          /* units never overtake each other (TCP) */
-    double bw_credit;          /* bandwidth token bucket, bytes */
-    int64_t bw_t;
-    int silent;                /* after a dropped response: deliver nothing more */
-    int cutting;               /* a cut unit is queued: ignore further input */
-    int shut;                  /* shutdown(dst, SHUT_WR) done */
-    uint8_t *msg;              /* unmasked copy of a fragmented message */
-    size_t msg_len;
-    int msg_op;
-    int msg_big;               /* reassembly gave up (over the journal cap) */
-} fp_dir;
-
-typedef struct fp_req {
-    char method[16];
-    char *path;
-    struct fp_req *next;
-} fp_req;
-
-typedef struct fp_pair {
-    uint64_t id;
-    char client[FPF_NAME_MAX + 1]; /* "" for the main port */
-    char *sub, *dev;           /* latest token claims, NULL until known */
-    char peer[64];
-    fp_side down, up;
-    fp_dir c2s, s2c;
-    int up_state;
-    int started;               /* a first request head was seen */
-    int partitioned;           /* as of the last pump */
-    fp_req *reqs, *reqs_tail;  /* requests awaiting their response (FIFO) */
-    int64_t opened_ms;
-    int ws;
-    int ws_close_code;         /* last close frame seen, 0 when none */
-    const char *ws_close_from;
-    int dead;                  /* both sockets closed: freed by the next pump */
-    struct fp_pair *next;
-} fp_pair;
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-static const char *side_name(const fp_side *s)
+const char *fpp_side_name(const fp_side *s)
 {
     return s->is_up ? "server" : "client";
 }
@@ -123,7 +54,7 @@ static int buf_append(fp_dir *d, const uint8_t *p, size_t n)
     return 0;
 }
 
-static void buf_consume(fp_dir *d, size_t n)
+void fpp_buf_consume(fp_dir *d, size_t n)
 {
     memmove(d->in, d->in + n, d->in_len - n);
     d->in_len -= n;
@@ -182,7 +113,7 @@ void fp_journal_pair(fp_proxy *p, const fp_pair *pr, json_t *e)
     }
 }
 
-static void journal(fp_proxy *p, fp_pair *pr, json_t *e)
+void fpp_journal(fp_proxy *p, fp_pair *pr, json_t *e)
 {
     fp_journal_pair(p, pr, e);
 }
@@ -200,7 +131,7 @@ static void journal_close(fp_proxy *p, fp_pair *pr, const char *side, const char
         json_object_set_new(e, "ws_close_code", json_integer(pr->ws_close_code));
         json_object_set_new(e, "ws_close_from", json_string(pr->ws_close_from));
     }
-    journal(p, pr, e);
+    fpp_journal(p, pr, e);
 }
 
 /* Close both sockets (the pair is then freed by the next pump). */
@@ -220,21 +151,21 @@ static void pair_kill(fp_proxy *p, fp_pair *pr, int rst, const char *reason)
            reason);
 }
 
-static int pair_covered(const fp_pair *pr, const fpf_scope *s)
+int fpp_covered(const fp_pair *pr, const fpf_scope *s)
 {
     return fpf_scope_match(s, pr->client, pr->sub, pr->dev, pr->id);
 }
 
-static int pair_partitioned(fp_proxy *p, const fp_pair *pr)
+int fpp_partitioned(fp_proxy *p, const fp_pair *pr)
 {
     for (fp_fault *f = p->faults; f; f = f->next)
-        if (f->kind == FPF_PARTITION && pair_covered(pr, &f->scope))
+        if (f->kind == FPF_PARTITION && fpp_covered(pr, &f->scope))
             return 1;
     return 0;
 }
 
 /* Count one application of f; a counted fault that reaches 0 is removed. */
-static void fault_used(fp_proxy *p, fp_fault *f)
+void fpp_fault_used(fp_proxy *p, fp_fault *f)
 {
     f->applied++;
     if (f->count > 0 && --f->count == 0)
@@ -243,11 +174,11 @@ static void fault_used(fp_proxy *p, fp_fault *f)
 
 /* The first armed fault of kind covering pr in direction dir that pred
  * accepts (oldest first). */
-static fp_fault *find_fault(fp_proxy *p, fp_pair *pr, fpf_kind kind, int dir,
+fp_fault *fpp_find_fault(fp_proxy *p, fp_pair *pr, fpf_kind kind, int dir,
                             int (*pred)(const fp_fault *, const void *), const void *arg)
 {
     for (fp_fault *f = p->faults; f; f = f->next) {
-        if (f->kind != kind || !pair_covered(pr, &f->scope))
+        if (f->kind != kind || !fpp_covered(pr, &f->scope))
             continue;
         if (dir && !(f->dir & dir))
             continue;
@@ -256,424 +187,6 @@ static fp_fault *find_fault(fp_proxy *p, fp_pair *pr, fpf_kind kind, int dir,
         return f;
     }
     return NULL;
-}
-
-/* ---- queueing --------------------------------------------------------------- */
-
-/* Queue bytes for d's destination.  The delay is the sum of the latency
- * faults covering the pair in this direction (each with its jitter), at
- * least min_delay (a held response); FIFO order is kept.  Returns the
- * delay applied (ms). */
-static int64_t enqueue(fp_proxy *p, fp_pair *pr, fp_dir *d, const uint8_t *data, size_t len,
-                       int64_t min_delay, int close_after, int64_t now)
-{
-    int64_t delay = 0;
-    for (fp_fault *f = p->faults; f; f = f->next) {
-        if (f->kind != FPF_LATENCY || !(f->dir & d->which) || !pair_covered(pr, &f->scope))
-            continue;
-        int64_t dl = f->ms;
-        if (f->jitter_ms > 0) {
-            uint64_t span = 2 * (uint64_t)f->jitter_ms + 1;
-            dl += (int64_t)(hp_rng_next(&p->rng) % span) - f->jitter_ms;
-        }
-        if (dl < 0)
-            dl = 0;
-        delay += dl;
-        f->applied++;
-    }
-    if (delay < min_delay)
-        delay = min_delay;
-    fp_unit *u = calloc(1, sizeof *u);
-    if (!u)
-        return 0;
-    u->data = malloc(len ? len : 1);
-    if (!u->data) {
-        free(u);
-        return 0;
-    }
-    memcpy(u->data, data, len);
-    u->len = len;
-    u->due = now + delay;
-    if (u->due < d->last_due)
-        u->due = d->last_due;
-    d->last_due = u->due;
-    u->close_after = close_after;
-    if (d->tail)
-        d->tail->next = u;
-    else
-        d->head = u;
-    d->tail = u;
-    d->queued += len;
-    return delay;
-}
-
-/* ---- journal bodies --------------------------------------------------------- */
-
-/* Put a body or message into entry e: "body" as JSON when it parses (and is
- * not over the cap), else "body_text" when it is UTF-8, plus "size". */
-static void put_body(json_t *e, const char *key_json, const char *key_text, const uint8_t *b,
-                     size_t n)
-{
-    json_object_set_new(e, "size", json_integer((json_int_t)n));
-    if (n == 0)
-        return;
-    if (n > FP_JOURNAL_BODY_MAX) {
-        json_object_set_new(e, "truncated", json_true());
-        return;
-    }
-    json_t *j = json_loadb((const char *)b, n, JSON_DECODE_ANY, NULL);
-    if (j) {
-        json_object_set_new(e, key_json, j);
-        return;
-    }
-    json_t *s = json_stringn((const char *)b, n);
-    if (s)
-        json_object_set_new(e, key_text, s);
-}
-
-/* ---- HTTP units ------------------------------------------------------------- */
-
-static void update_claims(fp_pair *pr, const fpw_head *h)
-{
-    char *tok = h->bearer ? strdup(h->bearer) : fpw_query_param(h->query, "token");
-    if (!tok)
-        return;
-    char *sub = NULL, *dev = NULL;
-    if (fpw_jwt_claims(tok, &sub, &dev) == 0 && sub) {
-        free(pr->sub);
-        free(pr->dev);
-        pr->sub = sub;
-        pr->dev = dev;
-    } else {
-        free(sub);
-        free(dev);
-    }
-    free(tok);
-}
-
-static void start_upstream(fp_proxy *p, fp_pair *pr);
-
-static int match_req(const fp_fault *f, const void *arg)
-{
-    const fp_req *r = arg;
-    return (strcmp(f->method, "*") == 0 || strcmp(f->method, r->method) == 0) &&
-           fnmatch(f->path, r->path ? r->path : "", 0) == 0;
-}
-
-/* A whole request (head + body) at the front of c2s. */
-static void on_request(fp_proxy *p, fp_pair *pr, fp_dir *d, fpw_head *h, size_t head_len,
-                       size_t total, int64_t now)
-{
-    update_claims(pr, h);
-    json_t *e = json_pack("{ssssss}", "kind", "request", "method", h->method, "path", h->path);
-    if (h->query) {
-        char red[4096];
-        hp_log_redact(h->query, red, sizeof red);
-        json_object_set_new(e, "query", json_string(red));
-    }
-    json_object_set(e, "headers", h->headers);
-    put_body(e, "body", "body_text", d->in + head_len, total - head_len);
-    if (pr->partitioned)
-        json_object_set_new(e, "held", json_true());
-    fp_req *r = calloc(1, sizeof *r);
-    if (r) {
-        snprintf(r->method, sizeof r->method, "%s", h->method);
-        r->path = strdup(h->path);
-        if (pr->reqs_tail)
-            pr->reqs_tail->next = r;
-        else
-            pr->reqs = r;
-        pr->reqs_tail = r;
-    }
-    int64_t dl = enqueue(p, pr, d, d->in, total, 0, CLOSE_NONE, now);
-    if (dl > 0)
-        json_object_set_new(e, "delay_ms", json_integer(dl));
-    journal(p, pr, e);
-    if (h->upgrade_ws)
-        d->mode = MODE_WAIT_UPGRADE;
-    if (!pr->started) {
-        pr->started = 1;
-        if (!pair_partitioned(p, pr))
-            start_upstream(p, pr);
-    }
-}
-
-/* A whole response at the front of s2c; its request is popped. */
-static void on_response(fp_proxy *p, fp_pair *pr, fp_dir *d, fpw_head *h, size_t head_len,
-                        size_t total, int64_t now)
-{
-    fp_req *r = pr->reqs;
-    if (r) {
-        pr->reqs = r->next;
-        if (!pr->reqs)
-            pr->reqs_tail = NULL;
-    }
-    json_t *e = json_pack("{sssi}", "kind", "response", "status", h->status);
-    if (r) {
-        json_object_set_new(e, "method", json_string(r->method));
-        json_object_set_new(e, "path", json_string(r->path ? r->path : ""));
-    }
-    json_object_set(e, "headers", h->headers);
-    put_body(e, "body", "body_text", d->in + head_len, total - head_len);
-    fp_fault *drop = NULL, *hold = NULL;
-    if (r && !d->silent) {
-        drop = find_fault(p, pr, FPF_DROP_RESPONSE, 0, match_req, r);
-        if (!drop)
-            hold = find_fault(p, pr, FPF_HOLD_RESPONSE, 0, match_req, r);
-    }
-    if (d->silent) {
-        json_object_set_new(e, "dropped", json_true());
-        json_object_set_new(e, "reason", json_string("after_dropped_response"));
-    } else if (drop) {
-        json_object_set_new(e, "dropped", json_true());
-        json_object_set_new(e, "fault", json_integer((json_int_t)drop->id));
-        /* Later responses on this connection would answer the wrong request
-         * for the client: the connection stays open and silent instead. */
-        d->silent = 1;
-    } else {
-        int64_t dl = enqueue(p, pr, d, d->in, total, hold ? hold->ms : 0, CLOSE_NONE, now);
-        if (hold) {
-            json_object_set_new(e, "held_ms", json_integer(hold->ms));
-            json_object_set_new(e, "fault", json_integer((json_int_t)hold->id));
-        }
-        if (dl > 0)
-            json_object_set_new(e, "delay_ms", json_integer(dl));
-    }
-    if (pr->partitioned)
-        json_object_set_new(e, "held", json_true());
-    journal(p, pr, e);
-    if (drop)
-        fault_used(p, drop);
-    if (hold)
-        fault_used(p, hold);
-    if (r) {
-        free(r->path);
-        free(r);
-    }
-    if (h->status == 101) {
-        pr->ws = 1;
-        pr->s2c.mode = MODE_WS;
-        pr->c2s.mode = MODE_WS;
-    } else if (pr->c2s.mode == MODE_WAIT_UPGRADE) {
-        pr->c2s.mode = MODE_HTTP;
-    }
-}
-
-/* ---- WebSocket units -------------------------------------------------------- */
-
-typedef struct msg_info {
-    const char *dir;
-    const char *type;          /* "type" or "event_type" of a JSON text message */
-} msg_info;
-
-static int match_msg(const fp_fault *f, const void *arg)
-{
-    const char *type = arg;
-    return strcmp(f->message, "any") == 0 || (type && strcmp(f->message, type) == 0);
-}
-
-/* Read the message's JSON into e: type / event_type / revision / entity_id
- * and the whole message as "msg"; returns the type (owned by e) or NULL. */
-static const char *describe_msg(json_t *e, int opcode, const uint8_t *m, size_t n)
-{
-    if (opcode != 1 || n > FP_JOURNAL_BODY_MAX) {
-        if (n > FP_JOURNAL_BODY_MAX)
-            json_object_set_new(e, "truncated", json_true());
-        return NULL;
-    }
-    json_t *j = json_loadb((const char *)m, n, 0, NULL);
-    if (!json_is_object(j)) {
-        json_decref(j);
-        return NULL;
-    }
-    const char *type = NULL;
-    static const char *const keys[] = {"type", "event_type", "revision", "entity_id"};
-    for (size_t i = 0; i < 4; i++) {
-        json_t *v = json_object_get(j, keys[i]);
-        if (v)
-            json_object_set(e, keys[i], v);
-    }
-    json_object_set_new(e, "msg", j);
-    type = json_string_value(json_object_get(e, "type"));
-    if (!type)
-        type = json_string_value(json_object_get(e, "event_type"));
-    return type;
-}
-
-/* One whole frame at the front of d (hdr decoded, total = header + payload). */
-static void on_frame(fp_proxy *p, fp_pair *pr, fp_dir *d, const fpw_frame *fr, size_t total,
-                     int64_t now)
-{
-    size_t plen = (size_t)fr->payload_len;
-    const uint8_t *payload = d->in + fr->header_len;
-    json_t *e = json_pack("{sssssssbsI}", "kind", "frame", "dir", d->which == FPF_C2S ? "c2s" : "s2c",
-                          "opcode", fpw_opcode_name(fr->opcode), "fin", fr->fin, "size",
-                          (json_int_t)plen);
-    const char *type = NULL;
-    int whole_msg = 0;
-    uint8_t *plain = malloc(plen ? plen : 1);
-    if (plain)
-        fpw_unmask(plain, payload, plen, fr, 0);
-    if (plain && (fr->opcode == 1 || fr->opcode == 2)) {
-        if (fr->fin) {
-            whole_msg = 1;
-            type = describe_msg(e, fr->opcode, plain, plen);
-        } else {
-            free(d->msg);
-            d->msg = NULL;
-            d->msg_len = 0;
-            d->msg_op = fr->opcode;
-            d->msg_big = plen > FP_JOURNAL_BODY_MAX;
-            if (!d->msg_big && (d->msg = malloc(plen ? plen : 1)) != NULL) {
-                memcpy(d->msg, plain, plen);
-                d->msg_len = plen;
-            }
-        }
-    } else if (plain && fr->opcode == 0) {
-        if (!d->msg_big && d->msg && d->msg_len + plen <= FP_JOURNAL_BODY_MAX) {
-            uint8_t *q = realloc(d->msg, d->msg_len + plen + 1);
-            if (q) {
-                memcpy(q + d->msg_len, plain, plen);
-                d->msg = q;
-                d->msg_len += plen;
-            }
-        } else {
-            d->msg_big = 1;
-        }
-        if (fr->fin) {
-            /* Fragmented messages are journaled on their last frame; they
-             * are never dropped (the first fragments are already gone). */
-            if (d->msg && !d->msg_big)
-                type = describe_msg(e, d->msg_op, d->msg, d->msg_len);
-            free(d->msg);
-            d->msg = NULL;
-            d->msg_len = 0;
-            d->msg_big = 0;
-        }
-    } else if (plain && fr->opcode == 8) {
-        if (plen >= 2) {
-            pr->ws_close_code = (plain[0] << 8) | plain[1];
-            pr->ws_close_from = side_name(d->src);
-            json_object_set_new(e, "close_code", json_integer(pr->ws_close_code));
-        }
-    }
-    free(plain);
-
-    fp_fault *drop = NULL, *cut = NULL;
-    if (whole_msg)
-        drop = find_fault(p, pr, FPF_DROP_MESSAGE, d->which, match_msg, type);
-    if (!drop && fr->opcode <= 2)
-        cut = find_fault(p, pr, FPF_CUT, d->which, NULL, NULL);
-    if (drop) {
-        json_object_set_new(e, "dropped", json_true());
-        json_object_set_new(e, "fault", json_integer((json_int_t)drop->id));
-    } else if (cut) {
-        /* The cut always falls inside the frame: at most total - 1 bytes. */
-        size_t keep = (size_t)cut->after_bytes < total ? (size_t)cut->after_bytes : total - 1;
-        enqueue(p, pr, d, d->in, keep, 0, cut->how_rst ? CLOSE_RST : CLOSE_FIN, now);
-        d->cutting = 1;
-        json_object_set_new(e, "cut_after", json_integer((json_int_t)keep));
-        json_object_set_new(e, "fault", json_integer((json_int_t)cut->id));
-    } else {
-        int64_t dl = enqueue(p, pr, d, d->in, total, 0, CLOSE_NONE, now);
-        if (dl > 0)
-            json_object_set_new(e, "delay_ms", json_integer(dl));
-    }
-    if (pr->partitioned)
-        json_object_set_new(e, "held", json_true());
-    journal(p, pr, e);
-    if (drop)
-        fault_used(p, drop);
-    if (cut)
-        fault_used(p, cut);
-}
-
-/* ---- cutting the input into units ------------------------------------------- */
-
-static void go_opaque(fp_proxy *p, fp_pair *pr, fp_dir *d, const char *why)
-{
-    d->mode = MODE_OPAQUE;
-    journal(p, pr, json_pack("{ssssss}", "kind", "opaque", "dir",
-                             d->which == FPF_C2S ? "c2s" : "s2c", "reason", why));
-}
-
-static void parse_dir(fp_proxy *p, fp_pair *pr, fp_dir *d, int64_t now)
-{
-    while (d->in_len > 0 && !pr->dead) {
-        if (d->cutting) {
-            d->in_len = 0;
-            return;
-        }
-        if (d->mode == MODE_OPAQUE) {
-            if (!d->silent)
-                enqueue(p, pr, d, d->in, d->in_len, 0, CLOSE_NONE, now);
-            d->in_len = 0;
-            return;
-        }
-        if (d->mode == MODE_WAIT_UPGRADE)
-            return;
-        if (d->mode == MODE_HTTP) {
-            fpw_head h;
-            long hl = fpw_head_parse((const char *)d->in, d->in_len, d->which == FPF_S2C, &h);
-            if (hl == 0)
-                return;
-            if (hl < 0) {
-                go_opaque(p, pr, d, "not_http");
-                continue;
-            }
-            uint64_t body = 0;
-            int opaque_after = 0;
-            if (d->which == FPF_C2S) {
-                if (h.chunked)
-                    opaque_after = 1;
-                else if (h.content_length > 0)
-                    body = (uint64_t)h.content_length;
-            } else {
-                const char *m = pr->reqs ? pr->reqs->method : "";
-                if (strcmp(m, "HEAD") == 0 || (h.status >= 100 && h.status < 200) ||
-                    h.status == 204 || h.status == 304)
-                    body = 0;
-                else if (h.chunked || h.content_length < 0)
-                    opaque_after = 1;
-                else
-                    body = (uint64_t)h.content_length;
-            }
-            if (body > FP_UNIT_MAX) {
-                fpw_head_free(&h);
-                go_opaque(p, pr, d, "body_too_big");
-                continue;
-            }
-            size_t total = (size_t)hl + (size_t)body;
-            if (d->in_len < total) {
-                fpw_head_free(&h);
-                return;
-            }
-            if (d->which == FPF_C2S)
-                on_request(p, pr, d, &h, (size_t)hl, total, now);
-            else
-                on_response(p, pr, d, &h, (size_t)hl, total, now);
-            fpw_head_free(&h);
-            buf_consume(d, total);
-            if (opaque_after)
-                go_opaque(p, pr, d, "chunked_or_unsized_body");
-            if (d->which == FPF_S2C && pr->c2s.in_len && pr->c2s.mode != MODE_WAIT_UPGRADE)
-                parse_dir(p, pr, &pr->c2s, now);
-            continue;
-        }
-        /* MODE_WS */
-        fpw_frame fr;
-        if (!fpw_frame_header(d->in, d->in_len, &fr))
-            return;
-        if (fr.payload_len > FP_UNIT_MAX) {
-            go_opaque(p, pr, d, "frame_too_big");
-            continue;
-        }
-        size_t total = fr.header_len + (size_t)fr.payload_len;
-        if (d->in_len < total)
-            return;
-        on_frame(p, pr, d, &fr, total, now);
-        buf_consume(d, total);
-    }
 }
 
 /* ---- sockets ---------------------------------------------------------------- */
@@ -685,7 +198,7 @@ static int set_nonblock_nodelay(int fd)
     return 0;
 }
 
-static void start_upstream(fp_proxy *p, fp_pair *pr)
+void fpp_start_upstream(fp_proxy *p, fp_pair *pr)
 {
     if (pr->up_state != UP_NONE || pr->dead)
         return;
@@ -699,7 +212,7 @@ static void start_upstream(fp_proxy *p, fp_pair *pr)
     if (rc != 0 && errno != EINPROGRESS) {
         int e = errno;
         close(fd);
-        journal(p, pr, json_pack("{ssss}", "kind", "upstream_error", "error", strerror(e)));
+        fpp_journal(p, pr, json_pack("{ssss}", "kind", "upstream_error", "error", strerror(e)));
         pair_kill(p, pr, 1, "upstream_connect_failed");
         return;
     }
@@ -762,13 +275,13 @@ void fp_pair_accept(fp_proxy *p, int fd, fp_client *c, const struct sockaddr_in 
     pr->next = p->pairs;
     p->pairs = pr;
     p->n_pairs++;
-    pr->partitioned = pair_partitioned(p, pr);
+    pr->partitioned = fpp_partitioned(p, pr);
     pr->down.mask = EPOLLIN;
     fp_watch(p, fd, &pr->down.ev, EPOLLIN);
     json_t *e = json_pack("{ssss}", "kind", "connect", "peer", pr->peer);
     if (pr->partitioned)
         json_object_set_new(e, "held", json_true());
-    journal(p, pr, e);
+    fpp_journal(p, pr, e);
     hp_log(&p->env, HP_LOG_INFO, "conn_open", "conn=%llu client=%s peer=%s%s",
            (unsigned long long)pr->id, pr->client[0] ? pr->client : "-", pr->peer,
            pr->partitioned ? " partitioned=1" : "");
@@ -781,23 +294,23 @@ static void on_src_gone(fp_proxy *p, fp_pair *pr, fp_dir *d, int error)
     if (pr->partitioned) {
         /* A phone losing its network: nothing crosses.  Close our socket
          * to this side and leave the other side open and silent. */
-        journal_close(p, pr, side_name(s), side_name(s), error ? "rst" : "fin", 0, NULL);
+        journal_close(p, pr, fpp_side_name(s), fpp_side_name(s), error ? "rst" : "fin", 0, NULL);
         side_close(p, s, 0);
         hp_log(&p->env, HP_LOG_INFO, "conn_side_closed", "conn=%llu side=%s passed=0",
-               (unsigned long long)pr->id, side_name(s));
+               (unsigned long long)pr->id, fpp_side_name(s));
         return;
     }
     if (error) {
-        journal_close(p, pr, side_name(s), side_name(s), "rst", 1, NULL);
+        journal_close(p, pr, fpp_side_name(s), fpp_side_name(s), "rst", 1, NULL);
         side_close(p, s, 0);
         pair_kill(p, pr, 1, "peer_reset");
         return;
     }
-    journal_close(p, pr, side_name(s), side_name(s), "fin", 1, NULL);
+    journal_close(p, pr, fpp_side_name(s), fpp_side_name(s), "fin", 1, NULL);
     s->eof = 1;
     /* Whatever partial unit is left goes through as it is. */
     if (d->in_len && !d->cutting && !d->silent)
-        enqueue(p, pr, d, d->in, d->in_len, 0, CLOSE_NONE, fp_mono_ms());
+        fpp_enqueue(p, pr, d, d->in, d->in_len, 0, CLOSE_NONE, fp_mono_ms());
     d->in_len = 0;
     if (!s->is_up && pr->up_state == UP_NONE) {
         /* Nothing was ever sent upstream: there is nobody to tell. */
@@ -825,11 +338,11 @@ static void side_read(fp_proxy *p, fp_pair *pr, fp_side *s)
             break;
         if (n < 0 && errno == EINTR)
             continue;
-        parse_dir(p, pr, d, fp_mono_ms());
+        fpp_parse(p, pr, d, fp_mono_ms());
         on_src_gone(p, pr, d, n < 0);
         return;
     }
-    parse_dir(p, pr, d, fp_mono_ms());
+    fpp_parse(p, pr, d, fp_mono_ms());
 }
 
 void fp_pair_event(fp_proxy *p, void *obj, uint32_t events)
@@ -845,14 +358,14 @@ void fp_pair_event(fp_proxy *p, void *obj, uint32_t events)
         socklen_t el = sizeof err;
         getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el);
         if (err) {
-            journal(p, pr, json_pack("{ssss}", "kind", "upstream_error", "error", strerror(err)));
+            fpp_journal(p, pr, json_pack("{ssss}", "kind", "upstream_error", "error", strerror(err)));
             side_close(p, s, 0);
             pair_kill(p, pr, 1, "upstream_connect_failed");
             return;
         }
         pr->up_state = UP_OPEN;
         s->mask = 0;
-        journal(p, pr, json_pack("{ss}", "kind", "upstream_open"));
+        fpp_journal(p, pr, json_pack("{ss}", "kind", "upstream_open"));
         return;                /* the pump registers the steady-state mask */
     }
     if (events & EPOLLOUT)
@@ -876,7 +389,7 @@ static int64_t bandwidth(fp_proxy *p, fp_pair *pr, int which)
 {
     int64_t bps = 0;
     for (fp_fault *f = p->faults; f; f = f->next)
-        if (f->kind == FPF_BANDWIDTH && (f->dir & which) && pair_covered(pr, &f->scope) &&
+        if (f->kind == FPF_BANDWIDTH && (f->dir & which) && fpp_covered(pr, &f->scope) &&
             (bps == 0 || f->bytes_per_s < bps))
             bps = f->bytes_per_s;
     return bps;
@@ -920,7 +433,7 @@ static int64_t pump_dir(fp_proxy *p, fp_pair *pr, fp_dir *d, int64_t now)
             }
             if (errno == EINTR)
                 continue;
-            journal_close(p, pr, side_name(dst), side_name(dst), "rst", 1, "write_failed");
+            journal_close(p, pr, fpp_side_name(dst), fpp_side_name(dst), "rst", 1, "write_failed");
             side_close(p, dst, 0);
             pair_kill(p, pr, 1, "peer_reset");
             return -1;
@@ -965,11 +478,11 @@ static uint32_t side_mask(fp_pair *pr, fp_side *s)
 /* The partition state of pr changed (or not): heal, or note it. */
 static void check_partition(fp_proxy *p, fp_pair *pr)
 {
-    int now_part = pair_partitioned(p, pr);
+    int now_part = fpp_partitioned(p, pr);
     if (now_part == pr->partitioned)
         return;
     pr->partitioned = now_part;
-    journal(p, pr, json_pack("{ssss}", "kind", "partition", "state", now_part ? "start" : "heal"));
+    fpp_journal(p, pr, json_pack("{ssss}", "kind", "partition", "state", now_part ? "start" : "heal"));
     if (now_part)
         return;
     int down_gone = pr->down.fd < 0;
@@ -980,7 +493,7 @@ static void check_partition(fp_proxy *p, fp_pair *pr)
         return;
     }
     if (pr->started && pr->up_state == UP_NONE)
-        start_upstream(p, pr);
+        fpp_start_upstream(p, pr);
 }
 
 int64_t fp_pairs_pump(fp_proxy *p, int64_t now)
@@ -1033,12 +546,12 @@ int fp_pairs_reset(fp_proxy *p, const fpf_scope *scope, uint64_t fault_id, const
 {
     int n = 0;
     for (fp_pair *pr = p->pairs; pr; pr = pr->next) {
-        if (pr->dead || !pair_covered(pr, scope))
+        if (pr->dead || !fpp_covered(pr, scope))
             continue;
         json_t *e = json_pack("{ssss}", "kind", "fault", "action", why);
         if (fault_id)
             json_object_set_new(e, "fault", json_integer((json_int_t)fault_id));
-        journal(p, pr, e);
+        fpp_journal(p, pr, e);
         pair_kill(p, pr, 1, why);
         n++;
     }

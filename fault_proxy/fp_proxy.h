@@ -4,10 +4,10 @@
  * connection pairs it forwards.
  *
  * Owner and parts: fp_proxy.c owns struct fp_proxy (the loop, listeners,
- * clients, faults); fp_pair.c is the forwarding engine (one fp_pair per
- * downstream connection, its upstream twin, parsing, fault application);
- * fp_control.c is the control API.  They share this one header; nothing
- * outside fault_proxy/ includes it.
+ * clients, faults); fp_pair.c and fp_unit.c are the forwarding engine (one
+ * fp_pair per downstream connection and its upstream twin; their private
+ * types are in fp_pair.h); fp_control.c is the control API.  They share
+ * this one header; nothing outside fault_proxy/ includes it.
  *
  * Single-threaded: every function runs on the loop's thread.  Times are
  * CLOCK_MONOTONIC milliseconds for scheduling (fp_mono_ms) and epoch
@@ -138,11 +138,13 @@ int fp_proxy_init(fp_proxy *p, const struct sockaddr_in *listen_addr,
 int fp_proxy_run(fp_proxy *p);
 void fp_proxy_free(fp_proxy *p);
 
-/* Journal an entry (stolen) for pair (may be NULL), with client / sub of
- * the pair. */
-void fp_journal_pair(fp_proxy *p, const struct fp_pair *pr, json_t *entry);
 
 /* ---- fp_pair.c: forwarding engine --------------------------------------- */
+
+/* Journal an entry (stolen) for pair pr: its conn id, client, sub and dev
+ * are added.  pr NULL: a registry entry (fault, client), filed under the
+ * entry's own "client" / "sub" keys when it has them. */
+void fp_journal_pair(fp_proxy *p, const struct fp_pair *pr, json_t *entry);
 
 /* A downstream connection accepted on client c's port (NULL = main port). */
 void fp_pair_accept(fp_proxy *p, int fd, fp_client *c, const struct sockaddr_in *peer);
