@@ -24,7 +24,7 @@ static const char *const KIND_KEYS[FPF_KIND_COUNT][6] = {
     [FPF_LATENCY] = {"direction", "ms", "jitter_ms", NULL},
     [FPF_BANDWIDTH] = {"direction", "bytes_per_s", NULL},
     [FPF_RESET] = {NULL},
-    [FPF_CUT] = {"direction", "after_bytes", "count", "how", NULL},
+    [FPF_CUT] = {"direction", "unit", "after_bytes", "count", "how", NULL},
     [FPF_HOLD_RESPONSE] = {"method", "path", "ms", "count", NULL},
     [FPF_DROP_RESPONSE] = {"method", "path", "count", NULL},
     [FPF_DROP_MESSAGE] = {"direction", "message", "count", NULL},
@@ -277,7 +277,7 @@ int fpf_parse(const json_t *body, int forced_kind, const char *forced_client, fp
         if (known)
             continue;
         const char *all[] = {"kind", "scope", "direction", "ms", "jitter_ms", "bytes_per_s",
-                             "after_bytes", "count", "how", "method", "path", "message", NULL};
+                             "after_bytes", "count", "how", "unit", "method", "path", "message", NULL};
         int elsewhere = 0;
         for (size_t i = 0; all[i]; i++)
             elsewhere |= strcmp(k, all[i]) == 0;
@@ -340,6 +340,17 @@ int fpf_parse(const json_t *body, int forced_kind, const char *forced_client, fp
         if (!rc && strcmp(how, "fin") != 0 && strcmp(how, "rst") != 0)
             rc = fail(key, keylen, "how", err, errlen, "'how' must be \"fin\" or \"rst\"");
         f.how_rst = strcmp(how, "rst") == 0;
+        char unit[8] = "frame";
+        if (!rc)
+            rc = get_str(body, "unit", 5, 0, unit, err, errlen, key, keylen);
+        f.cut_units = strcmp(unit, "frame") == 0  ? FPF_UNIT_FRAME
+                      : strcmp(unit, "http") == 0 ? FPF_UNIT_HTTP
+                      : strcmp(unit, "any") == 0  ? FPF_UNIT_FRAME | FPF_UNIT_HTTP
+                                                  : 0;
+        if (!rc && !f.cut_units)
+            rc = fail(key, keylen, "unit", err, errlen,
+                      "'unit' must be \"frame\" (a WebSocket data frame), \"http\" (an HTTP "
+                      "message) or \"any\"");
         break;
     }
     case FPF_HOLD_RESPONSE:
@@ -419,6 +430,9 @@ json_t *fpf_to_json(const fp_fault *f)
         json_object_set_new(o, "direction", json_string(fpf_dir_name(f->dir)));
         json_object_set_new(o, "after_bytes", json_integer(f->after_bytes));
         json_object_set_new(o, "how", json_string(f->how_rst ? "rst" : "fin"));
+        json_object_set_new(o, "unit", json_string(f->cut_units == FPF_UNIT_FRAME  ? "frame"
+                                                   : f->cut_units == FPF_UNIT_HTTP ? "http"
+                                                                                   : "any"));
         break;
     case FPF_HOLD_RESPONSE:
         json_object_set_new(o, "ms", json_integer(f->ms));

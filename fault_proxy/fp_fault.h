@@ -42,6 +42,10 @@ typedef enum fpf_kind {
 #define FPF_C2S 1
 #define FPF_S2C 2
 
+/* What a cut may take: WebSocket data frames, HTTP messages. */
+#define FPF_UNIT_FRAME 1
+#define FPF_UNIT_HTTP 2
+
 typedef enum fpf_scope_kind { FPF_SCOPE_CLIENT, FPF_SCOPE_TOKEN, FPF_SCOPE_CONN } fpf_scope_kind;
 
 typedef struct fpf_scope {
@@ -62,6 +66,7 @@ typedef struct fp_fault {
     int64_t bytes_per_s;       /* bandwidth */
     int64_t after_bytes;       /* cut */
     int how_rst;               /* cut: close with RST instead of FIN */
+    int cut_units;             /* cut: FPF_UNIT_FRAME and/or FPF_UNIT_HTTP bits */
     int64_t count;             /* counted kinds: what is left; -1 = not counted */
     int64_t applied;           /* times applied so far */
     char method[16];           /* hold/drop_response: "PUT", or "*" */

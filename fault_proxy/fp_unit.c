@@ -91,6 +91,32 @@ static void put_body(json_t *e, const char *key_json, const char *key_text, cons
         json_object_set_new(e, key_text, s);
 }
 
+/* ---- cuts ------------------------------------------------------------------- */
+
+static int match_unit(const fp_fault *f, const void *arg)
+{
+    return (f->cut_units & *(const int *)arg) != 0;
+}
+
+/* The cut covering pr in d's direction for a unit of this kind, or NULL. */
+static fp_fault *find_cut(fp_proxy *p, fp_pair *pr, fp_dir *d, int unit_kind)
+{
+    return fpp_find_fault(p, pr, FPF_CUT, d->which, match_unit, &unit_kind);
+}
+
+/* Queue the first bytes of the unit at the front of d and close both sides
+ * once they are written.  The cut always falls inside the unit: at most
+ * total - 1 bytes go through.  Notes it in e. */
+static void apply_cut(fp_proxy *p, fp_pair *pr, fp_dir *d, fp_fault *cut, size_t total, json_t *e,
+                      int64_t now)
+{
+    size_t keep = (size_t)cut->after_bytes < total ? (size_t)cut->after_bytes : total - 1;
+    fpp_enqueue(p, pr, d, d->in, keep, 0, cut->how_rst ? CLOSE_RST : CLOSE_FIN, now);
+    d->cutting = 1;
+    json_object_set_new(e, "cut_after", json_integer((json_int_t)keep));
+    json_object_set_new(e, "fault", json_integer((json_int_t)cut->id));
+}
+
 /* ---- HTTP units ------------------------------------------------------------- */
 
 static void update_claims(fp_pair *pr, const fpw_head *h)
@@ -143,10 +169,17 @@ static void on_request(fp_proxy *p, fp_pair *pr, fp_dir *d, fpw_head *h, size_t 
             pr->reqs = r;
         pr->reqs_tail = r;
     }
-    int64_t dl = fpp_enqueue(p, pr, d, d->in, total, 0, CLOSE_NONE, now);
-    if (dl > 0)
-        json_object_set_new(e, "delay_ms", json_integer(dl));
+    fp_fault *cut = find_cut(p, pr, d, FPF_UNIT_HTTP);
+    if (cut) {
+        apply_cut(p, pr, d, cut, total, e, now);
+    } else {
+        int64_t dl = fpp_enqueue(p, pr, d, d->in, total, 0, CLOSE_NONE, now);
+        if (dl > 0)
+            json_object_set_new(e, "delay_ms", json_integer(dl));
+    }
     fpp_journal(p, pr, e);
+    if (cut)
+        fpp_fault_used(p, cut);
     if (h->upgrade_ws)
         d->mode = MODE_WAIT_UPGRADE;
     if (!pr->started) {
@@ -173,12 +206,14 @@ static void on_response(fp_proxy *p, fp_pair *pr, fp_dir *d, fpw_head *h, size_t
     }
     json_object_set(e, "headers", h->headers);
     put_body(e, "body", "body_text", d->in + head_len, total - head_len);
-    fp_fault *drop = NULL, *hold = NULL;
+    fp_fault *drop = NULL, *hold = NULL, *cut = NULL;
     if (r && !d->silent) {
         drop = fpp_find_fault(p, pr, FPF_DROP_RESPONSE, 0, match_req, r);
         if (!drop)
             hold = fpp_find_fault(p, pr, FPF_HOLD_RESPONSE, 0, match_req, r);
     }
+    if (!drop && !d->silent)
+        cut = find_cut(p, pr, d, FPF_UNIT_HTTP);
     if (d->silent) {
         json_object_set_new(e, "dropped", json_true());
         json_object_set_new(e, "reason", json_string("after_dropped_response"));
@@ -188,6 +223,9 @@ static void on_response(fp_proxy *p, fp_pair *pr, fp_dir *d, fpw_head *h, size_t
         /* Later responses on this connection would answer the wrong request
          * for the client: the connection stays open and silent instead. */
         d->silent = 1;
+    } else if (cut) {
+        apply_cut(p, pr, d, cut, total, e, now);
+        hold = NULL;
     } else {
         int64_t dl = fpp_enqueue(p, pr, d, d->in, total, hold ? hold->ms : 0, CLOSE_NONE, now);
         if (hold) {
@@ -204,6 +242,8 @@ static void on_response(fp_proxy *p, fp_pair *pr, fp_dir *d, fpw_head *h, size_t
         fpp_fault_used(p, drop);
     if (hold)
         fpp_fault_used(p, hold);
+    if (cut)
+        fpp_fault_used(p, cut);
     if (r) {
         free(r->path);
         free(r);
@@ -316,17 +356,12 @@ static void on_frame(fp_proxy *p, fp_pair *pr, fp_dir *d, const fpw_frame *fr, s
     if (whole_msg)
         drop = fpp_find_fault(p, pr, FPF_DROP_MESSAGE, d->which, match_msg, type);
     if (!drop && fr->opcode <= 2)
-        cut = fpp_find_fault(p, pr, FPF_CUT, d->which, NULL, NULL);
+        cut = find_cut(p, pr, d, FPF_UNIT_FRAME);
     if (drop) {
         json_object_set_new(e, "dropped", json_true());
         json_object_set_new(e, "fault", json_integer((json_int_t)drop->id));
     } else if (cut) {
-        /* The cut always falls inside the frame: at most total - 1 bytes. */
-        size_t keep = (size_t)cut->after_bytes < total ? (size_t)cut->after_bytes : total - 1;
-        fpp_enqueue(p, pr, d, d->in, keep, 0, cut->how_rst ? CLOSE_RST : CLOSE_FIN, now);
-        d->cutting = 1;
-        json_object_set_new(e, "cut_after", json_integer((json_int_t)keep));
-        json_object_set_new(e, "fault", json_integer((json_int_t)cut->id));
+        apply_cut(p, pr, d, cut, total, e, now);
     } else {
         int64_t dl = fpp_enqueue(p, pr, d, d->in, total, 0, CLOSE_NONE, now);
         if (dl > 0)
@@ -347,7 +382,13 @@ static void go_opaque(fp_proxy *p, fp_pair *pr, fp_dir *d, const char *why)
 {
     d->mode = MODE_OPAQUE;
     fpp_journal(p, pr, json_pack("{ssssss}", "kind", "opaque", "dir",
-                             d->which == FPF_C2S ? "c2s" : "s2c", "reason", why));
+                                 d->which == FPF_C2S ? "c2s" : "s2c", "reason", why));
+    /* Bytes that are not HTTP still deserve a server to go to. */
+    if (d->which == FPF_C2S && !pr->started) {
+        pr->started = 1;
+        if (!fpp_partitioned(p, pr))
+            fpp_start_upstream(p, pr);
+    }
 }
 
 void fpp_parse(fp_proxy *p, fp_pair *pr, fp_dir *d, int64_t now)

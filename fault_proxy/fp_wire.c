@@ -88,8 +88,23 @@ static int token_in_list(const char *v, const char *word)
 long fpw_head_parse(const char *buf, size_t len, int is_response, fpw_head *out)
 {
     const char *blank = find_blank_line(buf, len < FPW_HEAD_MAX ? len : FPW_HEAD_MAX);
-    if (!blank)
+    if (!blank) {
+        /* Judge the first line as soon as it is whole, so bytes that are
+         * not HTTP go through at once instead of waiting for a blank line
+         * that may never come. */
+        const char *eol = memmem(buf, len, "\r\n", 2);
+        if (eol) {
+            fpw_head t;
+            memset(&t, 0, sizeof t);
+            int bad = parse_first_line(buf, (size_t)(eol - buf), is_response, &t) != 0;
+            fpw_head_free(&t);
+            if (bad)
+                return -1;
+        } else if (len > 0 && !(buf[0] >= 'A' && buf[0] <= 'Z')) {
+            return -1;
+        }
         return len >= FPW_HEAD_MAX ? -1 : 0;
+    }
     size_t head_len = (size_t)(blank - buf) + 4;
     fpw_head h;
     memset(&h, 0, sizeof h);

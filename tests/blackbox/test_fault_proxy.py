@@ -368,6 +368,56 @@ def test_cut_mid_frame():
         assert not w.proxy.faults()
 
 
+def test_cut_http_response_mid_body():
+    with World() as w:
+        alice = w.proxy.add_client("alice")
+        assert w.put(w.proxy.port, "alice", "c2", {"title": "x" * 200})[0] == 200
+        f = w.proxy.ok("POST", "/clients/alice/faults", {"kind": "cut", "unit": "http",
+                                                         "after_bytes": 40, "how": "rst"},
+                       want=(201,))
+        assert f["unit"] == "http" and f["how"] == "rst" and f["direction"] == "s2c"
+        s = socket.create_connection(("127.0.0.1", alice))
+        s.sendall(("GET %s/c2 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n"
+                   % (API, w.token("alice"))).encode())
+        got = b""
+        s.settimeout(DEFAULT_TIMEOUT)
+        try:
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+        except ConnectionResetError:
+            pass
+        s.close()
+        assert got == got[:40] and got.startswith(b"HTTP/1.1 200"), got
+        r = by_kind(w.proxy.journal(client="alice"), "response")[0]
+        assert r["cut_after"] == 40 and r["fault"] == f["id"]
+
+
+def test_partition_server_close_is_held_then_reset_on_heal():
+    """The server gives up (4008, then closes) during the partition: the
+    client hears nothing; at heal its connection is reset, as a peer that
+    forgot the connection answers late packets."""
+    with World() as w:
+        alice = w.proxy.add_client("alice")
+        ws = w.ws(alice, "alice")
+        w.proxy.ok("POST", "/clients/alice/partition", want=(201,))
+        wait_until(lambda: w.srv.log_lines("WARNING", "heartbeat_timeout"),
+                   what="the server's heartbeat_timeout")
+        wait_until(lambda: by_kind(w.proxy.journal(client="alice"), "close", side="server"),
+                   what="the server's close at the proxy")
+        cl = by_kind(w.proxy.journal(client="alice"), "close", side="server")[0]
+        assert cl["passed"] is False and cl["ws_close_code"] == 4008, cl
+        assert not ws.closed and ws.close_code is None
+        w.proxy.ok("POST", "/clients/alice/heal")
+        ws.wait_closed()
+        assert ws.close_code is None, "the held 4008 must not be delivered after heal"
+        j = w.proxy.journal(client="alice")
+        assert [c for c in by_kind(j, "close", side="client", by="proxy")
+                if c["how"] == "rst" and c["reason"] == "closed_during_partition"], j[-5:]
+
+
 def test_drop_two_server_heartbeats():
     with World() as w:
         alice = w.proxy.add_client("alice")
@@ -499,6 +549,7 @@ BAD_FAULTS = [
       "ms": 1}, "method"),
     ({"kind": "drop_response", "scope": {"client": "alice"}, "method": "PUT", "path": "x"}, "path"),
     ({"kind": "cut", "scope": {"client": "alice"}, "how": "kill"}, "how"),
+    ({"kind": "cut", "scope": {"client": "alice"}, "unit": "byte"}, "unit"),
     ({"kind": "cut", "scope": {"client": "alice"}, "after_bytes": 1 << 30}, "after_bytes"),
     ({"kind": "reset", "scope": {"client": "alice"}, "ms": 5}, "ms"),
 ]
@@ -608,6 +659,20 @@ def test_journal_cap_and_paging():
         assert st["journal_entries"] == 100 and st["journal_dropped"] == r["dropped"]
         assert w.proxy.ok("DELETE", "/journal")["deleted"] == 100
         assert w.proxy.journal() == []
+
+
+def test_bytes_that_are_not_http_go_through_opaquely():
+    with World() as w:
+        alice = w.proxy.add_client("alice")
+        s = socket.create_connection(("127.0.0.1", alice), timeout=DEFAULT_TIMEOUT)
+        s.sendall(b"\x16\x03\x01 not http at all\r\n\r\n")
+        wait_until(lambda: by_kind(w.proxy.journal(client="alice"), "opaque", dir="c2s"),
+                   what="the opaque entry")
+        wait_until(lambda: by_kind(w.proxy.journal(client="alice"), "upstream_open"),
+                   what="the bytes to get a server")
+        s.close()
+        # The proxy lives on and forwards the next client normally.
+        assert w.put(alice, "alice", "o1", {"title": "x"})[0] == 200
 
 
 def test_cli():
