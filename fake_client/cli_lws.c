@@ -53,7 +53,7 @@ void cli_drv_emit(json_t *obj);
 void cli_drv_observable(const hp_out *it);
 void cli_drv_http(const char *method, const char *path, const char *idem_key, int status,
                   const char *error, const char *body, size_t body_len, const char *resp,
-                  size_t resp_len);
+                  size_t resp_len, double elapsed_ms);
 int cli_lws_send_frame(const char *text, size_t len, char *err, size_t errlen);
 void cli_lws_set_ca_file(const char *path);
 void cli_lws_set_frames(int on);
@@ -91,6 +91,7 @@ typedef struct req {
     char *rx;
     size_t rx_len, rx_cap;
     int rx_overflow;
+    lws_usec_t t0;           /* sent: the http line's elapsed_ms (latency checks) */
 } req;
 
 typedef struct wsmsg {
@@ -495,7 +496,8 @@ static void req_fail(req *r, const char *why)
         return;
     hp_log(A.env, HP_LOG_DEBUG, "http_failed", "method=%s path=%s reason=\"%s\"", r->method,
            r->path, why ? why : "");
-    cli_drv_http(r->method, r->path, r->idem_key, 0, "network", r->body, r->body_len, NULL, 0);
+    cli_drv_http(r->method, r->path, r->idem_key, 0, "network", r->body, r->body_len, NULL, 0,
+                 (double)(lws_now_usecs() - r->t0) / 1000.0);
     cli_http_failed(A.core, r->id, "network");
     drain();
 }
@@ -512,7 +514,7 @@ static void req_deliver(req *r)
     if (take_drop(1, "response"))
         return; /* a drop fault: the core times out and retries */
     cli_drv_http(r->method, r->path, r->idem_key, r->status, NULL, r->body, r->body_len, r->rx,
-                 r->rx_len);
+                 r->rx_len, (double)(lws_now_usecs() - r->t0) / 1000.0);
     cli_http_response(A.core, r->id, r->status, r->retry_after_s, r->rx ? r->rx : "",
                       r->rx_len);
     drain();
@@ -541,6 +543,7 @@ static void start_request(const hp_out *it)
     }
     r->h.type = REC_REQ;
     r->id = it->id;
+    r->t0 = lws_now_usecs();
     r->method = hp_strdup(it->method ? it->method : "GET");
     r->path = hp_strdup(it->path ? it->path : "/");
     r->auth = hp_strdup(it->auth);

@@ -62,7 +62,7 @@ void cli_drv_observable(const hp_out *it);
 /* Here: one HTTP exchange ended: status, or 0 with error set. */
 void cli_drv_http(const char *method, const char *path, const char *idem_key, int status,
                   const char *error, const char *body, size_t body_len, const char *resp,
-                  size_t resp_len);
+                  size_t resp_len, double elapsed_ms);
 
 /* ---- stdout ------------------------------------------------------------- */
 
@@ -130,7 +130,7 @@ static json_t *body_json(const char *b, size_t len)
 
 void cli_drv_http(const char *method, const char *path, const char *idem_key, int status,
                   const char *error, const char *body, size_t body_len, const char *resp,
-                  size_t resp_len)
+                  size_t resp_len, double elapsed_ms)
 {
     json_t *o = kind_obj("http");
     json_object_set_new(o, "method", json_string(method ? method : ""));
@@ -140,6 +140,8 @@ void cli_drv_http(const char *method, const char *path, const char *idem_key, in
     json_object_set_new(o, "status", json_integer(status));
     if (error)
         json_object_set_new(o, "error", json_string(error));
+    /* From the request's start to its answer, on this device's clock. */
+    json_object_set_new(o, "elapsed_ms", json_integer((json_int_t)(elapsed_ms + 0.5)));
     if (http_bodies) {
         json_t *b = body_json(body, body_len), *r = body_json(resp, resp_len);
         if (b)

@@ -1209,6 +1209,8 @@ static char *real_invariants(rl_world *w, scn_result *r)
     json_t *t, *e;
     json_array_foreach(w->tokens, i, t) {
         const char *tok = json_string_value(t);
+        if (!tok)
+            continue;
         const char *sig = strrchr(tok, '.');
         json_array_foreach(all, j, e) {
             const char *line = json_string_value(json_object_get(e, "line"));
@@ -1219,12 +1221,60 @@ static char *real_invariants(rl_world *w, scn_result *r)
     json_decref(all);
     CHECK(SCN_INV_NO_TOKEN_IN_LOGS, "no_token_in_logs", leak == NULL,
           "invariant no_token_in_logs: a token appears in: %.200s", leak ? leak : "");
+    /* Latency (issue 14): a server that stalls before READY or before an
+     * answer must fail, not pass by chance.  The bound follows the time
+     * scale (the policy's 10 s request timeout, scaled) with a floor for
+     * a loaded machine; the largest latency seen is reported either way. */
+    if (!w->o->client_cmd) {
+        double bound = 10000.0 * w->F;
+        if (bound < RL_LATENCY_FLOOR_MS)
+            bound = RL_LATENCY_FLOOR_MS;
+        double worst_ready = 0, worst_http = 0;
+        const char *who_ready = "", *who_http = "";
+        for (size_t ci = 0; ci < w->nc; ci++) {
+            rl_client *c = &w->c[ci];
+            double hello = -1;
+            json_array_foreach(c->frames, j, e) {
+                const char *from = json_string_value(json_object_get(e, "from"));
+                const char *type = json_string_value(json_object_get(e, "type"));
+                double t = json_number_value(json_object_get(e, "t"));
+                if (json_is_true(json_object_get(e, "lost")) || !from || !type)
+                    continue;
+                if (!strcmp(from, "client") && !strcmp(type, "HELLO"))
+                    hello = t;
+                else if (hello >= 0 && !strcmp(from, "server") &&
+                         (!strcmp(type, "READY") || !strcmp(type, "RESYNC_REQUIRED"))) {
+                    if (t - hello > worst_ready) {
+                        worst_ready = t - hello;
+                        who_ready = c->spec->name;
+                    }
+                    hello = -1;
+                }
+            }
+            json_array_foreach(c->http, j, e) {
+                double ms = json_number_value(json_object_get(e, "elapsed_ms"));
+                if (json_integer_value(json_object_get(e, "status")) > 0 && ms > worst_http) {
+                    worst_http = ms;
+                    who_http = c->spec->name;
+                }
+            }
+        }
+        CHECK(0, "latency_hello_ready", worst_ready <= bound,
+              "HELLO -> READY within %.0f ms: worst %.0f ms%s%s", bound, worst_ready,
+              *who_ready ? " for " : "", who_ready);
+        CHECK(0, "latency_request_response", worst_http <= bound,
+              "request -> response within %.0f ms: worst %.0f ms%s%s", bound, worst_http,
+              *who_http ? " for " : "", who_http);
+    }
 #undef CHECK
+    /* Not judged in real mode: said so, never counted as passed. */
     json_array_append_new(r->checks,
-                          json_pack("{s:s,s:b,s:s}", "name", "edits_kept", "passed", 1, "detail",
+                          json_pack("{s:s,s:b,s:s,s:s}", "name", "edits_kept", "passed", 0,
+                                    "verdict", "unobservable", "detail",
                                     "not checked in real mode (no healing, no omniscient journal)"));
     json_array_append_new(r->checks,
-                          json_pack("{s:s,s:b,s:s}", "name", "entity_order", "passed", 1, "detail",
+                          json_pack("{s:s,s:b,s:s,s:s}", "name", "entity_order", "passed", 0,
+                                    "verdict", "unobservable", "detail",
                                     "not checked in real mode"));
     return first;
 }

@@ -20,6 +20,9 @@
 
 #define RL_MAX_CLIENTS 32
 #define RL_MAX_ITEMS 64 /* assertions in one step */
+/* Least bound of the latency checks (HELLO -> READY, request -> response):
+ * 10 s x time scale, but never under this on a loaded 2-core machine. */
+#define RL_LATENCY_FLOOR_MS 1500.0
 #define RL_DEFAULT_TTL_MS (30LL * 24 * 3600 * 1000)
 
 typedef struct rl_client {
