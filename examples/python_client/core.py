@@ -5,7 +5,8 @@ Shared state: the token and its generation (A-2), online/offline (Q-7: going
 offline aborts requests in flight and closes the socket), AUTH_REQUIRED
 (A-2, Q-7: no reconnect and no sends until a new token), the applied
 revision (WS-2), the offline period (N-1: any time without a live READY
-connection; OFFLINE_LONG once per period), soft-locks (CF-1).
+connection; OFFLINE_LONG once per period), soft-locks (CF-1), the cache's
+window and cap (C-1, C-2).
 
 Everything runs on one asyncio loop, so no locks are needed: network
 results arrive as callbacks of tasks, timers are loop.call_later handles.
@@ -60,6 +61,7 @@ class Core:
         self.lock_requests = set()
         self.offline_since = None            # N-1: loop time the period began
         self.offline_timer = None
+        self.cache_timer = None              # C-1: the next purge
         self.stream = Stream(self)
         self.queue = SendQueue(self)         # Q-1: loaded from the store
 
@@ -108,6 +110,22 @@ class Core:
                 old["revision"] > task.get("revision", 0):
             return
         self.store.cache_put(entity_id, task)
+        self.cache_upkeep()
+
+    def cache_upkeep(self):
+        """C-1 / C-2: purge what is older than the window, evict LRU over the
+        cap (never a task with queued changes), re-arm the C-1 timer."""
+        pinned = self.queue.pinned()
+        n = self.store.cache_enforce(self.policy.cache_window, self.policy.cache_cap, pinned)
+        if n:
+            self.log("INFO", "cache_evicted", entries=n)
+        if self.cache_timer:
+            self.cache_timer.cancel()
+            self.cache_timer = None
+        at = self.store.cache_next_expiry(self.policy.cache_window, pinned)
+        if at is not None:
+            self.cache_timer = asyncio.get_running_loop().call_later(
+                max(0.0, at - time.time()) + 0.001, self.cache_upkeep)
 
     def auth_required(self, why):
         """A-2 / Q-7: stop, say AUTH_REQUIRED once, wait for a token."""
@@ -148,6 +166,7 @@ class Core:
     def start(self):
         self.started = True
         self.offline_begin()                 # N-1: no READY connection yet
+        self.cache_upkeep()                  # C-1: a week may have passed
         if not self.token:
             self.auth_required("no_token")
             return

@@ -64,8 +64,9 @@ class Output:
     @staticmethod
     def write(obj):
         try:
-            sys.stdout.write(json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n")
-            sys.stdout.flush()
+            line = json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n"
+            sys.stdout.buffer.write(line.encode("utf-8"))   # UTF-8 whatever the locale
+            sys.stdout.buffer.flush()
         except (BrokenPipeError, OSError):
             pass
 

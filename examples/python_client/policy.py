@@ -24,8 +24,8 @@ DEFAULTS = {
     "retry_jitter": 0.0,               # Q-4
     "sync_failed_after": 5,            # Q-5
     "offline_long": 1800000,           # N-1
-    "cache_window": 7 * 86400000,      # C-1 (not implemented by this example)
-    "cache_cap": 20 * 1024 * 1024,     # C-2 (not implemented by this example)
+    "cache_window": 7 * 86400000,      # C-1
+    "cache_cap": 20 * 1024 * 1024,     # C-2 (bytes, not scaled)
     "request_timeout": 10000,          # Q-7
     "max_frame": 65536,
     "max_body": 1048576,
@@ -80,7 +80,8 @@ def parse_size(v):
 
 class Policy:
     """The policy in force.  Durations are attributes in SECONDS, scaled:
-    heartbeat, request_timeout, offline_long; retry_delays is a list."""
+    heartbeat, request_timeout, offline_long, cache_window; retry_delays
+    is a list; cache_cap is in bytes."""
 
     def __init__(self, overrides=None, time_scale=1.0):
         if not isinstance(time_scale, (int, float)) or time_scale <= 0:
@@ -95,6 +96,8 @@ class Policy:
         self.heartbeat_misses = raw["heartbeat_misses"]
         self.request_timeout = raw["request_timeout"] * s
         self.offline_long = raw["offline_long"] * s
+        self.cache_window = raw["cache_window"] * s
+        self.cache_cap = raw["cache_cap"]
         self.retry_delays = [d * s for d in raw["retry_delays"]]
         self.retry_jitter = raw["retry_jitter"]
         self.queue_max = raw["queue_max"]

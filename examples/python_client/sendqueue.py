@@ -253,6 +253,7 @@ class SendQueue:
         self.sync_failed_sent = False
         # rebase the next item of this task onto the result.
         self._rebase_next(h.entity_id, res if valid else core.store.cache_get(h.entity_id))
+        core.cache_upkeep()                  # C-1: no longer pinned
         self.pump()
 
     def _failed(self, h, retry_after, why):
@@ -289,6 +290,7 @@ class SendQueue:
                    "mutation_id": h.mutation_id, "status": status, "error": code})
         self._reset_streak(None)
         self._rebase_next(h.entity_id, core.store.cache_get(h.entity_id))
+        core.cache_upkeep()
         self.pump()
 
     def _conflict(self, h, body):
@@ -346,6 +348,7 @@ class SendQueue:
         self._emit("resolved", h)
         self._reset_streak(None)
         self._rebase_next(h.entity_id, cur)
+        self.core.cache_upkeep()
         self.pump()
 
     def _rebase_next(self, entity_id, task):

@@ -5,7 +5,8 @@ Tables:
 - queue: the offline queue, FIFO by seq (Q-1..Q-3): mutation id, op,
   entity id, base revision, base snapshot, snapshot, attempts, sent flag;
 - dead_letter: items a server refused with a 4xx (Q-7), kept and visible;
-- cache: the server's version of each task, as the server sent it (C-4).
+- cache: the server's version of each task, as the server sent it (C-4),
+  with when it was last written from the server (C-1) and last used (C-2).
 
 Q-1: every change is committed before the caller reports it (each method
 is one transaction; WAL with synchronous=FULL), so a crash or kill -9
@@ -13,7 +14,8 @@ loses nothing the user was told about.  Restarting with the same file keeps
 the queue, the dead letters, the cache and the applied revision.
 
 Level 1 of the contract lets a client skip encryption: this store is NOT
-encrypted (C-3 is not implemented by this example; see README.md).
+encrypted (C-3 is not implemented by this example; see README.md).  Sizes
+(C-2) are counted on the stored JSON text.
 """
 
 import json
@@ -32,7 +34,8 @@ CREATE TABLE IF NOT EXISTS dead_letter (
   mutation_id TEXT NOT NULL, op TEXT NOT NULL, entity_id TEXT NOT NULL,
   status INTEGER NOT NULL, reason TEXT NOT NULL, snapshot TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cache (
-  entity_id TEXT PRIMARY KEY, task TEXT NOT NULL, updated_at REAL NOT NULL);
+  entity_id TEXT PRIMARY KEY, task TEXT NOT NULL, updated_at REAL NOT NULL,
+  used_at REAL NOT NULL);
 """
 
 
@@ -130,11 +133,48 @@ class Store:
 
     def cache_get(self, entity_id):
         row = self.db.execute("SELECT task FROM cache WHERE entity_id=?", (entity_id,)).fetchone()
-        return json.loads(row[0]) if row else None
+        if not row:
+            return None
+        self._tx("UPDATE cache SET used_at=? WHERE entity_id=?", (time.time(), entity_id))
+        return json.loads(row[0])
 
     def cache_put(self, entity_id, task):
-        self._tx("INSERT OR REPLACE INTO cache (entity_id, task, updated_at) VALUES (?, ?, ?)",
-                 (entity_id, json.dumps(task), time.time()))
+        now = time.time()
+        self._tx("INSERT OR REPLACE INTO cache (entity_id, task, updated_at, used_at) "
+                 "VALUES (?, ?, ?, ?)", (entity_id, json.dumps(task), now, now))
+
+    def cache_enforce(self, window_s, cap_bytes, pinned):
+        """C-1: entries not written from the server for window_s are purged;
+        C-2: over cap_bytes, least recently used entries are evicted until
+        under.  Entities in `pinned` (queued changes) are never removed.
+        Returns how many entries were removed."""
+        removed = 0
+        limit = time.time() - window_s
+        for eid, in self.db.execute("SELECT entity_id FROM cache WHERE updated_at <= ? "
+                                    "ORDER BY updated_at", (limit,)).fetchall():
+            if eid not in pinned:
+                self._tx("DELETE FROM cache WHERE entity_id=?", (eid,))
+                removed += 1
+        total = self.cache_info()["bytes"]
+        if total > cap_bytes:
+            for eid, size in self.db.execute("SELECT entity_id, length(task) FROM cache "
+                                             "ORDER BY used_at, entity_id").fetchall():
+                if total <= cap_bytes:
+                    break
+                if eid in pinned:
+                    continue
+                self._tx("DELETE FROM cache WHERE entity_id=?", (eid,))
+                total -= size
+                removed += 1
+        return removed
+
+    def cache_next_expiry(self, window_s, pinned):
+        """C-1: the wall-clock time the oldest unpinned entry leaves, or None."""
+        for eid, at in self.db.execute("SELECT entity_id, updated_at FROM cache "
+                                       "ORDER BY updated_at"):
+            if eid not in pinned:
+                return at + window_s
+        return None
 
     def cache_replace(self, tasks, revision):
         """WS-2 reload (RESYNC_REQUIRED): the cache becomes the server's list
@@ -144,8 +184,8 @@ class Store:
             self.db.execute("DELETE FROM cache")
             now = time.time()
             for t in tasks:
-                self.db.execute("INSERT OR REPLACE INTO cache (entity_id, task, updated_at) "
-                                "VALUES (?, ?, ?)", (t["id"], json.dumps(t), now))
+                self.db.execute("INSERT OR REPLACE INTO cache (entity_id, task, updated_at, "
+                                "used_at) VALUES (?, ?, ?, ?)", (t["id"], json.dumps(t), now, now))
             self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('applied', ?)",
                             (str(revision),))
 

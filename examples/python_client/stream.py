@@ -292,6 +292,8 @@ class Stream:
             self.core.store.cache_put(eid, payload)   # C-4: verbatim
         self.core.set_applied(rev)
         self.core.emit(line)
+        if et == "TASK_UPDATED":
+            self.core.cache_upkeep()         # C-1 / C-2
 
     def _resync(self, m):
         """WS-2: RESYNC_REQUIRED -> GET ?since=0, replace the cache, HELLO again."""
@@ -330,6 +332,7 @@ class Stream:
                                   and isinstance(t.get("id"), str)], rev)
         core.applied = rev
         core.log("INFO", "reloaded", revision=rev, tasks=len(tasks))
+        core.cache_upkeep()
         if self.state == "open":
             self.send({"type": "HELLO", "revision": rev})
 

@@ -598,6 +598,45 @@ def test_locks_carried_by_heartbeats():
         assert alice.quit() == 0 and bob.quit() == 0
 
 
+def test_cache_window_and_cap():
+    """C-1: a cache entry not written from the server for cache_window is
+    purged, unless the task has a queued change; C-2: over cache_cap the
+    least recently used entries go.  Seen through `cached` (level 2)."""
+    with Env() as env:
+        srv = env.server(time_scale=SCALE).start()
+        bob_tok = srv.token("bob", "home")
+        alice = client(env, "alice", srv)
+        alice.start_policy = '{"cache_window": "40s", "cache_cap": 600}'   # 2 s; 600 bytes
+        alice.start()
+        alice.wait_ready()
+
+        def cached(tid):
+            m = alice.mark()
+            alice.send({"cmd": "cached", "id": tid})
+            return alice.wait(lambda x: x.get("kind") == "cached" and x.get("id") == tid,
+                              since=m)["task"]
+        m = alice.mark()
+        st, body, _ = srv.put("w1", bob_tok, {"title": "purged after the window"})
+        st, body, _ = srv.put("w2", bob_tok, {"title": "kept: alice edits it"})
+        alice.wait(is_event("w2"), since=m)
+        assert cached("w1")["title"] == "purged after the window"
+        alice.ok({"cmd": "offline"})
+        alice.ok({"cmd": "edit", "id": "w2", "fields": {"notes": "queued"}})
+        wait_until(lambda: cached("w1") is None, timeout=60, what="w1 purged (C-1)")
+        assert cached("w2") is not None, "a task with a queued change was purged"
+        alice.ok({"cmd": "online"})
+        alice.wait_status(lambda s: not s["queue"], what="w2 delivered")
+        # C-2: four tasks of ~200 bytes do not fit in 600: the oldest used go
+        m = alice.mark()
+        for i in range(4):
+            srv.put("s%d" % i, bob_tok, {"title": "size %d" % i})
+        alice.wait(is_event("s3"), since=m)
+        st = alice.status()
+        assert st["cache"]["bytes"] <= 600 and "s3" in st["cache"]["ids"], st["cache"]
+        assert "s0" not in st["cache"]["ids"], st["cache"]
+        assert alice.quit() == 0
+
+
 if __name__ == "__main__":
     if PYTHON is None:
         need_tools("test_example_python_client", ["python3-websockets"],
@@ -610,4 +649,4 @@ if __name__ == "__main__":
                test_no_token_at_start_and_watchdog,
                test_policy_queue_full_coalesce_and_offline_long,
                test_rejected_dead_letter_429_retry_after_and_resync,
-               test_locks_carried_by_heartbeats])
+               test_locks_carried_by_heartbeats, test_cache_window_and_cap])
