@@ -448,10 +448,13 @@ static int route(fp_proxy *p, fp_ctl_conn *c, const char *method, const char *pa
                 if (f->kind == FPF_PARTITION && f->scope.kind == FPF_SCOPE_CLIENT &&
                     strcmp(f->scope.client, cl->name) == 0)
                     have = f;
-            if (have && json_object_size(b) == 0)
+            fp_fault f;
+            memset(&f, 0, sizeof f);
+            char err[512], key[128];
+            if (have && fpf_parse(b, kind, cl->name, &f, err, sizeof err, key, sizeof key) == 0)
                 reply(c, 200, fpf_to_json(have), NULL);   /* already partitioned */
             else
-                post_fault(p, c, b, kind, cl->name);
+                post_fault(p, c, b, kind, cl->name);     /* arms, or says what is wrong */
         } else {
             post_fault(p, c, b, kind, cl->name);
         }
