@@ -66,6 +66,7 @@ def test_rest_refusals():
 
 
 def test_upgrade_refusals():
+    # checks: WS-1.2 WS-1.3
     with Env() as env:
         srv = env.server(time_scale=0.1).start()
         for what, tok in bad_tokens():
@@ -92,6 +93,7 @@ def test_upgrade_refusals():
 
 
 def test_token_expiry_closes_4001():
+    # checks: A-2.1
     with Env() as env:
         srv = env.server(time_scale=0.1).start()
         tok = srv.token("alice", "home", ttl="3s")
@@ -139,6 +141,7 @@ def test_households_isolated():
 
 def test_query_token_redacted_in_logs():
     """A-4: a token in the query of a REST URL never reaches a log line."""
+    # checks: A-4.1 A-4.3
     with Env() as env:
         srv = env.server(time_scale=0.1, log_level="debug").start()
         tok = srv.token("alice", "home")

@@ -81,6 +81,7 @@ def test_resync_required_then_hello_again():
 
 
 def test_server_heartbeats_and_4008():
+    # checks: WS-4.1 WS-4.2 WS-5.2
     with Env() as env:
         srv = env.server(time_scale=SCALE).start()
         tok = srv.token("alice", "home")
@@ -150,6 +151,7 @@ def test_protocol_errors_4002():
 
 
 def test_fragmented_and_oversized():
+    # checks: WS-2.10
     with Env() as env:
         srv = env.server(time_scale=SCALE).start()
         tok = srv.token("alice", "home")

@@ -47,6 +47,7 @@ static const char *pl(json_t *ev, const char *k)
 static void test_lock_lifecycle(void **state)
 {
     (void)state;
+    /* checks: CF-1.1 CF-1.2 CF-1.6 */
     fx *f = fx_new();
     assert_int_equal(fx_put_status(f, "alice", "home", "t1", 0, "{}"), 200);
     fx_ready(f, 1, "alice", "home");
@@ -128,6 +129,7 @@ static void test_lock_lifecycle(void **state)
 static void test_lock_expiry_and_heartbeat_refresh(void **state)
 {
     (void)state;
+    /* checks: CF-1.3 CF-1.5 */
     fx *f = fx_new();
     fx_ready(f, 1, "alice", "home");
     fx_ready(f, 2, "bob", "home");
@@ -208,6 +210,7 @@ static void test_expired_but_unticked_lock_is_free(void **state)
 static void test_lock_isolation(void **state)
 {
     (void)state;
+    /* checks: CF-1.4 */
     fx *f = fx_new();
     fx_ready(f, 1, "alice", "home");
     fx_ready(f, 2, "eve", "other");
@@ -238,6 +241,7 @@ static void test_lock_isolation(void **state)
 static void test_locks_lost_on_restart(void **state)
 {
     (void)state;
+    /* checks: CF-1.8 */
     fx *f = fx_new();
     fx_resp r = fx_http(f, "alice", "home", "POST", LOCK, NULL, NULL, NULL);
     fx_resp_free(&r);

@@ -27,6 +27,7 @@ static void keepalive(fx *f, int64_t ms, uint64_t conn)
 static void test_fires_at_instant_once(void **state)
 {
     (void)state;
+    /* checks:  */
     fx *f = fx_new();
     fx_ready(f, 1, "bob", "home");
     fx_ready(f, 2, "eve", "other");
@@ -76,6 +77,7 @@ static void test_fires_at_instant_once(void **state)
 static void test_past_due_fires_at_once(void **state)
 {
     (void)state;
+    /* checks */
     fx *f = fx_new();
     fx_ready(f, 1, "bob", "home");
     assert_int_equal(fx_put_status(f, "alice", "home", "t1", 0,
@@ -92,6 +94,7 @@ static void test_past_due_fires_at_once(void **state)
 static void test_tombstone_never_fires(void **state)
 {
     (void)state;
+    /* checks */
     fx *f = fx_new();
     fx_ready(f, 1, "bob", "home");
     assert_int_equal(fx_put_status(f, "alice", "home", "t1", 0,
@@ -124,6 +127,7 @@ static void test_tombstone_never_fires(void **state)
 static void test_fires_after_restart(void **state)
 {
     (void)state;
+    /* checks */
     fx *f = fx_new_store(1);
     fx_start(f);
     assert_int_equal(fx_put_status(f, "alice", "home", "t1", 0,

@@ -26,6 +26,7 @@ static int64_t hh_revision(fx *f, const char *user, const char *hh)
 static void test_auth_refusals(void **state)
 {
     (void)state;
+    /* checks:     */
     fx *f = fx_new();
     /* no header */
     fx_resp r = fx_http_raw(f, "GET", "/api/v0.2/tasks", NULL, NULL, NULL, NULL, -1);
@@ -160,6 +161,7 @@ static void test_list_since(void **state)
 static void test_conflicts_and_cf4_warning(void **state)
 {
     (void)state;
+    /* checks: CF-4.1 */
     fx *f = fx_new();
     assert_int_equal(fx_put_status(f, "alice", "home", "t1", 0, "{\"title\":\"A\"}"), 200);
     assert_int_equal(fx_put_status(f, "alice", "home", "t1", 1, "{\"title\":\"B\"}"), 200);
@@ -443,6 +445,7 @@ static void test_idempotency(void **state)
 static void test_household_isolation(void **state)
 {
     (void)state;
+    /* checks */
     fx *f = fx_new();
     assert_int_equal(fx_put_status(f, "alice", "home", "t1", 0, "{\"title\":\"secret\"}"), 200);
     fx_resp r = fx_http(f, "eve", "other", "GET", T1, NULL, NULL, NULL);
@@ -544,6 +547,7 @@ static void test_fault_force_conflict(void **state)
 static void test_request_log(void **state)
 {
     (void)state;
+    /* checks */
     fx *f = fx_new();
     char *tok = fx_token_at(f, "alice", "home", 60);
     char q[2048], auth[2048];

@@ -25,6 +25,7 @@ static size_t n_frames(fx *f, uint64_t conn)
 static void test_open_refusals(void **state)
 {
     (void)state;
+    /* checks: WS-1.3 WS-1.4   */
     fx *f = fx_new();
     char *body = NULL;
     char *tok = fx_token_at(f, "alice", "home", 60);
@@ -80,6 +81,7 @@ static void test_open_refusals(void **state)
 static void test_hello_ready_empty(void **state)
 {
     (void)state;
+    /* checks: WS-2.2 */
     fx *f = fx_new();
     assert_int_equal(fx_ws_open(f, 1, "alice", "home"), 0);
     assert_int_equal(n_frames(f, 1), 0);
@@ -95,6 +97,7 @@ static void test_hello_ready_empty(void **state)
 static void test_ready_announces_scaled_heartbeat(void **state)
 {
     (void)state;
+    /* checks: WS-4.1 */
     fx *f = fx_new_store(0);
     hp_policy_scale(&f->pol, 0.01);
     fx_start(f);
@@ -108,6 +111,7 @@ static void test_ready_announces_scaled_heartbeat(void **state)
 static void test_replay_in_order(void **state)
 {
     (void)state;
+    /* checks: WS-2.3 WS-2.4 */
     fx *f = fx_new();
     assert_int_equal(fx_put_status(f, "alice", "home", "a", 0, "{\"title\":\"1\"}"), 200);
     assert_int_equal(fx_put_status(f, "alice", "home", "b", 0, "{\"title\":\"2\"}"), 200);
@@ -142,6 +146,7 @@ static void test_replay_in_order(void **state)
 static void test_resync_newer_then_second_hello(void **state)
 {
     (void)state;
+    /* checks: WS-2.5 WS-2.7 */
     fx *f = fx_new();
     assert_int_equal(fx_put_status(f, "alice", "home", "a", 0, "{}"), 200);
     assert_int_equal(fx_put_status(f, "alice", "home", "b", 0, "{}"), 200);
@@ -178,6 +183,7 @@ static void test_resync_newer_then_second_hello(void **state)
 static void test_resync_older_than_log(void **state)
 {
     (void)state;
+    /* checks: WS-2.6 */
     fx *f = fx_new_store(0);
     f->pol.event_retain = 2;
     fx_start(f);
@@ -209,6 +215,7 @@ static void test_resync_older_than_log(void **state)
 static void test_hello_timeout_4002(void **state)
 {
     (void)state;
+    /* checks: WS-2.1 */
     fx *f = fx_new();
     assert_int_equal(fx_ws_open(f, 1, "alice", "home"), 0);
     assert_int_equal(srv_next_deadline(f->c), f->now + 10000);
@@ -238,6 +245,7 @@ static void check_first_message_closes(const char *text, int code)
 static void test_protocol_errors_4002(void **state)
 {
     (void)state;
+    /* checks: WS-2.8 */
     check_first_message_closes("not json", HP_CLOSE_PROTOCOL);
     check_first_message_closes("[1]", HP_CLOSE_PROTOCOL);
     check_first_message_closes("{\"type\":\"HELO\"}", HP_CLOSE_PROTOCOL);
@@ -265,6 +273,7 @@ static void test_protocol_errors_4002(void **state)
 static void test_frame_too_big_1009(void **state)
 {
     (void)state;
+    /* checks: WS-2.10 */
     fx *f = fx_new();
     fx_ready(f, 1, "alice", "home");
     /* exactly max_frame is allowed */
@@ -310,7 +319,7 @@ static void test_heartbeats_and_timeout_4008(void **state)
     json_decref(hb);
     /* WS-5: the 2nd missed heartbeat (due at 60 s of silence) is counted
      * half an interval later: 4008 + WARNING at 75 s, not at 60 s */
-    /* checks: WS-5.4 WS-5.5 */
+    /* checks: WS-5.2 WS-5.4 */
     fx_advance(f, 59000 - 1000);
     assert_int_equal(fx_close_code(f, 1), 0);
     fx_advance(f, 15000);
@@ -328,7 +337,7 @@ static void test_any_message_resets_silence(void **state)
     assert_int_equal(fx_ws_open(f, 1, "alice", "home"), 0);
     fx_advance(f, 5000);
     fx_hello(f, 1, 0); /* the HELLO itself counts */
-    /* checks: WS-5.6 */
+    /* checks: WS-5.3 WS-5.4 */
     fx_advance(f, 74999);
     assert_int_equal(fx_close_code(f, 1), 0);
     fx_advance(f, 1);
@@ -339,6 +348,7 @@ static void test_any_message_resets_silence(void **state)
 static void test_token_expiry_4001(void **state)
 {
     (void)state;
+    /* checks:  */
     fx *f = fx_new();
     assert_int_equal(fx_ws_open_ttl(f, 1, "alice", "home", 45), 0);
     fx_hello(f, 1, 0);
@@ -375,6 +385,7 @@ static void test_shutdown_1001(void **state)
 static void test_broadcast_to_ready_household_only(void **state)
 {
     (void)state;
+    /* checks: WS-3.1 WS-3.3 WS-3.5 */
     fx *f = fx_new();
     fx_ready(f, 1, "alice", "home");
     fx_ready(f, 2, "bob", "home");
