@@ -106,11 +106,15 @@ class World:
         return self.tokens[k]
 
     def ws(self, port, sub, dev=None, hello=True):
+        """A stream through port; after READY it sends heartbeats every half
+        interval (so a slow test never meets the server's 4008 by accident;
+        tests that want silence call stop_heartbeats())."""
         w = self.env.track(WS.connect(port, STREAM + "?token=" + self.token(sub, dev)))
         if hello:
             _, ready = w.hello(0)
             assert ready["type"] == "READY", ready
             w.hb_ms = ready["heartbeat_interval_ms"]
+            w.start_heartbeats(w.hb_ms / 2000.0)
         return w
 
     def put(self, port, sub, tid, task, base=0, idem=None, timeout=DEFAULT_TIMEOUT):
@@ -227,7 +231,6 @@ def test_partition_close_is_not_passed_server_times_out():
     with World() as w:
         alice = w.proxy.add_client("alice")
         ws = w.ws(alice, "alice")
-        ws.start_heartbeats(ws.hb_ms / 2000.0)
         conn_line = wait_until(lambda: w.srv.log_lines(contains="ws_open"), what="ws_open")[-1]
         srv_conn = [f for f in conn_line.split() if f.startswith("conn=")][0]
         part = w.proxy.ok("POST", "/clients/alice/partition", want=(201,))
@@ -259,13 +262,13 @@ def test_partition_close_is_not_passed_server_times_out():
 
 
 def test_partition_holds_data_and_new_connections_until_heal():
-    with World() as w:
+    # A slower clock: the partition must stay shorter than the server's
+    # silence deadline (37 s here) however loaded the machine is.
+    with World(time_scale=0.5) as w:
         alice = w.proxy.add_client("alice")
         bob = w.proxy.add_client("bob")
         ws = w.ws(alice, "alice")
         wb = w.ws(bob, "bob")
-        ws.start_heartbeats(ws.hb_ms / 2000.0)
-        wb.start_heartbeats(wb.hb_ms / 2000.0)
         w.proxy.ok("POST", "/clients/alice/partition", want=(201,))
         m, mb = ws.mark(), wb.mark()
         assert w.put(w.proxy.port, "carol", "p1", {"title": "during"})[0] == 200
@@ -422,7 +425,6 @@ def test_drop_two_server_heartbeats():
     with World() as w:
         alice = w.proxy.add_client("alice")
         ws = w.ws(alice, "alice")
-        ws.start_heartbeats(ws.hb_ms / 2000.0)
         f = w.proxy.fault({"kind": "drop_message", "scope": {"client": "alice"},
                            "direction": "s2c", "message": "HEARTBEAT", "count": 2})
         wait_until(lambda: not w.proxy.faults(), what="two heartbeats dropped")
@@ -456,7 +458,6 @@ def test_drop_client_heartbeats_make_server_close_4008():
     with World() as w:
         alice = w.proxy.add_client("alice")
         ws = w.ws(alice, "alice")
-        ws.start_heartbeats(ws.hb_ms / 2000.0)
         w.proxy.fault({"kind": "drop_message", "scope": {"client": "alice"}, "direction": "c2s",
                        "message": "HEARTBEAT", "count": 1000})
         assert ws.wait_close() == 4008
@@ -647,6 +648,9 @@ def test_journal_cap_and_paging():
     with World(proxy_args=["--journal-max", "100"]) as w:
         for i in range(40):
             assert w.put(w.proxy.port, "alice", "j%d" % i, {"title": "x"})[0] == 200
+        # The last closes are journaled after the client read its answer.
+        wait_until(lambda: w.proxy.ok("GET", "/status")["connections"] == 0,
+                   what="every connection closed")
         r = w.proxy.ok("GET", "/journal")
         assert len(r["entries"]) == 100 and r["dropped"] > 0
         assert r["first_seq"] == r["entries"][0]["seq"] > 1
