@@ -164,6 +164,15 @@ int fpp_partitioned(fp_proxy *p, const fp_pair *pr)
     return 0;
 }
 
+/* A partition began for pr: each partition covering it counts it once
+ * (the "applied" of GET /faults = connections it took). */
+static void count_partition(fp_proxy *p, const fp_pair *pr)
+{
+    for (fp_fault *f = p->faults; f; f = f->next)
+        if (f->kind == FPF_PARTITION && fpp_covered(pr, &f->scope))
+            f->applied++;
+}
+
 /* Count one application of f; a counted fault that reaches 0 is removed. */
 void fpp_fault_used(fp_proxy *p, fp_fault *f)
 {
@@ -276,6 +285,8 @@ void fp_pair_accept(fp_proxy *p, int fd, fp_client *c, const struct sockaddr_in 
     p->pairs = pr;
     p->n_pairs++;
     pr->partitioned = fpp_partitioned(p, pr);
+    if (pr->partitioned)
+        count_partition(p, pr);
     pr->down.mask = EPOLLIN;
     fp_watch(p, fd, &pr->down.ev, EPOLLIN);
     json_t *e = json_pack("{ssss}", "kind", "connect", "peer", pr->peer);
@@ -483,8 +494,10 @@ static void check_partition(fp_proxy *p, fp_pair *pr)
         return;
     pr->partitioned = now_part;
     fpp_journal(p, pr, json_pack("{ssss}", "kind", "partition", "state", now_part ? "start" : "heal"));
-    if (now_part)
+    if (now_part) {
+        count_partition(p, pr);
         return;
+    }
     int down_gone = pr->down.fd < 0;
     int up_gone = pr->up_state != UP_NONE && pr->up.fd < 0;
     if (down_gone || up_gone) {

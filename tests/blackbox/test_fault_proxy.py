@@ -256,6 +256,7 @@ def test_partition_close_is_not_passed_server_times_out():
         s4008 = [f for f in by_kind(j, "frame", dir="s2c") if f.get("close_code") == 4008]
         assert s4008, "the server's 4008 frame reached the proxy"
         # Heal: the pair is gone, nothing is left open.
+        assert w.proxy.ok("GET", "/faults/%d" % part["id"])["applied"] == 1
         healed = w.proxy.ok("POST", "/clients/alice/heal")
         assert healed["healed"] == 1 and healed["faults"] == [part["id"]]
         wait_until(lambda: not w.proxy.ok("GET", "/clients/alice")["connections"],
