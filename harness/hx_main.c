@@ -1046,6 +1046,8 @@ static int cmd_run(hx_opts *o)
     int any_error = 0;
     for (size_t i = 0; i < n; i++)
         any_error |= p.errors[i];
+    if (passed + partial == 0 && skipped == n)
+        printf("nothing was checked: every scenario was skipped (exit 1)\n");
     rpt_term_summary(stdout, &run);
     fflush(stdout);
 
@@ -1065,7 +1067,11 @@ static int cmd_run(hx_opts *o)
     json_decref(run.obligations);
     if (any_error || wrc != 0)
         return HX_RUNTIME;
-    /* SPEC §7: a run that checked little never exits 0. */
+    /* SPEC §7: a run that checked little never exits 0: a required rule
+     * left unchecked fails it, and so does a run where every scenario was
+     * skipped (a skip is not a pass). */
+    if (passed + partial == 0)
+        return HX_FAILED;
     return passed + partial + skipped == n && all_checked ? HX_OK : HX_FAILED;
 }
 

@@ -36,6 +36,7 @@ def setup_shared_task(env, tid, title):
 
 
 def test_same_field_conflict_banner_and_overwrite():
+    # checks: CF-3.1 CF-3.4
     with Env() as env:
         srv, alice, bob = setup_shared_task(env, "t1", "Milk")
         alice.ok({"cmd": "offline"})
@@ -77,6 +78,7 @@ def test_same_field_conflict_banner_and_overwrite():
 
 
 def test_different_fields_merge_without_banner():
+    # checks: CF-2.1 CF-2.2
     with Env() as env:
         srv, alice, bob = setup_shared_task(env, "t2", "Bread")
         alice.ok({"cmd": "offline"})

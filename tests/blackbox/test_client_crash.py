@@ -110,6 +110,7 @@ def crash_once(env, n):
 
 
 def test_kill9_mid_flush_loses_nothing_applies_nothing_twice():
+    # checks: 
     hit = False
     for attempt in range(5):
         with Env() as env:

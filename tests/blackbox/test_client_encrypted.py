@@ -34,6 +34,7 @@ def leaks(db):
 
 
 def test_no_plain_text_in_store_files():
+    # checks: C-3.1
     with Env() as env:
         srv = env.server().start()
         alice = env.client("alice", srv, "alice", "home").start()
@@ -56,6 +57,7 @@ def test_no_plain_text_in_store_files():
 
 
 def test_wrong_key_is_clear_and_keeps_queued_edits():
+    # checks: C-3.2 C-3.4
     with Env() as env:
         srv = env.server().start()
         alice = env.client("alice", srv, "alice", "home").start()

@@ -34,6 +34,7 @@ def http_lines(c, since, method, path):
 
 
 def test_retry_schedule_on_real_clock():
+    # checks: Q-4.1 Q-7.1
     with Env() as env:
         srv = env.server(admin=True, time_scale=SCALE).start()
         alice = env.client("alice", srv, "alice", "home", time_scale=SCALE).start()
@@ -61,6 +62,7 @@ def test_retry_schedule_on_real_clock():
 
 
 def test_429_retry_after_both_forms():
+    # checks: Q-7.2
     """Q-7: a 429 waits for Retry-After, not the (scaled, 100 ms) schedule,
     in both forms of RFC 9110: delta-seconds and an HTTP-date."""
     with Env() as env:
@@ -119,6 +121,7 @@ def test_watchdog_reconnects_after_silence():
 
 
 def test_server_restart_and_reconnect():
+    # checks: WS-6.1
     with Env() as env:
         srv = env.server(time_scale=SCALE).start()
         alice = env.client("alice", srv, "alice", "home", time_scale=SCALE).start()
@@ -135,6 +138,7 @@ def test_server_restart_and_reconnect():
 
 
 def test_token_expiry_on_live_socket():
+    # checks: WS-6.8
     with Env() as env:
         srv = env.server(time_scale=SCALE).start()
         alice = env.client("alice", srv, "alice", "home", time_scale=SCALE)

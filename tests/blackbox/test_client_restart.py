@@ -16,6 +16,7 @@ def queued_ids(status):
 
 
 def test_queue_survives_restart_while_offline():
+    # checks: 
     with Env() as env:
         srv = env.server().start()
         alice = env.client("alice", srv, "alice", "home").start()
@@ -45,6 +46,7 @@ def test_queue_survives_restart_while_offline():
 
 
 def test_queue_survives_restart_while_server_down():
+    # checks: 
     with Env() as env:
         srv = env.server().start()
         alice = env.client("alice", srv, "alice", "home").start()

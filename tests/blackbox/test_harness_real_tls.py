@@ -6,6 +6,7 @@ Without the CA nothing connects (and nothing passes); --ca-file with an
 http:// server is a usage error."""
 
 import os
+import re
 import subprocess
 
 from hpbb import BIN_DIR, SECRET, Env, need_tools, run_tests
@@ -21,7 +22,9 @@ FILTERS = ["auth/household-isolation", "conflict/banner-merge", "conflict/edit-v
 def harness(server_url, secret_file, extra):
     args = [HARNESS, "run", os.path.join(SRC, "scenarios"), "--mode", "real",
             "--server", server_url, "--jwt-secret-file", secret_file,
-            "--time-scale", str(SCALE), "--no-reports"] + extra
+            "--time-scale", str(SCALE), "--no-reports",
+            # three scenarios cannot check every server rule: not required here
+            "--require-rules", "none"] + extra
     for f in FILTERS:
         args += ["--filter", f]
     r = subprocess.run(args, capture_output=True, timeout=600, stdin=subprocess.DEVNULL)
@@ -39,7 +42,10 @@ def test_suite_over_tls():
         try:
             url = "https://127.0.0.1:%d" % front.port
             rc, out = harness(url, secret, ["--ca-file", ca])
-            assert rc == 0 and "3 passed, 0 failed, 0 skipped" in out, (rc, out)
+            # Our server behind TLS is foreign to the harness: its log is
+            # unobservable (PARTIAL is fine), nothing fails or is skipped.
+            m = re.search(r"(\d+) passed, 0 failed, (\d+) partial, 0 skipped", out)
+            assert rc == 0 and m and int(m.group(1)) + int(m.group(2)) == 3, (rc, out)
             assert front.connections > 0 and front.handshakes_failed == 0, \
                 (front.connections, front.handshakes_failed)
             # Without the CA: no handshake completes, nothing passes.

@@ -83,7 +83,7 @@ static int setup(void **state)
     make(&fx->r[1], "conflicts/banner-merge", 0, 2.25);
     make(&fx->r[2], "top-level", 0, 0.5);
     fx->errors[2] = 1;
-    fx->run = (rpt_run){fx->r, fx->errors, 3, {42, "sim", HX_VERSION}};
+    fx->run = (rpt_run){fx->r, fx->errors, 3, {42, "sim", HX_VERSION}, NULL, NULL};
     *state = fx;
     return 0;
 }
