@@ -311,6 +311,21 @@ static void on_src_gone(fp_proxy *p, fp_pair *pr, fp_dir *d, int error)
                (unsigned long long)pr->id, fpp_side_name(s));
         return;
     }
+    if (d->silent) {
+        /* After a dropped response the client must time out, not see the
+         * server hang up: the server's close stays with the proxy too. */
+        journal_close(p, pr, fpp_side_name(s), fpp_side_name(s), error ? "rst" : "fin", 0,
+                      "after_dropped_response");
+        side_close(p, s, 0);
+        return;
+    }
+    if (d->dst->fd < 0) {
+        /* The other side is already gone (it left silently): nobody to tell. */
+        journal_close(p, pr, fpp_side_name(s), fpp_side_name(s), error ? "rst" : "fin", 1, NULL);
+        side_close(p, s, 0);
+        pr->dead = 1;
+        return;
+    }
     if (error) {
         journal_close(p, pr, fpp_side_name(s), fpp_side_name(s), "rst", 1, NULL);
         side_close(p, s, 0);
@@ -466,7 +481,7 @@ static int64_t pump_dir(fp_proxy *p, fp_pair *pr, fp_dir *d, int64_t now)
             return -1;
         }
     }
-    if (d->src->eof && !d->shut && d->in_len == 0) {
+    if (d->src->eof && !d->shut && d->in_len == 0 && !d->silent) {
         shutdown(dst->fd, SHUT_WR);
         d->shut = 1;
     }

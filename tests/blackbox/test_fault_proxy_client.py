@@ -76,7 +76,10 @@ def test_lost_response_is_retried_with_the_same_key():
                        want=(201,))
             c.ok({"cmd": "edit", "id": "t1", "fields": {"title": "Milk"}})
             wait_until(lambda: len(puts_of(w, "alice", "t1")) >= 2, what="the retry")
-            wait_until(lambda: c.status()["queue"] == 0, what="the queue to drain")
+            wait_until(lambda: not c.status()["queue"], what="the queue to drain")
+            # A timeout, not a network error: the proxy kept the connection silent.
+            assert "reason=timeout" in [l for l in c.stderr_text().splitlines()
+                                        if " retry " in l][0]
             puts = puts_of(w, "alice", "t1")
             keys = {p["headers"]["idempotency-key"] for p in puts}
             assert len(keys) == 1, keys
@@ -99,7 +102,9 @@ def test_held_response_past_the_timeout_is_retried_with_the_same_key():
                         "ms": 3000}, want=(201,))
             c.ok({"cmd": "edit", "id": "t2", "fields": {"title": "Bread"}})
             wait_until(lambda: len(puts_of(w, "alice", "t2")) >= 2, what="the retry")
-            wait_until(lambda: c.status()["queue"] == 0, what="the queue to drain")
+            wait_until(lambda: not c.status()["queue"], what="the queue to drain")
+            assert "reason=timeout" in [l for l in c.stderr_text().splitlines()
+                                        if " retry " in l][0]
             puts = puts_of(w, "alice", "t2")
             assert len({p["headers"]["idempotency-key"] for p in puts}) == 1
             held = [r for r in by_kind(w.proxy.journal(client="alice"), "response",
