@@ -6,6 +6,8 @@
 #define _GNU_SOURCE
 #include "fp_wire.h"
 
+#include "hp_log.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,6 +152,21 @@ long fpw_head_parse(const char *buf, size_t len, int is_response, fpw_head *out)
         } else if (strcmp(name, "upgrade") == 0) {
             h.upgrade_ws = token_in_list(val, "websocket");
         }
+        if (strcmp(name, "authorization") != 0) {
+            /* A token may ride in other headers too (a cookie, a WebSocket
+             * subprotocol): journaled values are redacted like the logs
+             * (A-4).  A value can grow ("token=a" -> "token=[REDACTED]"). */
+            size_t rl = strlen(val) * 2 + 16;
+            char *red = malloc(rl);
+            if (!red) {
+                free(name);
+                free(val);
+                goto bad;
+            }
+            hp_log_redact(val, red, rl);
+            free(val);
+            val = red;
+        }
         if (strcmp(name, "authorization") == 0) {
             /* Never journaled; only its claims are read, for scoping. */
             if (strncasecmp(val, "Bearer ", 7) == 0 && !h.bearer)
@@ -165,7 +182,7 @@ long fpw_head_parse(const char *buf, size_t len, int is_response, fpw_head *out)
                 free(j);
             }
         } else {
-            /* json_stringn would refuse invalid UTF-8: keep such a header out. */
+            /* json_string refuses invalid UTF-8: such a header is left out. */
             json_t *s = json_string(val);
             if (s)
                 json_object_set_new(h.headers, name, s);

@@ -148,7 +148,9 @@ def test_forwarding_rest_and_ws_and_journal():
         alice = w.proxy.add_client("alice")
         st, body, _ = w.put(alice, "alice", "t1", {"title": "Milk"})
         assert st == 200 and body["revision"] == 1, (st, body)
-        st, body, _ = http(alice, "GET", API + "?since=0", w.token("alice"))
+        # A token in another header is redacted in the journal too.
+        st, body, _ = http(alice, "GET", API + "?since=0", w.token("alice"),
+                           headers={"Cookie": "token=" + w.token("alice")})
         assert st == 200 and body["revision"] == 1, body
         ws = w.ws(alice, "alice", hello=False)
         events, ready = ws.hello(0)
@@ -176,6 +178,7 @@ def test_forwarding_rest_and_ws_and_journal():
         assert "idempotency-key" in puts[0]["headers"]
         gets = by_kind(j, "request", method="GET", path=API)
         assert gets and gets[0]["query"] == "since=0"
+        assert gets[0]["headers"]["cookie"] == "token=[REDACTED]", gets[0]["headers"]
         up = by_kind(j, "request", path=STREAM)[0]
         assert "[REDACTED]" in up["query"] and "token" in up["query"]
         resp = by_kind(j, "response", method="PUT")
@@ -616,6 +619,11 @@ def test_bad_control_requests_are_400_and_change_nothing():
                 (m, p, st, h)
         st, b, _ = w.proxy.ctl("POST", "/faults", raw="x" * (65 * 1024))
         assert st == 413, st
+        st, _, body = raw_http(w.proxy.control, b"\x00\x01 garbage\r\n\r\n")
+        assert st == 400 and b"bad_request" in body, (st, body)
+        st, _, body = raw_http(w.proxy.control, b"POST /faults HTTP/1.1\r\nHost: x\r\n"
+                               b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        assert st == 411, (st, body)
         after = (w.proxy.ok("GET", "/faults"), w.proxy.ok("GET", "/clients"))
         strip = lambda c: [{k: v for k, v in x.items() if k != "connections"} for x in c["clients"]]
         assert before[0] == after[0] and strip(before[1]) == strip(after[1])
