@@ -224,6 +224,15 @@ def test_main_port_scoped_by_token_claims():
         assert len(dropped) == 1 and dropped[0]["dev"] == "phone" and dropped[0]["fault"] == f["id"]
         conns = w.proxy.ok("GET", "/clients")["main"]["connections"]
         assert {(c["sub"], c["dev"]) for c in conns} >= {("alice", "phone"), ("alice", "web")}
+        # Scope by connection id: a reset takes alice's web stream only.
+        web = [c for c in conns if c["dev"] == "web" and c["kind"] == "websocket"][0]
+        r = w.proxy.ok("POST", "/faults", {"kind": "reset", "scope": {"conn": web["id"]}})
+        assert r["reset"] == 1
+        a_web.wait_closed()
+        m = a_phone.mark()
+        assert w.put(w.proxy.port, "bob", "s3", {"title": "z"})[0] == 200
+        a_phone.wait_event("TASK_UPDATED", "s3", since=m)
+        assert not a_phone.closed and not bob.closed
 
 
 # ---- partition --------------------------------------------------------------------
