@@ -25,12 +25,18 @@ it at once; whatever that connection's task does afterwards is ignored.
 
 import asyncio
 import json
+import logging
 from urllib.parse import quote
 
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatusCode
 
 import rest
+
+# The package's own log records never reach stderr: our log lines have one
+# format, and an exception text there could carry the stream URL.
+logging.getLogger("websockets").addHandler(logging.NullHandler())
+logging.getLogger("websockets").propagate = False
 
 STREAM_PATH = "/api/v0.2/tasks/stream"
 API = "/api/v0.2/tasks"
