@@ -19,9 +19,19 @@ lines (notification, connection, event):
 - a restart (kill -9 mid-retry) keeps the queue and resends the same key
   (Q-1);
 - a token expiring on a live socket: close 4001, AUTH_REQUIRED once, nothing
-  sent until `token`, then the queue resumes (A-2, Q-7);
+  sent until `token`, then the queue resumes (A-2, Q-7); a REST 401 pauses
+  the queue the same way, and the retry after `token` keeps its key;
+- reconnect attempts seen on the wire (a listener that drops every
+  connection): 1, 3, 9, 27 s apart, none while offline, at once on `online`
+  (WS-6); no token at start (AUTH_REQUIRED no_token);
 - the watchdog: a silent server is left after 2 intervals and the new HELLO
-  carries the applied revision (WS-5, WS-6).
+  carries the applied revision (WS-5, WS-6);
+- --policy: a queue of 3 (coalesce, QUEUE_FULL, nothing dropped, Q-6) and a
+  short OFFLINE_LONG, once per offline period (N-1);
+- a 422 dead-lettered with REJECTED while the queue goes on, a 429 waiting
+  for its Retry-After, RESYNC_REQUIRED -> reload -> HELLO again (Q-7, WS-2);
+- a soft-lock kept past its TTL by the client's heartbeats alone, then
+  released (CF-1, WS-4); the cache window and cap (C-1, C-2, via `cached`).
 
 The client needs the `websockets` package (Debian: python3-websockets).
 The test runs it with this interpreter if that one has it, else with
