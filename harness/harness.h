@@ -121,6 +121,8 @@ typedef struct scn_run_opts {
     const char *token_cmd;      /* token minting template: {sub} {hh} {dev} {ttl_s} */
     const char *client_cmd;     /* a foreign client instead of hp-fake-client (template) */
     const char *run_prefix;     /* names made unique per run against a foreign server */
+    int no_proxy;               /* 1: no hp-fault-proxy (link faults skip, offline is the
+                                 * client's own: its FIN reaches the server) */
 } scn_run_opts;
 
 /* Run one scenario.  Returns 0 when it ran (passed or failed: see result),

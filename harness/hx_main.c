@@ -112,6 +112,7 @@ typedef struct hx_opts {
     char *secret_buf;           /* read from --jwt-secret-file */
     const char *require_rules;  /* all|server|client|none|LIST; NULL: by target */
     const char *server_reset, *token_cmd, *client_cmd;
+    int no_proxy;
 } hx_opts;
 
 static void usage(FILE *f)
@@ -164,6 +165,9 @@ static void usage(FILE *f)
           "  --token-cmd T      mint tokens with this command instead of HS256 from the\n"
           "                     secret: {sub} {hh} {dev} {ttl_s} are replaced; the token\n"
           "                     is its first line of output\n"
+          "  --no-proxy         no hp-fault-proxy between clients and server: link faults\n"
+          "                     are skipped and `offline` is the app's own close (the\n"
+          "                     server sees its FIN); default: the proxy plays them\n"
           "  --client-cmd T     start T (sh -c) instead of hp-fake-client for every\n"
           "                     scenario client: {server} {token} {db} {key_file} {name}\n"
           "                     {time_scale} {policy} (docs/CLIENT_DRIVER.md, the contract)\n"
@@ -198,7 +202,7 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 enum { OPT_FILTER = 256, OPT_TAG, OPT_RULE, OPT_MODE, OPT_SEED, OPT_JOBS, OPT_JUNIT, OPT_JSON,
        OPT_HTML, OPT_RDIR, OPT_NOREP, OPT_HELP, OPT_VERSION, OPT_SERVER, OPT_SECRET,
        OPT_SECRET_FILE, OPT_SCALE, OPT_BINDIR, OPT_MAXWALL, OPT_CAFILE, OPT_REQUIRE,
-       OPT_RESET, OPT_TOKENCMD, OPT_CLIENTCMD };
+       OPT_RESET, OPT_TOKENCMD, OPT_CLIENTCMD, OPT_NOPROXY };
 
 /* Parses argv after the command word.  Returns -1 when parsing went well
  * (go on), else the exit code to return (help printed: 0; error: 2). */
@@ -229,6 +233,7 @@ static int parse_opts(int argc, char **argv, hx_opts *o)
         {"server-reset", required_argument, NULL, OPT_RESET},
         {"token-cmd", required_argument, NULL, OPT_TOKENCMD},
         {"client-cmd", required_argument, NULL, OPT_CLIENTCMD},
+        {"no-proxy", no_argument, NULL, OPT_NOPROXY},
         {NULL, 0, NULL, 0}};
     int is_run = strcmp(o->cmd, "run") == 0, is_list = strcmp(o->cmd, "list") == 0;
     /* run --json FILE writes the report; list --json is a switch (the list
@@ -319,6 +324,13 @@ static int parse_opts(int argc, char **argv, hx_opts *o)
                 o->html = optarg;
             else
                 o->reports_dir = optarg;
+            break;
+        case OPT_NOPROXY:
+            if (!is_run) {
+                name = "--no-proxy";
+                break;
+            }
+            o->no_proxy = 1;
             break;
         case OPT_NOREP:
             if (!is_run) {
@@ -893,10 +905,10 @@ static int cmd_run(hx_opts *o)
     }
     if (!real && (o->server_url || o->jwt_secret || o->jwt_secret_file || o->bin_dir ||
                   o->time_scale > 0 || o->max_wall_s > 0 || o->ca_file || o->server_reset ||
-                  o->token_cmd || o->client_cmd))
+                  o->token_cmd || o->client_cmd || o->no_proxy))
         return usage_error("%s", "--server, --jwt-secret(-file), --ca-file, --time-scale, "
-                                 "--bin-dir, --max-wall, --server-reset, --token-cmd and "
-                                 "--client-cmd need --mode real");
+                                 "--bin-dir, --max-wall, --server-reset, --token-cmd, "
+                                 "--client-cmd and --no-proxy need --mode real");
     /* SPEC §7: against a foreign target the rules it must show default to
      * required, so a mostly unobservable run cannot exit 0. */
     const char *req_spec = o->require_rules ? o->require_rules
@@ -982,6 +994,7 @@ static int cmd_run(hx_opts *o)
     p.opts.server_reset = o->server_reset;
     p.opts.token_cmd = o->token_cmd;
     p.opts.client_cmd = o->client_cmd;
+    p.opts.no_proxy = o->no_proxy;
     p.res = calloc(n, sizeof *p.res);
     p.errors = calloc(n, sizeof *p.errors);
     p.done = calloc(n, 1);

@@ -360,7 +360,7 @@ static int sel_wants_bodies(const scn_node *v)
  * also holds requests of no scenario client. */
 static int wire_requests(rl_world *w, const scn_node *v)
 {
-    return !w->own || sel_wants_bodies(v);
+    return !w->own || sel_wants_bodies(v) || (w->proxy_running && w->o->client_cmd);
 }
 
 /* Every scenario client's HTTP exchanges that reached the server (a
@@ -371,7 +371,7 @@ static json_t *clients_requests(rl_world *w)
     for (size_t i = 0; i < w->nc; i++) {
         size_t k;
         json_t *e;
-        json_array_foreach(w->c[i].http, k, e) {
+        json_array_foreach(w->proxy_running ? w->c[i].wire_http : w->c[i].http, k, e) {
             if (json_is_true(json_object_get(e, "never_sent")))
                 continue;
             size_t at = json_array_size(all);
@@ -522,6 +522,14 @@ static int eval_client(rl_world *w, rl_client *c, const scn_node *asserts, size_
         /* A foreign client (--client-cmd): its requests are judged from
          * what our server logged of them (SPEC §7: our side of the wire),
          * its connection from its own level-1 `connection` lines. */
+        if (w->proxy_running && (!strcmp(k, "requests") || !strcmp(k, "frames"))) {
+            /* What crossed the wire, from the proxy's journal (SPEC §7). */
+            json_t *win = windowed(!strcmp(k, "frames") ? c->wire_frames : c->wire_http, from);
+            ok = hist(o, vn, text, k, v, win);
+            json_decref(win);
+            json_decref(v);
+            continue;
+        }
         if (w->o->client_cmd && !strcmp(k, "requests")) {
             json_t *mine = json_array(), *e;
             size_t q;
@@ -712,7 +720,8 @@ static int eval_log_item(rl_world *w, const scn_node *it, double from, rl_out *o
 const char *rl_unobservable(rl_world *w, const char *actor, const char *key, const scn_node *v)
 {
     int server = !actor || !strcmp(actor, "server");
-    if (server && !strcmp(key, "requests") && w->o->client_cmd && sel_wants_bodies(v))
+    if (server && !strcmp(key, "requests") && w->o->client_cmd && !w->proxy_running &&
+        sel_wants_bodies(v))
         return "request and response bodies: our server does not log them, and a foreign "
                "client's own http lines are not evidence (SPEC §7)";
     if (server && !w->own) {
@@ -728,14 +737,14 @@ const char *rl_unobservable(rl_world *w, const char *actor, const char *key, con
          * what the contract asks it to show; everything else it could only
          * claim. */
         static const char *const level1[] = {"received", "notified", "closed", "connection",
-                                             "connect_attempts", "requests", NULL};
+                                             "connect_attempts", "requests", "frames", NULL};
         int ok1 = 0;
         for (const char *const *l = level1; *l; l++)
             ok1 |= !strcmp(*l, key);
-        if (!strcmp(key, "frames"))
+        if (!strcmp(key, "frames") && !w->proxy_running)
             return "frames of a foreign client need the fault proxy's journal (not its own "
-                   "frame lines)";
-        if (!strcmp(key, "requests") && !w->own)
+                   "frame lines): not with --no-proxy or an https:// server";
+        if (!strcmp(key, "requests") && !w->own && !w->proxy_running)
             return "a foreign client's requests against a foreign server: neither side is ours";
         if (!strcmp(key, "log"))
             return "a foreign client's own log is its account of itself, not evidence";

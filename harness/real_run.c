@@ -65,7 +65,8 @@ static void skip_add(rl_skip *k, const scn_node *at, const char *fmt, ...)
     }
 }
 
-static void scan_action(rl_skip *k, const scn_node *a, int server, int own)
+static void scan_action(rl_skip *k, const scn_node *a, int server, int own, int proxy,
+                        int foreign_client)
 {
     const char *name = NULL;
     const scn_node *arg = NULL;
@@ -85,14 +86,24 @@ static void scan_action(rl_skip *k, const scn_node *a, int server, int own)
                            "wire: it cannot be time-scaled)");
         return;
     }
-    if (!strcmp(name, "latency") || !strcmp(name, "link"))
-        skip_add(k, a, "client %s (network faults exist only in the simulator)", name);
+    if (!proxy && (!strcmp(name, "latency") || !strcmp(name, "link")))
+        skip_add(k, a, "client %s (a network fault needs hp-fault-proxy: not with --no-proxy "
+                       "or an https:// server)", name);
+    if (!strcmp(name, "drop") && foreign_client) {
+        const char *msg = scn_str(scn_map_get(arg, "message"));
+        if (msg && !strcmp(msg, "request"))
+            skip_add(k, a, "drop of a request before it reaches the proxy: only our own "
+                           "client's socket layer can lose it");
+    }
 }
 
 char *scn_real_unsupported(const scn_scenario *s, const scn_run_opts *o)
 {
     rl_skip k = {json_array()};
     int own = !(o && o->server_url);
+    int proxy = !(o && o->no_proxy) && !(o && o->server_url &&
+                                         strncmp(o->server_url, "http://", 7));
+    int foreign_client = o && o->client_cmd;
     /* Policy overrides reach our programs through --policy.  A foreign
      * server runs its own policy: overrides of keys the server applies
      * cannot be honoured there (client-side keys still can). */
@@ -143,9 +154,9 @@ char *scn_real_unsupported(const scn_scenario *s, const scn_run_opts *o)
                 int server = !strcmp(key, "server");
                 if (v->kind == SCN_SEQ)
                     for (size_t m = 0; m < v->n; m++)
-                        scan_action(&k, v->items[m], server, own);
+                        scan_action(&k, v->items[m], server, own, proxy, foreign_client);
                 else
-                    scan_action(&k, v, server, own);
+                    scan_action(&k, v, server, own, proxy, foreign_client);
             }
         }
     }
@@ -341,18 +352,30 @@ static void on_client_out(void *ud, const char *line)
 }
 
 /* Reads everything available for up to ms (at least one poll). */
+/* hp-fault-proxy's log lines (warnings only) go to the trace. */
+static void on_proxy_err(void *ud, const char *line)
+{
+    rl_world *w = ud;
+    trace_add(w, "fault_proxy", "log", json_pack("{s:s,s:s}", "level", "WARNING", "line", line));
+}
+
 static void pump(rl_world *w, double ms)
 {
     double end = rl_now_ms() + ms;
     do {
-        struct pollfd pf[2 * RL_MAX_CLIENTS + 1];
-        void *who[2 * RL_MAX_CLIENTS + 1];
-        int kind[2 * RL_MAX_CLIENTS + 1];
+        struct pollfd pf[2 * RL_MAX_CLIENTS + 2];
+        void *who[2 * RL_MAX_CLIENTS + 2];
+        int kind[2 * RL_MAX_CLIENTS + 2];
         int n = 0;
         if (w->srv.err >= 0) {
             pf[n] = (struct pollfd){w->srv.err, POLLIN, 0};
             who[n] = NULL;
             kind[n++] = 0;
+        }
+        if (w->proxy.err >= 0) {
+            pf[n] = (struct pollfd){w->proxy.err, POLLIN, 0};
+            who[n] = NULL;
+            kind[n++] = 3;
         }
         for (size_t i = 0; i < w->nc; i++) {
             if (w->c[i].p.out >= 0) {
@@ -377,6 +400,13 @@ static void pump(rl_world *w, double ms)
         for (int i = 0; r > 0 && i < n; i++) {
             if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
+            if (kind[i] == 3) {
+                if (rl_read_lines(w->proxy.err, &w->proxy.ebuf, &w->proxy.elen, on_proxy_err, w)) {
+                    close(w->proxy.err);
+                    w->proxy.err = -1;
+                }
+                continue;
+            }
             if (kind[i] == 0) {
                 if (rl_read_lines(w->srv.err, &w->srv.ebuf, &w->srv.elen, on_server_err, w)) {
                     close(w->srv.err);
@@ -400,7 +430,7 @@ static void pump(rl_world *w, double ms)
 
 /* ---- processes ------------------------------------------------------------ */
 
-static int fail_rt(rl_world *w, const char *fmt, ...)
+int rl_fail(rl_world *w, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -427,7 +457,7 @@ static int server_start(rl_world *w)
         if (w->srv.ebuf || w->srv.err >= 0)
             rl_proc_close_fds(&w->srv);
         if (rl_proc_start(&w->srv, argv, 0) != 0)
-            return fail_rt(w, "cannot start %s: %s", w->bin_server, strerror(errno));
+            return rl_fail(w, "cannot start %s: %s", w->bin_server, strerror(errno));
         /* Ready = our own "listening" line (port 0 first: the kernel picks). */
         size_t nlogs = json_array_size(w->srv_logs);
         double end = rl_now_ms() + 15000;
@@ -447,10 +477,10 @@ static int server_start(rl_world *w)
         }
         rl_proc_stop(&w->srv, SIGKILL, 1000);
         if (!want_port)
-            return fail_rt(w, "hp-fake-server did not start (no 'listening' line)");
+            return rl_fail(w, "hp-fake-server did not start (no 'listening' line)");
         rl_sleep_ms(100); /* the port may still be held: try again */
     }
-    return fail_rt(w, "hp-fake-server could not listen on port %d again", w->port);
+    return rl_fail(w, "hp-fake-server could not listen on port %d again", w->port);
 }
 
 static void server_stop(rl_world *w, int sig)
@@ -605,13 +635,13 @@ static int client_start(rl_world *w, rl_client *c, int deferred)
     int n = 0;
     c->unstarted = 0;
     if (w->o->client_cmd) {
-        const char *vars[] = {"server", w->url, "token", c->token ? c->token : "", "db", c->db,
+        const char *vars[] = {"server", c->url, "token", c->token ? c->token : "", "db", c->db,
                               "key_file", c->other_key ? c->key_other : c->key, "name",
                               c->spec->name, "time_scale", scale, "policy",
                               w->policy ? w->policy : "{}", NULL};
         shell_cmd = rl_template(w->o->client_cmd, vars);
         if (!shell_cmd)
-            return fail_rt(w, "out of memory");
+            return rl_fail(w, "out of memory");
         argv[n++] = "/bin/sh";
         argv[n++] = "-c";
         argv[n++] = shell_cmd;
@@ -619,7 +649,7 @@ static int client_start(rl_world *w, rl_client *c, int deferred)
     } else {
         argv[n++] = w->bin_client;
         argv[n++] = "--server";
-        argv[n++] = w->url;
+        argv[n++] = c->url;
         argv[n++] = "--db";
         argv[n++] = c->db;
         argv[n++] = "--key-file";
@@ -652,7 +682,7 @@ static int client_start(rl_world *w, rl_client *c, int deferred)
     int rc = rl_proc_start(&c->p, argv, 1);
     free(shell_cmd);
     if (rc != 0)
-        return fail_rt(w, "cannot start %s: %s", w->o->client_cmd ? "--client-cmd" : w->bin_client,
+        return rl_fail(w, "cannot start %s: %s", w->o->client_cmd ? "--client-cmd" : w->bin_client,
                        strerror(errno));
     c->running = 1;
     return 0;
@@ -676,28 +706,28 @@ int rl_client_cmd(rl_world *w, rl_client *c, json_t *cmd, json_t **ans)
         *ans = NULL;
     if (!c->running || c->p.in < 0) {
         json_decref(cmd);
-        return fail_rt(w, "client %s is not running (connect it first)", c->spec->name);
+        return rl_fail(w, "client %s is not running (connect it first)", c->spec->name);
     }
     char *line = json_dumps(cmd, JSON_COMPACT);
     json_decref(cmd);
     if (!line)
-        return fail_rt(w, "out of memory");
+        return rl_fail(w, "out of memory");
     size_t l = strlen(line);
     char *nl = realloc(line, l + 2);
     if (!nl) {
         free(line);
-        return fail_rt(w, "out of memory");
+        return rl_fail(w, "out of memory");
     }
     nl[l] = '\n';
     nl[l + 1] = '\0';
     int rc = rl_write_all(c->p.in, nl, l + 1);
     free(nl);
     if (rc != 0)
-        return fail_rt(w, "client %s: cannot write its stdin (did it exit?)", c->spec->name);
+        return rl_fail(w, "client %s: cannot write its stdin (did it exit?)", c->spec->name);
     double end = rl_now_ms() + 15000;
     while (json_array_size(c->answers) == 0) {
         if (rl_now_ms() > end || c->p.out < 0)
-            return fail_rt(w, "client %s did not answer a command", c->spec->name);
+            return rl_fail(w, "client %s did not answer a command", c->spec->name);
         pump(w, 10);
     }
     if (ans)
@@ -815,7 +845,7 @@ static int fault_cmd(rl_world *w, rl_client *c, json_t *cmd, const char *name)
     const char *kind = json_string_value(json_object_get(ans, "kind"));
     int rc = 0;
     if (kind && !strcmp(kind, "error"))
-        rc = fail_rt(w, "%s: %s: %s", c->spec->name, name,
+        rc = rl_fail(w, "%s: %s: %s", c->spec->name, name,
                      json_string_value(json_object_get(ans, "message")));
     json_decref(ans);
     return rc;
@@ -826,7 +856,7 @@ static int client_action(rl_world *w, rl_client *c, json_t *a)
     json_t *arg;
     const char *name = action_of(a, &arg);
     if (!name)
-        return fail_rt(w, "malformed action for %s", c->spec->name);
+        return rl_fail(w, "malformed action for %s", c->spec->name);
     if (!strcmp(name, "connect") || !strcmp(name, "crash") || !strcmp(name, "restart"))
         w->slow_action = 1;
     size_t notes0 = json_array_size(c->notes), closed0 = json_array_size(c->closed);
@@ -839,7 +869,7 @@ static int client_action(rl_world *w, rl_client *c, json_t *a)
             return 0;
         }
         if (c->running && !w->o->client_cmd)
-            return fail_rt(w, "connect: %s is already running", c->spec->name);
+            return rl_fail(w, "connect: %s is already running", c->spec->name);
         c->ready = 0;
         if (!c->running && client_start(w, c, 0) != 0)
             return -1;
@@ -871,11 +901,28 @@ static int client_action(rl_world *w, rl_client *c, json_t *a)
         return 0;
     }
     json_t *cmd = NULL;
+    if (!strcmp(name, "link") && w->proxy_running) {
+        /* A silent link the app does not know of: only the network changes. */
+        const char *v = json_string_value(arg);
+        return rl_proxy_partition(w, c, !(v && !strcmp(v, "up")));
+    }
+    if (!strcmp(name, "latency") && w->proxy_running) {
+        int64_t ms = dur_ms(arg, 0);
+        return rl_proxy_fault(w, c, json_pack("{s:s,s:s,s:I}", "kind", "latency", "direction",
+                                              "both", "ms", (json_int_t)((double)ms * w->F)));
+    }
     if (!strcmp(name, "offline") || !strcmp(name, "online") || !strcmp(name, "sync_now")) {
         if (!strcmp(name, "offline"))
             c->offline = 1;
         if (!strcmp(name, "online"))
             c->offline = 0;
+        /* SPEC §3: offline is a lost network.  The proxy blackholes the
+         * client first, so the close the app then makes never reaches the
+         * server (no FIN crosses a lost network: the server finds out by
+         * heartbeat timeout); online heals it before the app reconnects. */
+        if (w->proxy_running && strcmp(name, "sync_now") &&
+            rl_proxy_partition(w, c, !strcmp(name, "offline")) != 0)
+            return -1;
         cmd = json_pack("{s:s}", "cmd", name);
     } else if (!strcmp(name, "edit")) {
         json_t *fields = json_deep_copy(arg);
@@ -900,21 +947,35 @@ static int client_action(rl_world *w, rl_client *c, json_t *a)
         free(c->token);
         c->token = rl_mint(w, &sp, dur_ms(json_object_get(arg, "ttl"), sp.token_ttl_ms));
         if (!c->token)
-            return fail_rt(w, "cannot rl_mint a token");
+            return rl_fail(w, "cannot rl_mint a token");
         cmd = json_pack("{s:s,s:s}", "cmd", "token", "token", c->token);
     } else if (!strcmp(name, "send_frame")) {
         size_t n = 0;
         char *text = scn_frame_text(arg, &n);
         if (!text)
-            return fail_rt(w, "send_frame: malformed frame");
+            return rl_fail(w, "send_frame: malformed frame");
         cmd = json_pack("{s:s,s:s%}", "cmd", "send_frame", "text", text, n);
         free(text);
         /* As in simulation, a frame with no stream to carry it is an error. */
         return fault_cmd(w, c, cmd, name);
     } else if (!strcmp(name, "drop")) {
-        /* The link's loss, played by the client's socket layer (driver
-         * command drop): it works against any server. */
         json_t *count = json_object_get(arg, "count");
+        const char *from = json_string_value(json_object_get(arg, "from"));
+        const char *msg = json_string_value(json_object_get(arg, "message"));
+        /* The link's loss, played by the proxy for any client; a request
+         * lost before the server (the proxy forwards what it reads) is the
+         * one loss our client's socket layer still plays (driver drop). */
+        if (w->proxy_running && from && msg && strcmp(msg, "request")) {
+            json_t *f;
+            if (!strcmp(msg, "response"))
+                f = json_pack("{s:s,s:s,s:s}", "kind", "drop_response", "method", "*", "path",
+                              "*");
+            else
+                f = json_pack("{s:s,s:s,s:s}", "kind", "drop_message", "direction",
+                              !strcmp(from, "server") ? "s2c" : "c2s", "message", msg);
+            json_object_set_new(f, "count", count ? json_incref(count) : json_integer(1));
+            return rl_proxy_fault(w, c, f);
+        }
         cmd = json_pack("{s:s,s:O,s:O,s:o}", "cmd", "drop", "from",
                         json_object_get(arg, "from") ? json_object_get(arg, "from") : json_null(),
                         "message",
@@ -923,7 +984,7 @@ static int client_action(rl_world *w, rl_client *c, json_t *a)
                         "count", count ? json_incref(count) : json_integer(1));
         return fault_cmd(w, c, cmd, name);
     } else {
-        return fail_rt(w, "action '%s' is not supported in real mode", name);
+        return rl_fail(w, "action '%s' is not supported in real mode", name);
     }
     json_t *ans = NULL;
     if (rl_client_cmd(w, c, cmd, &ans) != 0)
@@ -937,7 +998,7 @@ static int server_action(rl_world *w, json_t *a)
     json_t *arg;
     const char *name = action_of(a, &arg);
     if (!name)
-        return fail_rt(w, "malformed server action");
+        return rl_fail(w, "malformed server action");
     if (!strcmp(name, "restart") || !strcmp(name, "crash") || !strcmp(name, "start"))
         w->slow_action = 1;
     if (!strcmp(name, "restart")) {
@@ -967,14 +1028,14 @@ static int server_action(rl_world *w, json_t *a)
     } else if (!strcmp(name, "force_conflict")) {
         body = json_pack("{s:{s:O}}", "force_conflict", "id", arg);
     } else {
-        return fail_rt(w, "server action '%s' is not supported in real mode", name);
+        return rl_fail(w, "server action '%s' is not supported in real mode", name);
     }
     char *s = json_dumps(body, JSON_COMPACT), *resp = NULL;
     json_decref(body);
     int st = s ? rl_http(w->url, "POST", "/_hp/faults", NULL, s, 10000, &resp) : -1;
     free(s);
     free(resp);
-    return st == 200 ? 0 : fail_rt(w, "POST /_hp/faults answered %d", st);
+    return st == 200 ? 0 : rl_fail(w, "POST /_hp/faults answered %d", st);
 }
 
 /* ---- the run -------------------------------------------------------------- */
@@ -1003,7 +1064,7 @@ static int find_bins(rl_world *w)
         char exe[PATH_MAX - 128];
         ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 4);
         if (n <= 0)
-            return fail_rt(w, "cannot find hp-harness's own path (use --bin-dir)");
+            return rl_fail(w, "cannot find hp-harness's own path (use --bin-dir)");
         exe[n] = '\0';
         char *slash = strrchr(exe, '/');
         if (slash)
@@ -1013,7 +1074,8 @@ static int find_bins(rl_world *w)
     }
     const char *srv[] = {"%s/fake_server/hp-fake-server", "%s/hp-fake-server"};
     const char *cli[] = {"%s/fake_client/hp-fake-client", "%s/hp-fake-client"};
-    w->bin_server[0] = w->bin_client[0] = '\0';
+    const char *prx[] = {"%s/fault_proxy/hp-fault-proxy", "%s/hp-fault-proxy"};
+    w->bin_server[0] = w->bin_client[0] = w->bin_proxy[0] = '\0';
     for (int b = 0; b < nb; b++) {
         for (int i = 0; i < 2; i++) {
             char p[PATH_MAX + 64];
@@ -1023,11 +1085,18 @@ static int find_bins(rl_world *w)
             snprintf(p, sizeof p, cli[i], bases[b]);
             if (!w->bin_client[0] && access(p, X_OK) == 0)
                 snprintf(w->bin_client, sizeof w->bin_client, "%s", p);
+            snprintf(p, sizeof p, prx[i], bases[b]);
+            if (!w->bin_proxy[0] && access(p, X_OK) == 0)
+                snprintf(w->bin_proxy, sizeof w->bin_proxy, "%s", p);
         }
     }
     if (!w->bin_client[0] || (w->own && !w->bin_server[0]))
-        return fail_rt(w, "hp-fake-client%s not found under %s (use --bin-dir)",
+        return rl_fail(w, "hp-fake-client%s not found under %s (use --bin-dir)",
                        w->own ? "/hp-fake-server" : "", bases[0]);
+    if (!w->bin_proxy[0] && !w->o->no_proxy && (!w->o->server_url ||
+                                                 !strncmp(w->o->server_url, "http://", 7)))
+        return rl_fail(w, "hp-fault-proxy not found under %s (build it, or run with --no-proxy)",
+                       bases[0]);
     return 0;
 }
 
@@ -1057,7 +1126,7 @@ static int setup(rl_world *w)
 {
     snprintf(w->dir, sizeof w->dir, "%s/hp-real-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(w->dir))
-        return fail_rt(w, "mkdtemp: %s", strerror(errno));
+        return rl_fail(w, "mkdtemp: %s", strerror(errno));
     if (find_bins(w) != 0)
         return -1;
     if (w->own) {
@@ -1066,18 +1135,18 @@ static int setup(rl_world *w)
         char p[PATH_MAX + 16];
         snprintf(p, sizeof p, "%s/secret", w->dir);
         if (write_file(p, w->secret) != 0)
-            return fail_rt(w, "cannot write %s", p);
+            return rl_fail(w, "cannot write %s", p);
     } else {
         w->secret_used = w->o->jwt_secret;
         if (!w->o->token_cmd && (!w->secret_used || !*w->secret_used))
-            return fail_rt(w, "--server needs --jwt-secret, --jwt-secret-file or --token-cmd "
+            return rl_fail(w, "--server needs --jwt-secret, --jwt-secret-file or --token-cmd "
                               "to mint tokens");
         /* --server-reset: a team that wants a clean server between scenarios
          * (fresh names below make it optional, not required). */
         if (w->o->server_reset) {
             int st = run_shell(w->o->server_reset, NULL, 0);
             if (st != 0)
-                return fail_rt(w, "--server-reset command failed (exit %d): %s", st,
+                return rl_fail(w, "--server-reset command failed (exit %d): %s", st,
                                w->o->server_reset);
         }
         snprintf(w->url, sizeof w->url, "%s", w->o->server_url);
@@ -1085,10 +1154,10 @@ static int setup(rl_world *w)
         int st = rl_http(w->url, "GET", "/api/v0.2/tasks?since=0", NULL, NULL, 10000, &body);
         free(body);
         if (st == RL_HTTP_TLS_FAILED)
-            return fail_rt(w, "TLS with %s failed: certificate not trusted or not for this "
+            return rl_fail(w, "TLS with %s failed: certificate not trusted or not for this "
                               "host (give its CA with --ca-file)", w->url);
         if (st < 0)
-            return fail_rt(w, "cannot reach the server %s (no HTTP answer)", w->url);
+            return rl_fail(w, "cannot reach the server %s (no HTTP answer)", w->url);
         char hex[9];
         random_hex(hex, 4);
         snprintf(w->hh_suffix, sizeof w->hh_suffix, "-r%s", hex);
@@ -1098,7 +1167,7 @@ static int setup(rl_world *w)
                             w->hh_suffix));
     }
     if (w->s->nclients > RL_MAX_CLIENTS)
-        return fail_rt(w, "at most %d clients in real mode", RL_MAX_CLIENTS);
+        return rl_fail(w, "at most %d clients in real mode", RL_MAX_CLIENTS);
     w->nc = w->s->nclients;
     for (size_t i = 0; i < w->nc; i++) {
         rl_client *c = &w->c[i];
@@ -1113,19 +1182,33 @@ static int setup(rl_world *w)
         c->http = json_array();
         c->logs = json_array();
         c->answers = json_array();
+        c->wire_frames = json_array();
+        c->wire_http = json_array();
         snprintf(c->db, sizeof c->db, "%s/c%zu.db", w->dir, i);
         snprintf(c->key, sizeof c->key, "%s/c%zu.key", w->dir, i);
         snprintf(c->key_other, sizeof c->key_other, "%s/c%zu.other.key", w->dir, i);
         char hex[65];
         random_hex(hex, 32);
         if (write_file(c->key, hex) != 0)
-            return fail_rt(w, "cannot write %s", c->key);
+            return rl_fail(w, "cannot write %s", c->key);
         random_hex(hex, 32);
         if (write_file(c->key_other, hex) != 0)
-            return fail_rt(w, "cannot write %s", c->key_other);
+            return rl_fail(w, "cannot write %s", c->key_other);
     }
-    if (w->own)
-        return server_start(w);
+    if (w->own && server_start(w) != 0)
+        return -1;
+    /* The network between clients and server (real_proxy.c). */
+    w->proxy.in = w->proxy.out = w->proxy.err = -1;
+    w->proxy.pid = -1;
+    w->proxy_pending = json_array();
+    if (rl_proxy_wanted(w) && rl_proxy_start(w) != 0)
+        return -1;
+    for (size_t i = 0; i < w->nc; i++) {
+        rl_client *c = &w->c[i];
+        snprintf(c->url, sizeof c->url, "%s", w->url);
+        if (w->proxy_running && rl_proxy_add_client(w, c) != 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -1153,8 +1236,12 @@ static void teardown(rl_world *w)
         json_decref(c->http);
         json_decref(c->logs);
         json_decref(c->answers);
+        json_decref(c->wire_frames);
+        json_decref(c->wire_http);
         free(c->token);
     }
+    rl_proxy_stop(w);
+    json_decref(w->proxy_pending);
     server_stop(w, SIGTERM);
     rl_proc_close_fds(&w->srv);
     if (w->dir[0] && getenv("HP_REAL_KEEP") == NULL)
@@ -1225,7 +1312,7 @@ static char *real_invariants(rl_world *w, scn_result *r)
      * answer must fail, not pass by chance.  The bound follows the time
      * scale (the policy's 10 s request timeout, scaled) with a floor for
      * a loaded machine; the largest latency seen is reported either way. */
-    if (!w->o->client_cmd) {
+    if (!w->o->client_cmd || w->proxy_running) {
         double bound = 10000.0 * w->F;
         if (bound < RL_LATENCY_FLOOR_MS)
             bound = RL_LATENCY_FLOOR_MS;
@@ -1234,7 +1321,7 @@ static char *real_invariants(rl_world *w, scn_result *r)
         for (size_t ci = 0; ci < w->nc; ci++) {
             rl_client *c = &w->c[ci];
             double hello = -1;
-            json_array_foreach(c->frames, j, e) {
+            json_array_foreach(w->proxy_running ? c->wire_frames : c->frames, j, e) {
                 const char *from = json_string_value(json_object_get(e, "from"));
                 const char *type = json_string_value(json_object_get(e, "type"));
                 double t = json_number_value(json_object_get(e, "t"));
@@ -1251,8 +1338,10 @@ static char *real_invariants(rl_world *w, scn_result *r)
                     hello = -1;
                 }
             }
-            json_array_foreach(c->http, j, e) {
+            json_array_foreach(w->proxy_running ? c->wire_http : c->http, j, e) {
                 double ms = json_number_value(json_object_get(e, "elapsed_ms"));
+                if (json_is_true(json_object_get(e, "reply_lost")))
+                    continue; /* a dropped response: no answer to time */
                 if (json_integer_value(json_object_get(e, "status")) > 0 && ms > worst_http) {
                     worst_http = ms;
                     who_http = c->spec->name;
@@ -1297,7 +1386,7 @@ static int do_actions(rl_world *w, const scn_node *st, long rep)
                     rc = server_action(w, a);
                 else {
                     rl_client *c = rl_client_by_name(w, k);
-                    rc = c ? client_action(w, c, a) : fail_rt(w, "unknown actor %s", k);
+                    rc = c ? client_action(w, c, a) : rl_fail(w, "unknown actor %s", k);
                 }
                 if (rc)
                     break;
@@ -1411,6 +1500,7 @@ int scn_run_real(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
                 /* Every observable assertion of the step must hold at once;
                  * real processes need real time, so poll within the slack. */
                 ok = 1;
+                rl_proxy_sync(w); /* what crossed the wire so far */
                 for (int k = 0; k < ni; k++)
                     if (!items[k].why) {
                         items[k].ok = rl_eval_item(w, v, &items[k], &outs[k]);
@@ -1492,6 +1582,7 @@ int scn_run_real(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
     }
     if (rc == 0) {
         pump(w, 50);
+        rl_proxy_sync(w);
         char *inv = real_invariants(w, r);
         if (inv && r->passed) {
             set_failure(r, w, -1, NULL, inv);

@@ -37,6 +37,9 @@ typedef struct rl_client {
     int max_queue;
     int ready;                 /* the last connection line was "ready" */
     char state[24];            /* the last `connection` line's state ("" before any) */
+    char url[300];             /* where it connects: its proxy port, or the server */
+    json_t *wire_frames;       /* from the proxy's journal: what crossed the wire */
+    json_t *wire_http;         /* request/response pairs from the journal */
     int unstarted;             /* running with --no-start: `connect` sends `start` */
     char *token;
 } rl_client;
@@ -66,6 +69,14 @@ typedef struct rl_world {
     rl_client c[RL_MAX_CLIENTS];
     char *runtime_error;
     char *policy;              /* --policy JSON for both programs; NULL: seed */
+    /* hp-fault-proxy (real_proxy.c): between every client and the server */
+    char bin_proxy[PATH_MAX + 64];
+    rl_proc proxy;
+    int proxy_running;
+    char proxy_ctl[96];        /* http://127.0.0.1:PORT of its control API */
+    double epoch_off;          /* epoch ms - rl_now_ms(): the journal's clock */
+    long long proxy_seq;       /* last journal entry read */
+    json_t *proxy_pending;     /* requests waiting for their response */
 } rl_world;
 
 /* The outcome of one expectation (strings malloc'd; rl_out_clear frees). */
@@ -114,5 +125,17 @@ int rl_items(rl_world *w, const scn_node *e, int is_log, rl_item *items, int max
 int rl_eval_item(rl_world *w, const scn_node *e, rl_item *x, rl_out *o);
 /* Why an assertion cannot be observed against this target, or NULL. */
 const char *rl_unobservable(rl_world *w, const char *actor, const char *key, const scn_node *v);
+
+/* real_run.c: a runtime error (the run stops; w->runtime_error says why). -1. */
+int rl_fail(rl_world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* real_proxy.c (see its opening comment). */
+int rl_proxy_wanted(rl_world *w);
+int rl_proxy_start(rl_world *w);
+int rl_proxy_add_client(rl_world *w, rl_client *c);
+int rl_proxy_partition(rl_world *w, rl_client *c, int on);
+int rl_proxy_fault(rl_world *w, rl_client *c, json_t *fault); /* takes fault */
+void rl_proxy_sync(rl_world *w);
+void rl_proxy_stop(rl_world *w);
 
 #endif

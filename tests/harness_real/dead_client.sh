@@ -9,6 +9,8 @@ dir=$(mktemp -d) || exit 1
 trap 'rm -rf "$dir"' EXIT
 mkdir -p "$dir/fake_server" "$dir/fake_client"
 ln -s "$build/fake_server/hp-fake-server" "$dir/fake_server/hp-fake-server"
+mkdir -p "$dir/fault_proxy"
+ln -s "$build/fault_proxy/hp-fault-proxy" "$dir/fault_proxy/hp-fault-proxy"
 cat > "$dir/fake_client/hp-fake-client" <<'SH'
 #!/bin/sh
 echo '{"kind":"connection","state":"ready"}'
