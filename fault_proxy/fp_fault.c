@@ -277,7 +277,8 @@ int fpf_parse(const json_t *body, int forced_kind, const char *forced_client, fp
         if (known)
             continue;
         const char *all[] = {"kind", "scope", "direction", "ms", "jitter_ms", "bytes_per_s",
-                             "after_bytes", "count", "how", "unit", "method", "path", "message", NULL};
+                             "after_bytes", "count", "how", "unit", "method", "path", "message",
+                             NULL};
         int elsewhere = 0;
         for (size_t i = 0; all[i]; i++)
             elsewhere |= strcmp(k, all[i]) == 0;

@@ -384,7 +384,8 @@ void fp_pair_event(fp_proxy *p, void *obj, uint32_t events)
         socklen_t el = sizeof err;
         getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el);
         if (err) {
-            fpp_journal(p, pr, json_pack("{ssss}", "kind", "upstream_error", "error", strerror(err)));
+            fpp_journal(p, pr,
+                        json_pack("{ssss}", "kind", "upstream_error", "error", strerror(err)));
             side_close(p, s, 0);
             pair_kill(p, pr, 1, "upstream_connect_failed");
             return;
@@ -508,7 +509,8 @@ static void check_partition(fp_proxy *p, fp_pair *pr)
     if (now_part == pr->partitioned)
         return;
     pr->partitioned = now_part;
-    fpp_journal(p, pr, json_pack("{ssss}", "kind", "partition", "state", now_part ? "start" : "heal"));
+    fpp_journal(p, pr,
+                json_pack("{ssss}", "kind", "partition", "state", now_part ? "start" : "heal"));
     if (now_part) {
         count_partition(p, pr);
         return;

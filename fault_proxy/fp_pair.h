@@ -105,11 +105,12 @@ void fpp_start_upstream(fp_proxy *p, fp_pair *pr);
 /* ---- fp_unit.c ---------------------------------------------------------- */
 
 /* Queue len bytes of data (copied) for d's destination, after the latency
- * faults covering pr in d's direction and at least min_delay ms; units
- * keep their order.  close_after: CLOSE_FIN / CLOSE_RST closes both sides
- * once this unit is written (a cut).  Returns the delay applied. */
+ * faults covering pr in d's direction plus extra_delay ms (a held
+ * response); units keep their order.  close_after: CLOSE_FIN / CLOSE_RST
+ * closes both sides once this unit is written (a cut).  Returns the delay
+ * applied. */
 int64_t fpp_enqueue(fp_proxy *p, fp_pair *pr, fp_dir *d, const uint8_t *data, size_t len,
-                    int64_t min_delay, int close_after, int64_t now);
+                    int64_t extra_delay, int close_after, int64_t now);
 /* Cut d's input into whole units: journal each, apply the per-unit faults
  * (drops, holds, cuts), queue what passes.  Partial units stay in d->in. */
 void fpp_parse(fp_proxy *p, fp_pair *pr, fp_dir *d, int64_t now);

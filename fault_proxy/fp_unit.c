@@ -21,11 +21,11 @@
 /* ---- queueing --------------------------------------------------------------- */
 
 /* Queue bytes for d's destination.  The delay is the sum of the latency
- * faults covering the pair in this direction (each with its jitter), at
- * least min_delay (a held response); FIFO order is kept.  Returns the
- * delay applied (ms). */
+ * faults covering the pair in this direction (each with its jitter), plus
+ * extra_delay (a held response); FIFO order is kept.  Returns the delay
+ * applied (ms). */
 int64_t fpp_enqueue(fp_proxy *p, fp_pair *pr, fp_dir *d, const uint8_t *data, size_t len,
-                       int64_t min_delay, int close_after, int64_t now)
+                    int64_t extra_delay, int close_after, int64_t now)
 {
     int64_t delay = 0;
     for (fp_fault *f = p->faults; f; f = f->next) {
@@ -41,8 +41,7 @@ int64_t fpp_enqueue(fp_proxy *p, fp_pair *pr, fp_dir *d, const uint8_t *data, si
         delay += dl;
         f->applied++;
     }
-    if (delay < min_delay)
-        delay = min_delay;
+    delay += extra_delay;
     fp_unit *u = calloc(1, sizeof *u);
     if (!u)
         return 0;
@@ -299,9 +298,9 @@ static void on_frame(fp_proxy *p, fp_pair *pr, fp_dir *d, const fpw_frame *fr, s
 {
     size_t plen = (size_t)fr->payload_len;
     const uint8_t *payload = d->in + fr->header_len;
-    json_t *e = json_pack("{sssssssbsI}", "kind", "frame", "dir", d->which == FPF_C2S ? "c2s" : "s2c",
-                          "opcode", fpw_opcode_name(fr->opcode), "fin", fr->fin, "size",
-                          (json_int_t)plen);
+    json_t *e = json_pack("{sssssssbsI}", "kind", "frame", "dir",
+                          d->which == FPF_C2S ? "c2s" : "s2c", "opcode",
+                          fpw_opcode_name(fr->opcode), "fin", fr->fin, "size", (json_int_t)plen);
     const char *type = NULL;
     int whole_msg = 0;
     uint8_t *plain = malloc(plen ? plen : 1);
