@@ -232,6 +232,26 @@ void fpp_start_upstream(fp_proxy *p, fp_pair *pr)
     fp_watch(p, fd, &pr->up.ev, EPOLLOUT);
 }
 
+/* What the proxy had read but never delivered when a pair ends (held by a
+ * partition, queued behind a latency, waiting for a silent side): the
+ * journal says so, so a reader never takes a journaled unit for delivered
+ * without checking. */
+static void journal_undelivered(fp_proxy *p, fp_pair *pr)
+{
+    for (int i = 0; i < 2; i++) {
+        fp_dir *d = i ? &pr->s2c : &pr->c2s;
+        size_t units = 0, bytes = 0;
+        for (fp_unit *u = d->head; u; u = u->next) {
+            units++;
+            bytes += u->len - u->off;
+        }
+        if (units)
+            fpp_journal(p, pr, json_pack("{sssssIsI}", "kind", "undelivered", "dir",
+                                         i ? "s2c" : "c2s", "units", (json_int_t)units, "bytes",
+                                         (json_int_t)bytes));
+    }
+}
+
 static void pair_free(fp_pair *pr)
 {
     units_free(&pr->c2s);
@@ -565,6 +585,7 @@ int64_t fp_pairs_pump(fp_proxy *p, int64_t now)
         }
         side_close(p, &pr->down, 0);
         side_close(p, &pr->up, 0);
+        journal_undelivered(p, pr);
         *pp = pr->next;
         p->n_pairs--;
         pair_free(pr);

@@ -18,6 +18,11 @@
 #include "fp_wire.h"
 #include "hp_log.h"
 
+static const char *dir_name(const fp_dir *d)
+{
+    return d->which == FPF_C2S ? "c2s" : "s2c";
+}
+
 /* ---- queueing --------------------------------------------------------------- */
 
 /* Queue bytes for d's destination.  The delay is the sum of the latency
@@ -299,7 +304,7 @@ static void on_frame(fp_proxy *p, fp_pair *pr, fp_dir *d, const fpw_frame *fr, s
     size_t plen = (size_t)fr->payload_len;
     const uint8_t *payload = d->in + fr->header_len;
     json_t *e = json_pack("{sssssssbsI}", "kind", "frame", "dir",
-                          d->which == FPF_C2S ? "c2s" : "s2c", "opcode",
+                          dir_name(d), "opcode",
                           fpw_opcode_name(fr->opcode), "fin", fr->fin, "size", (json_int_t)plen);
     const char *type = NULL;
     int whole_msg = 0;
@@ -381,7 +386,7 @@ static void go_opaque(fp_proxy *p, fp_pair *pr, fp_dir *d, const char *why)
 {
     d->mode = MODE_OPAQUE;
     fpp_journal(p, pr, json_pack("{ssssss}", "kind", "opaque", "dir",
-                                 d->which == FPF_C2S ? "c2s" : "s2c", "reason", why));
+                                 dir_name(d), "reason", why));
     /* Bytes that are not HTTP still deserve a server to go to. */
     if (d->which == FPF_C2S && !pr->started) {
         pr->started = 1;
@@ -394,12 +399,27 @@ void fpp_parse(fp_proxy *p, fp_pair *pr, fp_dir *d, int64_t now)
 {
     while (d->in_len > 0 && !pr->dead) {
         if (d->cutting) {
+            /* The connection is being cut: what follows is never delivered. */
+            fpp_journal(p, pr, json_pack("{sssssIss}", "kind", "discarded", "dir", dir_name(d),
+                                         "size", (json_int_t)d->in_len, "reason", "after_cut"));
             d->in_len = 0;
             return;
         }
         if (d->mode == MODE_OPAQUE) {
-            if (!d->silent)
-                fpp_enqueue(p, pr, d, d->in, d->in_len, 0, CLOSE_NONE, now);
+            /* Not framed, but still on the record: each run of bytes read. */
+            json_t *e = json_pack("{sssssI}", "kind", "opaque_bytes", "dir", dir_name(d), "size",
+                                  (json_int_t)d->in_len);
+            if (d->silent) {
+                json_object_set_new(e, "dropped", json_true());
+                json_object_set_new(e, "reason", json_string("after_dropped_response"));
+            } else {
+                int64_t dl = fpp_enqueue(p, pr, d, d->in, d->in_len, 0, CLOSE_NONE, now);
+                if (dl > 0)
+                    json_object_set_new(e, "delay_ms", json_integer(dl));
+            }
+            if (pr->partitioned)
+                json_object_set_new(e, "held", json_true());
+            fpp_journal(p, pr, e);
             d->in_len = 0;
             return;
         }

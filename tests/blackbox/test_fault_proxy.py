@@ -437,6 +437,9 @@ def test_partition_server_close_is_held_then_reset_on_heal():
         j = w.proxy.journal(client="alice")
         assert [c for c in by_kind(j, "close", side="client", by="proxy")
                 if c["how"] == "rst" and c["reason"] == "closed_during_partition"], j[-5:]
+        # The held 4008 frame is on the record as never delivered.
+        wait_until(lambda: by_kind(w.proxy.journal(client="alice"), "undelivered", dir="s2c"),
+                   what="the undelivered entry")
 
 
 def test_drop_two_server_heartbeats():
@@ -697,9 +700,13 @@ def test_bytes_that_are_not_http_go_through_opaquely():
     with World() as w:
         alice = w.proxy.add_client("alice")
         s = socket.create_connection(("127.0.0.1", alice), timeout=DEFAULT_TIMEOUT)
-        s.sendall(b"\x16\x03\x01 not http at all\r\n\r\n")
+        junk = b"\x16\x03\x01 not http at all\r\n\r\n"
+        s.sendall(junk)
         wait_until(lambda: by_kind(w.proxy.journal(client="alice"), "opaque", dir="c2s"),
                    what="the opaque entry")
+        wait_until(lambda: sum(e["size"] for e in by_kind(w.proxy.journal(client="alice"),
+                                                          "opaque_bytes", dir="c2s")) == len(junk),
+                   what="every byte on the record")
         wait_until(lambda: by_kind(w.proxy.journal(client="alice"), "upstream_open"),
                    what="the bytes to get a server")
         s.close()
