@@ -149,6 +149,18 @@ static rl_client *client_named(rl_world *w, const char *name)
 static void on_frame(rl_world *w, rl_client *c, json_t *e, double t)
 {
     const char *op = json_string_value(json_object_get(e, "opcode"));
+    if (op && !strcmp(op, "close")) {
+        /* Who sent a close frame: what `closed: {by: ...}` asks (a 4008 may
+         * be either side's watchdog; the wire knows which). */
+        const char *d = json_string_value(json_object_get(e, "dir"));
+        json_array_append_new(c->wire_closes,
+                              json_pack("{s:f,s:O,s:s}", "t", t, "code",
+                                        json_object_get(e, "close_code")
+                                            ? json_object_get(e, "close_code")
+                                            : json_null(),
+                                        "by", d && !strcmp(d, "c2s") ? "client" : "server"));
+        return;
+    }
     if (!op || (strcmp(op, "text") && strcmp(op, "binary")))
         return;
     const char *dir = json_string_value(json_object_get(e, "dir"));

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <regex.h>
 #include <signal.h>
@@ -133,10 +134,13 @@ char *scn_real_unsupported(const scn_scenario *s, const scn_run_opts *o)
         if (json_is_string(tag) && !strcmp(json_string_value(tag), "sim-only"))
             skip_add(&k, scn_map_get(s->root, "tags"),
                      "tagged sim-only (it asserts on instants finer than real-time jitter)");
-    for (size_t i = 0; i < s->nclients; i++)
+    /* token_ttl runs: tokens are minted on a whole-second boundary of the
+     * scaled schedule (mint_for_client), except through --token-cmd. */
+    for (size_t i = 0; o && o->token_cmd && i < s->nclients; i++)
         if (s->clients[i].token_ttl_ms != RL_DEFAULT_TTL_MS)
             skip_add(&k, scn_map_get(s->root, "clients"),
-                     "token_ttl (JWT exp has 1 s resolution on the wall clock)");
+                     "token_ttl with --token-cmd (the command's exp is whole seconds, not "
+                     "aligned to the scaled schedule)");
     int64_t waited = 0;
     for (size_t i = 0; s->steps && i < s->steps->n; i++) {
         const scn_node *st = s->steps->items[i];
@@ -331,8 +335,14 @@ static void on_client_out(void *ud, const char *line)
         const char *state = json_string_value(json_object_get(o, "state"));
         c->ready = state && !strcmp(state, "ready");
         snprintf(c->state, sizeof c->state, "%s", state ? state : "");
-        if (state && !strcmp(state, "connecting")) /* WS-6: the core's every attempt */
+        if (state && !strcmp(state, "connecting")) { /* WS-6: the core's every attempt */
             json_array_append_new(c->attempts, json_pack("{s:f,s:s}", "t", rl_wt(w), "state", state));
+            json_array_append_new(c->conn_hist, json_pack("{s:f,s:s}", "t", rl_wt(w), "kind",
+                                                          "attempt"));
+        }
+        if (state && !strcmp(state, "closed"))
+            json_array_append_new(c->conn_hist, json_pack("{s:f,s:s}", "t", rl_wt(w), "kind",
+                                                          "loss"));
         if (state && !strcmp(state, "closed")) {
             int code = (int)json_integer_value(json_object_get(o, "code"));
             /* `by` is inferred: 0 = network, 1000 = the app (offline);
@@ -594,6 +604,33 @@ static char *mint_by_command(rl_world *w, const scn_client_spec *sp, int64_t ttl
     return strdup(tok);
 }
 
+/* A token for a scenario client whose lifetime the scenario chose (A-2):
+ * JWT `exp` is whole seconds on the wall clock, so the harness first waits
+ * (at most 1 s, reading the programs meanwhile) until now + ttl x F falls
+ * on a whole second, and mints exp exactly there.  The scenario's virtual
+ * expiry and the server's are then the same instant, give or take the
+ * milliseconds of starting the app.  Other tokens (30 days) need no care. */
+static char *mint_for_client(rl_world *w, const scn_client_spec *sp, int64_t ttl_ms)
+{
+    if (ttl_ms >= RL_DEFAULT_TTL_MS || sp->token != SCN_TOKEN_VALID || w->o->token_cmd)
+        return rl_mint(w, sp, ttl_ms);
+    double wall_ttl_s = (double)ttl_ms * w->F / 1000.0;
+    double now_s = (double)hp_wall_clock(NULL) / 1000.0;
+    double frac = now_s + wall_ttl_s - floor(now_s + wall_ttl_s);
+    if (frac > 0.002)
+        pump(w, (1.0 - frac) * 1000.0);
+    now_s = (double)hp_wall_clock(NULL) / 1000.0;
+    int64_t exp = (int64_t)llround(now_s + wall_ttl_s);
+    char hh[300];
+    snprintf(hh, sizeof hh, "%s%s", sp->household, w->hh_suffix);
+    char *t = hp_jwt_mint(w->secret_used, sp->user, hh, sp->device, (int64_t)floor(now_s), exp);
+    if (t)
+        json_array_append_new(w->tokens, json_string(t));
+    /* The schedule starts again here: the token's clock is now the scenario's. */
+    w->slow_action = 1;
+    return t;
+}
+
 char *rl_mint(rl_world *w, const scn_client_spec *sp, int64_t ttl_ms)
 {
     int64_t now = hp_wall_clock(NULL) / 1000;
@@ -629,7 +666,7 @@ static int client_start(rl_world *w, rl_client *c, int deferred)
     char scale[32];
     snprintf(scale, sizeof scale, "%g", w->F);
     if (!c->token && c->spec->token != SCN_TOKEN_NONE)
-        c->token = rl_mint(w, c->spec, c->spec->token_ttl_ms);
+        c->token = mint_for_client(w, c->spec, c->spec->token_ttl_ms);
     char *argv[26];
     char *shell_cmd = NULL;
     int n = 0;
@@ -679,6 +716,7 @@ static int client_start(rl_world *w, rl_client *c, int deferred)
         argv[n] = NULL;
     }
     rl_proc_close_fds(&c->p);
+    json_array_append_new(c->conn_hist, json_pack("{s:f,s:s}", "t", rl_wt(w), "kind", "reset"));
     int rc = rl_proc_start(&c->p, argv, 1);
     free(shell_cmd);
     if (rc != 0)
@@ -863,6 +901,8 @@ static int client_action(rl_world *w, rl_client *c, json_t *a)
     if (!strcmp(name, "connect")) {
         if (c->running && c->unstarted) { /* edits came first: now it connects */
             c->unstarted = 0;
+            json_array_append_new(c->conn_hist, json_pack("{s:f,s:s}", "t", rl_wt(w), "kind",
+                                                          "reset"));
             if (rl_client_cmd(w, c, json_pack("{s:s}", "cmd", "start"), NULL) != 0)
                 return -1;
             client_settle(w, c, notes0, closed0);
@@ -923,6 +963,10 @@ static int client_action(rl_world *w, rl_client *c, json_t *a)
         if (w->proxy_running && strcmp(name, "sync_now") &&
             rl_proxy_partition(w, c, !strcmp(name, "offline")) != 0)
             return -1;
+        /* WS-6: a connect after online (or offline) is immediate, not a retry. */
+        if (strcmp(name, "sync_now"))
+            json_array_append_new(c->conn_hist, json_pack("{s:f,s:s}", "t", rl_wt(w), "kind",
+                                                          "reset"));
         cmd = json_pack("{s:s}", "cmd", name);
     } else if (!strcmp(name, "edit")) {
         json_t *fields = json_deep_copy(arg);
@@ -945,10 +989,12 @@ static int client_action(rl_world *w, rl_client *c, json_t *a)
         scn_client_spec sp = *c->spec;
         sp.token = SCN_TOKEN_VALID;
         free(c->token);
-        c->token = rl_mint(w, &sp, dur_ms(json_object_get(arg, "ttl"), sp.token_ttl_ms));
+        c->token = mint_for_client(w, &sp, dur_ms(json_object_get(arg, "ttl"), sp.token_ttl_ms));
         if (!c->token)
             return rl_fail(w, "cannot rl_mint a token");
         cmd = json_pack("{s:s,s:s}", "cmd", "token", "token", c->token);
+        json_array_append_new(c->conn_hist, json_pack("{s:f,s:s}", "t", rl_wt(w), "kind",
+                                                      "reset"));
     } else if (!strcmp(name, "send_frame")) {
         size_t n = 0;
         char *text = scn_frame_text(arg, &n);
@@ -1184,6 +1230,8 @@ static int setup(rl_world *w)
         c->answers = json_array();
         c->wire_frames = json_array();
         c->wire_http = json_array();
+        c->conn_hist = json_array();
+        c->wire_closes = json_array();
         snprintf(c->db, sizeof c->db, "%s/c%zu.db", w->dir, i);
         snprintf(c->key, sizeof c->key, "%s/c%zu.key", w->dir, i);
         snprintf(c->key_other, sizeof c->key_other, "%s/c%zu.other.key", w->dir, i);
@@ -1238,6 +1286,8 @@ static void teardown(rl_world *w)
         json_decref(c->answers);
         json_decref(c->wire_frames);
         json_decref(c->wire_http);
+        json_decref(c->conn_hist);
+        json_decref(c->wire_closes);
         free(c->token);
     }
     rl_proxy_stop(w);
@@ -1471,6 +1521,9 @@ int scn_run_real(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
                 w->anchor_v = w->vnow;
             } else if (target > rl_now_ms()) {
                 pump(w, target - rl_now_ms());
+                double late = rl_now_ms() - target; /* how late this machine wakes us */
+                if (late > w->jitter_ms)
+                    w->jitter_ms = late;
             } else { /* behind schedule: start again from here */
                 pump(w, 0);
                 w->anchor_t = rl_now_ms();

@@ -23,6 +23,10 @@
 /* Least bound of the latency checks (HELLO -> READY, request -> response):
  * 10 s x time scale, but never under this on a loaded 2-core machine. */
 #define RL_LATENCY_FLOOR_MS 1500.0
+/* Least wall tolerance of reconnect_delays in real mode: process wake-ups
+ * and pipes on a loaded machine; 3 x the jitter measured in the run is
+ * added. */
+#define RL_TIMING_FLOOR_MS 60.0
 #define RL_DEFAULT_TTL_MS (30LL * 24 * 3600 * 1000)
 
 typedef struct rl_client {
@@ -40,6 +44,8 @@ typedef struct rl_client {
     char url[300];             /* where it connects: its proxy port, or the server */
     json_t *wire_frames;       /* from the proxy's journal: what crossed the wire */
     json_t *wire_http;         /* request/response pairs from the journal */
+    json_t *wire_closes;       /* close frames seen by the proxy: {t, code, by} */
+    json_t *conn_hist;         /* WS-6: {t, kind: loss|attempt|reset} (reconnect_delays) */
     int unstarted;             /* running with --no-start: `connect` sends `start` */
     char *token;
 } rl_client;
@@ -77,6 +83,8 @@ typedef struct rl_world {
     double epoch_off;          /* epoch ms - rl_now_ms(): the journal's clock */
     long long proxy_seq;       /* last journal entry read */
     json_t *proxy_pending;     /* requests waiting for their response */
+    double jitter_ms;          /* the worst lateness of a wait seen in this run (timing
+                                * tolerances grow with it, and it is reported) */
 } rl_world;
 
 /* The outcome of one expectation (strings malloc'd; rl_out_clear frees). */
