@@ -219,6 +219,13 @@ static void post_fault(fp_proxy *p, fp_ctl_conn *c, json_t *body, int forced_kin
                     f.scope.client);
         return;
     }
+    /* A connection id names one live connection; ids are never reused, so
+     * a fault on a gone one could never apply: most likely a typo. */
+    if (f.scope.kind == FPF_SCOPE_CONN && !fp_pair_live(p, f.scope.conn)) {
+        reply_error(c, 400, "scope.conn", NULL, "no live connection %llu (GET /clients)",
+                    (unsigned long long)f.scope.conn);
+        return;
+    }
     arm_and_reply(p, c, &f);
 }
 

@@ -631,6 +631,14 @@ json_t *fp_pairs_json(fp_proxy *p, const char *client)
     return arr;
 }
 
+int fp_pair_live(fp_proxy *p, uint64_t id)
+{
+    for (fp_pair *pr = p->pairs; pr; pr = pr->next)
+        if (pr->id == id && !pr->dead)
+            return 1;
+    return 0;
+}
+
 void fp_pairs_free_all(fp_proxy *p)
 {
     while (p->pairs) {

@@ -160,6 +160,8 @@ int fp_pairs_reset(fp_proxy *p, const fpf_scope *scope, uint64_t fault_id, const
 /* The live connections a scope covers (or all of a client, or, with
  * client "" the main port's), as a JSON array. */
 json_t *fp_pairs_json(fp_proxy *p, const char *client);
+/* 1 when connection id is live (not yet closed on both sides). */
+int fp_pair_live(fp_proxy *p, uint64_t id);
 void fp_pairs_free_all(fp_proxy *p);
 
 /* ---- fp_control.c: control API ----------------------------------------- */

@@ -564,6 +564,7 @@ BAD_FAULTS = [
     ({"kind": "partition", "scope": {"client": "alice", "sub": "alice"}}, "scope"),
     ({"kind": "partition", "scope": {"dev": "phone"}}, "scope"),
     ({"kind": "partition", "scope": {"conn": 0}}, "scope.conn"),
+    ({"kind": "partition", "scope": {"conn": 12345}}, "scope.conn"),
     ({"kind": "partition", "scope": "alice"}, "scope"),
     ({"kind": "drop_message", "scope": {"client": "alice"}, "message": "HEARTBEAT"}, "direction"),
     ({"kind": "drop_message", "scope": {"client": "alice"}, "direction": "s2c"}, "message"),
