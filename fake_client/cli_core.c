@@ -360,6 +360,14 @@ static void head_failed(cli_core *c, int retry_after_s, const char *why)
  * Q-3 chaining: the next item of the same entity after index i (if any) is
  * rebased: onto `task` (the acknowledged result, or the cached server
  * version after a dead-letter; NULL = nothing known, base revision 0).
+ * Rebasing replays the item's own changes (its snapshot against the base
+ * it was edited from, the earlier item's snapshot) onto `task`: fields the
+ * item did not change take `task`'s values, so a change of theirs that
+ * the earlier item merged after a 409 is not overwritten by the stale
+ * copy in the later snapshot, and the changes of a dead-lettered earlier
+ * item are not sent through the later one.  A field both changed keeps
+ * the item's value (the user's latest edit).  Nothing known (NULL): the
+ * snapshot stays as it is.
  */
 static void rebase_next(cli_core *c, int from, const char *id, const json_t *task)
 {
@@ -367,6 +375,20 @@ static void rebase_next(cli_core *c, int from, const char *id, const json_t *tas
         if (strcmp(c->q[j].it.entity_id, id) != 0)
             continue;
         cli_item *n = &c->q[j].it;
+        if (task && n->snapshot) {
+            unsigned both = 0;
+            json_t *m = cli_merge3(n->base, n->snapshot, task, HP_F_ALL, &both);
+            for (int k = 0; k < HP_F_COUNT; k++) {
+                const char *name = hp_field_name(k);
+                json_t *v = json_object_get(n->snapshot, name);
+                if (both & (1u << k))
+                    json_object_set(m, name, v ? v : json_null());
+            }
+            json_t *del = json_object_get(n->snapshot, "deleted");
+            json_object_set(m, "deleted", del ? del : json_false());
+            json_decref(n->snapshot);
+            n->snapshot = m;
+        }
         json_decref(n->base);
         n->base = task ? hp_task_copy(task) : NULL;
         n->base_revision = task ? json_integer_value(json_object_get(task, "revision")) : 0;

@@ -542,7 +542,7 @@ static void test_delete_vs_edit_overwrite(void **s)
 /* chaining, rebase on ack and on dead-letter. */
 static void test_chaining(void **s)
 {
-    /* checks:  */
+    /* checks:   */
     (void)s;
     fx *f = with_cached_t1();
     fx_edit(f, "t1", "title", "A");
@@ -573,6 +573,10 @@ static void test_chaining(void **s)
     r = fx_take(f, HP_OUT_HTTP_REQUEST, "PUT");
     b = fx_body(r);
     assert_int_equal(json_integer_value(json_object_get(b, "base_revision")), 1);
+    /* Q-3: only its own change (notes) is replayed onto the cached version:
+     * the rejected title does not go through the later item. */
+    assert_string_equal(fx_title_in(b), "T");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(b, "task"), "notes")), "B");
     json_decref(b);
     fx_free(f);
 }
