@@ -15,7 +15,7 @@
 /* NULL-terminated, so it doubles as suggest()'s candidate list. */
 static const char *const KIND_NAMES[FPF_KIND_COUNT + 1] = {
     "partition", "latency", "bandwidth", "reset", "cut",
-    "hold_response", "drop_response", "drop_message", NULL,
+    "hold_response", "drop_response", "drop_message", "drop_request", NULL,
 };
 
 /* Keys each kind accepts besides "kind" and "scope" (NULL-terminated). */
@@ -28,6 +28,7 @@ static const char *const KIND_KEYS[FPF_KIND_COUNT][6] = {
     [FPF_HOLD_RESPONSE] = {"method", "path", "ms", "count", NULL},
     [FPF_DROP_RESPONSE] = {"method", "path", "count", NULL},
     [FPF_DROP_MESSAGE] = {"direction", "message", "count", NULL},
+    [FPF_DROP_REQUEST] = {"method", "path", "count", NULL},
 };
 
 static const char *const SCOPE_KEYS[] = {"client", "sub", "dev", "conn", NULL};
@@ -253,7 +254,7 @@ int fpf_parse(const json_t *body, int forced_kind, const char *forced_client, fp
             const char *hint = ks ? suggest(ks, (const char *const *)KIND_NAMES) : NULL;
             return fail(key, keylen, "kind", err, errlen,
                         "'kind' must be one of partition, latency, bandwidth, reset, cut, "
-                        "hold_response, drop_response, drop_message%s%s%s",
+                        "hold_response, drop_response, drop_message, drop_request%s%s%s",
                         hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
         }
         if (forced_kind >= 0 && found != forced_kind)
@@ -356,6 +357,7 @@ int fpf_parse(const json_t *body, int forced_kind, const char *forced_client, fp
     }
     case FPF_HOLD_RESPONSE:
     case FPF_DROP_RESPONSE:
+    case FPF_DROP_REQUEST:
         f.count = 1;
         rc = get_str(body, "method", sizeof f.method - 1, 1, f.method, err, errlen, key, keylen);
         if (!rc) {
@@ -439,6 +441,7 @@ json_t *fpf_to_json(const fp_fault *f)
         json_object_set_new(o, "ms", json_integer(f->ms));
         /* fall through */
     case FPF_DROP_RESPONSE:
+    case FPF_DROP_REQUEST:
         json_object_set_new(o, "method", json_string(f->method));
         json_object_set_new(o, "path", json_string(f->path));
         break;

@@ -35,6 +35,7 @@ typedef enum fpf_kind {
     FPF_HOLD_RESPONSE,
     FPF_DROP_RESPONSE,
     FPF_DROP_MESSAGE,
+    FPF_DROP_REQUEST,
     FPF_KIND_COUNT
 } fpf_kind;
 
@@ -69,8 +70,8 @@ typedef struct fp_fault {
     int cut_units;             /* cut: FPF_UNIT_FRAME and/or FPF_UNIT_HTTP bits */
     int64_t count;             /* counted kinds: what is left; -1 = not counted */
     int64_t applied;           /* times applied so far */
-    char method[16];           /* hold/drop_response: "PUT", or "*" */
-    char path[FPF_PATH_MAX + 1];/* hold/drop_response: fnmatch(3) pattern */
+    char method[16];           /* hold/drop_response, drop_request: "PUT", or "*" */
+    char path[FPF_PATH_MAX + 1];/* the same kinds: an fnmatch(3) pattern */
     char message[FPF_NAME_MAX + 1]; /* drop_message: a type / event_type, or "any" */
     int64_t created_ms;
     struct fp_fault *next;     /* private: the registry's list */

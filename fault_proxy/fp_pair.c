@@ -331,7 +331,7 @@ static void on_src_gone(fp_proxy *p, fp_pair *pr, fp_dir *d, int error)
                (unsigned long long)pr->id, fpp_side_name(s));
         return;
     }
-    if (d->silent) {
+    if (d->silent && d->which == FPF_S2C) {
         /* After a dropped response the client must time out, not see the
          * server hang up: the server's close stays with the proxy too. */
         journal_close(p, pr, fpp_side_name(s), fpp_side_name(s), error ? "rst" : "fin", 0,
@@ -502,7 +502,7 @@ static int64_t pump_dir(fp_proxy *p, fp_pair *pr, fp_dir *d, int64_t now)
             return -1;
         }
     }
-    if (d->src->eof && !d->shut && d->in_len == 0 && !d->silent) {
+    if (d->src->eof && !d->shut && d->in_len == 0 && !(d->silent && d->which == FPF_S2C)) {
         shutdown(dst->fd, SHUT_WR);
         d->shut = 1;
     }

@@ -47,7 +47,8 @@ typedef struct fp_dir {
     int64_t last_due;          /* units never overtake each other (TCP) */
     double bw_credit;          /* bandwidth token bucket, bytes */
     int64_t bw_t;
-    int silent;                /* after a dropped response: deliver nothing more */
+    int silent;                /* after a dropped response (s2c) or request (c2s):
+                                  deliver nothing more */
     int cutting;               /* a cut unit is queued: ignore further input */
     int shut;                  /* shutdown(dst, SHUT_WR) done */
     uint8_t *msg;              /* unmasked copy of a fragmented message */

@@ -163,6 +163,25 @@ static void on_request(fp_proxy *p, fp_pair *pr, fp_dir *d, fpw_head *h, size_t 
     put_body(e, "body", "body_text", d->in + head_len, total - head_len);
     if (pr->partitioned)
         json_object_set_new(e, "held", json_true());
+    fp_req probe = {{0}, h->path, NULL};
+    snprintf(probe.method, sizeof probe.method, "%s", h->method);
+    fp_fault *drop = d->silent ? NULL
+                               : fpp_find_fault(p, pr, FPF_DROP_REQUEST, 0, match_req, &probe);
+    if (d->silent || drop) {
+        /* Lost before the server: no response will come, so later requests
+         * on this connection are not forwarded either (their responses
+         * would answer the lost one).  The client times out. */
+        json_object_set_new(e, "dropped", json_true());
+        if (drop)
+            json_object_set_new(e, "fault", json_integer((json_int_t)drop->id));
+        else
+            json_object_set_new(e, "reason", json_string("after_dropped_request"));
+        d->silent = 1;
+        fpp_journal(p, pr, e);
+        if (drop)
+            fpp_fault_used(p, drop);
+        return;
+    }
     fp_req *r = calloc(1, sizeof *r);
     if (r) {
         snprintf(r->method, sizeof r->method, "%s", h->method);

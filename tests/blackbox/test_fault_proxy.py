@@ -523,6 +523,35 @@ def test_drop_response_applied_but_never_answered():
         assert st == 200 and task["revision"] == 1
 
 
+def test_drop_request_never_reaches_the_server():
+    with World() as w:
+        alice = w.proxy.add_client("alice")
+        f = w.proxy.ok("POST", "/clients/alice/faults", {"kind": "drop_request", "method": "PUT",
+                                                         "path": API + "/q*"}, want=(201,))
+        body = json.dumps({"base_revision": 0, "task": {"title": "never"}}).encode()
+        s = socket.create_connection(("127.0.0.1", alice))
+        s.sendall(("PUT %s/q1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                   "Idempotency-Key: q-1\r\nContent-Length: %d\r\n\r\n"
+                   % (API, w.token("alice"), len(body))).encode() + body)
+        # A second request on the same connection is not forwarded either.
+        s.sendall(("GET %s/q1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n"
+                   % (API, w.token("alice"))).encode())
+        wait_until(lambda: len([e for e in by_kind(w.proxy.journal(client="alice"), "request")
+                                if e.get("dropped")]) == 2, what="both requests dropped")
+        j = by_kind(w.proxy.journal(client="alice"), "request")
+        assert j[0]["fault"] == f["id"] and j[1]["reason"] == "after_dropped_request", j
+        s.setblocking(False)
+        try:
+            assert False, "the client got %r" % s.recv(100)
+        except BlockingIOError:
+            pass
+        s.close()
+        st, _, _ = http(w.proxy.port, "GET", API + "/q1", w.token("alice"))
+        assert st == 404, st                          # never applied
+        assert not w.srv.log_lines(contains="path=/api/v0.2/tasks/q1 status=200")
+        assert not w.proxy.faults()
+
+
 def test_hold_response():
     with World() as w:
         alice = w.proxy.add_client("alice")
@@ -575,6 +604,7 @@ BAD_FAULTS = [
     ({"kind": "hold_response", "scope": {"client": "alice"}, "method": "PUT", "path": "/x"}, "ms"),
     ({"kind": "hold_response", "scope": {"client": "alice"}, "method": "put", "path": "/x",
       "ms": 1}, "method"),
+    ({"kind": "drop_request", "scope": {"client": "alice"}, "method": "PUT"}, "path"),
     ({"kind": "drop_response", "scope": {"client": "alice"}, "method": "PUT", "path": "x"}, "path"),
     ({"kind": "cut", "scope": {"client": "alice"}, "how": "kill"}, "how"),
     ({"kind": "cut", "scope": {"client": "alice"}, "unit": "byte"}, "unit"),

@@ -6,6 +6,7 @@ faults real mode will play, seen from a real client and a real server.
   the heal;
 - a response lost on the way back: the write is applied, the client times
   out and retries with the same Idempotency-Key (the journal shows both);
+- a request lost before the server: the same retry, applied once;
 - a response held past the client's request timeout: the same retry.
 
 Standard library only; waits are conditions (see hpbb.py).
@@ -92,6 +93,27 @@ def test_lost_response_is_retried_with_the_same_key():
             assert c.quit() == 0
 
 
+def test_lost_request_is_retried_with_the_same_key():
+    with World(time_scale=SCALE) as w:
+        c = client(w, "alice")
+        try:
+            w.proxy.ok("POST", "/clients/alice/faults",
+                       {"kind": "drop_request", "method": "PUT", "path": API + "/t3"},
+                       want=(201,))
+            c.ok({"cmd": "edit", "id": "t3", "fields": {"title": "Eggs"}})
+            wait_until(lambda: len(puts_of(w, "alice", "t3")) >= 2, what="the retry")
+            wait_until(lambda: not c.status()["queue"], what="the queue to drain")
+            assert "reason=timeout" in [l for l in c.stderr_text().splitlines()
+                                        if " retry " in l][0]
+            puts = puts_of(w, "alice", "t3")
+            assert puts[0].get("dropped") and not puts[-1].get("dropped")
+            assert len({p["headers"]["idempotency-key"] for p in puts}) == 1
+            resp = by_kind(w.proxy.journal(client="alice"), "response", method="PUT")
+            assert len(resp) == 1 and resp[0]["body"]["revision"] == 1
+        finally:
+            assert c.quit() == 0
+
+
 def test_held_response_past_the_timeout_is_retried_with_the_same_key():
     with World(time_scale=SCALE) as w:
         c = client(w, "alice")
@@ -120,4 +142,5 @@ if __name__ == "__main__":
         sys.exit(1)
     run_tests([test_offline_during_partition_is_a_heartbeat_timeout,
                test_lost_response_is_retried_with_the_same_key,
+               test_lost_request_is_retried_with_the_same_key,
                test_held_response_past_the_timeout_is_retried_with_the_same_key])
