@@ -337,6 +337,11 @@ static void on_src_gone(fp_proxy *p, fp_pair *pr, fp_dir *d, int error)
         journal_close(p, pr, fpp_side_name(s), fpp_side_name(s), error ? "rst" : "fin", 0,
                       "after_dropped_response");
         side_close(p, s, 0);
+        if (d->dst->eof) {
+            /* The client had hung up already: nothing is left open. */
+            side_close(p, d->dst, 0);
+            pr->dead = 1;
+        }
         return;
     }
     if (d->dst->fd < 0) {
