@@ -516,6 +516,9 @@ def test_drop_response_applied_but_never_answered():
         conns = w.proxy.ok("GET", "/clients/alice")["connections"]
         assert conns and conns[0]["client_open"]
         s.close()
+        # Once the client hangs up too, nothing of the pair is left.
+        wait_until(lambda: not w.proxy.ok("GET", "/clients/alice")["connections"],
+                   what="the silent pair to be freed")
         r = by_kind(w.proxy.journal(client="alice"), "response")[0]
         assert r["status"] == 200 and r["fault"] == f["id"] and r["body"]["title"] == "lost"
         # The retry with the same key is answered (the fault was used up).
