@@ -6,7 +6,6 @@
  */
 #define _GNU_SOURCE
 #include <fnmatch.h>
-#include <math.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -634,23 +633,31 @@ static int eval_client(rl_world *w, rl_client *c, const scn_node *asserts, size_
             json_t *e = windowed(hs, from), *x;
             size_t q;
             json_array_foreach(e, q, x) {
-                if (json_object_get(x, "by"))
+                /* code 0 "by network" may be a refused upgrade (the app's
+                 * line cannot tell); a 4008 has no `by` (either watchdog). */
+                int refused = json_integer_value(json_object_get(x, "code")) == 0;
+                if (json_object_get(x, "by") && !refused)
                     continue;
-                double t = json_number_value(json_object_get(x, "t")), best = 2000;
-                const char *by = NULL;
+                /* The first close frame of that code around the app's line:
+                 * the initiator's (the other side echoes it, RFC 6455). */
+                double t = json_number_value(json_object_get(x, "t"));
+                json_t *hit = NULL;
                 size_t r;
                 json_t *wc;
                 json_array_foreach(c->wire_closes, r, wc) {
-                    double d = fabs(json_number_value(json_object_get(wc, "t")) - t);
-                    if (json_equal(json_object_get(wc, "code"), json_object_get(x, "code")) &&
-                        d < best) {
-                        best = d;
-                        by = json_string_value(json_object_get(wc, "by"));
+                    double tw = json_number_value(json_object_get(wc, "t"));
+                    int same = refused ? json_is_true(json_object_get(wc, "refused"))
+                                       : json_equal(json_object_get(wc, "code"),
+                                                    json_object_get(x, "code"));
+                    if (same && tw > t - 2000 && tw < t + 500) {
+                        hit = wc;
+                        break;
                     }
                 }
-                if (by) {
+                if (hit) {
                     json_t *y = json_deep_copy(x);
-                    json_object_set_new(y, "by", json_string(by));
+                    json_object_set(y, "by", json_object_get(hit, "by"));
+                    json_object_set(y, "code", json_object_get(hit, "code"));
                     json_array_set_new(e, q, y);
                 }
             }

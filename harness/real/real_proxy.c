@@ -187,8 +187,17 @@ static void on_frame(rl_world *w, rl_client *c, json_t *e, double t)
 static void on_request(rl_world *w, rl_client *c, json_t *e, double t)
 {
     const char *path = json_string_value(json_object_get(e, "path"));
-    if (!path || strstr(path, "/tasks/stream"))
-        return; /* the upgrade: a connect, not a REST request */
+    if (path && strstr(path, "/tasks/stream")) {
+        /* The upgrade: a connect, not a REST request.  Its answer matters
+         * only when it is a refusal (below). */
+        json_array_append_new(w->proxy_pending,
+                              json_pack("{s:f,s:I,s:b}", "t", t, "conn",
+                                        json_integer_value(json_object_get(e, "conn")),
+                                        "upgrade", 1));
+        return;
+    }
+    if (!path)
+        return;
     char full[1024];
     const char *q = json_string_value(json_object_get(e, "query"));
     snprintf(full, sizeof full, "%s%s%s", path, q ? "?" : "", q ? q : "");
@@ -213,6 +222,17 @@ static void on_response(rl_world *w, rl_client *c, json_t *e, double t)
     json_array_foreach(w->proxy_pending, i, r) {
         if (json_integer_value(json_object_get(r, "conn")) != conn)
             continue;
+        if (json_is_true(json_object_get(r, "upgrade"))) {
+            /* A refused upgrade (401...) is what the app reports as a
+             * close with code 0: the wire knows the status. */
+            json_int_t st = json_integer_value(json_object_get(e, "status"));
+            if (st != 101)
+                json_array_append_new(c->wire_closes,
+                                      json_pack("{s:f,s:I,s:s,s:b}", "t", t, "code", st, "by",
+                                                "server", "refused", 1));
+            json_array_remove(w->proxy_pending, i);
+            return;
+        }
         json_object_set(r, "status", json_object_get(e, "status"));
         if (json_object_get(e, "body"))
             json_object_set(r, "response", json_object_get(e, "body"));

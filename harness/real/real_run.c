@@ -932,11 +932,19 @@ static int client_action(rl_world *w, rl_client *c, json_t *a)
         if (key)
             c->other_key = !strcmp(key, "other");
         c->ready = 0;
-        if (client_start(w, c, 0) != 0)
+        /* The device's network switch survives the app: an offline device
+         * restarts offline (our client: told before it may connect). */
+        if (client_start(w, c, c->offline && !w->o->client_cmd) != 0)
             return -1;
-        /* The device's network switch survives the app. */
-        if (c->offline)
-            return rl_client_cmd(w, c, json_pack("{s:s}", "cmd", "offline"), NULL);
+        if (c->offline) {
+            if (rl_client_cmd(w, c, json_pack("{s:s}", "cmd", "offline"), NULL) != 0)
+                return -1;
+            if (c->unstarted) {
+                c->unstarted = 0;
+                return rl_client_cmd(w, c, json_pack("{s:s}", "cmd", "start"), NULL);
+            }
+            return 0;
+        }
         client_settle(w, c, notes0, closed0);
         return 0;
     }
