@@ -113,20 +113,25 @@ void fp_unwatch(fp_proxy *p, int fd);
 int fp_listen_on(struct sockaddr_in *addr);
 
 fp_client *fp_client_find(fp_proxy *p, const char *name);
-/* Open a listener for a new client name on the main listener's host
- * (port 0 = any).  Returns the client or NULL with err (and an HTTP status
- * in *status: 409 exists, 400 bad port, 503 full/cannot bind). */
+/* Open a listener for a new client name (validated by the caller) on the
+ * main listener's host (port 0 = any).  Returns the client (owned by the
+ * registry) or NULL with err and an HTTP status in *status: 409 the name
+ * exists or the port is taken, 503 too many clients / cannot bind. */
 fp_client *fp_client_add(fp_proxy *p, const char *name, int port, int *status, char *err,
                          size_t errlen);
-/* Close its listener, reset its live connections, remove its faults. */
+/* Remove its faults, reset its live connections, close its listener and
+ * free c. */
 void fp_client_remove(fp_proxy *p, fp_client *c);
 
 /* Add an armed fault (copied; id and created_ms set) and log/journal it;
- * returns the registry's copy.  Immediate kinds (reset) are applied here
- * and not kept: *applied gets the number of connections they touched. */
+ * returns the registry's copy (owned by the registry).  Immediate kinds
+ * (reset) are applied here and not kept: the copy returned is then the
+ * caller's to free, and *applied gets the number of connections touched.
+ * NULL when out of memory. */
 fp_fault *fp_fault_arm(fp_proxy *p, const fp_fault *f, int *applied);
 fp_fault *fp_fault_find(fp_proxy *p, uint64_t id);
-/* Remove (and free) one fault; a partition removed heals its pairs. */
+/* Remove (and free) one fault; a partition removed heals its pairs at the
+ * next fp_pairs_pump(). */
 void fp_fault_remove(fp_proxy *p, fp_fault *f);
 
 /* Set up listeners, control, journal; 0 or -1 with err. */
@@ -136,8 +141,9 @@ int fp_proxy_init(fp_proxy *p, const struct sockaddr_in *listen_addr,
                   size_t errlen);
 /* Run until stop; returns 0. */
 int fp_proxy_run(fp_proxy *p);
+/* Close every socket and free everything p owns (p itself is the
+ * caller's).  Safe after a failed fp_proxy_init(). */
 void fp_proxy_free(fp_proxy *p);
-
 
 /* ---- fp_pair.c: forwarding engine --------------------------------------- */
 
@@ -157,8 +163,8 @@ int64_t fp_pairs_pump(fp_proxy *p, int64_t now);
 /* Reset (RST both sockets) every pair the scope covers; returns how many.
  * why is journaled ("reset", "client_removed"). */
 int fp_pairs_reset(fp_proxy *p, const fpf_scope *scope, uint64_t fault_id, const char *why);
-/* The live connections a scope covers (or all of a client, or, with
- * client "" the main port's), as a JSON array. */
+/* The live connections of per-client port `client` ("" = the main port,
+ * NULL = all), as a new JSON array (fields: docs/FAULT_PROXY.md). */
 json_t *fp_pairs_json(fp_proxy *p, const char *client);
 /* 1 when connection id is live (not yet closed on both sides). */
 int fp_pair_live(fp_proxy *p, uint64_t id);
@@ -166,7 +172,9 @@ void fp_pairs_free_all(fp_proxy *p);
 
 /* ---- fp_control.c: control API ----------------------------------------- */
 
+/* Accept control connections (one request each, see docs/FAULT_PROXY.md). */
 void fp_control_accept(fp_proxy *p);
+/* An epoll event on a control connection; c may be freed by the call. */
 void fp_control_event(fp_proxy *p, struct fp_ctl_conn *c, uint32_t events);
 void fp_control_free_all(fp_proxy *p);
 
