@@ -142,7 +142,10 @@ int main(int argc, char **argv)
         hp_log(&p.env, HP_LOG_ERROR, "start_failed", "error=\"%s\"", err);
         fprintf(stderr, "hp-fault-proxy: %s\n", err);
         fp_proxy_free(&p);
-        return strstr(err, "--upstream must") ? EXIT_USAGE : EXIT_RUNTIME;
+        /* A malformed --upstream is a usage error; a host that does not
+         * resolve or a port that cannot be bound is a runtime one. */
+        int usage = strncmp(err, "--upstream", 10) == 0 && !strstr(err, " host '");
+        return usage ? EXIT_USAGE : EXIT_RUNTIME;
     }
     char a1[INET_ADDRSTRLEN], a2[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &p.listen_addr.sin_addr, a1, sizeof a1);

@@ -751,6 +751,10 @@ def test_bytes_that_are_not_http_go_through_opaquely():
 def test_cli():
     for args, rc in [(["--help"], 0), (["--version"], 0), ([], 2), (["--listen", "x"], 2),
                      (["--listen", "127.0.0.1:0", "--upstream", "https://h:1"], 2),
+                     (["--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1"], 2),
+                     (["--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:0"], 2),
+                     (["--listen", "127.0.0.1:0", "--upstream", "http://no-such-host.invalid:80"],
+                      3),
                      (["--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:1",
                        "--journal-max", "5"], 2),
                      (["--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:1",
