@@ -248,6 +248,22 @@ static json_t *windowed(json_t *entries, double from)
     return out;
 }
 
+/* Records from the proxy's journal: a `since: mark` window is exact in
+ * journal sequence numbers (w->from_seq); otherwise by time. */
+static json_t *windowed_wire(rl_world *w, json_t *entries, double from)
+{
+    if (w->from_seq < 0)
+        return windowed(entries, from);
+    json_t *out = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(entries, i, e) {
+        if (json_integer_value(json_object_get(e, "seq")) > w->from_seq)
+            json_array_append(out, e);
+    }
+    return out;
+}
+
 static json_t *ids_of(json_t *items, const char *key)
 {
     json_t *out = json_array();
@@ -374,9 +390,11 @@ static json_t *clients_requests(rl_world *w)
         json_array_foreach(w->proxy_running ? w->c[i].wire_http : w->c[i].http, k, e) {
             if (json_is_true(json_object_get(e, "never_sent")))
                 continue;
+            /* Journal records by sequence (exact), the clients' own by time. */
+            const char *key = w->proxy_running ? "seq" : "t";
             size_t at = json_array_size(all);
-            double t = json_number_value(json_object_get(e, "t"));
-            while (at > 0 && json_number_value(json_object_get(json_array_get(all, at - 1), "t")) > t)
+            double t = json_number_value(json_object_get(e, key));
+            while (at > 0 && json_number_value(json_object_get(json_array_get(all, at - 1), key)) > t)
                 at--;
             json_array_insert(all, at, e);
         }
@@ -400,7 +418,9 @@ static int eval_server(rl_world *w, const scn_node *asserts, size_t i0, size_t i
             json_t *src = !strcmp(k, "log") ? json_incref(w->srv_logs)
                           : wire_requests(w, vn)  ? clients_requests(w)
                                                   : json_incref(w->srv_requests);
-            json_t *e = windowed(src, from);
+            json_t *e = src != w->srv_logs && src != w->srv_requests && w->proxy_running
+                            ? windowed_wire(w, src, from)
+                            : windowed(src, from);
             ok = hist(o, vn, text, k, v, e);
             json_decref(e);
             json_decref(src);
@@ -581,7 +601,8 @@ static int eval_client(rl_world *w, rl_client *c, const scn_node *asserts, size_
          * its connection from its own level-1 `connection` lines. */
         if (w->proxy_running && (!strcmp(k, "requests") || !strcmp(k, "frames"))) {
             /* What crossed the wire, from the proxy's journal (SPEC §7). */
-            json_t *win = windowed(!strcmp(k, "frames") ? c->wire_frames : c->wire_http, from);
+            json_t *win = windowed_wire(w, !strcmp(k, "frames") ? c->wire_frames : c->wire_http,
+                                        from);
             ok = hist(o, vn, text, k, v, win);
             json_decref(win);
             json_decref(v);
@@ -895,6 +916,9 @@ int rl_eval_item(rl_world *w, const scn_node *e, rl_item *x, rl_out *o)
 {
     rl_out_clear(o);
     o->ok = 1;
+    const char *since = x->log ? NULL : scn_str(scn_map_get(e, "since"));
+    json_t *ms = since ? json_object_get(w->mark_seqs, since) : NULL;
+    w->from_seq = ms ? (long long)json_integer_value(ms) : -1;
     if (x->log)
         return eval_log_item(w, x->log, -1, o);
     double from = window_from(w, e);

@@ -167,7 +167,8 @@ static void on_frame(rl_world *w, rl_client *c, json_t *e, double t)
     json_t *type = json_object_get(e, "type");
     if (!json_is_string(type))
         type = json_object_get(e, "event_type");
-    json_t *f = json_pack("{s:f,s:s,s:O,s:O,s:s}", "t", t, "from",
+    json_t *f = json_pack("{s:f,s:I,s:s,s:O,s:O,s:s}", "t", t, "seq",
+                          json_integer_value(json_object_get(e, "seq")), "from",
                           dir && !strcmp(dir, "c2s") ? "client" : "server", "type",
                           json_is_string(type) ? type : json_null(), "bytes",
                           json_object_get(e, "size") ? json_object_get(e, "size")
@@ -203,7 +204,8 @@ static void on_request(rl_world *w, rl_client *c, json_t *e, double t)
     snprintf(full, sizeof full, "%s%s%s", path, q ? "?" : "", q ? q : "");
     json_t *headers = json_object_get(e, "headers");
     json_t *key = json_object_get(headers, "idempotency-key");
-    json_t *r = json_pack("{s:f,s:O,s:s,s:s,s:I,s:s}", "t", t, "method",
+    json_t *r = json_pack("{s:f,s:I,s:O,s:s,s:s,s:I,s:s}", "t", t, "seq",
+                          json_integer_value(json_object_get(e, "seq")), "method",
                           json_object_get(e, "method"), "path", full, "from", c->spec->name,
                           "conn", json_integer_value(json_object_get(e, "conn")), "source",
                           "proxy");
@@ -289,6 +291,20 @@ void rl_proxy_sync(rl_world *w)
 
 void rl_proxy_stop(rl_world *w)
 {
+    /* HP_REAL_KEEP: the whole journal is kept beside the programs' files. */
+    if (w->proxy_running && getenv("HP_REAL_KEEP")) {
+        char *out = NULL, path[600];
+        snprintf(path, sizeof path, "%s/proxy-journal.json", w->dir);
+        if (rl_http(w->proxy_ctl, "GET", "/journal?limit=10000", NULL, NULL, 10000, &out) == 200 &&
+            out) {
+            FILE *f = fopen(path, "w");
+            if (f) {
+                fputs(out, f);
+                fclose(f);
+            }
+        }
+        free(out);
+    }
     if (w->proxy.pid > 0)
         rl_proc_stop(&w->proxy, SIGTERM, 3000);
     rl_proc_close_fds(&w->proxy);

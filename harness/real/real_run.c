@@ -1492,6 +1492,7 @@ int scn_run_real(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
     w->srv_logs = json_array();
     w->srv_requests = json_array();
     w->marks = json_object();
+    w->mark_seqs = json_object();
     w->times = json_object();
     w->tokens = json_array();
     w->trace = r->trace;
@@ -1539,6 +1540,13 @@ int scn_run_real(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
             }
         } else if ((v = scn_map_get(st, "mark"))) {
             json_object_set_new(w->marks, scn_str(v) ? scn_str(v) : "", json_real(rl_wt(w)));
+            /* The journal's clock is whole epoch ms: a request 0.3 ms after
+             * the mark could read as before it.  Its sequence cannot. */
+            if (w->proxy_running) {
+                rl_proxy_sync(w);
+                json_object_set_new(w->mark_seqs, scn_str(v) ? scn_str(v) : "",
+                                    json_integer(w->proxy_seq));
+            }
         } else if ((v = scn_map_get(st, "expect")) || (v = scn_map_get(st, "expect_log")) ||
                    (v = scn_map_get(st, "wait_until"))) {
             int is_log = scn_map_get(st, "expect_log") != NULL;
@@ -1664,6 +1672,7 @@ done:
     json_decref(w->srv_logs);
     json_decref(w->srv_requests);
     json_decref(w->marks);
+    json_decref(w->mark_seqs);
     json_decref(w->times);
     json_decref(w->tokens);
     free(w->policy);

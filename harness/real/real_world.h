@@ -83,6 +83,9 @@ typedef struct rl_world {
     double epoch_off;          /* epoch ms - rl_now_ms(): the journal's clock */
     long long proxy_seq;       /* last journal entry read */
     json_t *proxy_pending;     /* requests waiting for their response */
+    json_t *mark_seqs;         /* mark -> the proxy's last journal seq at that instant */
+    long long from_seq;        /* the window of the expectation being evaluated, in
+                                * journal seqs (-1: none): exact where wall ms are not */
     double jitter_ms;          /* the worst lateness of a wait seen in this run (timing
                                 * tolerances grow with it, and it is reported) */
 } rl_world;
