@@ -135,6 +135,7 @@ class Core:
         self.auth_is_required = True
         self.log("WARNING", "auth_required", reason=why)
         self.emit({"kind": "notification", "type": "AUTH_REQUIRED", "reason": why})
+        self.emit({"kind": "connection", "state": "auth_required"})
 
     def offline_begin(self):
         """N-1: an offline period starts (if none is running)."""

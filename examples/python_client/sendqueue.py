@@ -8,7 +8,8 @@
   a mutation id sent as Idempotency-Key, the same on every retry (also after
   a merge or a banner choice).  Chaining: a later item of the same task is
   based on the earlier one's snapshot and rebased onto the acknowledged
-  result (or onto the cached server version after a dead letter).
+  result (or onto the cached server version after a dead letter), its own
+  changes replayed onto it.
 - Q-4/Q-5: retry delays 1, 3, 9, 27, 120 s then 120 s; SYNC_FAILED at the
   5th consecutive failure, once per streak; "sync now" resets.
 - Q-6: full queue: coalesce into the task's queued item that is not in
@@ -29,6 +30,7 @@ import time
 
 import merge
 import rest
+from policy import FIELDS
 from store import Item
 
 API = "/api/v0.2/tasks"
@@ -352,9 +354,22 @@ class SendQueue:
         self.pump()
 
     def _rebase_next(self, entity_id, task):
-        """Q-3: the next item of the task now builds on `task` (None: revision 0)."""
+        """Q-3: the next item of the task now builds on `task` (the acked
+        result, or the cached server version after a dead letter; None:
+        nothing known, revision 0).  The item's OWN changes (its snapshot
+        against the base it was edited from) are replayed onto `task`, so
+        a change of theirs that the earlier item took in after a 409 is not
+        overwritten by the stale copy in this snapshot, and a dead-lettered
+        item's changes do not go out through this one.  A field both changed
+        keeps this item's value (the user's latest edit)."""
         for it in self.items:
             if it.entity_id == entity_id:
+                if task is not None:
+                    replayed, both = merge.merge3(it.base, it.snapshot, task, FIELDS)
+                    for name in both:
+                        replayed[name] = copy.deepcopy(it.snapshot.get(name))
+                    replayed["deleted"] = it.snapshot.get("deleted", False)
+                    it.snapshot = replayed
                 it.base = copy.deepcopy(task) if task else None
                 it.base_revision = task.get("revision", 0) if task else 0
                 self.core.store.queue_update(it)

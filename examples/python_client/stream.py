@@ -29,7 +29,9 @@ import logging
 from urllib.parse import quote
 
 import websockets
-from websockets.exceptions import ConnectionClosed, InvalidStatusCode
+from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatusCode
+from websockets.legacy import client as ws_client
+from websockets.legacy import http as ws_http
 
 import rest
 
@@ -40,6 +42,28 @@ logging.getLogger("websockets").propagate = False
 
 STREAM_PATH = "/api/v0.2/tasks/stream"
 API = "/api/v0.2/tasks"
+
+
+class _Protocol(ws_client.WebSocketClientProtocol):
+    """websockets 10.4 reads only "HTTP/1.1" status lines, but a server may
+    refuse an upgrade in HTTP/1.0 (libwebsockets does: hp-fake-server answers
+    a bad token with "HTTP/1.0 401").  The refusal's status is what A-2 needs
+    (401 -> AUTH_REQUIRED, not a reconnect), so HTTP/1.0 is read too; a 101
+    is HTTP/1.1 anyway and websockets checks the rest of the handshake."""
+
+    async def read_http_response(self):
+        try:
+            line = await ws_http.read_line(self.reader)
+            version, code = (line.split(b" ", 2) + [b""])[:2]
+            if version not in (b"HTTP/1.1", b"HTTP/1.0") or not code.isdigit():
+                raise ValueError("not an HTTP status line")
+            headers = await ws_http.read_headers(self.reader)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - as websockets does it
+            raise InvalidMessage("did not receive a valid HTTP response") from exc
+        self.response_headers = headers
+        return int(code), headers
 
 
 class Stream:
@@ -106,7 +130,7 @@ class Stream:
                 url, open_timeout=max(self.core.policy.request_timeout, 1.0),
                 ping_interval=None,          # the policy's HEARTBEAT is the liveness check
                 close_timeout=1.0, max_size=4 << 20, compression=None,
-                user_agent_header="hp-python-client")
+                user_agent_header="hp-python-client", create_protocol=_Protocol)
         except InvalidStatusCode as e:
             if gen == self.gen:
                 self._refused(e.status_code)
@@ -122,6 +146,7 @@ class Stream:
             return
         self.ws = ws
         self.state = "open"
+        self.core.emit({"kind": "connection", "state": "open"})
         loop = asyncio.get_running_loop()
         self.last_rx = loop.time()
         self.core.log("INFO", "ws_open", revision=self.core.applied)

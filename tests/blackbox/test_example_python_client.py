@@ -31,7 +31,9 @@ lines (notification, connection, event):
 - a 422 dead-lettered with REJECTED while the queue goes on, a 429 waiting
   for its Retry-After, RESYNC_REQUIRED -> reload -> HELLO again (Q-7, WS-2);
 - a soft-lock kept past its TTL by the client's heartbeats alone, then
-  released (CF-1, WS-4); the cache window and cap (C-1, C-2, via `cached`).
+  released (CF-1, WS-4); the cache window and cap (C-1, C-2, via `cached`);
+- a chained edit after a merged 409 keeps their change (Q-3, CF-2); an
+  upgrade refused with 401 (in HTTP/1.0) is AUTH_REQUIRED, no reconnect.
 
 The client needs the `websockets` package (Debian: python3-websockets).
 The test runs it with this interpreter if that one has it, else with
@@ -669,6 +671,55 @@ def test_cache_window_and_cap():
         assert alice.quit() == 0
 
 
+def test_chained_edit_after_merge_keeps_theirs():
+    """Q-3 with CF-2: two offline edits of one task (chained); their change
+    meanwhile; the first PUT is merged after a 409, and the second, rebased
+    onto that result, replays only its own change: their notes survive."""
+    with Env() as env:
+        srv = server(env)
+        alice = client(env, "alice", srv).start()
+        bob_tok = srv.token("bob", "home")
+        alice.wait_ready()
+        alice.ok({"cmd": "edit", "id": "t1", "fields": {"title": "Milk", "notes": "2 l"}})
+        wait_until(lambda: alice.status()["applied_revision"] == 1, what="t1 applied")
+        alice.ok({"cmd": "offline"})
+        alice.ok({"cmd": "edit", "id": "t1", "fields": {"title": "Oat milk"}})
+        alice.ok({"cmd": "edit", "id": "t1", "fields": {"done": True}})
+        t = get_task(srv, bob_tok, "t1")
+        st, body, _ = srv.put("t1", bob_tok, dict(t, notes="3 l"), base=1)
+        assert st == 200 and body["revision"] == 2, body
+        alice.ok({"cmd": "online"})
+        alice.wait_status(lambda s: not s["queue"], what="both items delivered")
+        t = get_task(srv, bob_tok, "t1")
+        assert (t["title"], t["notes"], t["done"], t["revision"]) == \
+            ("Oat milk", "3 l", True, 4), t
+        assert [p[3] for p in server_requests(srv, "PUT", API + "/t1")] == [200, 200, 409, 200, 200]
+        assert alice.count(is_note("CONFLICT")) == 0
+        assert alice.quit() == 0
+
+
+def test_refused_upgrade_401():
+    """A-2: an upgrade refused with 401 (hp-fake-server answers it in
+    HTTP/1.0) is AUTH_REQUIRED upgrade_401, once, and no reconnect."""
+    with Env() as env:
+        srv = server(env)
+        alice = client(env, "alice", srv)
+        alice.token = srv.token("alice", "home").rsplit(".", 1)[0] + ".AAAA"   # bad signature
+        alice.start()
+        note = alice.wait(is_note("AUTH_REQUIRED"), what="AUTH_REQUIRED")
+        assert note["reason"] == "upgrade_401", note
+        alice.wait(is_conn("auth_required"), what="connection auth_required")
+        assert alice.count(is_conn("closed", 0)) == 1
+        t_end = time.monotonic() + 3 * SCALE * 3          # past the first two delays
+        while time.monotonic() < t_end:
+            assert alice.count(is_conn("connecting")) == 1, "reconnected without a token"
+            time.sleep(0.05)
+        m = alice.mark()
+        alice.ok({"cmd": "token", "token": srv.token("alice", "home")})
+        alice.wait(is_conn("ready"), since=m, what="ready with a good token")
+        assert alice.quit() == 0
+
+
 if __name__ == "__main__":
     if PYTHON is None:
         need_tools("test_example_python_client", ["python3-websockets"],
@@ -681,4 +732,5 @@ if __name__ == "__main__":
                test_no_token_at_start_and_watchdog,
                test_policy_queue_full_coalesce_and_offline_long,
                test_rejected_dead_letter_429_retry_after_and_resync,
-               test_locks_carried_by_heartbeats, test_cache_window_and_cap])
+               test_locks_carried_by_heartbeats, test_cache_window_and_cap,
+               test_chained_edit_after_merge_keeps_theirs, test_refused_upgrade_401])
