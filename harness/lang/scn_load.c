@@ -109,7 +109,7 @@ static const char *const m_notified[] = {"type", "entity_id", "fields", "edit_vs
 static const char *const m_requests[] = {"method", "path", "status", "from", "idem_key", "body",
                                          "response", NULL};
 static const char *const m_closed[] = {"code", "by", NULL};
-static const char *const m_frames[] = {"from", "type", "entity_id", "lost", NULL};
+static const char *const m_frames[] = {"from", "type", "entity_id", "revision", "lost", NULL};
 static const char *const queue_keys[] = {"length", "entities", "items", NULL};
 static const char *const queue_item_keys[] = {"entity_id", "op", "base_revision", "attempts",
                                               "snapshot", "mutation_id", "status", "reason", NULL};

@@ -178,6 +178,10 @@ static void on_frame(rl_world *w, rl_client *c, json_t *e, double t)
      * when sent; the simulator's silent link loses it outright). */
     if (json_is_true(json_object_get(e, "dropped")) || json_is_true(json_object_get(e, "held")))
         json_object_set_new(f, "lost", json_true());
+    if (json_is_integer(json_object_get(e, "revision")))
+        json_object_set(f, "revision", json_object_get(e, "revision"));
+    if (json_is_string(json_object_get(e, "entity_id")))
+        json_object_set(f, "entity_id", json_object_get(e, "entity_id"));
     json_array_append_new(c->wire_frames, f);
     (void)w;
 }

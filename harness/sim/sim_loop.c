@@ -322,6 +322,16 @@ static void frame_record(sim_world *w, int ci, int from_server, const char *kind
     if (entity && *entity)
         json_object_set_new(r, "entity_id", json_string(entity));
     json_object_set_new(r, "lost", json_boolean(json_object_get(tr, "lost") != NULL));
+    /* The message's revision (HELLO, READY, events): what a wire record can
+     * show too (the fault proxy's journal), so `frames` can name it. */
+    const char *data = json_string_value(json_object_get(tr, "data"));
+    const char *rv = data ? strstr(data, "\"revision\":") : NULL;
+    if (rv) {
+        char *end = NULL;
+        long long v = strtoll(rv + 11, &end, 10);
+        if (end != rv + 11)
+            json_object_set_new(r, "revision", json_integer(v));
+    }
     /* "lost" may still be set at delivery: keep the trace entry to re-check. */
     json_object_set(r, "_trace", tr);
 }

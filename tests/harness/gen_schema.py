@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # Regenerates docs/scenario.schema.json (JSON Schema 2020-12) from the language tables
-# mirrored here from harness/scn_load.c.  test_scn_load checks that every keyword of the
+# mirrored here from harness/lang/scn_load.c.  test_scn_load checks that every keyword of the
 # validator appears in the schema, so a new keyword fails the test until it is added here.
 # Usage: python3 tests/harness/gen_schema.py > docs/scenario.schema.json
 import json
@@ -16,10 +16,10 @@ notify_types = ["SYNC_FAILED","QUEUE_FULL","OFFLINE_LONG","CONFLICT","REJECTED",
 frame_types = ["HELLO","READY","HEARTBEAT","RESYNC_REQUIRED"] + event_types
 methods = ["GET","PUT","DELETE","POST","PATCH","HEAD"]
 levels = ["DEBUG","INFO","WARNING","ERROR"]
-# Log record names and task fields: read from harness/scn_load.c, where the validator keeps them
+# Log record names and task fields: read from harness/lang/scn_load.c, where the validator keeps them
 # (docs/LOG_RECORDS.md documents each record).
 import os, re
-_src = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "harness", "scn_load.c")).read()
+_src = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "harness", "lang", "scn_load.c")).read()
 def _c_table(name):
     body = re.search(r"const char \*const " + name + r"\[\] = \{(.*?)NULL\s*\}", _src, re.S).group(1)
     body = re.sub(r"/\*.*?\*/", "", body, flags=re.S)
@@ -48,7 +48,7 @@ received_m = {"event_type": {"enum": event_types}, "entity_id": {"type": "string
 notified_m = {"type": {"enum": notify_types}, "entity_id": {"type": "string"}, "fields": {"type": "array", "items": {"type": "string"}}, "edit_vs_delete": {"type": "boolean"}, "choices": {"type": "array", "items": {"type": "string"}}}
 requests_m = {"method": {"enum": methods}, "path": {"type": "string", "pattern": "^/"}, "status": nonneg, "from": {"type": "string"}, "idem_key": {"type": ["boolean", "string"]}, "body": {}, "response": {}}
 closed_m = {"code": nonneg, "by": {"enum": ["server", "client", "network"]}}
-frames_m = {"from": {"enum": ["server", "client"]}, "type": {"enum": frame_types}, "entity_id": {"type": "string"}, "lost": {"type": "boolean"}}
+frames_m = {"from": {"enum": ["server", "client"]}, "type": {"enum": frame_types}, "entity_id": {"type": "string"}, "revision": {"type": "integer", "minimum": 0}, "lost": {"type": "boolean"}}
 
 log_inner = {"level": {"enum": levels}, "message": {"enum": log_messages, "description": "a record name, see docs/LOG_RECORDS.md"}, "pattern": {"type": "string", "description": "POSIX extended regex searched in '<message> <fields>'"}, **quant}
 log_one = obj(log_inner)
