@@ -252,17 +252,24 @@ class Stream:
         asyncio.ensure_future(write())
 
     def _start_heartbeats(self):
-        """WS-4 / CF-1: HEARTBEAT every interval with the ids being edited."""
+        """WS-4 / CF-1: HEARTBEAT every interval with the ids being edited.
+        The beats keep a fixed rate from now (anchor + k x interval), so
+        the small delays of each wake-up do not add up: after one lost
+        heartbeat the next still reaches the server within its 2 intervals."""
         if self.hb_task:
             self.hb_task.cancel()
-        gen = self.gen
+        gen, loop = self.gen, asyncio.get_running_loop()
+        anchor, interval = loop.time(), self.hb_interval
 
         async def beat():
+            k = 1
             while gen == self.gen:
-                await asyncio.sleep(self.hb_interval)
+                await asyncio.sleep(max(0.0, anchor + k * interval - loop.time()))
                 if gen != self.gen:
                     return
                 self.send({"type": "HEARTBEAT", "locks": list(self.core.locks)})
+                # one beat per wake-up, even when late (never a burst)
+                k = max(k + 1, int((loop.time() - anchor) / interval) + 1)
         self.hb_task = asyncio.ensure_future(beat())
 
     # -- receiving -----------------------------------------------------------------------
