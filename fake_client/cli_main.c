@@ -119,6 +119,7 @@ void cli_drv_observable(const hp_out *it)
  * side of it (SPEC §7). */
 static int http_bodies;
 static int no_start; /* --no-start: cli_start() waits for the `start` command */
+static int start_offline; /* --online no: the device is offline when the app starts */
 
 static json_t *body_json(const char *b, size_t len)
 {
@@ -367,6 +368,8 @@ static const char USAGE[] =
     "                    message read or written (from, type, bytes)\n"
     "  --http-bodies     put the request and response bodies on http lines\n"
     "  --no-start        do not connect until the `start` command (edits queue)\n"
+    "  --online yes|no   whether the device has a network when the app starts\n"
+    "                    (default yes; no = as after the `offline` command)\n"
     "  --help            this text\n"
     "\n"
     "Commands: edit, delete, lock, unlock, offline, online, sync_now, choose,\n"
@@ -432,7 +435,7 @@ int main(int argc, char **argv)
     double scale = 1.0;
     hp_log_level level = HP_LOG_INFO;
 
-    enum { O_SERVER = 1, O_TOKEN, O_DB, O_KEY, O_SCALE, O_LEVEL, O_NAME, O_CA, O_POLICY, O_FRAMES, O_BODIES, O_NOSTART, O_HELP };
+    enum { O_SERVER = 1, O_TOKEN, O_DB, O_KEY, O_SCALE, O_LEVEL, O_NAME, O_CA, O_POLICY, O_FRAMES, O_BODIES, O_NOSTART, O_ONLINE, O_HELP };
     static const struct option opts[] = {
         {"server", required_argument, NULL, O_SERVER},
         {"token", required_argument, NULL, O_TOKEN},
@@ -446,6 +449,7 @@ int main(int argc, char **argv)
         {"frames", no_argument, NULL, O_FRAMES},
         {"http-bodies", no_argument, NULL, O_BODIES},
         {"no-start", no_argument, NULL, O_NOSTART},
+        {"online", required_argument, NULL, O_ONLINE},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -463,6 +467,11 @@ int main(int argc, char **argv)
         case O_FRAMES: cli_lws_set_frames(1); break;
         case O_BODIES: http_bodies = 1; break;
         case O_NOSTART: no_start = 1; break;
+        case O_ONLINE:
+            if (strcmp(optarg, "yes") && strcmp(optarg, "no"))
+                usage_error("--online must be yes or no, not \"%s\"", optarg);
+            start_offline = !strcmp(optarg, "no");
+            break;
         case O_SCALE: {
             char *end = NULL;
             errno = 0;
@@ -552,6 +561,8 @@ int main(int argc, char **argv)
     }
     hp_log(&env, HP_LOG_INFO, "client_started", "server=%s db=%s time_scale=%g", server, db,
            scale);
+    if (start_offline) /* before any connect: the network switch is the device's */
+        cli_set_online(core, 0);
     if (!no_start)
         cli_start(core);
     int rc = cli_lws_run(core, &env, server, err, sizeof err);

@@ -856,7 +856,8 @@ const char *rl_unobservable(rl_world *w, const char *actor, const char *key, con
          * what the contract asks it to show; everything else it could only
          * claim. */
         static const char *const level1[] = {"received", "notified", "closed", "connection",
-                                             "connect_attempts", "requests", "frames", NULL};
+                                             "connect_attempts", "reconnect_delays", "requests",
+                                             "frames", NULL};
         int ok1 = 0;
         for (const char *const *l = level1; *l; l++)
             ok1 |= !strcmp(*l, key);

@@ -675,7 +675,8 @@ static int client_start(rl_world *w, rl_client *c, int deferred)
         const char *vars[] = {"server", c->url, "token", c->token ? c->token : "", "db", c->db,
                               "key_file", c->other_key ? c->key_other : c->key, "name",
                               c->spec->name, "time_scale", scale, "policy",
-                              w->policy ? w->policy : "{}", NULL};
+                              w->policy ? w->policy : "{}", "online",
+                              c->offline ? "no" : "yes", NULL};
         shell_cmd = rl_template(w->o->client_cmd, vars);
         if (!shell_cmd)
             return rl_fail(w, "out of memory");
