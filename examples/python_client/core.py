@@ -302,4 +302,4 @@ class Core:
                 "quarantined": 0}
 
     def cached(self, entity_id):
-        return self.store.cache_get(entity_id)
+        return self.store.cache_get(entity_id, use=True)

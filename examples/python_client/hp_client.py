@@ -186,6 +186,8 @@ async def main_async(args, policy):
     threading.Thread(target=read_stdin, args=(loop, lines), daemon=True).start()
     core.log("INFO", "start", server=args.server, db=args.db, applied=core.applied,
              queued=len(core.queue.items))
+    if args.online == "no":
+        core.online = False                  # the device is offline: no connect, no request
     core.start()
 
     async def commands():
@@ -231,6 +233,9 @@ def parse_args(argv):
     p.add_argument("--time-scale", type=float, default=1.0, help="multiply policy durations")
     p.add_argument("--policy", default="", help="JSON object of policy overrides")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--online", default="yes", choices=["yes", "no"],
+                   help="whether the device has a network when the app starts (contract "
+                        "placeholder {online})")
     return p.parse_args(argv)
 
 

@@ -65,7 +65,7 @@ class SendQueue:
         it = self.last_of(entity_id)
         if it is not None:
             return copy.deepcopy(it.snapshot)
-        return self.core.store.cache_get(entity_id)
+        return self.core.store.cache_get(entity_id, use=True)
 
     def pinned(self):
         return {it.entity_id for it in self.items}

@@ -131,11 +131,14 @@ class Store:
 
     # -- cache (WS-2, C-4) -------------------------------------------------------
 
-    def cache_get(self, entity_id):
+    def cache_get(self, entity_id, use=False):
+        """The cached task or None; use=True when the user reads it (C-2:
+        a read counts as a use), not for the client's own bookkeeping."""
         row = self.db.execute("SELECT task FROM cache WHERE entity_id=?", (entity_id,)).fetchone()
         if not row:
             return None
-        self._tx("UPDATE cache SET used_at=? WHERE entity_id=?", (time.time(), entity_id))
+        if use:
+            self._tx("UPDATE cache SET used_at=? WHERE entity_id=?", (time.time(), entity_id))
         return json.loads(row[0])
 
     def cache_put(self, entity_id, task):
@@ -175,6 +178,19 @@ class Store:
             if eid not in pinned:
                 return at + window_s
         return None
+
+    def apply_event(self, entity_id, task, revision):
+        """WS-2: an event's task (None: REMINDER_DUE) and the applied
+        revision it moves to, in one transaction."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            if task is not None:
+                now = time.time()
+                self.db.execute("INSERT OR REPLACE INTO cache (entity_id, task, updated_at, "
+                                "used_at) VALUES (?, ?, ?, ?)",
+                                (entity_id, json.dumps(task), now, now))
+            self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('applied', ?)",
+                            (str(revision),))
 
     def cache_replace(self, tasks, revision):
         """WS-2 reload (RESYNC_REQUIRED): the cache becomes the server's list

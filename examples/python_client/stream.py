@@ -181,7 +181,7 @@ class Stream:
     def _refused(self, http_status):
         """The upgrade failed: http_status 401, another status, or 0 (no answer)."""
         self.state = "idle"
-        self.core.emit({"kind": "connection", "state": "closed", "code": 0})
+        self._emit_closed(0)
         self.core.log("INFO", "ws_refused", status=http_status)
         if http_status == 401 and self.conn_token_gen != self.core.token_gen:
             self.reset_backoff()             # refused for an older token: try the new one
@@ -195,7 +195,7 @@ class Stream:
         """The server (or the network) closed the connection."""
         self._forget()
         self.core.offline_begin()
-        self.core.emit({"kind": "connection", "state": "closed", "code": code})
+        self._emit_closed(code)
         self.core.log("INFO", "ws_closed", code=code)
         if code == 4001 and self.conn_token_gen != self.core.token_gen:
             self.reset_backoff()             # A-2: a new token arrived meanwhile
@@ -216,7 +216,14 @@ class Stream:
         if ws is not None:
             asyncio.ensure_future(_quiet_close(ws, code, reason))
         self.core.offline_begin()
+        self._emit_closed(code)
+
+    def _emit_closed(self, code):
+        """The `closed` line; while AUTH_REQUIRED the state line that follows
+        says so again (a scenario reads the client's last state)."""
         self.core.emit({"kind": "connection", "state": "closed", "code": code})
+        if self.core.auth_is_required:
+            self.core.emit({"kind": "connection", "state": "auth_required"})
 
     def _forget(self):
         self.gen += 1
@@ -323,12 +330,12 @@ class Stream:
             return
         if rev <= self.core.applied:
             return                           # WS-2: a duplicate
-        if et == "TASK_UPDATED":
-            if not isinstance(payload, dict) or payload.get("id") != eid:
-                self.core.log("WARNING", "bad_event", entity="task/" + eid, revision=rev)
-                return
-            self.core.store.cache_put(eid, payload)   # C-4: verbatim
-        self.core.set_applied(rev)
+        if et == "TASK_UPDATED" and (not isinstance(payload, dict) or payload.get("id") != eid):
+            self.core.log("WARNING", "bad_event", entity="task/" + eid, revision=rev)
+            return
+        # C-4: the payload is cached verbatim; the revision moves with it.
+        self.core.store.apply_event(eid, payload if et == "TASK_UPDATED" else None, rev)
+        self.core.applied = rev
         self.core.emit(line)
         if et == "TASK_UPDATED":
             self.core.cache_upkeep()         # C-1 / C-2
