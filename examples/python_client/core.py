@@ -219,6 +219,15 @@ class Core:
             self.stream.connect_now()
             self.queue.resume_now()
 
+    def send_frame(self, text):
+        """A test probe, not a user action (docs/CLIENT_DRIVER.md): one text
+        frame on the open stream behind the policy's back, to see how the
+        server treats a frame that breaks the protocol."""
+        if self.stream.state not in ("open", "ready") or not self.stream.send_text(text):
+            return "no stream open"
+        self.log("INFO", "send_frame", bytes=len(text.encode()))
+        return None
+
     # -- CF-1: soft-locks (best effort, not queue items) ------------------------------------
 
     def lock(self, entity_id):

@@ -153,6 +153,12 @@ def handle(core, line):
             return error(cmd, '"token" must not be empty'), False
         core.set_token(tok)
         return ok(cmd), False
+    if cmd == "send_frame":
+        text = cmdobj.get("text")
+        if not isinstance(text, str):
+            return error(cmd, '"send_frame" needs a string "text"'), False
+        err = core.send_frame(text)
+        return (error(cmd, err) if err else ok(cmd)), False
     if cmd == "status":
         st = {"kind": "status"}
         st.update(core.status())

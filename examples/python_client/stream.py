@@ -244,19 +244,23 @@ class Stream:
 
     def send(self, obj):
         """Queue one JSON message on the open connection (one writer at a time)."""
+        self.send_text(json.dumps(obj, separators=(",", ":")))
+
+    def send_text(self, text):
         ws, gen = self.ws, self.gen
         if ws is None:
-            return
+            return False
 
         async def write():
             async with self.send_lock:
                 if gen != self.gen:
                     return
                 try:
-                    await ws.send(json.dumps(obj, separators=(",", ":")))
+                    await ws.send(text)
                 except (ConnectionClosed, OSError):
                     pass                     # the reader task sees the close
         asyncio.ensure_future(write())
+        return True
 
     def _start_heartbeats(self):
         """WS-4 / CF-1: HEARTBEAT every interval with the ids being edited.

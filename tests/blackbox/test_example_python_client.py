@@ -33,7 +33,8 @@ lines (notification, connection, event):
 - a soft-lock kept past its TTL by the client's heartbeats alone, then
   released (CF-1, WS-4); the cache window and cap (C-1, C-2, via `cached`);
 - a chained edit after a merged 409 keeps their change (Q-3, CF-2); an
-  upgrade refused with 401 (in HTTP/1.0) is AUTH_REQUIRED, no reconnect.
+  upgrade refused with 401 (in HTTP/1.0) is AUTH_REQUIRED, no reconnect;
+  the send_frame probe (the server's 4002, a reconnect).
 
 The client needs the `websockets` package (Debian: python3-websockets).
 The test runs it with this interpreter if that one has it, else with
@@ -717,6 +718,14 @@ def test_refused_upgrade_401():
         m = alice.mark()
         alice.ok({"cmd": "token", "token": srv.token("alice", "home")})
         alice.wait(is_conn("ready"), since=m, what="ready with a good token")
+        # the send_frame probe: a frame that is not JSON -> the server's
+        # 4002, then a reconnect after 1 s (WS-6)
+        m = alice.mark()
+        alice.ok({"cmd": "send_frame", "text": "this is not json"})
+        alice.wait(is_conn("closed", 4002), since=m, what="close 4002")
+        alice.wait(is_conn("ready"), since=m, what="reconnected")
+        alice.ok({"cmd": "offline"})
+        assert alice.cmd({"cmd": "send_frame", "text": "x"})["kind"] == "error"
         assert alice.quit() == 0
 
 
