@@ -407,6 +407,9 @@ static void auth_required(cli_core *c, const char *why)
     c->auth_required = 1;
     hp_log(c->env, HP_LOG_WARNING, "auth_required", "reason=%s", why);
     notify(c, json_pack("{s:s, s:s}", "type", "AUTH_REQUIRED", "reason", why));
+    /* The driver contract's level-1 `connection` line: a harness judging
+     * this program as a foreign client reads its state from these lines. */
+    observe_conn(c, "auth_required", -1, -1);
 }
 
 /* ---- connection ------------------------------------------------------- */
@@ -1175,6 +1178,7 @@ void cli_ws_opened(cli_core *c, uint64_t conn_id)
     c->last_rx = now(c);
     /* WS-2: HELLO with the last applied revision. */
     ws_send(c, hp_msg_hello(c->applied));
+    observe_conn(c, "open", -1, -1); /* contract level 1: socket up, HELLO sent */
     c->next_hb = now(c) + c->hb_ms;
     hp_log(c->env, HP_LOG_INFO, "ws_open", "revision=%lld", (long long)c->applied);
 }

@@ -13,7 +13,11 @@ state and connections are not on the wire).  Shows SPEC section 7:
 - --token-cmd mints the tokens (here with hp-fake-server token) and
   --server-reset runs before each scenario.
 
-usage: foreign.py HP-HARNESS BUILD-DIR TEST-DIR"""
+- with --server-profile SCENARIOS: the server-conformance profile
+  (--tag server-profile) against that server, every server rule required:
+  nothing fails, every server rule is checked.
+
+usage: foreign.py HP-HARNESS BUILD-DIR TEST-DIR [--server-profile SCENARIOS]"""
 import os
 import re
 import socket
@@ -23,6 +27,7 @@ import tempfile
 import time
 
 hx, build, here = sys.argv[1], sys.argv[2], sys.argv[3]
+profile = sys.argv[5] if len(sys.argv) > 5 and sys.argv[4] == "--server-profile" else None
 server_bin = os.path.join(build, "fake_server", "hp-fake-server")
 fails = []
 
@@ -65,6 +70,12 @@ with tempfile.TemporaryDirectory() as d:
         url = "http://127.0.0.1:%d" % port
         common = ["--mode", "real", "--bin-dir", build, "--no-reports", "--server", url,
                   "--jwt-secret-file", secret, "--time-scale", "0.03"]
+        if profile:
+            # The server profile against a server the harness sees as foreign:
+            # the default --require-rules is every server rule.
+            check("server profile", [profile, "--tag", "server-profile", "--jobs", "2"] + common,
+                  0, [r"\d+ passed, 0 failed, \d+ partial, \d+ skipped, rules: \d+ of 27 checked$"])
+            raise SystemExit(0 if not fails else 1)
         # One failing observable line beside an unobservable one: exit 1.
         check("unobservable line, failing line", [os.path.join(here, "unobservable-and-failing.yaml")]
               + common + ["--require-rules", "none"], 1,
