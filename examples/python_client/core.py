@@ -41,7 +41,7 @@ def token_sub(token):
 
 
 class Core:
-    def __init__(self, endpoint, token, store, policy, name, out, log_level="info"):
+    def __init__(self, endpoint, token, store, policy, name, out, log_level="info", online=True):
         self.endpoint = endpoint
         self.token = token or None
         self.token_gen = 0
@@ -53,7 +53,7 @@ class Core:
         self.log_level = {"debug": 0, "info": 1, "warning": 2, "error": 3}[log_level]
         self.rng = random.Random()
         self.started = False
-        self.online = True
+        self.online = online                 # --online no: the device starts without a network
         self.auth_is_required = False
         self.applied = store.applied_revision()
         self.locks = []                      # CF-1: ids being edited
@@ -170,6 +170,9 @@ class Core:
         self.cache_upkeep()                  # C-1: a week may have passed
         if not self.token:
             self.auth_required("no_token")
+            return
+        if not self.online:
+            self.log("INFO", "offline")      # no connect, no request until `online`
             return
         self.stream.connect_now()            # WS-6: immediate at start
         self.queue.pump()                    # the kept queue goes at once

@@ -183,7 +183,7 @@ async def main_async(args, policy):
         sys.stderr.write("hp_client: cannot open the store %s: %s\n" % (args.db, e))
         return 3
     core = Core(rest.Endpoint(args.server), args.token, store, policy, args.name, out,
-                args.log_level)
+                args.log_level, online=args.online != "no")
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -192,8 +192,6 @@ async def main_async(args, policy):
     threading.Thread(target=read_stdin, args=(loop, lines), daemon=True).start()
     core.log("INFO", "start", server=args.server, db=args.db, applied=core.applied,
              queued=len(core.queue.items))
-    if args.online == "no":
-        core.online = False                  # the device is offline: no connect, no request
     core.start()
 
     async def commands():
@@ -238,20 +236,20 @@ def parse_args(argv):
     p.add_argument("--name", default=None, help="actor in log lines (default: token sub)")
     p.add_argument("--time-scale", type=float, default=1.0, help="multiply policy durations")
     p.add_argument("--policy", default="", help="JSON object of policy overrides")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    p.add_argument("--online", default="yes", choices=["yes", "no"],
+    p.add_argument("--online", default="yes", choices=["yes", "no", ""],
                    help="whether the device has a network when the app starts (contract "
-                        "placeholder {online})")
+                        "placeholder {online}; no: no connect, no request until `online`)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p.parse_args(argv)
 
 
 def fill_empty_values(argv):
-    """A template filled with an empty {token} or {policy} may give
+    """A template filled with an empty {token}, {policy} or {online} may give
     "--token --db F": read that as an empty value, not a usage error."""
     out = []
     for i, a in enumerate(argv):
         out.append(a)
-        if a in ("--token", "--policy") and (i + 1 == len(argv) or
+        if a in ("--token", "--policy", "--online") and (i + 1 == len(argv) or
                                              argv[i + 1].startswith("--")):
             out.append("")
     return out

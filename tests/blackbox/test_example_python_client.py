@@ -17,7 +17,7 @@ lines (notification, connection, event):
 - a 409 merged silently and retried on the current revision with the same
   key; a same-field 409 raises CONFLICT, `choose` settles it (CF-2..CF-4);
 - a restart (kill -9 mid-retry) keeps the queue and resends the same key
-  (Q-1);
+  (Q-1); a restart with --online no stays silent until `online`;
 - a token expiring on a live socket: close 4001, AUTH_REQUIRED once, nothing
   sent until `token`, then the queue resumes (A-2, Q-7); a REST 401 pauses
   the queue the same way, and the retry after `token` keeps its key;
@@ -88,7 +88,8 @@ class PyClient(Client):
         args = [PYTHON, CLIENT_PY, "--server", self.server_url, "--token", self.token or "",
                 "--db", self.db, "--key-file", self.key_file, "--name", self.name,
                 "--time-scale", str(self.time_scale),
-                "--policy", json.dumps(dict(POLICY, **getattr(self, "policy", {})))]
+                "--policy", json.dumps(dict(POLICY, **getattr(self, "policy", {}))),
+                "--online", getattr(self, "online_arg", "yes")]
         self.proc = __import__("subprocess").Popen(
             args + self.extra_args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
         err.close()
@@ -371,6 +372,27 @@ def test_restart_keeps_queue_and_key():
         assert k1[-1][3] == 200 and {p[5] for p in k1} == {key}, k1      # same key
         assert [p[2] for p in puts if p[3] == 200] == [API + "/k1", API + "/k2"], puts
         assert alice.count(is_conn("ready"), since=m) >= 1
+        # --online no (the contract's {online}): an app restarted on a device
+        # without network makes no connect attempt and sends nothing until
+        # `online`.
+        alice.ok({"cmd": "offline"})
+        alice.ok({"cmd": "edit", "id": "k3", "fields": {"title": "offline restart"}})
+        alice.kill9()
+        n_ws = len(srv.log_lines(contains="ws_open conn="))
+        alice.online_arg = "no"
+        m = alice.mark()
+        alice.start()
+        alice.ok({"cmd": "edit", "id": "k4", "fields": {"title": "still offline"}})
+        t_end = time.monotonic() + 1.0
+        while time.monotonic() < t_end:
+            assert alice.count(is_conn("connecting"), since=m) == 0, "connected while offline"
+            time.sleep(0.05)
+        assert len(srv.log_lines(contains="ws_open conn=")) == n_ws
+        assert server_requests(srv, "PUT", API + "/k3") == []
+        alice.ok({"cmd": "online"})
+        alice.wait_status(lambda s: not s["queue"], what="k3, k4 delivered after online")
+        assert [p[2] for p in server_requests(srv, "PUT") if p[3] == 200][-2:] == \
+            [API + "/k3", API + "/k4"]
         assert alice.quit() == 0
 
 
