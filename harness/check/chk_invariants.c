@@ -61,6 +61,21 @@ static int notified(sim_client *c, const char *type, const char *entity)
     return 0;
 }
 
+/* The app settled its item of `entity` without a request after t (CF-3:
+ * their delete or both deletes; queue observable op "resolved"). */
+static int settled(sim_client *c, const char *entity, int64_t t)
+{
+    size_t i;
+    json_t *q;
+    json_array_foreach(c->queue_obs, i, q)
+    {
+        if (!strcmp(jstr(q, "op"), "resolved") && !strcmp(jstr(q, "entity_id"), entity) &&
+            jint(q, "t") >= t)
+            return 1;
+    }
+    return 0;
+}
+
 static int in_items(const json_t *items, const char *entity)
 {
     size_t i;
@@ -119,9 +134,33 @@ static char *edits_kept(sim_world *w)
                     continue;
                 last = r;
             }
-            if (!last) {
-                why = scn_asprintf("%s's %s of %s (t=%+lldms) never reached the server", cname,
-                                jstr(e, "op"), id, (long long)(jint(e, "t") - w->s->start_ms));
+            if (!last && settled(c, id, jint(e, "t"))) {
+                /* CF-3: settled without a request (edit meets delete answered
+                 * "merge", or both sides deleted): their version stands and
+                 * the app said so (queue op "resolved"); nothing was lost. */
+            } else if (!last) {
+                /* Name the request that did reach the server, if any. */
+                const char *seen = NULL;
+                int64_t seen_status = 0;
+                json_array_foreach(w->journal, j, r)
+                {
+                    char buf[128];
+                    const char *pe = path_entity(jstr(r, "path"), buf, sizeof buf);
+                    if (pe && !strcmp(pe, id) && !strcmp(jstr(r, "from"), cname) &&
+                        jint(r, "t") >= jint(e, "t")) {
+                        seen = jstr(r, "method");
+                        seen_status = jint(r, "status");
+                    }
+                }
+                if (seen)
+                    why = scn_asprintf("%s's %s of %s (t=%+lldms) was never applied: its last "
+                                       "request (%s) was answered %lld and nothing settled it",
+                                       cname, jstr(e, "op"), id,
+                                       (long long)(jint(e, "t") - w->s->start_ms), seen,
+                                       (long long)seen_status);
+                else
+                    why = scn_asprintf("%s's %s of %s (t=%+lldms) never reached the server", cname,
+                                       jstr(e, "op"), id, (long long)(jint(e, "t") - w->s->start_ms));
             } else if (!notified(c, "CONFLICT", id)) {
                 /* Without a resolved conflict, the latest edit's values are
                  * what the last write carried (auto-merge keeps ours). */
