@@ -169,10 +169,20 @@ def handle(core, line):
 
 
 def read_stdin(loop, queue):
-    """A thread: stdin lines into the loop (works for pipes, files, ttys)."""
-    for raw in sys.stdin.buffer:
-        loop.call_soon_threadsafe(queue.put_nowait, raw)
-    loop.call_soon_threadsafe(queue.put_nowait, None)
+    """A thread: stdin lines into the loop (works for pipes, files, ttys).
+    No stdin at all (started with fd 0 closed) or a read error counts as
+    the end of stdin, which means quit: the client never outlives its driver."""
+    try:
+        if sys.stdin is not None:
+            for raw in sys.stdin.buffer:
+                loop.call_soon_threadsafe(queue.put_nowait, raw)
+    except (OSError, ValueError):
+        pass
+    finally:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+        except RuntimeError:
+            pass                             # the loop is already closed
 
 
 async def main_async(args, policy):
