@@ -22,6 +22,7 @@ Standard library only.  Run it through run.sh (see README.md).
 
 import argparse
 import os
+import shlex
 import re
 import shutil
 import subprocess
@@ -36,7 +37,8 @@ SUMMARY_LINE = re.compile(r"^(\d+) passed, (\d+) failed")
 KINDS = ("sim", "real", "ctest")
 # What each kind builds: the suite needs only hp-harness; real mode and
 # CTest run the programs (their adapters are what such mutants break).
-TARGETS = {"sim": ["hp-harness"], "real": ["hp-harness", "hp-fake-server", "hp-fake-client"],
+TARGETS = {"sim": ["hp-harness"], "real": ["hp-harness", "hp-fake-server", "hp-fake-client",
+                                             "hp-fault-proxy"],
            "ctest": ["all"]}
 CTEST_FAILED = re.compile(r"^\s*\d+ - (\S+) \((Failed|Timeout|SEGFAULT|Subprocess aborted|"
                           r"Exception|Child aborted|Not Run)")
@@ -138,7 +140,9 @@ def parse_mutations(path):
         elif key == "expect":
             cur.expect = val
         elif key == "args":
-            cur.args = val.split()
+            # Shell words (a --client-cmd template has spaces); {build} is
+            # replaced by the mutant's build dir when it runs.
+            cur.args = shlex.split(val)
         elif key == "kind":
             if val not in KINDS:
                 raise SpecError("%s: kind must be one of %s, got '%s'" % (where(i), ", ".join(KINDS), val))
@@ -483,7 +487,7 @@ def run_all(a, muts, srcdir, builddir, logdir, t0):
         """What runs against mutation m (or, unmutated, its baseline)."""
         if m.kind == "ctest":
             return run_ctest(builddir, m.ctest, a.jobs, a.timeout, log_path)
-        extra = list(m.args)
+        extra = [x.replace("{build}", builddir) for x in m.args]
         if m.kind == "real":
             extra = ["--mode", "real", "--bin-dir", builddir] + extra
         return run_suite(hx, srcdir, scen, a.jobs, extra, a.timeout, log_path)
