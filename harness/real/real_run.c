@@ -1255,8 +1255,6 @@ static int setup(rl_world *w)
     if (w->own && server_start(w) != 0)
         return -1;
     /* The network between clients and server (real_proxy.c). */
-    w->proxy.in = w->proxy.out = w->proxy.err = -1;
-    w->proxy.pid = -1;
     w->proxy_pending = json_array();
     if (rl_proxy_wanted(w) && rl_proxy_start(w) != 0)
         return -1;
@@ -1490,6 +1488,9 @@ int scn_run_real(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
     w->own = !opts->server_url;
     w->srv.in = w->srv.out = w->srv.err = -1;
     w->srv.pid = -1;
+    /* Before anything can pump: a zeroed rl_proc would be read as fd 0. */
+    w->proxy.in = w->proxy.out = w->proxy.err = -1;
+    w->proxy.pid = -1;
     w->srv_logs = json_array();
     w->srv_requests = json_array();
     w->marks = json_object();
