@@ -42,6 +42,50 @@ static json_t *arr_or_empty(json_t *a)
     return json_is_array(a) ? json_incref(a) : json_array();
 }
 
+/* Reports stay readable: a string in a trace longer than RPT_TRACE_STR_MAX
+ * bytes (a 60 KB note carried by every event of a 20 MiB cache scenario
+ * made a 130 MB report) is cut at a UTF-8 boundary and says how long it
+ * was.  Deterministic, like the rest of the report. */
+#define RPT_TRACE_STR_MAX 2048
+
+static json_t *trimmed(json_t *j)
+{
+    if (json_is_string(j)) {
+        size_t n = json_string_length(j);
+        if (n <= RPT_TRACE_STR_MAX)
+            return json_incref(j);
+        const char *v = json_string_value(j);
+        size_t cut = RPT_TRACE_STR_MAX;
+        while (cut > 0 && ((unsigned char)v[cut] & 0xC0) == 0x80)
+            cut--;
+        char tail[64];
+        snprintf(tail, sizeof tail, "... (%zu bytes)", n);
+        char *buf = malloc(cut + sizeof tail);
+        if (!buf)
+            return json_incref(j);
+        memcpy(buf, v, cut);
+        strcpy(buf + cut, tail);
+        json_t *out = json_string(buf);
+        free(buf);
+        return out ? out : json_incref(j);
+    }
+    if (json_is_array(j)) {
+        json_t *out = json_array();
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v) json_array_append_new(out, trimmed(v));
+        return out;
+    }
+    if (json_is_object(j)) {
+        json_t *out = json_object();
+        const char *k;
+        json_t *v;
+        json_object_foreach(j, k, v) json_object_set_new(out, k, trimmed(v));
+        return out;
+    }
+    return json_incref(j);
+}
+
 static json_t *scenario_json(const scn_result *r, int err)
 {
     json_t *o = json_object();
@@ -64,7 +108,7 @@ static json_t *scenario_json(const scn_result *r, int err)
     json_object_set_new(o, "sim_ms", json_integer(r->sim_ms));
     json_object_set_new(o, "messages", json_integer((json_int_t)r->messages));
     json_object_set_new(o, "checks", arr_or_empty(r->checks));
-    json_object_set_new(o, "trace", arr_or_empty(r->trace));
+    json_object_set_new(o, "trace", json_is_array(r->trace) ? trimmed(r->trace) : json_array());
     return o;
 }
 
