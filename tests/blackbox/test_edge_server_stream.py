@@ -5,7 +5,8 @@ the blind mutation catalogue, tests/mutation/catalogue/blind.txt):
 - WS-2.10 both sides of the frame limit, each on its own connection: a
   message of exactly 64 KiB is processed and the connection stays open (a
   live event still reaches it, nothing is closed 1009); one byte more is
-  closed 1009.  (A test that sends 64 KiB then 64 KiB + 1 on one connection
+  closed 1009, also when its first fragment is exactly 64 KiB (the adapter
+  must not hand those 64 KiB over as a whole message: that is a 4002).  (A test that sends 64 KiB then 64 KiB + 1 on one connection
   and looks only at the final close code cannot tell which of the two
   closed it.)
 - WS-5: a connection the client closed cleanly is forgotten by the core:
@@ -15,7 +16,7 @@ the blind mutation catalogue, tests/mutation/catalogue/blind.txt):
 import json
 import time
 
-from hpbb import Env, run_tests, wait_until
+from hpbb import OP_CONT, OP_TEXT, Env, run_tests, wait_until
 
 
 def padded_heartbeat(size):
@@ -50,6 +51,16 @@ def test_exactly_64k_is_accepted_one_more_is_1009():
         assert w2.wait_close() == 1009
         assert len(srv.log_lines(contains=" code=1009 ")) == 1, srv.log_lines(contains="ws_close")
         assert w.close_code is None and not w.closed
+        # 64 KiB + 1 whose first fragment is exactly 64 KiB: the limit is
+        # about the whole message, so it is 1009 too, not a 4002 for the
+        # first 64 KiB handed over as if they were the message.
+        w3 = env.track(srv.ws(tok))
+        w3.hello(0)
+        data = padded_heartbeat(65537).encode()
+        w3.send_frame(OP_TEXT, data[:65536], fin=False)
+        w3.send_frame(OP_CONT, data[65536:], fin=True)
+        assert w3.wait_close() == 1009
+        assert srv.log_lines(contains=" code=4002 ") == [], srv.log_lines(contains="ws_close")
         assert srv.stop() == 0
 
 
