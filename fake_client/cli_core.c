@@ -524,6 +524,12 @@ cli_core *cli_new(const hp_env *env, const hp_policy *policy, cli_store *st, con
             cli_item_clear(&items[i]);
     }
     free(items);
+    /* Q-5: once per streak, also across a restart.  The head's failure
+     * count is persisted; a head already past the threshold had its
+     * SYNC_FAILED raised before the restart (the count is stored before the
+     * notification is made), so the streak's notification is not repeated. */
+    if (c->qn > 0 && c->q[0].it.attempts >= c->pol.sync_failed_after)
+        c->sync_failed_sent = 1;
     return c;
 }
 
