@@ -140,6 +140,30 @@ const char *rl_unobservable(rl_world *w, const char *actor, const char *key, con
 /* real_run.c: a runtime error (the run stops; w->runtime_error says why). -1. */
 int rl_fail(rl_world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* real_run.c: read the programs' output for ms (0: what is there now). */
+void rl_pump(rl_world *w, double ms);
+/* real_run.c: one trace entry (extra is taken). */
+void rl_trace_add(rl_world *w, const char *actor, const char *type, json_t *extra);
+/* real_token.c: a token for a scenario client whose lifetime the scenario
+ * chose, minted on a whole second of the scaled schedule (A-2). */
+char *rl_mint_for_client(rl_world *w, const scn_client_spec *sp, int64_t ttl_ms);
+/* real_token.c: sh -c cmd; its first output line into out (when out). The
+ * exit status, or -1 when it could not run. */
+int rl_run_shell(const char *cmd, char *out, size_t outlen);
+/* real_check.c: the run's invariants into r->checks; the first failure
+ * (malloc'd) or NULL. */
+char *rl_invariants(rl_world *w, scn_result *r);
+
+/* real_run.c: the programs' processes. */
+int rl_client_start(rl_world *w, rl_client *c, int deferred);
+void rl_client_kill(rl_world *w, rl_client *c, int sig);
+int rl_server_start(rl_world *w);
+void rl_server_stop(rl_world *w, int sig);
+/* real_actions.c: one client / server action (a JSON action); 0 or -1 with
+ * a runtime error. */
+int rl_client_action(rl_world *w, rl_client *c, json_t *a);
+int rl_server_action(rl_world *w, json_t *a);
+
 /* real_proxy.c (see its opening comment). */
 int rl_proxy_wanted(rl_world *w);
 int rl_proxy_start(rl_world *w);
