@@ -319,6 +319,7 @@ static json_t *server_state(rl_world *w)
             free(tok);
             json_t *j = s2 == 200 && b ? json_loads(b, 0, NULL) : NULL;
             free(b);
+            rl_unsuffix(w, j);
             if (!j)
                 continue;
             json_t *tasks = json_object();

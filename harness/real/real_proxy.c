@@ -249,6 +249,7 @@ static void on_response(rl_world *w, rl_client *c, json_t *e, double t)
         if (json_is_true(json_object_get(e, "dropped")))
             json_object_set_new(r, "reply_lost", json_true());
         json_object_del(r, "conn");
+        rl_unsuffix(w, r); /* fresh names on a foreign server, read back */
         json_array_append(c->wire_http, r);
         json_array_remove(w->proxy_pending, i);
         return;

@@ -69,6 +69,7 @@ static json_t *parse_log(rl_world *w, const char *line)
     json_t *r = json_pack("{s:f,s:s,s:s,s:s,s:s,s:s}", "t", rl_wt(w), "level", lvl, "actor", actor,
                           "message", msg, "text", text, "line", line);
     free(text);
+    rl_unsuffix(w, r); /* a foreign server's fresh names, read back as the scenario's */
     return r;
 }
 
@@ -152,6 +153,7 @@ static void on_client_out(void *ud, const char *line)
     rl_client *c = cb->c;
     rl_world *w = cb->w;
     json_t *o = json_loads(line, 0, NULL);
+    rl_unsuffix(w, o); /* a foreign server's fresh names, read back as the scenario's */
     if (!o || !json_is_object(o)) {
         json_decref(o);
         return;

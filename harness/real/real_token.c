@@ -124,6 +124,26 @@ static char *mint_by_command(rl_world *w, const scn_client_spec *sp, int64_t ttl
     return strdup(tok);
 }
 
+/* On a foreign server every scenario run gets fresh names: household, user
+ * and device each carry the run's suffix ("-r1a2b3c4"), so scenarios and
+ * runs never see each other's tasks, locks or per-user state.  What the
+ * programs report is read back without it (rl_unsuffix), so expectations
+ * keep naming `alice` and `home`. */
+static scn_client_spec fresh_names(rl_world *w, const scn_client_spec *sp, char *hh, char *user,
+                                   char *dev, size_t len)
+{
+    scn_client_spec v = *sp;
+    snprintf(hh, len, "%s%s", sp->household, w->hh_suffix);
+    snprintf(user, len, "%s%s", sp->user, w->hh_suffix);
+    v.household = hh;
+    v.user = user;
+    if (sp->device) {
+        snprintf(dev, len, "%s%s", sp->device, w->hh_suffix);
+        v.device = dev;
+    }
+    return v;
+}
+
 /* A token for a scenario client whose lifetime the scenario chose (A-2):
  * JWT `exp` is whole seconds on the wall clock, so the harness first waits
  * (at most 1 s, reading the programs meanwhile) until now + ttl x F falls
@@ -141,9 +161,10 @@ char *rl_mint_for_client(rl_world *w, const scn_client_spec *sp, int64_t ttl_ms)
         rl_pump(w, (1.0 - frac) * 1000.0);
     now_s = (double)hp_wall_clock(NULL) / 1000.0;
     int64_t exp = (int64_t)llround(now_s + wall_ttl_s);
-    char hh[300];
-    snprintf(hh, sizeof hh, "%s%s", sp->household, w->hh_suffix);
-    char *t = hp_jwt_mint(w->secret_used, sp->user, hh, sp->device, (int64_t)floor(now_s), exp);
+    char hh[300], user[300], dev[300];
+    scn_client_spec v = fresh_names(w, sp, hh, user, dev, sizeof hh);
+    char *t = hp_jwt_mint(w->secret_used, v.user, v.household, v.device, (int64_t)floor(now_s),
+                          exp);
     if (t)
         json_array_append_new(w->tokens, json_string(t));
     /* The schedule starts again here: the token's clock is now the scenario's. */
@@ -151,15 +172,50 @@ char *rl_mint_for_client(rl_world *w, const scn_client_spec *sp, int64_t ttl_ms)
     return t;
 }
 
+static void unsuffix_str(const char *suf, size_t sl, json_t *str)
+{
+    const char *s = json_string_value(str);
+    if (!s || !strstr(s, suf))
+        return;
+    size_t n = strlen(s);
+    char *out = malloc(n + 1), *o = out;
+    if (!out)
+        return;
+    for (const char *p = s; *p;) {
+        if (!strncmp(p, suf, sl)) {
+            p += sl;
+            continue;
+        }
+        *o++ = *p++;
+    }
+    *o = '\0';
+    json_string_set(str, out);
+    free(out);
+}
+
+void rl_unsuffix(rl_world *w, json_t *v)
+{
+    size_t sl = strlen(w->hh_suffix);
+    if (!sl || !v)
+        return;
+    if (json_is_string(v)) {
+        unsuffix_str(w->hh_suffix, sl, v);
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) rl_unsuffix(w, x);
+    } else if (json_is_object(v)) {
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x) rl_unsuffix(w, x);
+    }
+}
+
 char *rl_mint(rl_world *w, const scn_client_spec *sp, int64_t ttl_ms)
 {
     int64_t now = hp_wall_clock(NULL) / 1000;
-    char *t, hh[300];
-    /* On a foreign server every run gets its own households, so scenarios
-     * (and runs) never see each other's tasks. */
-    snprintf(hh, sizeof hh, "%s%s", sp->household, w->hh_suffix);
-    scn_client_spec v = *sp;
-    v.household = hh;
+    char *t, hh[300], user[300], dev[300];
+    scn_client_spec v = fresh_names(w, sp, hh, user, dev, sizeof hh);
     sp = &v;
     if (w->o->token_cmd)
         t = mint_by_command(w, sp, sp->token == SCN_TOKEN_EXPIRED ? -1 : ttl_ms / 1000);

@@ -150,6 +150,9 @@ char *rl_mint_for_client(rl_world *w, const scn_client_spec *sp, int64_t ttl_ms)
 /* real_token.c: sh -c cmd; its first output line into out (when out). The
  * exit status, or -1 when it could not run. */
 int rl_run_shell(const char *cmd, char *out, size_t outlen);
+/* real_token.c: a foreign server's fresh names read back as the scenario's
+ * (the run's suffix removed from every string of v, in place). */
+void rl_unsuffix(rl_world *w, json_t *v);
 /* real_check.c: the run's invariants into r->checks; the first failure
  * (malloc'd) or NULL. */
 char *rl_invariants(rl_world *w, scn_result *r);
