@@ -47,21 +47,14 @@
 #define HX_HAVE_REAL 0
 #endif
 #include "rpt.h"
-
-/* SPEC §5 exit codes. */
-enum { HX_OK = 0, HX_FAILED = 1, HX_INVALID = 2, HX_RUNTIME = 3 };
+#include "hx_int.h"
 
 #define HX_MAX_DEPTH 32     /* directory recursion: guards symlink loops */
-#define HX_MAX_JOBS 256
 
 /* ---- growable string list ------------------------------------------- */
 
-typedef struct strv {
-    char **v;
-    size_t n, cap;
-} strv;
 
-static int strv_push(strv *s, const char *x)
+int strv_push(strv *s, const char *x)
 {
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 16;
@@ -77,7 +70,7 @@ static int strv_push(strv *s, const char *x)
     return 0;
 }
 
-static void strv_free(strv *s)
+void strv_free(strv *s)
 {
     for (size_t i = 0; i < s->n; i++)
         free(s->v[i]);
@@ -85,7 +78,7 @@ static void strv_free(strv *s)
     memset(s, 0, sizeof *s);
 }
 
-static int strv_has(const strv *s, const char *x)
+int strv_has(const strv *s, const char *x)
 {
     for (size_t i = 0; i < s->n; i++)
         if (strcmp(s->v[i], x) == 0)
@@ -95,25 +88,6 @@ static int strv_has(const strv *s, const char *x)
 
 /* ---- options ---------------------------------------------------------- */
 
-typedef struct hx_opts {
-    const char *cmd;            /* "run", "lint", "list" */
-    strv paths;
-    const char *mode;
-    strv globs, tags, rules;    /* same kind: any matches (OR); kinds: AND */
-    uint64_t seed;
-    int jobs;
-    const char *junit, *json, *html;
-    const char *reports_dir;
-    int no_reports;
-    int list_json;
-    /* --mode real (real.h) */
-    const char *server_url, *jwt_secret, *jwt_secret_file, *bin_dir, *ca_file;
-    double time_scale, max_wall_s;
-    char *secret_buf;           /* read from --jwt-secret-file */
-    const char *require_rules;  /* all|server|client|none|LIST; NULL: by target */
-    const char *server_reset, *token_cmd, *client_cmd;
-    int no_proxy;
-} hx_opts;
 
 static void usage(FILE *f)
 {
@@ -177,7 +151,7 @@ static void usage(FILE *f)
           f);
 }
 
-static int usage_error(const char *fmt, const char *arg)
+int usage_error(const char *fmt, const char *arg)
 {
     fputs("hp-harness: ", stderr);
     fprintf(stderr, fmt, arg);
@@ -434,7 +408,7 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static char *join_path(const char *dir, const char *name)
+char *join_path(const char *dir, const char *name)
 {
     size_t n = strlen(dir);
     char *p = NULL;
@@ -535,13 +509,8 @@ static int collect(const strv *paths, strv *out)
 
 /* ---- loading and validation ------------------------------------------ */
 
-typedef struct hx_suite {
-    scn_scenario **s;
-    size_t n;
-    size_t files;
-} hx_suite;
 
-static void suite_free(hx_suite *su)
+void suite_free(hx_suite *su)
 {
     for (size_t i = 0; i < su->n; i++)
         scn_free(su->s[i]);
@@ -591,7 +560,7 @@ static void find_id_pos(const char *file, int *line, int *col)
  * filters and JUnit all key on them).  Returns 0 or HX_INVALID / HX_RUNTIME
  * with the diagnostics printed on stderr.
  */
-static int load_all(const strv *paths, hx_suite *su)
+int load_all(const strv *paths, hx_suite *su)
 {
     strv files = {0};
     if (collect(paths, &files) != 0) {
@@ -654,7 +623,7 @@ static int json_has_string(json_t *arr, const char *x)
 
 /* Repeating one kind of filter widens it (any value), combining kinds
  * narrows (all kinds must match). */
-static int selected(const hx_opts *o, const scn_scenario *s)
+int selected(const hx_opts *o, const scn_scenario *s)
 {
     if (o->globs.n) {
         int ok = 0;
@@ -681,7 +650,7 @@ static int selected(const hx_opts *o, const scn_scenario *s)
 }
 
 /* Unknown rule ids in --rule are almost always typos: say so. */
-static int check_rule_filters(const hx_opts *o)
+int check_rule_filters(const hx_opts *o)
 {
     for (size_t i = 0; i < o->rules.n; i++) {
         int known = 0;
@@ -763,330 +732,6 @@ static int cmd_list(hx_opts *o)
     return HX_OK;
 }
 
-/* The pool of --jobs workers.  Results land at their scenario's index and
- * the main thread prints them in index order, so the output (terminal and
- * reports) is the same whatever order the runs finish in. */
-typedef struct hx_pool {
-    scn_scenario **s;
-    scn_result *res;
-    int *errors;
-    unsigned char *done;
-    size_t n;
-    size_t next;                /* next index to take (atomic) */
-    scn_run_opts opts;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-} hx_pool;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
-static char *dup_or_null(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
-/* Runs scenario i and fills what the engine left empty, so the reports can
- * rely on id, file, rules and tags being there even after a runtime
- * error. */
-static void run_one(hx_pool *p, size_t i)
-{
-    scn_result *r = &p->res[i];
-    const scn_scenario *s = p->s[i];
-    memset(r, 0, sizeof *r);
-    r->failure_step = -1;
-    double t0 = now_ms();
-#if HX_HAVE_REAL
-    int rc = strcmp(p->opts.mode, "real") == 0 ? scn_run_real(s, &p->opts, r)
-                                                : scn_run(s, &p->opts, r);
-#else
-    int rc = scn_run(s, &p->opts, r);
-#endif
-    double wall = now_ms() - t0;
-    if (r->wall_ms <= 0)
-        r->wall_ms = wall;
-    if (!r->id)
-        r->id = dup_or_null(scn_id(s));
-    if (!r->name)
-        r->name = dup_or_null(scn_name(s));
-    if (!r->file)
-        r->file = dup_or_null(scn_file(s));
-    if (!r->rules)
-        r->rules = json_deep_copy(scn_rules(s));
-    if (!r->tags)
-        r->tags = json_deep_copy(scn_tags(s));
-    if (rc != 0) {
-        p->errors[i] = 1;
-        r->passed = 0;
-        if (!r->failure)
-            r->failure = strdup("runtime error");
-    } else if (r->skipped) {
-        r->passed = 0;
-        if (!r->failure)
-            r->failure = strdup("skipped");
-    } else if (!r->passed && !r->failure) {
-        r->failure = strdup("failed (the engine gave no detail)");
-    }
-}
-
-static void *worker(void *arg)
-{
-    hx_pool *p = arg;
-    for (;;) {
-        size_t i = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED);
-        if (i >= p->n)
-            break;
-        run_one(p, i);
-        pthread_mutex_lock(&p->mu);
-        p->done[i] = 1;
-        pthread_cond_broadcast(&p->cv);
-        pthread_mutex_unlock(&p->mu);
-    }
-    return NULL;
-}
-
-static int jobs_default(int jobs)
-{
-    if (jobs > 0)
-        return jobs;
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)(n > HX_MAX_JOBS ? HX_MAX_JOBS : n) : 1;
-}
-
-typedef struct report_spec {
-    const char *path;           /* explicit, or NULL */
-    const char *dflt;           /* file name under --reports-dir */
-    rpt_writer write;
-} report_spec;
-
-/* Writes every requested report; prints "report: PATH" for each.  Returns
- * 0 or HX_RUNTIME. */
-static int write_reports(const hx_opts *o, const rpt_run *run)
-{
-    report_spec specs[] = {{o->junit, "junit.xml", rpt_junit_write},
-                           {o->json, "report.json", rpt_json_write},
-                           {o->html, "report.html", rpt_html_write}};
-    const char *dir = o->reports_dir ? o->reports_dir : "reports";
-    int rc = 0;
-    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
-        char *path = NULL;
-        if (specs[i].path)
-            path = strdup(specs[i].path);
-        else if (!o->no_reports)
-            path = join_path(dir, specs[i].dflt);
-        else
-            continue;
-        char err[512];
-        if (!path) {
-            fputs("hp-harness: out of memory\n", stderr);
-            rc = HX_RUNTIME;
-        } else if (rpt_write_file(path, specs[i].write, run, err, sizeof err) != 0) {
-            fprintf(stderr, "hp-harness: %s\n", err);
-            rc = HX_RUNTIME;
-        } else {
-            printf("report: %s\n", path);
-        }
-        free(path);
-    }
-    return rc;
-}
-
-static int cmd_run(hx_opts *o)
-{
-    int real = strcmp(o->mode, "real") == 0;
-    if (real && !HX_HAVE_REAL) {
-        fputs("hp-harness: --mode real is not implemented in this build (no real-mode "
-              "engine linked)\n", stderr);
-        return HX_INVALID;
-    }
-    if (!real && (o->server_url || o->jwt_secret || o->jwt_secret_file || o->bin_dir ||
-                  o->time_scale > 0 || o->max_wall_s > 0 || o->ca_file || o->server_reset ||
-                  o->token_cmd || o->client_cmd || o->no_proxy))
-        return usage_error("%s", "--server, --jwt-secret(-file), --ca-file, --time-scale, "
-                                 "--bin-dir, --max-wall, --server-reset, --token-cmd, "
-                                 "--client-cmd and --no-proxy need --mode real");
-    /* SPEC §7: against a foreign target the rules it must show default to
-     * required, so a mostly unobservable run cannot exit 0. */
-    const char *req_spec = o->require_rules ? o->require_rules
-                           : o->server_url && o->client_cmd ? "all"
-                           : o->server_url                  ? "server"
-                           : o->client_cmd                  ? "client"
-                                                            : "none";
-    json_t *required = NULL;
-    {
-        char err[256];
-        if (rpt_rules_parse(req_spec, &required, err, sizeof err) != 0)
-            return usage_error("%s", err);
-        json_decref(required); /* parsed again once the run is done */
-        required = NULL;
-    }
-    if (o->jwt_secret && o->jwt_secret_file)
-        return usage_error("%s", "give --jwt-secret or --jwt-secret-file, not both");
-    if (o->ca_file && (!o->server_url || strncmp(o->server_url, "https://", 8)))
-        return usage_error("%s", "--ca-file is for an https:// --server");
-    if (o->ca_file && access(o->ca_file, R_OK) != 0) {
-        fprintf(stderr, "hp-harness: cannot read --ca-file %s: %s\n", o->ca_file,
-                strerror(errno));
-        return HX_INVALID;
-    }
-    if (o->jwt_secret_file) {
-        FILE *f = fopen(o->jwt_secret_file, "rb");
-        char buf[4097];
-        size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-        if (f)
-            fclose(f);
-        if (!f) {
-            fprintf(stderr, "hp-harness: cannot read --jwt-secret-file %s: %s\n",
-                    o->jwt_secret_file, strerror(errno));
-            return HX_INVALID;
-        }
-        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-            n--;
-        buf[n] = '\0';
-        o->secret_buf = strdup(buf);
-        o->jwt_secret = o->secret_buf;
-    }
-    if (o->server_url && !o->token_cmd && (!o->jwt_secret || !*o->jwt_secret)) {
-        return usage_error("%s", "--server needs --jwt-secret S, --jwt-secret-file F or "
-                                 "--token-cmd T (the harness mints the clients' tokens)");
-    }
-    int rc = check_rule_filters(o);
-    if (rc != 0)
-        return rc;
-    hx_suite su = {0};
-    rc = load_all(&o->paths, &su);
-    if (rc != 0) {
-        suite_free(&su);
-        return rc;
-    }
-    /* Keep only the selected scenarios, in suite order. */
-    size_t n = 0;
-    for (size_t i = 0; i < su.n; i++) {
-        if (selected(o, su.s[i]))
-            su.s[n++] = su.s[i];
-        else
-            scn_free(su.s[i]);
-    }
-    su.n = n;
-    if (n == 0) {
-        fprintf(stderr, "hp-harness: no scenario selected (%zu file%s read%s)\n", su.files,
-                su.files == 1 ? "" : "s",
-                o->globs.n || o->tags.n || o->rules.n ? ", none matches the filters" : "");
-        suite_free(&su);
-        return HX_INVALID;
-    }
-
-    hx_pool p = {0};
-    p.s = su.s;
-    p.n = n;
-    p.opts.seed = o->seed;
-    p.opts.mode = o->mode;
-    p.opts.server_url = o->server_url;
-    p.opts.jwt_secret = o->jwt_secret;
-    p.opts.time_scale = o->time_scale;
-    p.opts.bin_dir = o->bin_dir;
-    p.opts.ca_file = o->ca_file;
-    p.opts.max_wall_s = o->max_wall_s;
-    p.opts.server_reset = o->server_reset;
-    p.opts.token_cmd = o->token_cmd;
-    p.opts.client_cmd = o->client_cmd;
-    p.opts.no_proxy = o->no_proxy;
-    p.res = calloc(n, sizeof *p.res);
-    p.errors = calloc(n, sizeof *p.errors);
-    p.done = calloc(n, 1);
-    int jobs = jobs_default(o->jobs);
-    if ((size_t)jobs > n)
-        jobs = (int)n;
-    pthread_t *th = calloc((size_t)jobs, sizeof *th);
-    if (!p.res || !p.errors || !p.done || !th) {
-        fputs("hp-harness: out of memory\n", stderr);
-        free(p.res);
-        free(p.errors);
-        free(p.done);
-        free(th);
-        suite_free(&su);
-        return HX_RUNTIME;
-    }
-    pthread_mutex_init(&p.mu, NULL);
-    pthread_cond_init(&p.cv, NULL);
-    /* jansson seeds its hash function lazily; do it before any thread. */
-    json_object_seed(0);
-
-    printf("running %zu scenario%s (seed %" PRIu64 ", jobs %d, mode %s)\n", n,
-           n == 1 ? "" : "s", o->seed, jobs, o->mode);
-    fflush(stdout);
-    int started = 0;
-    for (int i = 0; i < jobs; i++) {
-        if (pthread_create(&th[i], NULL, worker, &p) != 0)
-            break;
-        started++;
-    }
-    if (started == 0)
-        worker(&p);    /* no thread at all: run here, same results */
-    for (size_t i = 0; i < n; i++) {
-        pthread_mutex_lock(&p.mu);
-        while (!p.done[i])
-            pthread_cond_wait(&p.cv, &p.mu);
-        pthread_mutex_unlock(&p.mu);
-        rpt_term_line(stdout, &p.res[i], p.errors[i]);
-        fflush(stdout);
-    }
-    for (int i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
-
-    rpt_run run = {p.res, p.errors, n, {o->seed, o->mode, HX_VERSION}, NULL, NULL};
-    /* Rule coverage and the obligations table (when the scenarios live in a
-     * checkout with docs/SYNC_POLICY.md): both in every report. */
-    {
-        char err[256];
-        rpt_rules_parse(req_spec, &required, err, sizeof err); /* validated above */
-    }
-    run.rules = rpt_rules_build(&run, required);
-    char root[PATH_MAX], oerr[PATH_MAX + 64];
-    if (rpt_oblig_find_root(o->paths.v[0], root, sizeof root) == 0 &&
-        (run.obligations = rpt_oblig_scan(root, oerr, sizeof oerr)))
-        rpt_oblig_verdicts(run.obligations, root, &run);
-    int wrc = write_reports(o, &run);
-    size_t passed = rpt_count_passed(&run), skipped = rpt_count_skipped(&run),
-           partial = rpt_count_partial(&run);
-    json_t *unchecked = rpt_rules_unchecked(run.rules);
-    if (real || json_array_size(required))
-        rpt_rules_print(stdout, run.rules);
-    int any_error = 0;
-    for (size_t i = 0; i < n; i++)
-        any_error |= p.errors[i];
-    if (passed + partial == 0 && skipped == n)
-        printf("nothing was checked: every scenario was skipped (exit 1)\n");
-    rpt_term_summary(stdout, &run);
-    fflush(stdout);
-
-    for (size_t i = 0; i < n; i++)
-        scn_result_clear(&p.res[i]);
-    pthread_mutex_destroy(&p.mu);
-    pthread_cond_destroy(&p.cv);
-    free(p.res);
-    free(p.errors);
-    free(p.done);
-    free(th);
-    suite_free(&su);
-    int all_checked = json_array_size(unchecked) == 0;
-    json_decref(unchecked);
-    json_decref(required);
-    json_decref(run.rules);
-    json_decref(run.obligations);
-    if (any_error || wrc != 0)
-        return HX_RUNTIME;
-    /* SPEC §7: a run that checked little never exits 0: a required rule
-     * left unchecked fails it, and so does a run where every scenario was
-     * skipped (a skip is not a pass). */
-    if (passed + partial == 0)
-        return HX_FAILED;
-    return passed + partial + skipped == n && all_checked ? HX_OK : HX_FAILED;
-}
 
 /*
  * hp-harness trace [--root DIR] [--update] [--json] [--quiet]: the
