@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "hp_time.h"
 
 /* printf into a new string for the engine's messages (expected/actual
@@ -145,7 +146,59 @@ const char *scn_suggest(const char *word, const char *const *cands)
             best = cands[i];
         }
     }
+    if (best)
+        return best;
+    /* A keyword with a word glued on ("queue_length", "cache_bytes",
+     * "server_log"): the candidate that is a whole '_'-separated part of
+     * it, the longest one when several are. */
+    size_t bestl = 0;
+    for (size_t i = 0; cands[i]; i++) {
+        size_t cl = strlen(cands[i]);
+        if (cl < 3 || cl >= wl)
+            continue;
+        int head = !strncasecmp(word, cands[i], cl) && word[cl] == '_';
+        int tail = !strcasecmp(word + wl - cl, cands[i]) && word[wl - cl - 1] == '_';
+        if ((head || tail) && cl > bestl) {
+            bestl = cl;
+            best = cands[i];
+        }
+    }
     return best;
+}
+
+/* "Q-2", "q2", "q-02", "Q 2" -> "Q2" (upper case, letters and digits,
+ * no leading zeros in the number). */
+static void rule_norm(const char *w, char *out, size_t len)
+{
+    size_t o = 0;
+    int lead = 1;
+    for (const char *p = w; *p && o + 1 < len; p++) {
+        if (isalpha((unsigned char)*p)) {
+            out[o++] = (char)toupper((unsigned char)*p);
+            lead = 1;
+        } else if (isdigit((unsigned char)*p)) {
+            if (*p == '0' && lead && isdigit((unsigned char)p[1]))
+                continue;
+            out[o++] = *p;
+            lead = 0;
+        }
+    }
+    out[o] = '\0';
+}
+
+const char *scn_suggest_rule(const char *word, const char *const *ids)
+{
+    /* Rule ids are short and dense (Q-2, R-1, CF-2): one edit turns any
+     * into another, so edit distance would send "R-2" to "Q-2".  Only the
+     * same id written differently is a suggestion. */
+    char a[32], b[32];
+    rule_norm(word ? word : "", a, sizeof a);
+    for (size_t i = 0; a[0] && ids && ids[i]; i++) {
+        rule_norm(ids[i], b, sizeof b);
+        if (!strcmp(a, b))
+            return ids[i];
+    }
+    return NULL;
 }
 
 int scn_duration(const scn_node *n, int64_t *ms)

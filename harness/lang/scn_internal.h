@@ -40,6 +40,9 @@ int scn_yaml_parse(const char *file, const char *text, size_t len, scn_node **ou
                    scn_diags *d);
 int scn_yaml_load_file(const char *path, scn_node **out, scn_diags *d);
 void scn_node_free(scn_node *n);
+/* String comparisons made by this thread's duplicate-key checks so far
+ * (a test keeps them linear in the number of keys). */
+size_t scn_yaml_key_compares(void);
 
 /* MAP lookup: the value node or NULL (also NULL for a non-map). */
 const scn_node *scn_map_get(const scn_node *m, const char *key);
@@ -73,6 +76,10 @@ void scn_node_describe(const scn_node *n, char *buf, size_t len);
  * close enough (distance <= max(1, len/3), or same letters ignoring case). */
 const char *scn_suggest(const char *word, const char *const *candidates);
 size_t scn_edit_distance(const char *a, const char *b);
+/* For rule ids: the id in ids that word spells differently ("q2",
+ * "Q-02" -> "Q-2"), or NULL - never a neighbouring id ("R-2" is not
+ * "Q-2"). */
+const char *scn_suggest_rule(const char *word, const char *const *ids);
 
 /* printf into a new string: malloc'd (the caller frees it), never NULL -
  * aborts on out of memory, as the rest of the engine does. */

@@ -325,6 +325,33 @@ static int need_task_ids(vctx *v, const scn_node *n, const char *what)
     return need_task_id(v, n, what);
 }
 
+/* "alice, bob" (the declared clients, in order) into buf; "none" when
+ * the scenario declares none. */
+static void client_names(const vctx *v, char *buf, size_t len)
+{
+    size_t o = 0;
+    snprintf(buf, len, "none");
+    for (size_t i = 0; i < v->s->nclients && o + 1 < len; i++)
+        o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? ", " : "", v->s->clients[i].name);
+}
+
+/* An unknown client name: the closest declared one if any, and always
+ * the declared clients (the usual mistake is a client not declared at
+ * all, which no suggestion fixes). */
+static void unknown_client(vctx *v, const scn_node *at, const char *what, const char *word,
+                           const char *const *cands)
+{
+    char names[512];
+    client_names(v, names, sizeof names);
+    const char *sug = scn_suggest(word, cands);
+    if (sug)
+        verr(v, at, "unknown %s '%s' (did you mean '%s'? declared clients: %s)", what, word, sug,
+             names);
+    else
+        verr(v, at, "unknown %s '%s' (declared clients: %s; declare it under 'clients:')", what,
+             word, names);
+}
+
 static int need_client(vctx *v, const scn_node *n, const char *what)
 {
     if (need_str(v, n, what))
@@ -335,7 +362,7 @@ static int need_client(vctx *v, const scn_node *n, const char *what)
             abort();
         for (size_t i = 0; i < v->s->nclients; i++)
             names[i] = v->s->clients[i].name;
-        unknown(v, n, "client", n->str, names);
+        unknown_client(v, n, "client", n->str, names);
         free(names);
         return -1;
     }
@@ -1069,7 +1096,7 @@ static void v_expect(vctx *v, const scn_node *val, const char *what, const char 
                 c[n++] = v->s->clients[j].name;
             for (size_t j = 0; extra[j]; j++)
                 c[n++] = extra[j];
-            unknown(v, k, "actor", k->str, c);
+            unknown_client(v, k, "actor", k->str, c);
             free(c);
         }
     }
@@ -1157,12 +1184,7 @@ static void v_step(vctx *v, const scn_node *st)
             c[n++] = "server";
             for (size_t j = 0; j < v->s->nclients; j++)
                 c[n++] = v->s->clients[j].name;
-            const char *sug = scn_suggest(key, c);
-            if (sug)
-                verr(v, k, "unknown client or step '%s' (did you mean '%s'?)", key, sug);
-            else
-                verr(v, k, "unknown client or step '%s' (clients are declared under 'clients:')",
-                     key);
+            unknown_client(v, k, "client or step", key, c);
             free(c);
         }
     }
@@ -1299,7 +1321,7 @@ static json_t *str_array(vctx *v, const scn_node *n, const char *what, int rules
         if (rules && !in_list(w, scn_rule_ids)) {
             char known[256];
             rule_ranges(known, sizeof known);
-            const char *sug = scn_suggest(w, scn_rule_ids);
+            const char *sug = scn_suggest_rule(w, scn_rule_ids);
             if (sug)
                 verr(v, n->items[i], "unknown rule '%s' (did you mean '%s'? known: %s)", w, sug,
                      known);
