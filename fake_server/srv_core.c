@@ -39,6 +39,7 @@ srv_core *srv_new(const hp_env *env, const hp_policy *policy, const char *jwt_se
     c->secret = strdup(jwt_secret ? jwt_secret : "");
     c->st = st;
     hp_outbox_init(&c->out);
+    hp_outbox_init(&c->held);
     if (!c->secret) {
         free(c);
         return NULL;
@@ -53,6 +54,8 @@ void srv_free(srv_core *c)
 {
     if (!c)
         return;
+    srv_flush(c);
+    hp_outbox_free(&c->held);
     srv_conn_free_all(c);
     srv_lock_free_all(c);
     for (srv_fail_fault *f = c->fails, *n; f; f = n) {
@@ -97,7 +100,7 @@ void srv_push_response(srv_core *c, uint64_t id, int status, char *body, int ret
     o.body = body;
     o.body_len = body ? strlen(body) : 0;
     o.retry_after_s = retry_after_s;
-    hp_outbox_push(&c->out, &o);
+    hp_outbox_push(srv_box(c), &o);
 }
 
 void srv_push_send(srv_core *c, uint64_t conn_id, char *frame)
@@ -107,7 +110,7 @@ void srv_push_send(srv_core *c, uint64_t conn_id, char *frame)
     hp_out o = hp_out_make(HP_OUT_WS_SEND, conn_id);
     o.body = frame;
     o.body_len = strlen(frame);
-    hp_outbox_push(&c->out, &o);
+    hp_outbox_push(srv_box(c), &o);
 }
 
 /* The connection stays known (state CLOSING, no timers, no events) until
@@ -121,7 +124,7 @@ void srv_push_close(srv_core *c, srv_conn *conn, int code, const char *reason)
     o.code = code;
     o.body = hp_strdup(reason ? reason : "");
     o.body_len = o.body ? strlen(o.body) : 0;
-    hp_outbox_push(&c->out, &o);
+    hp_outbox_push(srv_box(c), &o);
     /* INFO: a close is normal life (token expiry, shutdown, a client's
      * bug).  The WARNINGs are the rule events: heartbeat_timeout (WS-5),
      * token_refused (A-1), conflict (CF-4). */
@@ -197,6 +200,7 @@ void srv_tick(srv_core *c)
 {
     if (!c)
         return;
+    srv_flush(c); /* timers never run inside a group (reminders write) */
     srv_remind_tick(c);
     srv_lock_expire(c);
     srv_stream_tick(c);
@@ -302,6 +306,7 @@ json_t *srv_state(srv_core *c)
 {
     if (!c)
         return NULL;
+    srv_flush(c);
     json_t *root = json_object();
     json_t *hhs = json_object();
     json_t *list = srv_store_households(c->st);

@@ -82,6 +82,29 @@ void srv_tick(srv_core *c);
 /* Epoch ms of the next wanted tick, INT64_MAX when none. */
 int64_t srv_next_deadline(const srv_core *c);
 
+/* ---- group commit (srv_group.c) -------------------------------------- */
+
+/* On: a write (PUT/DELETE) does not commit alone; it joins the open group's
+ * transaction, and every output pushed while a group is open (its response,
+ * its events, any other answer or frame, which may have read a write not yet
+ * durable) is held back.  srv_flush() commits the group with one COMMIT (one
+ * fsync of the WAL) and then moves the held items, in order, to the outbox.
+ * The driver calls srv_flush() once per loop iteration, after handing over
+ * every input that arrived together.  srv_tick(), srv_state(),
+ * srv_shutdown() and srv_free() flush first.  Off (the default, the
+ * simulator's): each write commits alone before its response is pushed. */
+void srv_set_group_commit(srv_core *c, int on);
+
+/* Commit the open group: the number of writes it held (0: no group open),
+ * or -1 when the COMMIT failed: nothing of the group is kept, every held
+ * HTTP response becomes 503 "internal" with Retry-After 1, held frames are
+ * dropped and their connections closed 1011 (clients resync with HELLO). */
+int srv_flush(srv_core *c);
+
+/* Since srv_new: COMMITs that carried writes, writes committed, largest
+ * group.  Without group commit every write is its own commit. */
+void srv_group_stats(const srv_core *c, uint64_t *commits, uint64_t *writes, uint64_t *max);
+
 /* Close every WebSocket with 1001 (graceful stop). */
 void srv_shutdown(srv_core *c);
 

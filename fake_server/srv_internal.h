@@ -11,6 +11,7 @@
  *                 close codes.
  *   srv_lock.c    CF-1 soft-locks (memory only; lost on restart).
  *   srv_remind.c  R-1 reminders.
+ *   srv_group.c   group commit: a write's transaction, srv_flush().
  */
 #ifndef SRV_INTERNAL_H
 #define SRV_INTERNAL_H
@@ -32,6 +33,12 @@ int srv_store_begin(srv_store *st);    /* BEGIN IMMEDIATE */
 int srv_store_commit(srv_store *st);
 void srv_store_rollback(srv_store *st);
 const char *srv_store_errmsg(srv_store *st);
+/* Group commit: SAVEPOINT w / RELEASE w / ROLLBACK TO w + RELEASE w (a no-op
+ * when the transaction is already gone); in_tx: 1 inside a transaction. */
+int srv_store_savepoint(srv_store *st);
+int srv_store_release(srv_store *st);
+void srv_store_rollback_to(srv_store *st);
+int srv_store_in_tx(srv_store *st);
 /* How long a write waits for another process' lock (default 5000 ms). */
 void srv_store_busy_timeout(srv_store *st, int ms);
 
@@ -139,6 +146,15 @@ struct srv_core {
     srv_hb_fault *hb_faults;
     srv_name *force_409;      /* task ids whose next write answers 409 */
     int64_t next_reminder_ms; /* cache of the store's next unfired reminder */
+    /* Group commit (srv_group.c): when on, writes join one open
+     * transaction and everything pushed meanwhile waits in `held` until
+     * srv_flush() has committed it. */
+    int group_on;
+    int group_open;           /* BEGIN done, COMMIT not yet */
+    int in_write;             /* a write's savepoint is open */
+    hp_outbox held;
+    uint64_t group_commits, group_writes, group_max;
+    uint64_t group_size;      /* writes in the open group */
 };
 
 /* srv_core.c helpers */
@@ -152,6 +168,15 @@ void srv_broadcast_event(srv_core *c, const char *hh, const char *type, const ch
 /* Error body with extra fields merged in (extra borrowed, may be NULL). */
 char *srv_error_body(const char *code, const char *message, const json_t *extra);
 void srv_refresh_reminder(srv_core *c);
+
+/* srv_group.c: a write's transaction, group commit or not.  begin: 0 or
+ * -1 (store error); commit: 0, or -1 after rolling the write back; abort
+ * undoes the current write only (no-op outside a write). */
+int srv_tx_begin(srv_core *c);
+int srv_tx_commit(srv_core *c);
+void srv_tx_abort(srv_core *c);
+/* Where pushes go: the held box while a group is open. */
+hp_outbox *srv_box(srv_core *c);
 
 /* srv_lock.c (CF-1) */
 /* Take or refresh; 0 ok (*out set), 1 held by another user (*out = theirs). */

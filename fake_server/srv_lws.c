@@ -18,6 +18,10 @@
  *     only from SERVER_WRITEABLE, closes with the core's code;
  *   - time: after every core input the outbox is drained and one lws timer
  *     is re-armed at srv_next_deadline(); when it fires, srv_tick();
+ *   - group commit (srv_group.c): after each lws_service() round, i.e.
+ *     after every input that arrived together, srv_flush() commits the
+ *     round's writes at once; an HTTP request waits (pending list) until
+ *     its response comes out of the outbox;
  *   - graceful stop: srv_shutdown() (1001 to every socket), bounded wait for
  *     the closes to go out, then the context is destroyed.
  *
@@ -80,6 +84,9 @@ typedef struct pss {
     int64_t content_length;    /* -1: header absent */
     char *body;
     size_t body_len, body_cap;
+    struct lws *wsi;           /* set while waiting for the core's answer */
+    struct pss *pend_next;     /* G.pending: requests awaiting their answer */
+    int pending;
     /* HTTP response */
     int resp_ready;
     int status;
@@ -101,7 +108,8 @@ static struct {
     conn *conns;
     size_t n_conns;
     uint64_t next_id;
-    pss *cur_http;                    /* the request srv_http() is answering */
+    pss *pending;                     /* requests handed to the core, unanswered */
+    int group;                        /* group commit on */
     int stopping;
     int destroying;                   /* lws_context_destroy() running */
     int64_t stop_deadline_ms;         /* monotonic */
@@ -147,10 +155,33 @@ static void conn_unlink_free(conn *c)
     free(c);
 }
 
+static void pend_unlink(pss *p)
+{
+    if (!p->pending)
+        return;
+    for (pss **pp = &G.pending; *pp; pp = &(*pp)->pend_next) {
+        if (*pp == p) {
+            *pp = p->pend_next;
+            break;
+        }
+    }
+    p->pending = 0;
+    p->pend_next = NULL;
+}
+
+static pss *pend_find(uint64_t req_id)
+{
+    for (pss *p = G.pending; p; p = p->pend_next)
+        if (p->req_id == req_id)
+            return p;
+    return NULL;
+}
+
 static void http_free(pss *p)
 {
     if (!p)
         return;
+    pend_unlink(p); /* a client gone before its answer: the answer is dropped */
     free(p->path);
     free(p->query);
     free(p->auth);
@@ -268,25 +299,31 @@ static void conn_want_write(conn *c)
 
 /*
  * Carry out everything the core asked for, then re-arm the timer.  Called
- * after every core input.  HTTP responses go to the request being answered
- * (srv_http answers synchronously); frames and closes to their connection's
- * queue (a connection already closing takes nothing more).
+ * after every core input.  HTTP responses go to their pending request
+ * (at once, or after the group's COMMIT with group commit); frames and
+ * closes to their connection's queue (a connection already closing takes
+ * nothing more).
  */
 static void pump(void)
 {
     hp_out it;
     while (hp_outbox_pop(srv_outbox(G.core), &it)) {
         switch (it.kind) {
-        case HP_OUT_HTTP_RESPONSE:
-            if (G.cur_http && G.cur_http->req_id == it.id) {
-                set_response(G.cur_http, it.status, it.body ? it.body : "",
+        case HP_OUT_HTTP_RESPONSE: {
+            pss *p = pend_find(it.id);
+            if (p) {
+                pend_unlink(p);
+                set_response(p, it.status, it.body ? it.body : "",
                              it.body ? (it.body_len ? it.body_len : strlen(it.body)) : 0,
                              it.retry_after_s);
+                if (p->wsi && !G.destroying)
+                    lws_callback_on_writable(p->wsi);
             } else {
                 hp_log(G.env, HP_LOG_DEBUG, "lws_orphan_response", "id=%llu",
                        (unsigned long long)it.id);
             }
             break;
+        }
         case HP_OUT_WS_SEND: {
             conn *c = conn_find(it.id);
             if (!c || c->close_code || !it.body)
@@ -400,12 +437,18 @@ static void http_dispatch(struct lws *wsi, pss *p)
         r.body = p->body;
         r.body_len = p->body_len;
         r.content_length = p->content_length;
-        G.cur_http = p;
+        p->wsi = wsi;
+        p->pending = 1;
+        p->pend_next = G.pending;
+        G.pending = p;
         srv_http(G.core, &r);
         pump();
-        G.cur_http = NULL;
-        if (!p->resp_ready)
+        if (!p->resp_ready) {
+            if (G.group)
+                return; /* held until the group's COMMIT (srv_flush) */
+            pend_unlink(p);
             set_error(p, 500, "the server core gave no answer");
+        }
     }
     lws_callback_on_writable(wsi);
 }
@@ -976,6 +1019,8 @@ int srv_lws_run(srv_core *core, const hp_env *env, const hp_policy *policy,
     G.env = env;
     G.pol = policy;
     G.admin = opts->admin;
+    G.group = opts->group_commit;
+    srv_set_group_commit(core, opts->group_commit);
     G.stop = stop;
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_emit);
     int berr = probe_bind(opts->iface, opts->port);
@@ -1030,6 +1075,11 @@ int srv_lws_run(srv_core *core, const hp_env *env, const hp_policy *policy,
     for (;;) {
         if (lws_service(G.ctx, 0) < 0)
             break;
+        /* Everything that arrived in this round has been handed over:
+         * commit it as one group, then send what it held. */
+        srv_flush(core);
+        if (hp_outbox_count(srv_outbox(core)))
+            pump();
         if (*stop && !G.stopping)
             begin_stop();
         if (G.stopping && (G.n_conns == 0 || mono_ms() >= G.stop_deadline_ms))
@@ -1045,6 +1095,11 @@ int srv_lws_run(srv_core *core, const hp_env *env, const hp_policy *policy,
     lws_context_destroy(ctx);
     while (G.conns)
         conn_unlink_free(G.conns);
+    uint64_t commits = 0, writes = 0, gmax = 0;
+    srv_group_stats(core, &commits, &writes, &gmax);
+    hp_log(env, HP_LOG_INFO, "commit_stats", "group_commit=%s commits=%llu writes=%llu max_group=%llu",
+           G.group ? "on" : "off", (unsigned long long)commits, (unsigned long long)writes,
+           (unsigned long long)gmax);
     hp_log(env, HP_LOG_INFO, "stopped", NULL);
     return 0;
 }

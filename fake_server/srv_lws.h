@@ -20,6 +20,8 @@ typedef struct srv_lws_opts {
     int port;                   /* TCP port; 0 = any free port */
     int admin;                  /* 1: serve /_hp/faults and /_hp/state */
     const char *listen_text;    /* "127.0.0.1:8080", for the INFO line */
+    int group_commit;           /* 1: srv_set_group_commit (one COMMIT per
+                                   service round), 0: one COMMIT per write */
 } srv_lws_opts;
 
 /*

@@ -4,6 +4,7 @@
  *   hp-fake-server [--listen 127.0.0.1:8080] [--db FILE]
  *                  (--jwt-secret S | --jwt-secret-file F)
  *                  [--time-scale F] [--log-level LEVEL] [--admin] [--policy JSON]
+ *                  [--group-commit on|off]
  *   hp-fake-server token --sub U --hh H [--dev D] [--ttl 1h]
  *                  (--jwt-secret S | --jwt-secret-file F)
  *
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/resource.h>
 
 #include "hp_env.h"
 #include "hp_jwt.h"
@@ -37,7 +39,7 @@ static const char USAGE[] =
     "usage: hp-fake-server [--listen HOST:PORT] [--db FILE]\n"
     "                      (--jwt-secret S | --jwt-secret-file F)\n"
     "                      [--time-scale F] [--log-level LEVEL] [--admin]\n"
-    "                      [--policy JSON]\n"
+    "                      [--policy JSON] [--group-commit on|off]\n"
     "       hp-fake-server token --sub USER --hh HOUSEHOLD [--dev DEVICE] [--ttl 1h]\n"
     "                      (--jwt-secret S | --jwt-secret-file F)\n"
     "\n"
@@ -57,6 +59,9 @@ static const char USAGE[] =
     "  --policy JSON          overrides of the seed policy, as in a scenario's\n"
     "                         policy: e.g. '{\"lock_ttl\": \"10s\", \"event_retain\": 50}'\n"
     "                         (keys: docs/SCENARIOS.md); scaled by --time-scale\n"
+    "  --group-commit on|off  on (default): writes arriving together share one\n"
+    "                         SQLite transaction and one fsync, each answered\n"
+    "                         after that COMMIT; off: one COMMIT per write\n"
     "  --log-level LEVEL      debug, info (default), warning or error; logs are\n"
     "                         one line each on stderr, tokens redacted\n"
     "  --admin                enable the UNAUTHENTICATED fault endpoints, for\n"
@@ -220,6 +225,36 @@ static int token_main(int argc, char **argv)
 
 /* ---- server ------------------------------------------------------------------ */
 
+/* Descriptors the process should be able to hold: the stream connections
+ * it is meant to serve (10,000 live streams, bench/README.md) plus the
+ * listener, the store (db, WAL, shm) and HTTP clients. */
+#define NOFILE_WANTED (10000 + 64)
+
+/* The soft RLIMIT_NOFILE (often 1024) caps live connections long before
+ * memory does: raise it to the hard limit, and say so at WARNING when even
+ * the hard limit is below what the server is meant to hold. */
+static void raise_nofile(const hp_env *env)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t before = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    long long cur = rl.rlim_cur == RLIM_INFINITY ? -1 : (long long)rl.rlim_cur;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < NOFILE_WANTED)
+        hp_log(env, HP_LOG_WARNING, "nofile_low",
+               "nofile=%lld wanted=%d hint=\"at most about %lld connections; raise the hard "
+               "limit (ulimit -Hn, LimitNOFILE=)\"",
+               cur, NOFILE_WANTED, cur > 64 ? cur - 64 : 0);
+    else
+        hp_log(env, HP_LOG_INFO, "nofile", "nofile=%lld was=%lld", cur,
+               before == RLIM_INFINITY ? -1LL : (long long)before);
+}
+
 static volatile sig_atomic_t g_stop;
 
 static void on_signal(int sig)
@@ -275,7 +310,8 @@ int main(int argc, char **argv)
         return token_main(argc - 1, argv + 1);
 
     const char *listen = "127.0.0.1:8080", *db = DEFAULT_DB, *secret = NULL,
-               *secret_file = NULL, *scale_s = NULL, *level_s = "info", *policy_s = NULL;
+               *secret_file = NULL, *scale_s = NULL, *level_s = "info", *policy_s = NULL,
+               *group_s = "on";
     int admin = 0;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
@@ -302,6 +338,7 @@ int main(int argc, char **argv)
         FLAG("--time-scale", scale_s)
         FLAG("--log-level", level_s)
         FLAG("--policy", policy_s)
+        FLAG("--group-commit", group_s)
 #undef FLAG
         return usage_error("unknown argument %s", argv[i]);
     }
@@ -323,6 +360,8 @@ int main(int argc, char **argv)
         return usage_error("bad --log-level %s (debug, info, warning, error)", level_s);
     if (!*db)
         return usage_error("--db needs a file name%s", "");
+    if (strcmp(group_s, "on") != 0 && strcmp(group_s, "off") != 0)
+        return usage_error("bad --group-commit %s (on or off)", group_s);
     int rc = 0;
     char *sec = pick_secret(secret, secret_file, &rc);
     if (!sec)
@@ -370,7 +409,9 @@ int main(int argc, char **argv)
 
     hp_log(&env, HP_LOG_INFO, "starting", "db=%s time_scale=%g heartbeat_ms=%lld", db, scale,
            (long long)pol.heartbeat_ms);
-    srv_lws_opts opts = {host[0] ? host : NULL, port, admin, listen};
+    raise_nofile(&env);
+    srv_lws_opts opts = {host[0] ? host : NULL, port, admin, listen,
+                         strcmp(group_s, "on") == 0};
     int r = srv_lws_run(core, &env, &pol, &opts, &g_stop);
     srv_free(core);
     srv_store_close(st);

@@ -9,7 +9,8 @@
  *   (413) -> body / query (400) -> state (404, 409) -> write.
  * Every write is one store transaction (task + event + idempotency
  * result); the response and the TASK_UPDATED broadcast are pushed only
- * after COMMIT.  A store failure answers 503 "internal" with Retry-After,
+ * after COMMIT (with group commit, srv_group.c, several writes share one
+ * transaction and everything they push is held until its COMMIT).  A store failure answers 503 "internal" with Retry-After,
  * never a 500 for bad input.
  */
 #define _GNU_SOURCE
@@ -76,7 +77,7 @@ static void reply_store_error(rq *r, const char *op)
 {
     hp_log(&r->c->env, HP_LOG_ERROR, "store_error", "op=%s error=\"%s\"", op,
            srv_store_errmsg(r->c->st));
-    srv_store_rollback(r->c->st);
+    srv_tx_abort(r->c);
     reply(r, 503, hp_error_body("internal", "storage unavailable, retry later"), 1);
 }
 
@@ -261,7 +262,7 @@ static int commit_write(rq *r, json_t *task, const char *key)
         if (rc != 0)
             goto fail;
     }
-    if (srv_store_commit(c->st) != 0)
+    if (srv_tx_commit(c) != 0)
         goto fail;
     return 0;
 fail:
@@ -390,14 +391,14 @@ static void put_task(rq *r, const char *id)
     json_decref(scratch);
 
     srv_core *c = r->c;
-    if (srv_store_begin(c->st) != 0) {
+    if (srv_tx_begin(c) != 0) {
         json_decref(root);
         reply_store_error(r, "begin");
         return;
     }
     json_t *cur = srv_store_task_get(c->st, r->cl->hh, id);
     if (!cur && base > 0) {
-        srv_store_rollback(c->st);
+        srv_tx_abort(c);
         json_decref(root);
         reply_error(r, 404, "no such task (base_revision > 0 needs an existing task)");
         return;
@@ -412,7 +413,7 @@ static void put_task(rq *r, const char *id)
         else if (base != crev)
             why = "base_revision is not the current revision";
         if (why) {
-            srv_store_rollback(c->st);
+            srv_tx_abort(c);
             reply_conflict(r, id, base, cur, why);
             json_decref(cur);
             json_decref(root);
@@ -457,13 +458,13 @@ static void delete_task(rq *r, const char *id)
         return;
     }
     srv_core *c = r->c;
-    if (srv_store_begin(c->st) != 0) {
+    if (srv_tx_begin(c) != 0) {
         reply_store_error(r, "begin");
         return;
     }
     json_t *cur = srv_store_task_get(c->st, r->cl->hh, id);
     if (!cur) {
-        srv_store_rollback(c->st);
+        srv_tx_abort(c);
         reply_error(r, 404, "no such task");
         return;
     }
@@ -474,7 +475,7 @@ static void delete_task(rq *r, const char *id)
     else if (base != crev)
         why = "base_revision is not the current revision";
     if (why) {
-        srv_store_rollback(c->st);
+        srv_tx_abort(c);
         reply_conflict(r, id, base, cur, why);
         json_decref(cur);
         return;
@@ -487,7 +488,7 @@ static void delete_task(rq *r, const char *id)
             reply_store_error(r, "idempotency");
             return;
         }
-        if (srv_store_commit(c->st) != 0) {
+        if (srv_tx_commit(c) != 0) {
             free(body);
             json_decref(cur);
             reply_store_error(r, "commit");

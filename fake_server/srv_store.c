@@ -167,6 +167,31 @@ void srv_store_rollback(srv_store *st)
         exec(st, "ROLLBACK;");
 }
 
+/* Group commit (srv_group.c): one write inside the group's transaction is
+ * a savepoint, so a failing write undoes only itself. */
+int srv_store_savepoint(srv_store *st)
+{
+    return exec(st, "SAVEPOINT w;");
+}
+
+int srv_store_release(srv_store *st)
+{
+    return exec(st, "RELEASE w;");
+}
+
+void srv_store_rollback_to(srv_store *st)
+{
+    if (!sqlite3_get_autocommit(st->db)) {
+        exec(st, "ROLLBACK TO w;");
+        exec(st, "RELEASE w;");
+    }
+}
+
+int srv_store_in_tx(srv_store *st)
+{
+    return st && st->db && !sqlite3_get_autocommit(st->db);
+}
+
 /* A ready statement for sql (cached); give it back with done(). */
 static sqlite3_stmt *prep(srv_store *st, const char *sql)
 {

@@ -275,6 +275,7 @@ void srv_shutdown(srv_core *c)
 {
     if (!c)
         return;
+    srv_flush(c); /* the group's answers go out before the closes */
     for (srv_conn *k = c->conns; k; k = k->next)
         srv_push_close(c, k, HP_CLOSE_GOING_AWAY, "server shutdown");
 }
