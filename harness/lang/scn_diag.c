@@ -58,6 +58,37 @@ void scn_diags_add(scn_diags *d, const char *file, int line, int col, const char
     g->msg = msg;
 }
 
+static int diag_cmp(const void *a, const void *b)
+{
+    const scn_diag *x = a, *y = b;
+    int c = strcmp(x->file, y->file);
+    if (c)
+        return c;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    if (x->col != y->col)
+        return x->col < y->col ? -1 : 1;
+    return strcmp(x->msg, y->msg);
+}
+
+void scn_diags_sort_unique(scn_diags *d, size_t first)
+{
+    if (!d || d->n <= first + 1)
+        return;
+    qsort(d->v + first, d->n - first, sizeof *d->v, diag_cmp);
+    /* A for_each repeats its body's mistakes once per value: say it once. */
+    size_t o = first + 1;
+    for (size_t i = first + 1; i < d->n; i++) {
+        if (!diag_cmp(&d->v[i], &d->v[o - 1])) {
+            free(d->v[i].file);
+            free(d->v[i].msg);
+        } else {
+            d->v[o++] = d->v[i];
+        }
+    }
+    d->n = o;
+}
+
 void scn_diags_free(scn_diags *d)
 {
     if (!d)

@@ -4,6 +4,7 @@
  *
  *   scn_yaml.c    libyaml -> a node tree that remembers line/column
  *   scn_diag.c    diagnostics, "did you mean" suggestions
+ *   scn_expand.c  vars, for_each, include: the tree expanded before validation
  *   scn_load.c    validation of a scenario file, the scenario object
  *   sim_loop.c    the discrete-event world: virtual clock, links, cores
  *   scn_match.c   JSON subset matching, history expectations
@@ -26,7 +27,12 @@ typedef enum scn_node_kind { SCN_SCALAR = 1, SCN_SEQ, SCN_MAP } scn_node_kind;
 
 typedef struct scn_node {
     scn_node_kind kind;
-    int line, col;              /* 1-based position of the node's start */
+    int line, col;              /* 1-based position of the node's start in the
+                                 * scenario file (for a node from an included
+                                 * file: the position of its `include:` step) */
+    char *src;                  /* NULL, or the included file it comes from
+                                 * (owned); src_line/src_col are there */
+    int src_line, src_col;
     char *str;                  /* SCN_SCALAR: the text */
     int plain;                  /* SCN_SCALAR: written unquoted (so may be a number) */
     size_t n;                   /* SEQ items / MAP pairs */
@@ -43,6 +49,21 @@ void scn_node_free(scn_node *n);
 /* String comparisons made by this thread's duplicate-key checks so far
  * (a test keeps them linear in the number of keys). */
 size_t scn_yaml_key_compares(void);
+
+/* Where a diagnostic about n points: its included file and position there,
+ * or main_file and n's own position. */
+const char *scn_node_where(const scn_node *n, const char *main_file, int *line, int *col);
+
+/* ---- vars, for_each, include (scn_expand.c) ---------------------------- */
+
+/* Expands *root in place before validation: top-level `vars:`, `{name}`
+ * in any string or key, `for_each` items of any list, `include` items of
+ * any list (relative to the including file).  Problems become diagnostics
+ * naming the file they are in.  0, or -1 (then *root is unchanged). */
+int scn_expand(const char *file, scn_node **root, scn_diags *d);
+#define SCN_EXPAND_MAX_NODES 1000000 /* nodes an expanded scenario may have */
+#define SCN_FOR_EACH_MAX 100000      /* iterations of one for_each */
+#define SCN_INCLUDE_DEPTH 8          /* nested includes */
 
 /* MAP lookup: the value node or NULL (also NULL for a non-map). */
 const scn_node *scn_map_get(const scn_node *m, const char *key);
@@ -71,6 +92,10 @@ char *scn_node_text(const scn_node *n);
 void scn_node_describe(const scn_node *n, char *buf, size_t len);
 
 /* ---- diagnostics helpers (scn_diag.c) -------------------------------- */
+
+/* Sorts d->v[first..] by file, line, column, message and drops exact
+ * repetitions (a for_each repeats its body's mistakes once per value). */
+void scn_diags_sort_unique(scn_diags *d, size_t first);
 
 /* The candidate closest to word by edit distance, or NULL when none is
  * close enough (distance <= max(1, len/3), or same letters ignoring case). */

@@ -35,8 +35,8 @@ const char *const scn_rule_ids[] = {
 
 const char *const scn_top_keys[] = {"id",      "name",  "description", "rules",
                                     "tags",    "policy", "start",      "network",
-                                    "clients", "heal",  "invariants",  "steps",
-                                    NULL};
+                                    "clients", "heal",  "invariants",  "vars",
+                                    "steps",   NULL};
 const char *const scn_client_keys[] = {"user", "household", "device", "token", "token_ttl",
                                        "latency", NULL};
 const char *const scn_step_keys[] = {"wait", "wait_until", "expect", "expect_log",
@@ -152,7 +152,9 @@ static void verr(vctx *v, const scn_node *at, const char *fmt, ...)
     va_start(ap, fmt);
     char *msg = scn_vasprintf(fmt, ap);
     va_end(ap);
-    scn_diags_add(v->d, v->file, at ? at->line : 0, at ? at->col : 0, "%s", msg);
+    int line, col;
+    const char *f = scn_node_where(at, v->file, &line, &col);
+    scn_diags_add(v->d, f, line, col, "%s", msg);
     free(msg);
     v->errors++;
 }
@@ -1356,24 +1358,6 @@ void scn_free(scn_scenario *s)
     free(s);
 }
 
-static int diag_cmp(const void *a, const void *b)
-{
-    const scn_diag *x = a, *y = b;
-    if (x->line != y->line)
-        return x->line < y->line ? -1 : 1;
-    if (x->col != y->col)
-        return x->col < y->col ? -1 : 1;
-    return 0;
-}
-
-/* Diagnostics in file order (qsort is not stable, so ties keep no order;
- * two messages at one position are rare and both are shown). */
-static void sort_diags(scn_diags *d, size_t first)
-{
-    if (d && d->n > first + 1)
-        qsort(d->v + first, d->n - first, sizeof *d->v, diag_cmp);
-}
-
 /* Validate a parsed tree.  Takes ownership of root. */
 static int scn_validate(const char *file, scn_node *root, scn_scenario **out, scn_diags *d)
 {
@@ -1472,7 +1456,7 @@ static int scn_validate(const char *file, scn_node *root, scn_scenario **out, sc
     }
 done:
     free(v.marks);
-    sort_diags(d, first_diag);
+    scn_diags_sort_unique(d, first_diag);
     if (v.errors) {
         scn_free(s);
         return -1;
@@ -1490,6 +1474,10 @@ int scn_load_string(const char *file, const char *text, size_t len, scn_scenario
     scn_node *root = NULL;
     if (scn_yaml_parse(file, text, len, &root, diags))
         return -1;
+    if (scn_expand(file, &root, diags)) {
+        scn_node_free(root);
+        return -1;
+    }
     return scn_validate(file, root, out, diags);
 }
 
@@ -1499,6 +1487,10 @@ int scn_load_file(const char *path, scn_scenario **out, scn_diags *diags)
     scn_node *root = NULL;
     if (scn_yaml_load_file(path, &root, diags))
         return -1;
+    if (scn_expand(path, &root, diags)) {
+        scn_node_free(root);
+        return -1;
+    }
     return scn_validate(path, root, out, diags);
 }
 

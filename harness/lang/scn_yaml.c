@@ -293,7 +293,24 @@ void scn_node_free(scn_node *n)
     free(n->items);
     free(n->keys);
     free(n->str);
+    free(n->src);
     free(n);
+}
+
+const char *scn_node_where(const scn_node *n, const char *main_file, int *line, int *col)
+{
+    if (!n) {
+        *line = *col = 0;
+        return main_file;
+    }
+    if (n->src) {
+        *line = n->src_line;
+        *col = n->src_col;
+        return n->src;
+    }
+    *line = n->line;
+    *col = n->col;
+    return main_file;
 }
 
 const scn_node *scn_map_key(const scn_node *m, const char *key)

@@ -155,6 +155,8 @@ schema = {
     "clients": {"type": "object", "minProperties": 1, "additionalProperties": client, "propertyNames": {"pattern": "^[A-Za-z0-9_-]{1,32}$"}},
     "heal": {"type": "boolean"},
     "invariants": obj({k: {"type": "boolean"} for k in ["edits_kept","entity_order","conflicts_logged","queue_bounded","cache_bounded","no_token_in_logs"]}),
+    "vars": {"type": "object", "description": "variables: {name} in any string or key is replaced (docs/SCENARIOS.md §3.2)",
+             "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$", "not": {"const": "i"}}},
     "steps": {"type": "array", "minItems": 1, "items": step},
   },
 }
@@ -179,4 +181,42 @@ for name, d in defs.items():
     out_defs[name] = {k: replace(v) for k, v in d.items()} if isinstance(d, dict) else d
 schema = replace(schema)
 schema["$defs"] = out_defs
+
+# vars, for_each, include (harness/lang/scn_expand.c): a typed value may be a "{name}"
+# reference, and an item of any list may be a for_each or an include item.
+out_defs["var_ref"] = {"type": "string", "pattern": "\\{[A-Za-z_][A-Za-z0-9_]*\\}",
+                       "description": "a variable: \"{name}\" (vars:, for_each)"}
+out_defs["for_each_vars"] = {"type": "object", "minProperties": 1,
+    "description": "variable -> values: a range \"1..100\" or a list; several nest (first outermost)",
+    "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"},
+    "additionalProperties": {"anyOf": [{"type": "string", "pattern": "^([^.]+\\.\\.[^.]+|\\{[A-Za-z_][A-Za-z0-9_]*\\})$"}, {"type": "array"}]}}
+out_defs["include"] = obj({"include": {"anyOf": [{"type": "string"},
+    obj({"file": {"type": "string"}, "vars": {"type": "object"}}, ["file"])],
+    "description": "a YAML file of steps (a list, or a mapping with steps: and default vars:), relative to this file"}}, ["include"])
+def loosen(o):
+    # o is a schema: walk its subschemas only (a property may be named "pattern").
+    if not isinstance(o, dict):
+        return o
+    o = dict(o)
+    if "properties" in o:
+        o["properties"] = {k: loosen(v) for k, v in o["properties"].items()}
+    for k in ("additionalProperties", "items"):
+        if isinstance(o.get(k), dict):
+            o[k] = loosen(o[k])
+    for k in ("anyOf", "oneOf", "allOf"):
+        if k in o:
+            o[k] = [loosen(v) for v in o[k]]
+    t = o.get("type")
+    ts = t if isinstance(t, list) else [t]
+    if t == "array" and "items" in o:
+        it = o["items"]
+        o["items"] = {"anyOf": [it, {"$ref": "#/$defs/include"},
+                                obj({"for_each": {"$ref": "#/$defs/for_each_vars"},
+                                     "do": {"anyOf": [it, {"type": "array", "items": it}]}}, ["for_each", "do"])]}
+    elif "enum" in o or "pattern" in o or any(x in ("integer", "number", "boolean") for x in ts):
+        return {"anyOf": [o, {"$ref": "#/$defs/var_ref"}]}
+    return o
+keep = {k: out_defs[k] for k in ("var_ref", "for_each_vars", "include")}
+schema = loosen({k: v for k, v in schema.items() if k != "$defs"})
+schema["$defs"] = {**{k: loosen(v) for k, v in out_defs.items() if k not in keep}, **keep}
 print(json.dumps(schema, indent=2))

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 #include "scn_internal.h"
@@ -128,11 +129,246 @@ static void test_linear_keys(void **st)
     free(text);
 }
 
+/* ---- vars, for_each, include (issue 12) ----------------------------------- */
+
+static char tmpdir[64];
+
+static void put(const char *name, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    char *sl = strrchr(path, '/');
+    *sl = '\0';
+    mkdir(path, 0700);
+    *sl = '/';
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Loads tmpdir/name; "" and *out when it loads, else the diagnostics
+ * with tmpdir cut from the file names. */
+static char *load_file(const char *name, scn_scenario **out)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    scn_diags d = {0};
+    scn_scenario *s = NULL;
+    int rc = scn_load_file(path, &s, &d);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    for (size_t i = 0; i < d.n; i++) {
+        const char *f = d.v[i].file;
+        if (!strncmp(f, tmpdir, strlen(tmpdir)))
+            f += strlen(tmpdir) + 1;
+        fprintf(m, "%s:%d:%d: %s\n", f, d.v[i].line, d.v[i].col, d.v[i].msg);
+    }
+    fclose(m);
+    assert_int_equal(rc == 0, d.n == 0);
+    if (out)
+        *out = s;
+    else
+        scn_free(s);
+    scn_diags_free(&d);
+    return buf;
+}
+
+static int setup_tmp(void **st)
+{
+    (void)st;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/scnlang.XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown_tmp(void **st)
+{
+    (void)st;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* The text of a node as JSON (compact). */
+static char *js(const scn_node *n)
+{
+    return scn_node_text(n);
+}
+
+static void test_expansion(void **st)
+{
+    (void)st;
+    scn_scenario *s = NULL;
+    char *got = load_diags("e.yaml",
+                           HEAD "vars: {n: 3, who: [alice, bob], t: Milk, later: \"{t} x{n}\"}\n"
+                                "steps:\n"
+                                "  - for_each: {i: \"1..{n}\"}\n"
+                                "    do:\n"
+                                "      - alice: {edit: {id: \"q{i}\", title: \"{t} {i}\"}}\n"
+                                "  - for_each: {w: \"{who}\"}\n"
+                                "    do: {\"{w}\": {edit: {id: \"x-{w}\", title: \"{later}\"}}}\n"
+                                "  - {repeat: 2, alice: {edit: {id: \"r{i}\"}}}\n"
+                                "  - expect:\n"
+                                "      alice: {queue: \"{n}\"}\n"
+                                "      server:\n"
+                                "        requests:\n"
+                                "          - for_each: {i: [1, 3], m: [PUT]}\n"
+                                "            do: \"{m} /api/v0.2/tasks/q{i}\"\n",
+                           &s);
+    assert_string_equal(got, "");
+    free(got);
+    assert_non_null(s);
+    assert_int_equal(s->steps->n, 7);
+    char *t = js(s->steps->items[0]);
+    assert_string_equal(t, "{\"alice\":{\"edit\":{\"id\":\"q1\",\"title\":\"Milk 1\"}}}");
+    free(t);
+    t = js(s->steps->items[2]);
+    assert_string_equal(t, "{\"alice\":{\"edit\":{\"id\":\"q3\",\"title\":\"Milk 3\"}}}");
+    free(t);
+    /* A variable in a key; a var built from earlier vars. */
+    t = js(s->steps->items[4]);
+    assert_string_equal(t, "{\"bob\":{\"edit\":{\"id\":\"x-bob\",\"title\":\"Milk x3\"}}}");
+    free(t);
+    /* {i} of a repeat is left for the run. */
+    t = js(s->steps->items[5]);
+    assert_non_null(strstr(t, "r{i}"));
+    free(t);
+    /* "{n}" alone keeps the value's type: an integer; lists expand in
+     * expectations too, nested variables in order. */
+    const scn_node *ex = scn_map_get(s->steps->items[6], "expect");
+    const scn_node *q = scn_map_get(scn_map_get(ex, "alice"), "queue");
+    int64_t v;
+    assert_int_equal(scn_get_int(q, &v), 0);
+    assert_int_equal(v, 3);
+    t = js(scn_map_get(scn_map_get(ex, "server"), "requests"));
+    assert_string_equal(t, "[\"PUT /api/v0.2/tasks/q1\",\"PUT /api/v0.2/tasks/q3\"]");
+    free(t);
+    /* Positions: expanded steps keep their template's line. */
+    assert_int_equal(s->steps->items[1]->line, 9);
+    assert_int_equal(s->steps->items[3]->line, 11);
+    scn_free(s);
+}
+
+static void test_expansion_errors(void **st)
+{
+    (void)st;
+    /* Every problem, at its line and column, once (not once per value). */
+    char *got = load_diags("e.yaml",
+                           HEAD "vars: {n: 3, i: 2, 9x: 1}\n"
+                                "steps:\n"
+                                "  - for_each: {i: \"1..{nn}\"}\n"
+                                "    do: [{alice: {edit: {id: \"q{j}\"}}}]\n"
+                                "  - for_each: {k: 5..1}\n"
+                                "    do: []\n"
+                                "  - for_each: {k: soon}\n"
+                                "    do: []\n"
+                                "  - for_each: {k: [1, 2]}\n"
+                                "    doo: [{alice: {edit: {id: \"q{k}\"}}}]\n"
+                                "  - for_each: {k: [1, 2]}\n"
+                                "    do: [{alice: {edit: {id: \"q{k}\", title: \"{n}{j}\"}}}]\n",
+                           NULL);
+    const char *const want_lines[] = {
+        "e.yaml:5:14: 'i' is the repeat counter ({i} in a repeat step): choose another name",
+        "e.yaml:5:20: variable name '9x' must be a letter or _ then letters, digits, _",
+        "e.yaml:7:19: unknown variable '{nn}' (did you mean '{n}'?)",
+        "e.yaml:9:19: for_each k: range 5..1 must go up, at most 100000 values",
+        "e.yaml:11:19: for_each k: expected a range such as 1..100 or a list, got value 'soon'",
+        "e.yaml:13:5: for_each needs 'do:'",
+        "e.yaml:14:5: unknown key 'doo' beside for_each (did you mean 'do'?)",
+        "e.yaml:16:45: unknown variable '{j}'",
+        NULL};
+    for (size_t i = 0; want_lines[i]; i++)
+        if (!strstr(got, want_lines[i]))
+            fail_msg("want '%s' in:\n%s", want_lines[i], got);
+    /* An unknown variable in a range is one problem, not two. */
+    assert_null(strstr(got, "got string '1..{nn}'"));
+    /* once each, though the body ran for two values */
+    const char *p = strstr(got, "e.yaml:16:45:");
+    assert_null(strstr(p + 1, "e.yaml:16:45:"));
+    free(got);
+}
+
+static void test_include(void **st)
+{
+    (void)st;
+    put("fixtures/ready.yaml", "description: connect\n"
+                               "vars: {who: [alice], delay: 1s}\n"
+                               "steps:\n"
+                               "  - for_each: {c: \"{who}\"}\n"
+                               "    do: [{\"{c}\": connect}]\n"
+                               "  - wait: \"{delay}\"\n");
+    put("sc/ok.yaml", HEAD "steps:\n"
+                           "  - include: {file: ../fixtures/ready.yaml, vars: {who: [alice, bob]}}\n"
+                           "  - include: ../fixtures/ready.yaml\n"
+                           "  - expect: {alice: {online: true}}\n");
+    scn_scenario *s = NULL;
+    char *got = load_file("sc/ok.yaml", &s);
+    assert_string_equal(got, "");
+    free(got);
+    assert_int_equal(s->steps->n, 6);
+    char *t = js(s->steps->items[1]);
+    assert_string_equal(t, "{\"bob\":\"connect\"}");
+    free(t);
+    t = js(s->steps->items[2]);
+    assert_string_equal(t, "{\"wait\":\"1s\"}");
+    free(t);
+    /* At run time an included step points at its include step (line 6). */
+    assert_int_equal(s->steps->items[1]->line, 6);
+    assert_int_equal(s->steps->items[4]->line, 7);
+    assert_non_null(strstr(s->steps->items[1]->src, "fixtures/ready.yaml"));
+    assert_int_equal(s->steps->items[1]->src_line, 5);
+    scn_free(s);
+
+    /* Errors inside an included file name that file and its line. */
+    put("fixtures/bad.yaml", "- alice: conect\n"
+                             "- wait: \"{dleay}\"\n");
+    put("fixtures/bad2.yaml", "- carol: connect\n"
+                              "- wait: 30\n");
+    put("sc/bad.yaml", HEAD "vars: {delay: 1s}\n"
+                            "steps:\n"
+                            "  - include: ../fixtures/bad.yaml\n"
+                            "  - include: ../fixtures/missing.yaml\n"
+                            "  - include: bad.yaml\n"
+                            "  - {include: ../fixtures/ready.yaml, wait: 1s}\n"
+                            "  - include: {flie: x.yaml}\n");
+    got = load_file("sc/bad.yaml", NULL);
+    const char *const want1[] = {
+        "sc/../fixtures/bad.yaml:2:9: unknown variable '{dleay}' (did you mean '{delay}'?)",
+        "sc/bad.yaml:8:14: include '",
+        "missing.yaml': No such file or directory",
+        "sc/bad.yaml:9:14: include '",
+        "bad.yaml' makes a cycle",
+        "sc/bad.yaml:10:39: 'include' is an item of its own",
+        "sc/bad.yaml:11:15: unknown include key 'flie' (did you mean 'file'?)",
+        NULL};
+    for (size_t i = 0; want1[i]; i++)
+        if (!strstr(got, want1[i]))
+            fail_msg("want '%s' in:\n%s", want1[i], got);
+    free(got);
+    /* Validation errors too: at the included file's line and column. */
+    put("sc/bad2.yaml", HEAD "steps:\n"
+                             "  - include: ../fixtures/bad2.yaml\n");
+    got = load_file("sc/bad2.yaml", NULL);
+    const char *const want2[] = {
+        "sc/../fixtures/bad2.yaml:1:3: unknown client or step 'carol' (declared clients: alice, "
+        "bob;",
+        "sc/../fixtures/bad2.yaml:2:9: bad duration '30' for wait",
+        NULL};
+    for (size_t i = 0; want2[i]; i++)
+        if (!strstr(got, want2[i]))
+            fail_msg("want '%s' in:\n%s", want2[i], got);
+    free(got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_messages),
         cmocka_unit_test(test_linear_keys),
+        cmocka_unit_test(test_expansion),
+        cmocka_unit_test(test_expansion_errors),
+        cmocka_unit_test(test_include),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }
