@@ -72,7 +72,7 @@ const char *const scn_log_messages[] = {
     "fault_applied", "store_error", "ws_open", "ws_refused", "ready", "resync_required",
     "ws_close", "ws_closed", "heartbeat_timeout", "heartbeat_dropped", "lock", "reminder_due",
     "starting", "listening", "stopping", "stopped", "listen_failed", "store_open_failed",
-    "core_failed", "ws_send_queue_full", "lws_orphan_response", "lws",
+    "core_failed", "ws_send_queue_full", "lws_orphan_response", "lws", "commit_stats", "nofile_low", "nofile",
     /* client (names shared with the server are listed once, above) */
     "send", "retry", "sync_failed", "auth_required", "reconnect_scheduled", "queue_full",
     "offline", "online", "offline_long", "conflict_choice", "token_set", "bad_conflict_body",
