@@ -39,6 +39,7 @@ void scn_diags_print(const scn_diags *d, void *f);
 /* ---- scenarios -------------------------------------------------------- */
 
 typedef struct scn_scenario scn_scenario;
+struct sim_world;
 
 /* Parse and validate one YAML file.  Returns 0 with *out set, or -1 with
  * every problem found added to diags (nothing to free). */
@@ -123,12 +124,22 @@ typedef struct scn_run_opts {
     const char *run_prefix;     /* names made unique per run against a foreign server */
     int no_proxy;               /* 1: no hp-fault-proxy (link faults skip, offline is the
                                  * client's own: its FIN reaches the server) */
+    /* Added for hp-harness explore (harness/explore/): called in sim mode
+     * after the last step when every step passed, before healing, with the
+     * world (struct sim_world, sim.h; borrowed, read it only).  It may not
+     * change the run: what it finds goes to ud. */
+    void (*after_steps)(struct sim_world *w, void *ud);
+    void *after_steps_ud;
 } scn_run_opts;
 
 /* Run one scenario.  Returns 0 when it ran (passed or failed: see result),
  * -1 on a runtime error (result->failure says what). */
 int scn_run(const scn_scenario *s, const scn_run_opts *opts, scn_result *result);
 void scn_result_clear(scn_result *r);
+
+/* `hp-harness explore` (harness/explore/explore.h): argv[0] is "explore".
+ * Returns the exit status. */
+int exp_main(int argc, char **argv);
 
 /* Known rule ids (WS-1..A-4), NULL-terminated: validation and coverage. */
 extern const char *const scn_rule_ids[];

@@ -95,6 +95,7 @@ static void usage(FILE *f)
           "       hp-harness lint [PATH...]             validate only\n"
           "       hp-harness list [PATH...] [--json]    ids, rules and tags\n"
           "       hp-harness trace [--update] [--json]  obligations -> checks (docs/SYNC_POLICY.md)\n"
+          "       hp-harness explore [options]          random schedules, shrunk on failure (explore --help)\n"
           "       hp-harness --help | --version\n"
           "\n"
           "PATH is a scenario file or a directory searched recursively for *.yaml and *.yml\n"
@@ -821,8 +822,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "trace") == 0)
         return cmd_trace(argc, argv);
+    if (strcmp(cmd, "explore") == 0)
+        return exp_main(argc - 1, argv + 1); /* harness/explore/ */
     if (strcmp(cmd, "run") != 0 && strcmp(cmd, "lint") != 0 && strcmp(cmd, "list") != 0)
-        return usage_error("unknown command '%s' (run, lint, list or trace)", cmd);
+        return usage_error("unknown command '%s' (run, lint, list, trace or explore)", cmd);
 
     hx_opts o = {0};
     o.cmd = cmd;

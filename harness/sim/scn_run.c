@@ -618,6 +618,8 @@ int scn_run(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
         if (rc)
             break;
     }
+    if (!runtime && r->passed && opts && opts->after_steps)
+        opts->after_steps(w, opts->after_steps_ud);
     int healed = 0;
     if (!runtime && r->passed && s->heal) {
         int rc = heal(&x);
