@@ -64,6 +64,7 @@ const char *exp_client_name(int ci)
 typedef struct track {
     int started[EXP_MAX_CLIENTS], crashed[EXP_MAX_CLIENTS], offline[EXP_MAX_CLIENTS];
     int link_down[EXP_MAX_CLIENTS], latency[EXP_MAX_CLIENTS], short_token[EXP_MAX_CLIENTS];
+    int lossy[EXP_MAX_CLIENTS];     /* a link fault or drop may have lost frames */
     int srv_down;
 } track;
 
@@ -93,7 +94,7 @@ static int track_step(track *t, const exp_step *st)
         t->offline[c] = 0;
         return 1;
     case EXP_LINK_DOWN:
-        t->link_down[c] = 1;
+        t->link_down[c] = t->lossy[c] = 1;
         return 1;
     case EXP_LINK_UP:
         t->link_down[c] = 0;
@@ -102,6 +103,7 @@ static int track_step(track *t, const exp_step *st)
         t->latency[c] = 1;
         return 1;
     case EXP_DROP:
+        t->lossy[c] = 1;
         return 1;
     case EXP_CRASH:
         t->crashed[c] = 1;
@@ -419,8 +421,17 @@ char *exp_render(const exp_sched *s, const char *header, const char *extra)
             put(&a, "%s{latency: 20ms}", na++ ? ", " : "");
         if (t.crashed[c])
             put(&a, "%srestart", na++ ? ", " : "");
+        /* A frame lost on a connection that lives on (a silent path
+         * failure, a drop rule) is not sent again: the simulator models
+         * no TCP retransmission, and the policy's repair is the replay on
+         * reconnect (WS-2).  So such a client reconnects once. */
         if (t.offline[c])
             put(&a, "%sonline", na++ ? ", " : "");
+        else if (t.lossy[c] && !t.crashed[c] && t.started[c])
+        {
+            put(&a, "%soffline, online", na ? ", " : "");
+            na += 2;
+        }
         if (t.short_token[c])
             put(&a, "%snew_token", na++ ? ", " : "");
         if (!t.started[c])
