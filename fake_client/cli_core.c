@@ -993,7 +993,19 @@ static void head_answer(cli_core *c, int status, int retry_after_s, const char *
     observe(c, json_pack("{s:s, s:s, s:i}", "kind", "request_result", "mutation_id",
                          h->it.mutation_id, "status", status));
     json_t *bj = parse_body(body, len);
+    const char *wrong_task = NULL;
     if (status >= 200 && status < 300) {
+        /* Q-3: a 2xx naming another task is not this item's result (a
+         * server that answers a reused key with the first request's task):
+         * never cached under our id; the item is dead-lettered below. */
+        json_t *res = bj;
+        if (json_is_object(res) && json_is_object(json_object_get(res, "task")))
+            res = json_object_get(res, "task");
+        const char *rid = json_string_value(json_object_get(res, "id"));
+        if (json_is_object(res) && rid && strcmp(rid, h->it.entity_id) != 0)
+            wrong_task = rid;
+    }
+    if (status >= 200 && status < 300 && !wrong_task) {
         /* Acknowledged: the result is the new server version. */
         json_t *res = bj;
         if (json_is_object(res) && json_is_object(json_object_get(res, "task")))
@@ -1053,9 +1065,16 @@ static void head_answer(cli_core *c, int status, int retry_after_s, const char *
         return;
     }
     /* any other status (4xx, or unexpected) => dead-letter, queue goes on. */
-    const char *code = json_string_value(json_object_get(bj, "error"));
+    const char *code = wrong_task ? "wrong_task" : json_string_value(json_object_get(bj, "error"));
     char reason[128];
-    snprintf(reason, sizeof reason, "%d %s", status, code ? code : hp_error_code_for_status(status));
+    if (wrong_task) {
+        hp_log(c->env, HP_LOG_WARNING, "wrong_task", "entity=task/%s answered=task/%.64s status=%d",
+               h->it.entity_id, hp_task_id_valid(wrong_task) ? wrong_task : "?", status);
+        snprintf(reason, sizeof reason, "%d wrong_task: the answer is another task", status);
+    } else {
+        snprintf(reason, sizeof reason, "%d %s", status,
+                 code ? code : hp_error_code_for_status(status));
+    }
     hp_log(c->env, HP_LOG_WARNING, "rejected", "entity=task/%s mutation_id=%s status=%d error=%s",
            h->it.entity_id, h->it.mutation_id, status, code ? code : "-");
     cli_store_dead_push(c->st, &h->it, status, reason);

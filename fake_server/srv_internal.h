@@ -9,6 +9,7 @@
  *   srv_rest.c    srv_http(): routing, auth, every REST answer (409s, 423s).
  *   srv_stream.c  srv_ws_*(): upgrade, HELLO/replay/READY, heartbeats,
  *                 close codes.
+ *   srv_idem.c    Q-3 Idempotency-Key: fingerprint, replay, 422, storage.
  *   srv_lock.c    CF-1 soft-locks (memory only; lost on restart).
  *   srv_remind.c  R-1 reminders.
  *   srv_group.c   group commit: a write's transaction, srv_flush().
@@ -67,12 +68,26 @@ int srv_store_events_since(srv_store *st, const char *hh, int64_t since, srv_eve
                            void *ud);
 int64_t srv_store_event_count(srv_store *st);
 
-/* Idempotency results (2xx only).  get: 1 found (status/body filled, body
- * malloc'd), 0 not found, -1 error. */
+/* Idempotency records (2xx only, Q-3).  A record binds the key to its
+ * request: `request` ("PUT /api/v0.2/tasks/t1", for messages) and `fp` (the
+ * fingerprint of method, path, query and body, srv_idem.c).
+ * get: only a record created at or after since_ms counts; 1 found (rec
+ * filled, rec->body and rec->request malloc'd), 0 not found, -1 error.
+ * put: insert or replace, created at now_ms; then trims every record of any
+ * household created before trim_before_ms (the window, LIMITS.md). */
+typedef struct srv_idem_rec {
+    int status;
+    char *body;
+    char *request;
+    char fingerprint[65];
+} srv_idem_rec;
 int srv_store_idem_get(srv_store *st, const char *hh, const char *user, const char *key,
-                       int *status, char **body);
+                       int64_t since_ms, srv_idem_rec *rec);
 int srv_store_idem_put(srv_store *st, const char *hh, const char *user, const char *key,
-                       int status, const char *body);
+                       const char *request, const char *fp, int64_t now_ms,
+                       int64_t trim_before_ms, int status, const char *body);
+/* Records in the table, live or not (tests, LIMITS.md). */
+int64_t srv_store_idem_count(srv_store *st);
 
 /* R-1: the earliest unfired reminder over every household: 1 found (hh,
  * id copied, *remind_at malloc'd (may be NULL), *due_ms set), 0 none, -1 error. */
@@ -177,6 +192,23 @@ int srv_tx_commit(srv_core *c);
 void srv_tx_abort(srv_core *c);
 /* Where pushes go: the held box while a group is open. */
 hp_outbox *srv_box(srv_core *c);
+
+/* srv_idem.c: the Idempotency-Key of one request. */
+#define SRV_IDEM_KEY_MAX 200
+typedef struct srv_idem {
+    const char *key;          /* borrowed from the request; NULL: nothing to store */
+    char fp[65];              /* request fingerprint, hex SHA-256 */
+    char request[224];        /* "METHOD path" for the 422 message */
+} srv_idem;
+/* Looks the request's key up.  0: go on (out->key set when the result must
+ * be stored); 1: answer now with *status and (*body malloc'd, may be NULL:
+ * then msg is the error message); -1: store trouble (*status 503, msg). */
+int srv_idem_check(srv_core *c, const srv_http_req *q, const char *method, const char *path,
+                   const hp_claims *cl, srv_idem *out, int *status, char **body, char *msg,
+                   size_t msglen);
+/* Stores a 2xx result for out->key in the open transaction (0 when no key). */
+int srv_idem_store(srv_core *c, const srv_idem *id, const hp_claims *cl, int status,
+                   const char *body);
 
 /* srv_lock.c (CF-1) */
 /* Take or refresh; 0 ok (*out set), 1 held by another user (*out = theirs). */

@@ -5,7 +5,8 @@
  * answer and nothing is applied:
  *   OPTIONS (CORS preflight: 204, no auth) -> scripted failures (fault) ->
  *   Bearer token (A-1, 401) -> route (404) -> method (405) -> task id (400)
- *   -> Idempotency-Key replay (PUT/DELETE) -> Content-Length (411) -> size
+ *   -> Idempotency-Key (PUT/DELETE: replay, or 422 for a key reused on
+ *   another request, Q-3) -> Content-Length (411) -> size
  *   (413) -> body / query (400) -> state (404, 409) -> write.
  * Every write is one store transaction (task + event + idempotency
  * result); the response and the TASK_UPDATED broadcast are pushed only
@@ -24,8 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#define SRV_IDEM_KEY_MAX 200
 
 typedef struct rq {
     srv_core *c;
@@ -189,41 +188,30 @@ static void reply_conflict(rq *r, const char *id, int64_t base, const json_t *cu
 }
 
 /*
- * Idempotency-Key (SPEC §3): a key seen before, for this household and
- * user, answers the stored first result whatever this request's body is.
- * Only 2xx results are stored, so a retry after a 409 is answered afresh.
- * Returns 1 when answered, 0 to go on, -1 after answering an error.
+ * Q-3, Idempotency-Key (SPEC §3, IETF draft; srv_idem.c): the same request
+ * again answers the stored first result; the same key on another request
+ * (method, path, query or body) is 422 idempotency_key_reused.  Nothing is
+ * applied in either case.  Only 2xx results are stored, so a retry after a
+ * 409 is answered afresh.  Returns 1 when answered, 0 to go on.
  */
-static int idem_replay(rq *r, const char **key_out)
+static int idem_replay(rq *r, srv_idem *id)
 {
-    const char *k = r->req->idem_key;
-    *key_out = NULL;
-    if (!k || !*k)
-        return 0;
-    size_t n = strlen(k);
-    int printable = n <= SRV_IDEM_KEY_MAX;
-    for (size_t i = 0; printable && i < n; i++)
-        if ((unsigned char)k[i] < 0x21 || (unsigned char)k[i] > 0x7e)
-            printable = 0;
-    if (!printable) {
-        reply_error(r, 400, "Idempotency-Key must be 1-200 printable ASCII characters");
-        return -1;
-    }
     int status = 0;
     char *body = NULL;
-    int got = srv_store_idem_get(r->c->st, r->cl->hh, r->cl->sub, k, &status, &body);
-    if (got < 0) {
+    char msg[400];
+    int rc = srv_idem_check(r->c, r->req, r->method, r->path, r->cl, id, &status, &body, msg,
+                            sizeof msg);
+    if (rc == 0)
+        return 0;
+    if (rc < 0) {
         reply_store_error(r, "idempotency");
-        return -1;
-    }
-    if (got == 1) {
-        hp_log(&r->c->env, HP_LOG_INFO, "idempotent_replay", "method=%.16s path=%.200s user=%s",
-               r->method, r->path, r->cl->sub);
-        reply(r, status, body, -1);
         return 1;
     }
-    *key_out = k;
-    return 0;
+    if (body)
+        reply(r, status, body, -1);
+    else
+        reply_error(r, status, msg);
+    return 1;
 }
 
 /* After COMMIT: TASK_UPDATED to the household (WS-3) and the reminder
@@ -241,7 +229,7 @@ static void after_write(srv_core *c, const char *hh, const json_t *task)
  * then commits.  0 on success (task updated in place), -1 on a store error
  * (rolled back, answered 503).
  */
-static int commit_write(rq *r, json_t *task, const char *key)
+static int commit_write(rq *r, json_t *task, const srv_idem *key)
 {
     srv_core *c = r->c;
     const char *hh = r->cl->hh;
@@ -255,9 +243,9 @@ static int commit_write(rq *r, json_t *task, const char *key)
                                json_string_value(json_object_get(task, "id")), task,
                                c->pol.event_retain) != 0)
         goto fail;
-    if (key) {
+    if (key && key->key) {
         char *body = hp_json_dump(task);
-        int rc = body ? srv_store_idem_put(c->st, hh, r->cl->sub, key, 200, body) : -1;
+        int rc = body ? srv_idem_store(c, key, r->cl, 200, body) : -1;
         free(body);
         if (rc != 0)
             goto fail;
@@ -341,7 +329,7 @@ static int check_length(rq *r)
  */
 static void put_task(rq *r, const char *id)
 {
-    const char *key = NULL;
+    srv_idem key;
     if (idem_replay(r, &key) != 0)
         return;
     if (check_length(r) != 0)
@@ -429,7 +417,7 @@ static void put_task(rq *r, const char *id)
     }
     json_decref(root);
     json_object_set_new(task, "deleted", json_false());
-    if (commit_write(r, task, key) != 0) {
+    if (commit_write(r, task, &key) != 0) {
         json_decref(task);
         return;
     }
@@ -446,7 +434,7 @@ static void put_task(rq *r, const char *id)
  */
 static void delete_task(rq *r, const char *id)
 {
-    const char *key = NULL;
+    srv_idem key;
     if (idem_replay(r, &key) != 0)
         return;
     int64_t base = 0;
@@ -482,7 +470,7 @@ static void delete_task(rq *r, const char *id)
     }
     if (json_is_true(json_object_get(cur, "deleted"))) {
         char *body = hp_json_dump(cur);
-        if (key && body && srv_store_idem_put(c->st, r->cl->hh, r->cl->sub, key, 200, body) != 0) {
+        if (body && srv_idem_store(c, &key, r->cl, 200, body) != 0) {
             free(body);
             json_decref(cur);
             reply_store_error(r, "idempotency");
@@ -499,7 +487,7 @@ static void delete_task(rq *r, const char *id)
         return;
     }
     json_object_set_new(cur, "deleted", json_true());
-    if (commit_write(r, cur, key) != 0) {
+    if (commit_write(r, cur, &key) != 0) {
         json_decref(cur);
         return;
     }

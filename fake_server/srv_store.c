@@ -8,9 +8,14 @@
  * file database runs with journal_mode=WAL + synchronous=FULL, so an
  * acknowledged write survives a crash ("durable before acknowledged").
  *
- * The schema is versioned with PRAGMA user_version: 0 = empty file (the
- * schema is created), SRV_SCHEMA_VERSION = ours, anything else is refused
- * with a clear error rather than misread.
+ * The schema is versioned with PRAGMA user_version: 0 on a file with no
+ * tables = new (the schema is created), 1 = the first schema (migrated in
+ * place: idempotency records gain their request binding and creation time),
+ * SRV_SCHEMA_VERSION = ours.  Anything else - another version, another
+ * application_id, or an SQLite file of another program (user_version 0 but
+ * tables in it) - is refused with a clear error before anything is written
+ * to it (issue 11: --db pointed at another app's database must not gain
+ * our tables).
  */
 #define _GNU_SOURCE
 #include "srv_internal.h"
@@ -22,7 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SRV_SCHEMA_VERSION 1
+#define SRV_SCHEMA_VERSION 2
+/* PRAGMA application_id of a server store ("HPSV"): a file with another
+ * non-zero id belongs to another program and is refused untouched. */
+#define SRV_APP_ID 0x48505356
 
 struct srv_store {
     sqlite3 *db;
@@ -48,11 +56,30 @@ static const char *const schema_sql =
     "CREATE TABLE idempotency("
     "  hh TEXT NOT NULL, user TEXT NOT NULL, key TEXT NOT NULL,"
     "  status INTEGER NOT NULL, body TEXT NOT NULL,"
+    "  request TEXT NOT NULL DEFAULT '', fingerprint TEXT NOT NULL DEFAULT '',"
+    "  created_ms INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY(hh, user, key));"
+    "CREATE INDEX idempotency_created ON idempotency(created_ms);"
     "CREATE TABLE reminders_fired("
     "  hh TEXT NOT NULL, id TEXT NOT NULL, remind_at TEXT NOT NULL,"
     "  PRIMARY KEY(hh, id, remind_at));"
-    "PRAGMA user_version = 1;";
+    "PRAGMA application_id = 1213223766;" /* SRV_APP_ID */
+    "PRAGMA user_version = 2;";
+
+/* Version 1 -> 2: records from before the binding have no fingerprint and
+ * creation time 0, so they are out of every window: ignored, then trimmed. */
+static const char *const migrate_v1_sql =
+    "ALTER TABLE idempotency ADD COLUMN request TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE idempotency ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE idempotency ADD COLUMN created_ms INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX idempotency_created ON idempotency(created_ms);"
+    "PRAGMA application_id = 1213223766;"
+    "PRAGMA user_version = 2;";
+
+/* The tables of every schema version so far: a file claiming a version
+ * must have them all, else it is not ours. */
+static const char *const our_tables[] = {"households", "tasks", "events", "idempotency",
+                                         "reminders_fired"};
 
 static int exec(srv_store *st, const char *sql)
 {
@@ -67,6 +94,69 @@ static int64_t pragma_int(sqlite3 *db, const char *sql)
         v = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);
     return v;
+}
+
+/*
+ * 0 when db is empty (no schema objects, user_version 0) or one of our
+ * stores (user_version 1..SRV_SCHEMA_VERSION, application_id ours or 0 as
+ * version 1 wrote it, and our tables present); else -1 with err saying
+ * what the file is.  Reads only.
+ */
+static int check_ours(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+    int64_t ver = pragma_int(db, "PRAGMA user_version;");
+    int64_t app = pragma_int(db, "PRAGMA application_id;");
+    int64_t objs = pragma_int(db, "SELECT COUNT(*) FROM sqlite_master;");
+    if (ver < 0 || app < 0 || objs < 0) {
+        if (err && errlen)
+            snprintf(err, errlen, "store %s: not an SQLite database or unreadable: %s", path,
+                     sqlite3_errmsg(db));
+        return -1;
+    }
+    if (app != 0 && app != SRV_APP_ID) {
+        if (err && errlen)
+            snprintf(err, errlen,
+                     "store %s: an SQLite database of another application (application_id "
+                     "%lld), not an hp-fake-server store; refused, left unchanged",
+                     path, (long long)app);
+        return -1;
+    }
+    if (ver == 0) {
+        if (objs == 0)
+            return 0;
+        if (err && errlen)
+            snprintf(err, errlen,
+                     "store %s: an SQLite database with %lld tables/indexes of another "
+                     "program, not an hp-fake-server store; refused, left unchanged",
+                     path, (long long)objs);
+        return -1;
+    }
+    if (ver > SRV_SCHEMA_VERSION) {
+        if (err && errlen)
+            snprintf(err, errlen,
+                     "store %s: schema version %lld, this server knows 1 to %d (or not a store)",
+                     path, (long long)ver, SRV_SCHEMA_VERSION);
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof our_tables / sizeof our_tables[0]; i++) {
+        sqlite3_stmt *s = NULL;
+        int found = 0;
+        if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1;",
+                               -1, &s, NULL) == SQLITE_OK) {
+            sqlite3_bind_text(s, 1, our_tables[i], -1, SQLITE_STATIC);
+            found = sqlite3_step(s) == SQLITE_ROW;
+        }
+        sqlite3_finalize(s);
+        if (!found) {
+            if (err && errlen)
+                snprintf(err, errlen,
+                         "store %s: user_version %lld but no table \"%s\": not an "
+                         "hp-fake-server store; refused, left unchanged",
+                         path, (long long)ver, our_tables[i]);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /*
@@ -95,6 +185,10 @@ srv_store *srv_store_open(const char *path, char *err, size_t errlen)
         goto fail;
     }
     sqlite3_busy_timeout(st->db, 5000);
+    /* Identify the file before anything writes to it: journal_mode=WAL
+     * and the schema would both change another program's database. */
+    if (check_ours(st->db, path, err, errlen) != 0)
+        goto fail;
     int memory = strcmp(path, ":memory:") == 0;
     if (!memory) {
         if (exec(st, "PRAGMA journal_mode=WAL;") != 0 || exec(st, "PRAGMA synchronous=FULL;") != 0) {
@@ -104,21 +198,16 @@ srv_store *srv_store_open(const char *path, char *err, size_t errlen)
         }
     }
     int64_t ver = pragma_int(st->db, "PRAGMA user_version;");
-    if (ver == 0) {
-        if (exec(st, "BEGIN IMMEDIATE;") != 0 || exec(st, schema_sql) != 0 ||
+    const char *sql = ver == 0 ? schema_sql : ver == 1 ? migrate_v1_sql : NULL;
+    if (sql) {
+        if (exec(st, "BEGIN IMMEDIATE;") != 0 || exec(st, sql) != 0 ||
             exec(st, "COMMIT;") != 0) {
             if (err && errlen)
-                snprintf(err, errlen, "store %s: cannot create schema: %s", path,
-                         sqlite3_errmsg(st->db));
+                snprintf(err, errlen, "store %s: cannot %s schema: %s", path,
+                         ver == 0 ? "create the" : "migrate the", sqlite3_errmsg(st->db));
             exec(st, "ROLLBACK;");
             goto fail;
         }
-    } else if (ver != SRV_SCHEMA_VERSION) {
-        if (err && errlen)
-            snprintf(err, errlen,
-                     "store %s: schema version %lld, this server knows %d (or not a store)",
-                     path, (long long)ver, SRV_SCHEMA_VERSION);
-        goto fail;
     }
     st->stmts = hp_stmt_cache_new();
     return st;
@@ -402,21 +491,32 @@ int64_t srv_store_event_count(srv_store *st)
     return pragma_int(st->db, "SELECT COUNT(*) FROM events;");
 }
 
+/* a record older than since_ms is out of the window: not found. */
 int srv_store_idem_get(srv_store *st, const char *hh, const char *user, const char *key,
-                       int *status, char **body)
+                       int64_t since_ms, srv_idem_rec *rec)
 {
-    sqlite3_stmt *s = prep(st, "SELECT status, body FROM idempotency "
-                               "WHERE hh = ?1 AND user = ?2 AND key = ?3;");
+    memset(rec, 0, sizeof *rec);
+    sqlite3_stmt *s = prep(st, "SELECT status, body, request, fingerprint FROM idempotency "
+                               "WHERE hh = ?1 AND user = ?2 AND key = ?3 AND created_ms >= ?4;");
     if (!s)
         return -1;
     bind_text(s, 1, hh);
     bind_text(s, 2, user);
     bind_text(s, 3, key);
+    sqlite3_bind_int64(s, 4, since_ms);
     int rc = sqlite3_step(s), r = 0;
     if (rc == SQLITE_ROW) {
-        *status = sqlite3_column_int(s, 0);
-        *body = strdup((const char *)sqlite3_column_text(s, 1));
-        r = *body ? 1 : -1;
+        rec->status = sqlite3_column_int(s, 0);
+        rec->body = strdup((const char *)sqlite3_column_text(s, 1));
+        rec->request = strdup((const char *)sqlite3_column_text(s, 2));
+        snprintf(rec->fingerprint, sizeof rec->fingerprint, "%s",
+                 (const char *)sqlite3_column_text(s, 3));
+        r = rec->body && rec->request ? 1 : -1;
+        if (r < 0) {
+            free(rec->body);
+            free(rec->request);
+            rec->body = rec->request = NULL;
+        }
     } else if (rc != SQLITE_DONE) {
         r = -1;
     }
@@ -424,11 +524,23 @@ int srv_store_idem_get(srv_store *st, const char *hh, const char *user, const ch
     return r;
 }
 
+/* Q-3 + LIMITS.md: the table is trimmed by age in the same transaction as
+ * the write that adds a record (an indexed range delete), so it holds at
+ * most one window of keyed writes. */
 int srv_store_idem_put(srv_store *st, const char *hh, const char *user, const char *key,
-                       int status, const char *body)
+                       const char *request, const char *fp, int64_t now_ms,
+                       int64_t trim_before_ms, int status, const char *body)
 {
-    sqlite3_stmt *s = prep(st, "INSERT OR REPLACE INTO idempotency(hh, user, key, status, body) "
-                               "VALUES(?1, ?2, ?3, ?4, ?5);");
+    sqlite3_stmt *s = prep(st, "DELETE FROM idempotency WHERE created_ms < ?1;");
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, trim_before_ms);
+    int rc = sqlite3_step(s);
+    done(st, s);
+    if (rc != SQLITE_DONE)
+        return -1;
+    s = prep(st, "INSERT OR REPLACE INTO idempotency(hh, user, key, status, body, request, "
+                 "fingerprint, created_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8);");
     if (!s)
         return -1;
     bind_text(s, 1, hh);
@@ -436,9 +548,17 @@ int srv_store_idem_put(srv_store *st, const char *hh, const char *user, const ch
     bind_text(s, 3, key);
     sqlite3_bind_int(s, 4, status);
     bind_text(s, 5, body ? body : "");
-    int rc = sqlite3_step(s);
+    bind_text(s, 6, request ? request : "");
+    bind_text(s, 7, fp ? fp : "");
+    sqlite3_bind_int64(s, 8, now_ms);
+    rc = sqlite3_step(s);
     done(st, s);
     return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int64_t srv_store_idem_count(srv_store *st)
+{
+    return pragma_int(st->db, "SELECT COUNT(*) FROM idempotency;");
 }
 
 /* R-1: "once per value of remind_at": a (hh, id, remind_at) row in

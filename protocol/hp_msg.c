@@ -225,6 +225,7 @@ const char *hp_error_code_for_status(int status)
     case 409: return "conflict";
     case 411: return "length_required";
     case 413: return "payload_too_large";
+    case 422: return "idempotency_key_reused"; /* the only 422 */
     case 423: return "locked";
     default: break;
     }

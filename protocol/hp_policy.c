@@ -33,6 +33,7 @@ void hp_policy_defaults(hp_policy *p)
     p->max_body = 1024 * 1024;
     p->mergeable = HP_F_ALL;         /* CF-2 */
     p->event_retain = 10000;
+    p->idempotency_window_ms = 24LL * 3600 * 1000; /* Q-3, the IETF draft's usual day */
     p->time_scale = 1.0;
 }
 
@@ -61,6 +62,7 @@ void hp_policy_scale(hp_policy *p, double f)
         p->retry_ms[i] = scale_ms(p->retry_ms[i], f);
     p->offline_long_ms = scale_ms(p->offline_long_ms, f);
     p->cache_window_ms = scale_ms(p->cache_window_ms, f);
+    p->idempotency_window_ms = scale_ms(p->idempotency_window_ms, f);
     p->request_timeout_ms = scale_ms(p->request_timeout_ms, f);
     p->time_scale *= f;
 }
@@ -83,7 +85,7 @@ const char *const hp_policy_keys[] = {
     "queue_max",          "retry_delays",     "retry_jitter",   "sync_failed_after",
     "offline_long",       "cache_window",     "cache_cap",      "request_timeout",
     "max_frame",          "max_body",         "mergeable_fields", "event_retain",
-    NULL,
+    "idempotency_window", NULL,
 };
 
 /* A duration: a string for hp_duration_parse() or an integer of ms. */
@@ -179,6 +181,7 @@ int hp_policy_set(hp_policy *p, const char *key, const json_t *val, char *err, s
         {"heartbeat_interval", &p->heartbeat_ms}, {"hello_timeout", &p->hello_timeout_ms},
         {"lock_ttl", &p->lock_ttl_ms},             {"offline_long", &p->offline_long_ms},
         {"cache_window", &p->cache_window_ms},     {"request_timeout", &p->request_timeout_ms},
+        {"idempotency_window", &p->idempotency_window_ms},
     };
     for (size_t i = 0; i < sizeof durations / sizeof durations[0]; i++) {
         if (strcmp(key, durations[i].key) == 0) {
@@ -280,7 +283,7 @@ json_t *hp_policy_to_json(const hp_policy *p)
         if (p->mergeable & (1u << i))
             json_array_append_new(fields, json_string(hp_field_name(i)));
     return json_pack("{s:I, s:i, s:I, s:I, s:i, s:o, s:f, s:i, s:I, s:I, s:I, s:I, s:I, s:I, "
-                     "s:o, s:i, s:f}",
+                     "s:o, s:i, s:I, s:f}",
                      "heartbeat_interval", (json_int_t)p->heartbeat_ms, "heartbeat_misses",
                      p->heartbeat_misses, "hello_timeout", (json_int_t)p->hello_timeout_ms,
                      "lock_ttl", (json_int_t)p->lock_ttl_ms, "queue_max", p->queue_max,
@@ -290,7 +293,8 @@ json_t *hp_policy_to_json(const hp_policy *p)
                      (json_int_t)p->cache_cap_bytes, "request_timeout",
                      (json_int_t)p->request_timeout_ms, "max_frame", (json_int_t)p->max_frame,
                      "max_body", (json_int_t)p->max_body, "mergeable_fields", fields,
-                     "event_retain", p->event_retain, "time_scale", p->time_scale);
+                     "event_retain", p->event_retain, "idempotency_window",
+                     (json_int_t)p->idempotency_window_ms, "time_scale", p->time_scale);
 }
 
 int hp_policy_apply_json(hp_policy *p, const char *text, char *err, size_t errlen)

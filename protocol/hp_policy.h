@@ -31,6 +31,7 @@ typedef struct hp_policy {
     size_t max_body;             /* 1 MiB, else 413 */
     unsigned mergeable;          /* CF-2: HP_F_* mask, default all six */
     int event_retain;            /* server: events kept for replay (WS-2) */
+    int64_t idempotency_window_ms; /* server, Q-3: Idempotency-Key records kept 24 h */
     double time_scale;           /* informative: the factor applied */
 } hp_policy;
 
@@ -48,7 +49,8 @@ int64_t hp_policy_retry_delay(const hp_policy *p, int attempt);
  * heartbeat_misses, hello_timeout, lock_ttl, queue_max, retry_delays (array
  * of durations), retry_jitter, sync_failed_after, offline_long,
  * cache_window, cache_cap (bytes or "20MiB"), request_timeout, max_frame,
- * max_body, mergeable_fields (array of field names), event_retain.
+ * max_body, mergeable_fields (array of field names), event_retain,
+ * idempotency_window.
  * Durations are strings ("30s") or integers (ms).  Returns 0, or -1 with err
  * naming the key and what was expected.
  */

@@ -72,11 +72,12 @@ const char *const scn_log_messages[] = {
     "fault_applied", "store_error", "ws_open", "ws_refused", "ready", "resync_required",
     "ws_close", "ws_closed", "heartbeat_timeout", "heartbeat_dropped", "lock", "reminder_due",
     "starting", "listening", "stopping", "stopped", "listen_failed", "store_open_failed",
+    "idempotency_key_reused",
     "core_failed", "ws_send_queue_full", "lws_orphan_response", "lws", "commit_stats", "nofile_low", "nofile",
     /* client (names shared with the server are listed once, above) */
     "send", "retry", "sync_failed", "auth_required", "reconnect_scheduled", "queue_full",
     "offline", "online", "offline_long", "conflict_choice", "token_set", "bad_conflict_body",
-    "rejected", "reload_failed", "reloaded", "lock_result", "unlock_result", "lock_failed",
+    "rejected", "wrong_task", "reload_failed", "reloaded", "lock_result", "unlock_result", "lock_failed",
     "ws_ready", "bad_event", "bad_message", "request_timeout", "cache_evicted", "key_mismatch",
     "quarantine_restored", "tampered", "client_started", "client_stopped",
     "client_start_failed", "event_loop_failed", "http_failed", "ws_send_dropped",

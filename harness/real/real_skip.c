@@ -93,7 +93,8 @@ char *scn_real_unsupported(const scn_scenario *s, const scn_run_opts *o)
     if (!own) {
         static const char *const server_keys[] = {"heartbeat_interval", "heartbeat_misses",
                                                   "hello_timeout", "lock_ttl", "max_frame",
-                                                  "max_body", "event_retain", NULL};
+                                                  "max_body", "event_retain",
+                                                  "idempotency_window", NULL};
         char keys[256] = "";
         const char *key;
         json_t *v;

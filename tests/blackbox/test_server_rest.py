@@ -99,11 +99,14 @@ def test_idempotency():
         w.start_heartbeats(0.5)
         st, a, _ = srv.put("t1", tok, {"title": "once"}, idem="m-1")
         assert st == 200 and a["revision"] == 1, a
-        # Same key again, even with another body: the first result, nothing applied.
+        # Same request again: the first result, nothing applied.
+        st, b, _ = srv.put("t1", tok, {"title": "once"}, idem="m-1")
+        assert st == 200 and b == a, (a, b)
+        # Same key, another body: 422, nothing applied (Q-3, IETF draft).
         st, b, _ = srv.put("t1", tok, {"title": "twice"}, idem="m-1")
-        assert st == 200 and b == a, (a, b)
+        err_body("key reused", st, b, 422, "idempotency_key_reused")
         st, b, _ = srv.put("t1", tok, {"title": "thrice"}, base=1, idem="m-1")
-        assert st == 200 and b == a, (a, b)
+        err_body("key reused", st, b, 422, "idempotency_key_reused")
         st, lst, _ = srv.http("GET", API + "?since=0", tok)
         assert lst["revision"] == 1 and lst["tasks"][0]["title"] == "once", lst
         # Another key is another write.
@@ -114,6 +117,46 @@ def test_idempotency():
         revs = [m["revision"] for m in w.messages if m.get("event_type") == "TASK_UPDATED"]
         assert revs == [1, 2], revs
         assert srv.stop() == 0
+
+
+def test_idempotency_key_bound_to_request():
+    """Q-3 / issue 11: a key is bound to method, path and body.  Before, a
+    PUT to t2 with t1's key answered 200 with t1 (t2 never created) and a
+    DELETE with a PUT's key answered 200 and deleted nothing."""
+    # checks: Q-3.10
+    with Env() as env:
+        srv = env.server(time_scale=0.1).start()
+        tok = srv.token("alice", "home")
+        w = env.track(srv.ws(tok))
+        w.hello(0)
+        w.start_heartbeats(0.5)
+        st, a, _ = srv.put("t1", tok, {"title": "A", "notes": "n"}, idem="k-a")
+        assert st == 200 and a["id"] == "t1", a
+        # The same request re-serialized (other key order and spacing): a replay.
+        body = '{ "task" : {"notes": "n", "title": "A"}, "base_revision": 0 }'
+        st, b, _ = srv.http("PUT", API + "/t1", tok, body, {"Idempotency-Key": "k-a"})
+        assert st == 200 and b == a, (a, b)
+        st, b, _ = srv.put("t2", tok, {"title": "A", "notes": "n"}, idem="k-a")
+        err_body("PUT t2 with t1's key", st, b, 422, "idempotency_key_reused")
+        assert "PUT /api/v0.2/tasks/t1" in b["message"], b
+        st, b, _ = srv.http("GET", API + "/t2", tok)
+        assert st == 404, b
+        st, b, _ = srv.http("DELETE", API + "/t1?base_revision=1", tok,
+                            headers={"Idempotency-Key": "k-a"})
+        err_body("DELETE with a PUT's key", st, b, 422, "idempotency_key_reused")
+        st, g, _ = srv.http("GET", API + "/t1", tok)
+        assert st == 200 and g == a and g["deleted"] is False, g
+        # Nothing applied: revision 1, one event; the server keeps serving.
+        st, lst, _ = srv.http("GET", API + "?since=0", tok)
+        assert lst["revision"] == 1, lst
+        st, c, _ = srv.put("t2", tok, {"title": "B"}, idem="k-b")
+        assert st == 200 and c["revision"] == 2 and c["id"] == "t2", c
+        w.wait_event("TASK_UPDATED", "t2")
+        revs = [m["revision"] for m in w.messages if m.get("event_type") == "TASK_UPDATED"]
+        assert revs == [1, 2], revs
+        assert srv.stop() == 0
+        log = open(srv.stderr_path()).read()
+        assert log.count("idempotency_key_reused") == 2, log
 
 
 def test_bad_input():
@@ -240,4 +283,5 @@ def test_keep_alive_many_requests_one_connection():
 
 
 run_tests([test_put_get_delete_roundtrip, test_conflict_409_and_warning, test_idempotency,
+           test_idempotency_key_bound_to_request,
            test_bad_input, test_cors_for_browsers, test_keep_alive_many_requests_one_connection])

@@ -199,6 +199,36 @@ static void test_dead_letter(void **s)
     fx_free(f);
 }
 
+/* Q-3: a server that answers a reused key with the first request's task
+ * (200 with task t1 to a PUT of t2) must not make the client cache t1's
+ * content under t2's id.  Before: cached, and the item acked. */
+static void test_2xx_for_another_task(void **s)
+{
+    /* checks */
+    (void)s;
+    fx *f = started();
+    fx_edit(f, "t2", "title", "B");
+    hp_out *r = fx_take(f, HP_OUT_HTTP_REQUEST, "PUT");
+    assert_string_equal(r->path, "/api/v0.2/tasks/t2");
+    char *t1 = fx_task("t1", "A", NULL, 1, 0);
+    fx_respond(f, r, 200, -1, t1);
+    free(t1);
+    json_t *cached = cli_cached(f->c, "t2");
+    const char *title = json_string_value(json_object_get(cached, "title"));
+    /* the optimistic local version may be shown, never task A's content */
+    assert_true(!title || strcmp(title, "A") != 0);
+    assert_true(!cached || json_integer_value(json_object_get(cached, "revision")) != 1);
+    json_decref(cached);
+    assert_int_equal(fx_count_log(f, HP_LOG_WARNING, "wrong_task entity=task/t2"), 1);
+    assert_int_equal(fx_count_notify(f, "REJECTED"), 1);
+    json_t *st = cli_status(f->c);
+    json_t *dl = json_object_get(st, "dead_letter");
+    assert_int_equal(json_array_size(dl), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(dl, 0), "entity_id")), "t2");
+    json_decref(st);
+    fx_free(f);
+}
+
 /* 401 pauses (not a failure) until a new token; same key. */
 static void test_401_pause_resume(void **s)
 {
@@ -857,6 +887,7 @@ int main(void)
         cmocka_unit_test(test_fifo_one_at_a_time),
         cmocka_unit_test(test_coalesce_and_overflow),
         cmocka_unit_test(test_dead_letter),
+        cmocka_unit_test(test_2xx_for_another_task),
         cmocka_unit_test(test_401_pause_resume),
         cmocka_unit_test(test_429_retry_after),
         cmocka_unit_test(test_timeout),

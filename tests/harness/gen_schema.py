@@ -131,7 +131,7 @@ policy = obj({
   "cache_cap": {"type": ["string", "integer"], "description": "bytes, or e.g. 20MiB, 4KiB"}, "request_timeout": dur,
   "max_frame": {"type": "integer"}, "max_body": {"type": "integer"},
   "mergeable_fields": {"type": "array", "items": {"enum": ["title","notes","done","assignee","due_at","remind_at"]}},
-  "event_retain": {"type": "integer", "minimum": 1}}, desc="overrides of the seed policy")
+  "event_retain": {"type": "integer", "minimum": 1}, "idempotency_window": dur}, desc="overrides of the seed policy")
 client = {"type": ["object", "null"], "properties": {
   "user": {"type": "string"}, "household": {"type": "string"}, "device": {"type": "string"},
   "token": {"enum": ["valid","none","expired","bad_signature"]}, "token_ttl": dur, "latency": dur}, "additionalProperties": False}

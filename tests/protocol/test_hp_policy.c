@@ -274,7 +274,7 @@ static void test_keys_and_json(void **st)
             fail_msg("round trip of %s failed: %s", *k, err);
         assert_memory_equal(&q, &p, sizeof p);
     }
-    assert_int_equal(n, 16);
+    assert_int_equal(n, 17);
     assert_int_equal(json_integer_value(json_object_get(j, "heartbeat_interval")), 30000);
     assert_int_equal(json_array_size(json_object_get(j, "retry_delays")), 5);
     assert_int_equal(json_array_size(json_object_get(j, "mergeable_fields")), 6);

@@ -4,6 +4,7 @@
  * idempotency, bad input, faults.
  */
 #include "srv_test_util.h"
+#include "srv_internal.h" /* srv_store_idem_count */
 
 #define T1 "/api/v0.2/tasks/t1"
 
@@ -389,14 +390,26 @@ static void test_idempotency(void **state)
     fx *f = fx_new();
     fx_resp a = fx_put(f, "alice", "home", "t1", 0, "{\"title\":\"A\"}", "m-1");
     assert_int_equal(a.status, 200);
-    /* the same key again, even with another body: first result, nothing applied */
-    fx_resp b = fx_put(f, "alice", "home", "t1", 0, "{\"title\":\"B\"}", "m-1");
+    /* the same request again: first result, nothing applied */
+    fx_resp b = fx_put(f, "alice", "home", "t1", 0, "{\"title\":\"A\"}", "m-1");
     assert_int_equal(b.status, 200);
     assert_string_equal(a.raw, b.raw);
     fx_resp_free(&b);
-    b = fx_http(f, "alice", "home", "PUT", T1, NULL, "m-1", "garbage");
+    /* ... also re-serialized in another key order and spacing (fingerprint
+     * of the canonical JSON) */
+    b = fx_http(f, "alice", "home", "PUT", T1, NULL, "m-1",
+                "{ \"task\": {\"title\": \"A\"},  \"base_revision\": 0 }");
     assert_int_equal(b.status, 200);
     assert_string_equal(a.raw, b.raw);
+    fx_resp_free(&b);
+    /* the same key with another body is refused, not answered with A */
+    b = fx_put(f, "alice", "home", "t1", 0, "{\"title\":\"B\"}", "m-1");
+    assert_int_equal(b.status, 422);
+    assert_string_equal(json_string_value(json_object_get(b.body, "error")),
+                        "idempotency_key_reused");
+    fx_resp_free(&b);
+    b = fx_http(f, "alice", "home", "PUT", T1, NULL, "m-1", "garbage");
+    assert_int_equal(b.status, 422);
     fx_resp_free(&b);
     fx_resp_free(&a);
     assert_int_equal(hh_revision(f, "alice", "home"), 1);
@@ -437,6 +450,87 @@ static void test_idempotency(void **state)
     c = fx_put(f, "alice", "home", "t5", 0, "{}", "m-4");
     assert_int_equal(c.status, 200);
     fx_resp_free(&c);
+    fx_free(f);
+}
+
+/* Q-3 (IETF Idempotency-Key draft): a key is bound to method, path and
+ * body.  Before: a PUT to t2 with t1's key answered 200 with t1 and never
+ * created t2; a DELETE with a PUT's key answered 200 and deleted nothing. */
+static void test_idempotency_key_bound_to_request(void **state)
+{
+    (void)state;
+    /* checks */
+    fx *f = fx_new();
+    fx_resp a = fx_put(f, "alice", "home", "t1", 0, "{\"title\":\"A\"}", "k-a");
+    assert_int_equal(a.status, 200);
+    fx_resp_free(&a);
+    /* PUT to another task with the same key and body: 422, t2 not created */
+    fx_resp r = fx_put(f, "alice", "home", "t2", 0, "{\"title\":\"A\"}", "k-a");
+    assert_int_equal(r.status, 422);
+    assert_string_equal(json_string_value(json_object_get(r.body, "error")),
+                        "idempotency_key_reused");
+    assert_non_null(strstr(json_string_value(json_object_get(r.body, "message")),
+                           "PUT /api/v0.2/tasks/t1"));
+    fx_resp_free(&r);
+    r = fx_http(f, "alice", "home", "GET", "/api/v0.2/tasks/t2", NULL, NULL, NULL);
+    assert_int_equal(r.status, 404);
+    fx_resp_free(&r);
+    /* DELETE with the PUT's key: 422, t1 not deleted */
+    r = fx_http(f, "alice", "home", "DELETE", T1, "base_revision=1", "k-a", NULL);
+    assert_int_equal(r.status, 422);
+    fx_resp_free(&r);
+    r = fx_http(f, "alice", "home", "GET", T1, NULL, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_false(json_is_true(json_object_get(r.body, "deleted")));
+    fx_resp_free(&r);
+    /* a keyed DELETE is bound to its query too */
+    r = fx_http(f, "alice", "home", "DELETE", T1, "base_revision=1", "k-d", NULL);
+    assert_int_equal(r.status, 200);
+    fx_resp_free(&r);
+    r = fx_http(f, "alice", "home", "DELETE", T1, "base_revision=2", "k-d", NULL);
+    assert_int_equal(r.status, 422);
+    fx_resp_free(&r);
+    assert_int_equal(hh_revision(f, "alice", "home"), 2);
+    assert_int_equal(fx_log_count(f, HP_LOG_WARNING, "idempotency_key_reused", NULL), 3);
+    /* nothing was broadcast or stored for the refused ones: one event per write */
+    fx_free(f);
+}
+
+/* Q-3 + LIMITS.md: records live idempotency_window (24 h), then are
+ * trimmed; before, the table grew forever. */
+static void test_idempotency_window_trims(void **state)
+{
+    (void)state;
+    /* checks */
+    fx *f = fx_new_store(0);
+    f->pol.idempotency_window_ms = 60000;
+    fx_start(f);
+    for (int i = 0; i < 5; i++) {
+        char id[16], key[16];
+        snprintf(id, sizeof id, "t%d", i);
+        snprintf(key, sizeof key, "k%d", i);
+        fx_resp r = fx_put(f, "alice", "home", id, 0, "{}", key);
+        assert_int_equal(r.status, 200);
+        fx_resp_free(&r);
+    }
+    assert_int_equal(srv_store_idem_count(f->st), 5);
+    /* within the window: a retry is replayed */
+    f->now += 59999;
+    fx_resp r = fx_put(f, "alice", "home", "t0", 0, "{}", "k0");
+    assert_int_equal(r.status, 200);
+    assert_int_equal(revision_of(&r), 1);
+    fx_resp_free(&r);
+    /* past it: the record is gone, the key is new (t0 exists: 409, as a
+     * late retry of a create must be) */
+    f->now += 2;
+    r = fx_put(f, "alice", "home", "t0", 0, "{}", "k0");
+    assert_int_equal(r.status, 409);
+    fx_resp_free(&r);
+    /* the next keyed write trims every expired record */
+    r = fx_put(f, "alice", "home", "t9", 0, "{}", "k9");
+    assert_int_equal(r.status, 200);
+    fx_resp_free(&r);
+    assert_int_equal(srv_store_idem_count(f->st), 1);
     fx_free(f);
 }
 
@@ -622,6 +716,8 @@ int main(void)
         cmocka_unit_test(test_bad_bodies),
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_idempotency),
+        cmocka_unit_test(test_idempotency_key_bound_to_request),
+        cmocka_unit_test(test_idempotency_window_trims),
         cmocka_unit_test(test_household_isolation),
         cmocka_unit_test(test_fault_fail_requests),
         cmocka_unit_test(test_fault_force_conflict),

@@ -65,7 +65,7 @@ static void test_file_pragmas(void **state)
     sqlite3_finalize(s);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version;", -1, &s, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(s, 0), 1);
+    assert_int_equal(sqlite3_column_int(s, 0), 2);
     sqlite3_finalize(s);
     /* the event is in the same database as the task (same transaction) */
     assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM events;", -1, &s, NULL), SQLITE_OK);
@@ -80,6 +80,111 @@ static void test_file_pragmas(void **state)
     assert_null(st2);
     assert_non_null(strstr(err, "schema version 99"));
     fx_free(f);
+}
+
+/* Runs sql on a fresh temp file; returns its path (static buffer). */
+static const char *temp_db(const char *sql)
+{
+    static char path[64];
+    snprintf(path, sizeof path, "/tmp/srv_foreign_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(path);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    return path;
+}
+
+static int64_t db_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    int64_t v = -1;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return v;
+}
+
+/* Issue 11: --db pointed at another program's SQLite file silently gained
+ * the server's tables (and WAL mode).  Now it is refused, byte for byte
+ * untouched. */
+static void test_foreign_db_refused(void **state)
+{
+    (void)state;
+    const char *p = temp_db("CREATE TABLE contacts(name TEXT); INSERT INTO contacts VALUES('x');");
+    char path[64];
+    snprintf(path, sizeof path, "%s", p);
+    char err[300] = "";
+    assert_null(srv_store_open(path, err, sizeof err));
+    assert_non_null(strstr(err, "not an hp-fake-server store"));
+    assert_int_equal(db_int(path, "SELECT COUNT(*) FROM sqlite_master;"), 1);
+    assert_int_equal(db_int(path, "SELECT COUNT(*) FROM contacts;"), 1);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode;", -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(s, 0), "delete");
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    unlink(path);
+    /* another application's id, or our version number without our tables */
+    p = temp_db("PRAGMA application_id = 1234;");
+    snprintf(path, sizeof path, "%s", p);
+    assert_null(srv_store_open(path, err, sizeof err));
+    assert_non_null(strstr(err, "another application"));
+    unlink(path);
+    p = temp_db("CREATE TABLE t(x); PRAGMA user_version = 1;");
+    snprintf(path, sizeof path, "%s", p);
+    assert_null(srv_store_open(path, err, sizeof err));
+    assert_non_null(strstr(err, "not an hp-fake-server store"));
+    assert_int_equal(db_int(path, "SELECT COUNT(*) FROM sqlite_master;"), 1);
+    unlink(path);
+}
+
+/* A version-1 store (before the Idempotency-Key binding) is migrated in
+ * place: its records have no fingerprint and are out of every window. */
+static void test_migrate_v1(void **state)
+{
+    (void)state;
+    const char *p = temp_db(
+        "CREATE TABLE households(hh TEXT PRIMARY KEY, revision INTEGER NOT NULL DEFAULT 0,"
+        " trimmed INTEGER NOT NULL DEFAULT 0);"
+        "CREATE TABLE tasks(hh TEXT NOT NULL, id TEXT NOT NULL, json TEXT NOT NULL,"
+        " revision INTEGER NOT NULL, deleted INTEGER NOT NULL, remind_at TEXT, remind_ms INTEGER,"
+        " PRIMARY KEY(hh, id));"
+        "CREATE TABLE events(hh TEXT NOT NULL, revision INTEGER NOT NULL, event_type TEXT NOT NULL,"
+        " entity_id TEXT NOT NULL, payload TEXT NOT NULL, PRIMARY KEY(hh, revision));"
+        "CREATE TABLE idempotency(hh TEXT NOT NULL, user TEXT NOT NULL, key TEXT NOT NULL,"
+        " status INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY(hh, user, key));"
+        "CREATE TABLE reminders_fired(hh TEXT NOT NULL, id TEXT NOT NULL, remind_at TEXT NOT NULL,"
+        " PRIMARY KEY(hh, id, remind_at));"
+        "INSERT INTO idempotency VALUES('home','alice','old','200','{\"id\":\"t1\"}');"
+        "PRAGMA user_version = 1;");
+    char path[64];
+    snprintf(path, sizeof path, "%s", p);
+    char err[300] = "";
+    srv_store *st = srv_store_open(path, err, sizeof err);
+    if (!st)
+        fail_msg("%s", err);
+    srv_idem_rec rec;
+    assert_int_equal(srv_store_idem_get(st, "home", "alice", "old", 1, &rec), 0);
+    assert_int_equal(srv_store_idem_count(st), 1);
+    srv_store_close(st);
+    assert_int_equal(db_int(path, "PRAGMA user_version;"), 2);
+    assert_int_equal(db_int(path, "PRAGMA application_id;"), 0x48505356);
+    unlink(path);
+    char wal[80];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    unlink(wal);
+    snprintf(wal, sizeof wal, "%s-shm", path);
+    unlink(wal);
 }
 
 static void test_open_errors(void **state)
@@ -178,6 +283,8 @@ int main(void)
         cmocka_unit_test(test_restart_keeps_everything),
         cmocka_unit_test(test_file_pragmas),
         cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_foreign_db_refused),
+        cmocka_unit_test(test_migrate_v1),
         cmocka_unit_test(test_state_shape),
         cmocka_unit_test(test_store_busy),
     };
