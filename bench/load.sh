@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# bench/load.sh - hp-load against hp-fake-server and the bare floor
+# (hp-floor), one after the other in the same run, with the same flags.
+#
+#   bench/load.sh [BUILD_DIR] -- [hp-load flags: --conns N --writers W ...]
+#
+# Starts each server on a free loopback port (hp-fake-server on a fresh
+# file database in a temp dir: WAL + synchronous=FULL, group commit on,
+# or as HP_LOAD_SERVER_ARGS says), runs hp-load with --server-pid, stops the
+# server, and prints both JSON lines plus the ratio server/floor of the main
+# figures.  HP_LOAD_JSON=FILE appends the JSON lines to FILE.
+# HP_LOAD_ONLY=server|floor runs one of the two.
+set -euo pipefail
+BUILD=${1:-build}
+[ "${2:-}" = "--" ] && shift 2 || shift $(( $# > 0 ? 1 : 0 ))
+SRV=$BUILD/fake_server/hp-fake-server
+FLOOR=$BUILD/bench/hp-floor
+LOAD=$BUILD/bench/hp-load
+TMP=$(mktemp -d /tmp/hp-load.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+SECRET=bench-secret-0123456789
+
+run_one() { # name cmd...
+  local name=$1; shift
+  local port; port=$(free_port)
+  "$@" --listen 127.0.0.1:$port 2>"$TMP/$name.log" &
+  local pid=$!; PIDS+=($pid)
+  wait_port "$port" || { echo "$name did not start:"; cat "$TMP/$name.log"; exit 3; }
+  "$LOAD" --target 127.0.0.1:$port --secret $SECRET --server-pid $pid --label "$name" \
+      ${HP_LOAD_JSON:+--json "$HP_LOAD_JSON"} "${LOAD_ARGS[@]}" | tee "$TMP/$name.out"
+  kill -TERM $pid; wait $pid || true
+  grep -h "commit_stats\|nofile" "$TMP/$name.log" || true
+}
+LOAD_ARGS=("$@")
+ONLY=${HP_LOAD_ONLY:-both}
+if [ "$ONLY" != floor ]; then
+  # shellcheck disable=SC2086
+  run_one server "$SRV" --db "$TMP/server.db" --jwt-secret $SECRET --log-level warning \
+      ${HP_LOAD_SERVER_ARGS:-}
+fi
+if [ "$ONLY" != server ]; then
+  run_one floor "$FLOOR"
+fi
+if [ "$ONLY" = both ]; then
+  python3 - "$TMP/server.out" "$TMP/floor.out" <<'PY'
+import json, sys
+s, f = (json.loads(open(p).read().strip().splitlines()[-1]) for p in sys.argv[1:3])
+def g(d, path):
+    for k in path.split("."):
+        d = d.get(k) if isinstance(d, dict) else None
+    return d
+rows = [("setup rate (conn/s)", "setup_rate"), ("fan-out p50 (ms)", "fanout.p50_ms"),
+        ("fan-out p99 (ms)", "fanout.p99_ms"), ("fan-out p999 (ms)", "fanout.p999_ms"),
+        ("PUT/s", "puts_per_s"), ("PUT p99 (ms)", "put.p99_ms"),
+        ("fan-out under load p99 (ms)", "fanout_load.p99_ms"),
+        ("RSS per idle conn (KiB)", "rss_per_conn_kib"), ("server CPU (s)", "server_cpu_s.total")]
+print("%-30s %12s %12s %8s" % ("figure", "server", "floor", "ratio"))
+for name, path in rows:
+    a, b = g(s, path), g(f, path)
+    r = "%.2f" % (a / b) if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else "-"
+    print("%-30s %12s %12s %8s" % (name, a, b, r))
+PY
+fi
