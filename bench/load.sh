@@ -39,7 +39,7 @@ LOAD_ARGS=("$@")
 ONLY=${HP_LOAD_ONLY:-both}
 if [ "$ONLY" != floor ]; then
   # shellcheck disable=SC2086
-  run_one server "$SRV" --db "$TMP/server.db" --jwt-secret $SECRET --log-level warning \
+  run_one server "$SRV" --db "${HP_LOAD_DB:-$TMP/server.db}" --jwt-secret $SECRET --log-level warning \
       ${HP_LOAD_SERVER_ARGS:-}
 fi
 if [ "$ONLY" != server ]; then

@@ -57,7 +57,8 @@ typedef struct ws_frame {
 
 /* One WebSocket connection known to the core. */
 typedef struct conn {
-    struct conn *next;
+    struct conn *next, *prev;  /* G.conns, open order */
+    struct conn *hnext;        /* G.by_id bucket */
     uint64_t id;
     struct lws *wsi;
     int established;           /* ESTABLISHED seen: safe to ask for WRITEABLE */
@@ -95,6 +96,8 @@ typedef struct pss {
     size_t resp_len;
 } pss;
 
+#define CONN_BUCKETS 16384 /* power of two; ids are sequential */
+
 static struct {
     struct lws_context *ctx;
     srv_core *core;
@@ -106,6 +109,9 @@ static struct {
     lws_sorted_usec_list_t sul;       /* the core's next deadline */
     lws_sorted_usec_list_t stop_sul;  /* wakes the loop at the stop deadline */
     conn *conns;
+    conn *by_id[CONN_BUCKETS];        /* id -> conn: the outbox names
+                                         connections by id, and a scan per
+                                         frame made a broadcast O(n^2) */
     size_t n_conns;
     uint64_t next_id;
     pss *pending;                     /* requests handed to the core, unanswered */
@@ -130,21 +136,40 @@ static int64_t mono_ms(void)
 
 static conn *conn_find(uint64_t id)
 {
-    for (conn *c = G.conns; c; c = c->next)
+    for (conn *c = G.by_id[id & (CONN_BUCKETS - 1)]; c; c = c->hnext)
         if (c->id == id)
             return c;
     return NULL;
 }
 
+static void conn_link(conn *c)
+{
+    c->prev = NULL;
+    c->next = G.conns;
+    if (G.conns)
+        G.conns->prev = c;
+    G.conns = c;
+    conn **b = &G.by_id[c->id & (CONN_BUCKETS - 1)];
+    c->hnext = *b;
+    *b = c;
+    G.n_conns++;
+}
+
 static void conn_unlink_free(conn *c)
 {
-    for (conn **pp = &G.conns; *pp; pp = &(*pp)->next) {
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        G.conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    for (conn **pp = &G.by_id[c->id & (CONN_BUCKETS - 1)]; *pp; pp = &(*pp)->hnext) {
         if (*pp == c) {
-            *pp = c->next;
-            G.n_conns--;
+            *pp = c->hnext;
             break;
         }
     }
+    G.n_conns--;
     ws_frame *f = c->head;
     while (f) {
         ws_frame *n = f->next;
@@ -772,9 +797,7 @@ static int ws_filter(struct lws *wsi, pss *p)
     }
     c->id = ++G.next_id;
     c->wsi = wsi;
-    c->next = G.conns;
-    G.conns = c;
-    G.n_conns++;
+    conn_link(c);
     char *query = copy_query(wsi);
     char *refusal = NULL;
     int st = srv_ws_open(G.core, c->id, path, query, &refusal);
