@@ -120,6 +120,13 @@ static int claim_str(const json_t *v, char *dst, size_t cap)
     return 0;
 }
 
+/* A claim value hp_jwt_verify() accepts: claim_str() into hp_claims. */
+static int claim_fits(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 0 && n < sizeof(((hp_claims *)0)->sub);
+}
+
 /* s * 1000 without overflow, saturating. */
 static int64_t s_to_ms(int64_t s)
 {
@@ -246,6 +253,11 @@ char *hp_jwt_mint(const char *secret, const char *sub, const char *hh, const cha
                   int64_t iat_s, int64_t exp_s)
 {
     if (!secret || !*secret || !sub || !hh)
+        return NULL;
+    /* Never mint what hp_jwt_verify() refuses (claim_str: 1 to 127 bytes;
+     * dev absent or likewise): `hp-fake-server token --sub <500 chars>`
+     * printed a token the server then refused (issue 11). */
+    if (!claim_fits(sub) || !claim_fits(hh) || (dev && !claim_fits(dev)))
         return NULL;
     jwt_t *j = NULL;
     if (jwt_new(&j) != 0 || !j)

@@ -32,7 +32,9 @@ int hp_jwt_verify(const char *secret, const char *token, int64_t now_ms,
 
 /* Mint an HS256 token.  dev may be NULL (no "dev" claim).  iat_s is written
  * as "iat" (0 = no "iat" claim); exp_s as "exp".  No other claim is added.
- * Returns a malloc'd string (free()) or NULL (NULL/empty secret, NULL sub/hh). */
+ * Returns a malloc'd string (free()) or NULL (NULL/empty secret, NULL sub/hh,
+ * or a claim hp_jwt_verify would refuse: sub, hh and a non-NULL dev must be
+ * 1 to 127 bytes). */
 char *hp_jwt_mint(const char *secret, const char *sub, const char *hh, const char *dev,
                   int64_t iat_s, int64_t exp_s);
 

@@ -16,7 +16,8 @@ for a in "$@"; do
 done
 pkgs=(build-essential cmake pkg-config libwebsockets-dev libjansson-dev libjwt-dev
       libsqlite3-dev libyaml-dev libcmocka-dev libssl-dev python3 python3-yaml
-      python3-jsonschema python3-websockets curl openssl)
+      python3-jsonschema python3-websockets curl openssl
+      clang)  # clang: the libFuzzer targets (fuzz/, scripts/build.sh fuzz)
 [ $with_browser = 1 ] && pkgs+=(chromium)
 # A machine may already have Node.js (and npm) outside Debian's packages.
 [ $with_node = 1 ] && ! command -v node >/dev/null 2>&1 && pkgs+=(nodejs)

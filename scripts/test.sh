@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # test.sh: set up, then run every test (CTest) in the normal build - with the
 # mutation check, which shows the suite catches 49 deliberate rule breaks - and
-# again under ASan + UBSan.  Exits non-zero on any failure.
+# again under ASan + UBSan; then the fuzz targets (clang: replay of the seeds
+# and regressions, a short campaign each; fuzz/README.md).  Exits non-zero on
+# any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --with-browser --with-node
@@ -17,4 +19,8 @@ for kind in mutation asan; do
   echo "== $kind tests"
   (cd "$dir" && ctest --output-on-failure -j 2 --timeout 600) || status=1
 done
+echo "== fuzz build"
+bash scripts/build.sh fuzz
+echo "== fuzz: replay and short campaigns"
+(cd build-fuzz && ctest -L fuzz --output-on-failure -j 2 --timeout 300) || status=1
 exit $status

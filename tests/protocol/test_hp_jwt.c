@@ -169,6 +169,23 @@ static void test_mint_adds_nothing_else(void **st)
     assert_null(hp_jwt_mint(NULL, "a", "h", NULL, 0, 1));
     assert_null(hp_jwt_mint("", "a", "h", NULL, 0, 1));
     assert_null(hp_jwt_mint(SECRET, NULL, "h", NULL, 0, 1));
+    /* Claims verify would refuse are not minted (found by fuzz_jwt). */
+    char big[129];
+    memset(big, 'x', 128);
+    big[128] = '\0';
+    assert_null(hp_jwt_mint(SECRET, big, "h", NULL, 0, NOW_S + 60));
+    assert_null(hp_jwt_mint(SECRET, "a", big, NULL, 0, NOW_S + 60));
+    assert_null(hp_jwt_mint(SECRET, "a", "h", big, 0, NOW_S + 60));
+    assert_null(hp_jwt_mint(SECRET, "", "h", NULL, 0, NOW_S + 60));
+    assert_null(hp_jwt_mint(SECRET, "a", "", NULL, 0, NOW_S + 60));
+    assert_null(hp_jwt_mint(SECRET, "a", "h", "", 0, NOW_S + 60));
+    big[127] = '\0'; /* 127 bytes: the longest accepted */
+    t = hp_jwt_mint(SECRET, big, big, big, 0, NOW_S + 60);
+    assert_non_null(t);
+    hp_claims c127;
+    assert_int_equal(hp_jwt_verify(SECRET, t, NOW_S * 1000, &c127, NULL, NULL, 0), 0);
+    assert_string_equal(c127.sub, big);
+    free(t);
     assert_null(hp_jwt_mint(SECRET, "a", NULL, NULL, 0, 1));
 }
 
