@@ -19,7 +19,8 @@
  * connection hears back at most once, aborted requests never, a close the
  * client asked for is reported closed.  Oracles: requests have a method
  * and a path; frames the client sends are JSON objects; notifications and
- * observables are objects with a "type" / "kind"; the status is an object.
+ * observables are objects with a "type" / "kind"; the status is an object;
+ * a cached task has the id it is cached under.
  * UBSan catches the overflows (READY's heartbeat_interval_ms, issue 11).
  */
 #include <stdint.h>
@@ -256,7 +257,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             json_t *s = cli_status(w.c);
             FZ_CHECK(json_is_object(s), "cli_status");
             json_decref(s);
+            /* A cached task is the task of that id (issue 11: a 2xx naming
+             * another task was cached under the id asked for). */
             json_t *t = cli_cached(w.c, fz_word(&r, 0, id, sizeof id));
+            const char *tid = json_string_value(json_object_get(t, "id"));
+            if (tid)
+                FZ_CHECK(strcmp(tid, id) == 0, "task %s cached under id %s", tid, id);
             json_decref(t);
         }
         drain(&w);

@@ -17,8 +17,8 @@
  * Oracles (abort = a finding): every request gets exactly one response
  * with a status in 100..599 and, when it has a body, a JSON object with
  * "error" for every status >= 400; every frame the server sends is a JSON
- * object; a 2xx answer to a write on /tasks/{id} is about task {id} (the
- * Idempotency-Key binding, issue 11); a refused upgrade names a 4xx status
+ * object; a 2xx answer to a write on /tasks/{id} is about task {id}, and
+ * to a DELETE a tombstone (the Idempotency-Key binding, issue 11); a refused upgrade names a 4xx status
  * and a JSON body.  Sanitizers catch the rest.
  */
 #include <stdint.h>
@@ -85,6 +85,12 @@ static void drain(world *w)
                     FZ_CHECK(strcmp(id, w->want_task) == 0,
                              "%s of task %s answered %d with task %s", w->want_method,
                              w->want_task, o.status, id);
+                /* ... and a successful DELETE answers with the tombstone,
+                 * never a PUT's stored result under the same key. */
+                if (id && strcmp(w->want_method, "DELETE") == 0)
+                    FZ_CHECK(json_is_true(json_object_get(b, "deleted")),
+                             "DELETE of task %s answered %d without deleted: true", id,
+                             o.status);
             }
             json_decref(b);
             break;

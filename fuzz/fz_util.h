@@ -84,6 +84,12 @@ static inline int fz_next(const uint8_t *data, size_t size, size_t *pos, fz_rec 
     if (i < size)
         i++; /* the header's newline */
     size_t bs = i;
+    if (i < size && d[i] == '@') { /* no body: the next record follows */
+        r->body = d + bs;
+        r->body_len = 0;
+        *pos = i;
+        return 1;
+    }
     while (i < size && !(d[i] == '\n' && i + 1 < size && d[i + 1] == '@'))
         i++;
     r->body = d + bs;
