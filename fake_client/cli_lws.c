@@ -758,7 +758,8 @@ static void drain(void)
         case HP_OUT_WS_CLOSE: ws_close(&it); break;
         case HP_OUT_NOTIFY:
         case HP_OUT_OBSERVE: cli_drv_observable(&it); break;
-        case HP_OUT_HTTP_RESPONSE: break; /* server-only item */
+        case HP_OUT_HTTP_RESPONSE:
+        case HP_OUT_WS_WANT_WRITABLE: break; /* server-only items */
         }
         hp_out_clear(&it);
     }

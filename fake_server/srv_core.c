@@ -13,6 +13,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+void srv_limits_defaults(srv_limits *l)
+{
+    memset(l, 0, sizeof *l);
+    l->replay_max_bytes = (size_t)256 << 20;
+    l->replay_chunk_bytes = (size_t)256 << 10;
+    l->conns_per_user = 32;
+    l->conns_total = 10000;
+    l->locks_per_user = 256;
+    l->heartbeat_lock_ids = 256;
+}
+
+void srv_set_limits(srv_core *c, const srv_limits *l)
+{
+    if (!c || !l)
+        return;
+    srv_limits d;
+    srv_limits_defaults(&d);
+    /* replay_max_bytes 0 means "no bound" and is kept as given. */
+    c->lim.replay_max_bytes = l->replay_max_bytes;
+    c->lim.replay_chunk_bytes = l->replay_chunk_bytes ? l->replay_chunk_bytes : d.replay_chunk_bytes;
+    c->lim.conns_per_user = l->conns_per_user > 0 ? l->conns_per_user : d.conns_per_user;
+    c->lim.conns_total = l->conns_total > 0 ? l->conns_total : d.conns_total;
+    c->lim.locks_per_user = l->locks_per_user > 0 ? l->locks_per_user : d.locks_per_user;
+    c->lim.heartbeat_lock_ids = l->heartbeat_lock_ids > 0 ? l->heartbeat_lock_ids
+                                                          : d.heartbeat_lock_ids;
+}
+
 srv_core *srv_new(const hp_env *env, const hp_policy *policy, const char *jwt_secret,
                   srv_store *st)
 {
@@ -36,6 +63,7 @@ srv_core *srv_new(const hp_env *env, const hp_policy *policy, const char *jwt_se
         c->pol.lock_ttl_ms = 1;
     if (c->pol.heartbeat_misses < 1)
         c->pol.heartbeat_misses = 1;
+    srv_limits_defaults(&c->lim);
     c->secret = strdup(jwt_secret ? jwt_secret : "");
     c->st = st;
     hp_outbox_init(&c->out);
@@ -333,7 +361,8 @@ json_t *srv_state(srv_core *c)
         json_object_set_new(json_object_get(e, "locks"), l->id, lj);
     }
     json_t *conns = json_array();
-    static const char *const names[] = {"awaiting_hello", "resync", "ready", "closing"};
+    static const char *const names[] = {"awaiting_hello", "resync", "replaying", "ready",
+                                        "closing"};
     for (srv_conn *k = c->conns; k; k = k->next)
         json_array_append_new(conns, json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)k->id,
                                                "user", k->user, "hh", k->hh, "state",

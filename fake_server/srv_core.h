@@ -40,6 +40,33 @@ srv_core *srv_new(const hp_env *env, const hp_policy *policy, const char *jwt_se
                   srv_store *st);
 void srv_free(srv_core *c);
 
+/* ---- limits (docs/LIMITS.md, "Server transport") --------------------- */
+
+/* Bounds that protect the server from a large household or a hostile
+ * peer.  Not policy rules: a peer that hits one gets a clear refusal and
+ * the server logs it.  Both drivers use the same values (the simulator
+ * keeps the defaults). */
+typedef struct srv_limits {
+    size_t replay_max_bytes;   /* WS-2: a replay larger than this (frame bytes)
+                                  is answered RESYNC_REQUIRED; 0 = no bound.
+                                  Default 256 MiB (--max-replay) */
+    size_t replay_chunk_bytes; /* replay pushed per pull (srv_ws_writable);
+                                  default 256 KiB */
+    int conns_per_user;        /* open WebSockets per user (sub), default 32
+                                  (--max-conns-per-user); over: upgrade 429 */
+    int conns_total;           /* open WebSockets in all, default 10000
+                                  (--max-conns); over: upgrade 503 */
+    int locks_per_user;        /* CF-1 locks one user holds at once, default
+                                  256 (--max-locks-per-user); over: 429 */
+    int heartbeat_lock_ids;    /* CF-1 ids read from one HEARTBEAT's "locks",
+                                  default 256 (--max-heartbeat-locks); the
+                                  rest are ignored (logged) */
+} srv_limits;
+
+void srv_limits_defaults(srv_limits *l);
+/* Replace the core's limits (copied).  Zero fields take the default. */
+void srv_set_limits(srv_core *c, const srv_limits *l);
+
 /* ---- inputs ---------------------------------------------------------- */
 
 typedef struct srv_http_req {
@@ -71,6 +98,25 @@ int srv_ws_open(srv_core *c, uint64_t conn_id, const char *path, const char *que
 /* One complete text message.  len > policy.max_frame means the message was
  * too big (data may be truncated): the core closes with 1009. */
 void srv_ws_message(srv_core *c, uint64_t conn_id, const char *data, size_t len);
+
+/*
+ * Flow control (WS-2 replay).  A replay is streamed, never pushed whole: on
+ * HELLO the core pushes the first replay_chunk_bytes and, when more remains,
+ * an HP_OUT_WS_WANT_WRITABLE item for the connection.  The driver then calls
+ * srv_ws_writable() once that connection's output has drained (the
+ * simulator, which has no socket buffers, calls it at once); the core
+ * pushes the next chunk (and another WANT_WRITABLE), or READY when the
+ * replay has caught up with the log.  Events written meanwhile are in the
+ * log and reach the connection through the replay, so the READY revision
+ * is still exactly the last replayed one.  A call for a connection that is
+ * not replaying does nothing.
+ */
+void srv_ws_writable(srv_core *c, uint64_t conn_id);
+
+/* The user (token sub) of an open connection, NULL when unknown.  Borrowed:
+ * valid until srv_ws_closed(conn_id).  The adapter accounts output per
+ * user with it. */
+const char *srv_ws_user(srv_core *c, uint64_t conn_id);
 
 /* The connection is gone (peer close, network loss, after our close). */
 void srv_ws_closed(srv_core *c, uint64_t conn_id);

@@ -66,6 +66,15 @@ typedef void (*srv_event_fn)(void *ud, int64_t rev, const char *type, const char
                              json_t *payload);
 int srv_store_events_since(srv_store *st, const char *hh, int64_t since, srv_event_fn fn,
                            void *ud);
+/* Like srv_store_events_since() but stops after the event that brings the
+ * payload bytes read to max_bytes or more (at least one event when any is
+ * left): one replay chunk (WS-2).  *n gets the number of events read. */
+int srv_store_events_page(srv_store *st, const char *hh, int64_t since, size_t max_bytes,
+                          srv_event_fn fn, void *ud, int *n);
+/* Number and payload bytes of hh's events with revision > since (the size
+ * of a replay, WS-2).  0 or -1. */
+int srv_store_events_size(srv_store *st, const char *hh, int64_t since, int64_t *count,
+                          int64_t *bytes);
 int64_t srv_store_event_count(srv_store *st);
 
 /* Idempotency records (2xx only, Q-3).  A record binds the key to its
@@ -104,6 +113,8 @@ json_t *srv_store_households(srv_store *st);
 typedef enum srv_conn_state {
     SRV_CONN_AWAIT_HELLO = 0,   /* opened; HELLO timer runs (WS-2) */
     SRV_CONN_RESYNC,            /* RESYNC_REQUIRED sent; a HELLO is welcome again */
+    SRV_CONN_REPLAYING,         /* HELLO accepted; replay streamed by
+                                   srv_ws_writable(), READY at its end */
     SRV_CONN_READY,             /* READY sent; events flow */
     SRV_CONN_CLOSING            /* close pushed; waiting for srv_ws_closed() */
 } srv_conn_state;
@@ -117,6 +128,9 @@ typedef struct srv_conn {
     int64_t last_rx_ms;       /* WS-5: any client message */
     int64_t next_hb_ms;       /* WS-4: next server heartbeat */
     int drop_hb;              /* fault: server heartbeats still to drop */
+    int64_t replay_pos;       /* WS-2, only in REPLAYING: last revision sent */
+    int64_t replay_from;      /* WS-2: the HELLO's revision (for the log line) */
+    int replay_n;             /* events replayed so far */
     srv_conn_state state;
     struct srv_conn *next;
 } srv_conn;
@@ -160,6 +174,8 @@ struct srv_core {
     srv_fail_fault *fails;    /* scripted failures, oldest first */
     srv_hb_fault *hb_faults;
     srv_name *force_409;      /* task ids whose next write answers 409 */
+    srv_limits lim;           /* docs/LIMITS.md */
+    int n_conns;              /* entries in conns (CLOSING included) */
     int64_t next_reminder_ms; /* cache of the store's next unfired reminder */
     /* Group commit (srv_group.c): when on, writes join one open
      * transaction and everything pushed meanwhile waits in `held` until
@@ -211,7 +227,8 @@ int srv_idem_store(srv_core *c, const srv_idem *id, const hp_claims *cl, int sta
                    const char *body);
 
 /* srv_lock.c (CF-1) */
-/* Take or refresh; 0 ok (*out set), 1 held by another user (*out = theirs). */
+/* Take or refresh; 0 ok (*out set), 1 held by another user (*out = theirs),
+ * 2 the user holds locks_per_user locks already (*out NULL), -1 no memory. */
 int srv_lock_take(srv_core *c, const char *hh, const char *id, const char *user,
                   srv_lock **out);
 /* Release hh/id if user holds it; 1 released, 0 nothing to do, -1 other holder. */

@@ -81,6 +81,20 @@ int srv_lock_take(srv_core *c, const char *hh, const char *id, const char *user,
         return 1;
     }
     if (!l) {
+        /* docs/LIMITS.md: the locks one user holds are bounded, so one
+         * client cannot grow the lock table (and every LOCK_REFRESHED
+         * burst) without end.  Expired ones not yet reaped do not count. */
+        int held = 0;
+        for (srv_lock *o = c->locks; o; o = o->next)
+            if (o->expires_ms > now && strcmp(o->holder, user) == 0 && strcmp(o->hh, hh) == 0)
+                held++;
+        if (held >= c->lim.locks_per_user) {
+            hp_log(&c->env, HP_LOG_WARNING, "limit_reached",
+                   "limit=locks_per_user entity=task/%s user=%s value=%d", id, user,
+                   c->lim.locks_per_user);
+            *out = NULL;
+            return 2;
+        }
         l = calloc(1, sizeof *l);
         if (!l)
             return -1;
@@ -115,20 +129,31 @@ int srv_lock_release(srv_core *c, const char *hh, const char *id, const char *us
 
 /* CF-1: a client HEARTBEAT's "locks" refreshes those of the listed ids
  * that this user holds in this household; other ids are ignored (a lock is
- * taken only by POST .../lock). */
+ * taken only by POST .../lock).  Bounded (docs/LIMITS.md): only the first
+ * heartbeat_lock_ids entries are read, and a lock named twice is refreshed
+ * (and announced) once, so one HEARTBEAT cannot make more LOCK_REFRESHED
+ * frames than the user holds locks. */
 void srv_lock_refresh_list(srv_core *c, const char *hh, const char *user, const json_t *ids)
 {
     size_t i;
     json_t *v;
     int64_t now = srv_now(c);
+    int64_t until = now + c->pol.lock_ttl_ms;
+    size_t n = json_array_size(ids);
+    if (n > (size_t)c->lim.heartbeat_lock_ids)
+        hp_log(&c->env, HP_LOG_WARNING, "limit_reached",
+               "limit=heartbeat_lock_ids user=%s ids=%zu value=%d", user, n,
+               c->lim.heartbeat_lock_ids);
     json_array_foreach((json_t *)ids, i, v) {
+        if (i >= (size_t)c->lim.heartbeat_lock_ids)
+            break;
         const char *id = json_string_value(v);
         if (!id)
             continue;
         srv_lock *l = find(c, hh, id);
-        if (!l || strcmp(l->holder, user) != 0 || l->expires_ms <= now)
+        if (!l || strcmp(l->holder, user) != 0 || l->expires_ms <= now || l->expires_ms == until)
             continue;
-        l->expires_ms = now + c->pol.lock_ttl_ms;
+        l->expires_ms = until;
         announce(c, l, "held", l->expires_ms);
     }
 }

@@ -15,6 +15,24 @@
 #include "hp_policy.h"
 #include "srv_core.h"
 
+/* Transport limits (docs/LIMITS.md, "Server transport"); 0 = default. */
+typedef struct srv_lws_limits {
+    size_t out_conn;            /* bytes queued for one WebSocket, default
+                                   8 MiB (--max-output-per-conn) */
+    size_t out_user;            /* over one user's WebSockets, default 32 MiB
+                                   (--max-output-per-user) */
+    size_t out_total;           /* over every WebSocket, default 256 MiB
+                                   (--max-output) */
+    int http_timeout_s;         /* a socket that has not sent a complete
+                                   request head (or is idle on keep-alive)
+                                   this long is closed; default 10
+                                   (--http-timeout) */
+    size_t max_uri;             /* request target bytes, default 4096 (414) */
+    size_t max_header;          /* request head bytes, default 8192 (431) */
+} srv_lws_limits;
+
+void srv_lws_limits_defaults(srv_lws_limits *l);
+
 typedef struct srv_lws_opts {
     const char *iface;          /* numeric address to bind, NULL = all */
     int port;                   /* TCP port; 0 = any free port */
@@ -22,6 +40,7 @@ typedef struct srv_lws_opts {
     const char *listen_text;    /* "127.0.0.1:8080", for the INFO line */
     int group_commit;           /* 1: srv_set_group_commit (one COMMIT per
                                    service round), 0: one COMMIT per write */
+    srv_lws_limits lim;
 } srv_lws_opts;
 
 /*

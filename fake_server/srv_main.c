@@ -5,6 +5,7 @@
  *                  (--jwt-secret S | --jwt-secret-file F)
  *                  [--time-scale F] [--log-level LEVEL] [--admin] [--policy JSON]
  *                  [--group-commit on|off]
+ *                  [limit flags: docs/LIMITS.md, "Server transport"]
  *   hp-fake-server token --sub U --hh H [--dev D] [--ttl 1h]
  *                  (--jwt-secret S | --jwt-secret-file F)
  *
@@ -72,6 +73,20 @@ static const char USAGE[] =
     "                                               \"retry_after_form\": \"seconds\"|\"http-date\"}}\n"
     "                                             {\"force_conflict\": {\"id\": TASK}}\n"
     "                           GET  /_hp/state   tasks, locks, connections as JSON\n"
+    "\n"
+    "Limits (docs/LIMITS.md; SIZE is bytes or e.g. 64KiB, 8MiB, 1GiB):\n"
+    "  --max-replay SIZE            a HELLO whose replay is larger is answered\n"
+    "                               RESYNC_REQUIRED (default 256MiB; 0 = no bound)\n"
+    "  --max-output-per-conn SIZE   output queued for one WebSocket before it is\n"
+    "                               closed 1008 (default 8MiB)\n"
+    "  --max-output-per-user SIZE   ... over one user's WebSockets (default 32MiB)\n"
+    "  --max-output SIZE            ... over every WebSocket (default 256MiB)\n"
+    "  --max-conns-per-user N       WebSockets per user, else upgrade 429 (default 32)\n"
+    "  --max-conns N                WebSockets in all, else upgrade 503 (default 10000)\n"
+    "  --max-locks-per-user N       soft-locks one user holds, else 429 (default 256)\n"
+    "  --max-heartbeat-locks N      lock ids read from one HEARTBEAT (default 256)\n"
+    "  --http-timeout SECS          close a socket without a complete request head,\n"
+    "                               or idle on keep-alive, after SECS (default 10)\n"
     "  -h, --help             this text\n"
     "\n"
     "token: print a development token (HS256; iat = now, exp = now + ttl).\n"
@@ -255,6 +270,68 @@ static void raise_nofile(const hp_env *env)
                before == RLIM_INFINITY ? -1LL : (long long)before);
 }
 
+/* A size: digits with an optional B, KiB, MiB, GiB or TiB.  0 or -1. */
+static int parse_size(const char *s, uint64_t *out)
+{
+    if (*s < '0' || *s > '9')
+        return -1;
+    uint64_t n = 0;
+    while (*s >= '0' && *s <= '9') {
+        unsigned dg = (unsigned)(*s++ - '0');
+        if (n > (UINT64_MAX - dg) / 10)
+            return -1;
+        n = n * 10 + dg;
+    }
+    static const char *const units[] = {"", "B", "KiB", "MiB", "GiB", "TiB"};
+    static const unsigned shifts[] = {0, 0, 10, 20, 30, 40};
+    for (size_t i = 0; i < sizeof units / sizeof *units; i++) {
+        if (strcmp(s, units[i]) == 0) {
+            if (n > (UINT64_MAX >> shifts[i]))
+                return -1;
+            *out = n << shifts[i];
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* The limit flags: name, size or count, range, and where the value goes. */
+typedef struct limit_flag {
+    const char *name;
+    int is_size;
+    uint64_t min, max;
+    size_t *size_out;
+    int *int_out;
+    const char *val;      /* as given, NULL when absent */
+} limit_flag;
+
+static int apply_limit(limit_flag *f)
+{
+    uint64_t v = 0;
+    if (f->is_size) {
+        if (parse_size(f->val, &v) != 0 || (v != 0 && v < f->min) || v > f->max ||
+            (v == 0 && f->min > 0)) {
+            char m[200];
+            snprintf(m, sizeof m, "bad %s %%s (a size from %llu to %llu bytes, e.g. 8MiB)",
+                     f->name, (unsigned long long)f->min, (unsigned long long)f->max);
+            return usage_error(m, f->val);
+        }
+        *f->size_out = (size_t)v;
+        return 0;
+    }
+    char *end = NULL;
+    errno = 0;
+    long long n = strtoll(f->val, &end, 10);
+    if (errno || end == f->val || *end || n < (long long)f->min || n > (long long)f->max) {
+        char m[200];
+        snprintf(m, sizeof m, "bad %s %%s (an integer from %llu to %llu)", f->name,
+                 (unsigned long long)f->min, (unsigned long long)f->max);
+        return usage_error(m, f->val);
+    }
+    *f->int_out = (int)n;
+    return 0;
+}
+
 static volatile sig_atomic_t g_stop;
 
 static void on_signal(int sig)
@@ -313,6 +390,23 @@ int main(int argc, char **argv)
                *secret_file = NULL, *scale_s = NULL, *level_s = "info", *policy_s = NULL,
                *group_s = "on";
     int admin = 0;
+    srv_limits lim;
+    srv_limits_defaults(&lim);
+    srv_lws_limits tlim;
+    srv_lws_limits_defaults(&tlim);
+    limit_flag lflags[] = {
+        /* 0 = no bound; else at least one chunk's worth */
+        {"--max-replay", 1, 0, (uint64_t)1 << 40, &lim.replay_max_bytes, NULL, NULL},
+        {"--max-output-per-conn", 1, 64 << 10, (uint64_t)1 << 36, &tlim.out_conn, NULL, NULL},
+        {"--max-output-per-user", 1, 64 << 10, (uint64_t)1 << 36, &tlim.out_user, NULL, NULL},
+        {"--max-output", 1, 64 << 10, (uint64_t)1 << 36, &tlim.out_total, NULL, NULL},
+        {"--max-conns-per-user", 0, 1, 1000000, NULL, &lim.conns_per_user, NULL},
+        {"--max-conns", 0, 1, 1000000, NULL, &lim.conns_total, NULL},
+        {"--max-locks-per-user", 0, 1, 1000000, NULL, &lim.locks_per_user, NULL},
+        {"--max-heartbeat-locks", 0, 1, 1000000, NULL, &lim.heartbeat_lock_ids, NULL},
+        {"--http-timeout", 0, 1, 3600, NULL, &tlim.http_timeout_s, NULL},
+    };
+    const size_t n_lflags = sizeof lflags / sizeof *lflags;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         int r;
@@ -340,6 +434,17 @@ int main(int argc, char **argv)
         FLAG("--policy", policy_s)
         FLAG("--group-commit", group_s)
 #undef FLAG
+        int matched = 0;
+        for (size_t k = 0; k < n_lflags && !matched; k++) {
+            if ((r = flag_value(argc, argv, &i, lflags[k].name, &v)) != 0) {
+                if (r < 0)
+                    return usage_error("%s needs a value", lflags[k].name);
+                lflags[k].val = v;
+                matched = 1;
+            }
+        }
+        if (matched)
+            continue;
         return usage_error("unknown argument %s", argv[i]);
     }
 
@@ -354,6 +459,11 @@ int main(int argc, char **argv)
         scale = strtod(scale_s, &end);
         if (errno || end == scale_s || *end || !isfinite(scale) || scale <= 0 || scale > 1e6)
             return usage_error("bad --time-scale %s (a number > 0, e.g. 0.1)", scale_s);
+    }
+    for (size_t k = 0; k < n_lflags; k++) {
+        int lr;
+        if (lflags[k].val && (lr = apply_limit(&lflags[k])) != 0)
+            return lr;
     }
     hp_log_level level;
     if (hp_log_level_parse(level_s, &level) != 0)
@@ -393,6 +503,8 @@ int main(int argc, char **argv)
     }
     srv_core *core = srv_new(&env, &pol, sec, st);
     free(sec); /* the core keeps its own copy */
+    if (core)
+        srv_set_limits(core, &lim);
     if (!core) {
         hp_log(&env, HP_LOG_ERROR, "core_failed", "db=%s", db);
         srv_store_close(st);
@@ -411,7 +523,7 @@ int main(int argc, char **argv)
            (long long)pol.heartbeat_ms);
     raise_nofile(&env);
     srv_lws_opts opts = {host[0] ? host : NULL, port, admin, listen,
-                         strcmp(group_s, "on") == 0};
+                         strcmp(group_s, "on") == 0, tlim};
     int r = srv_lws_run(core, &env, &pol, &opts, &g_stop);
     srv_free(core);
     srv_store_close(st);

@@ -509,6 +509,14 @@ static void lock_route(rq *r, const char *id, int take)
             reply_error(r, 503, "out of memory");
             return;
         }
+        if (rc == 2) {
+            /* docs/LIMITS.md: locks per user */
+            char msg[160];
+            snprintf(msg, sizeof msg, "too many locks held by this user (limit %d)",
+                     r->c->lim.locks_per_user);
+            reply(r, 429, srv_error_body("too_many_locks", msg, NULL), -1);
+            return;
+        }
         json_t *lj = srv_lock_json(l);
         json_object_del(lj, "state");
         if (rc == 0) {

@@ -486,6 +486,54 @@ int srv_store_events_since(srv_store *st, const char *hh, int64_t since, srv_eve
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* WS-2: one replay chunk.  The byte budget counts stored payload text, a
+ * close enough measure of the frames it becomes. */
+int srv_store_events_page(srv_store *st, const char *hh, int64_t since, size_t max_bytes,
+                          srv_event_fn fn, void *ud, int *n)
+{
+    *n = 0;
+    sqlite3_stmt *s = prep(st, "SELECT revision, event_type, entity_id, payload FROM events "
+                               "WHERE hh = ?1 AND revision > ?2 ORDER BY revision;");
+    if (!s)
+        return -1;
+    bind_text(s, 1, hh);
+    sqlite3_bind_int64(s, 2, since);
+    int rc = SQLITE_DONE;
+    size_t bytes = 0;
+    while (bytes < max_bytes && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        bytes += (size_t)sqlite3_column_bytes(s, 3);
+        json_t *p = json_loads((const char *)sqlite3_column_text(s, 3), JSON_DECODE_ANY, NULL);
+        fn(ud, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+           (const char *)sqlite3_column_text(s, 2), p);
+        json_decref(p);
+        ++*n;
+    }
+    if (bytes >= max_bytes)
+        rc = SQLITE_DONE; /* stopped early on purpose */
+    done(st, s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* WS-2: the size of a replay, to refuse one over the bound before sending
+ * any of it.  length() of a BLOB is its byte count (of TEXT, characters). */
+int srv_store_events_size(srv_store *st, const char *hh, int64_t since, int64_t *count,
+                          int64_t *bytes)
+{
+    sqlite3_stmt *s = prep(st, "SELECT COUNT(*), COALESCE(SUM(length(CAST(payload AS BLOB))), 0) "
+                               "FROM events WHERE hh = ?1 AND revision > ?2;");
+    if (!s)
+        return -1;
+    bind_text(s, 1, hh);
+    sqlite3_bind_int64(s, 2, since);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *count = sqlite3_column_int64(s, 0);
+        *bytes = sqlite3_column_int64(s, 1);
+    }
+    done(st, s);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
 int64_t srv_store_event_count(srv_store *st)
 {
     return pragma_int(st->db, "SELECT COUNT(*) FROM events;");

@@ -124,6 +124,31 @@ int srv_ws_open(srv_core *c, uint64_t conn_id, const char *path, const char *que
             *refusal_body = hp_error_body("bad_request", "connection id already in use");
         return 400;
     }
+    /* Limits (docs/LIMITS.md): one user cannot take every socket, and the
+     * server keeps a ceiling on the state it holds.  Counted over the
+     * connections not already closing. */
+    int mine = 0, all = 0;
+    for (srv_conn *o = c->conns; o; o = o->next) {
+        if (o->state == SRV_CONN_CLOSING)
+            continue;
+        all++;
+        if (strcmp(o->user, cl.sub) == 0)
+            mine++;
+    }
+    if (mine >= c->lim.conns_per_user || all >= c->lim.conns_total) {
+        int per_user = mine >= c->lim.conns_per_user;
+        char m[160];
+        snprintf(m, sizeof m, "too many connections %s (limit %d)",
+                 per_user ? "for this user" : "on this server",
+                 per_user ? c->lim.conns_per_user : c->lim.conns_total);
+        if (refusal_body)
+            *refusal_body = hp_error_body("too_many_connections", m);
+        hp_log(&c->env, HP_LOG_WARNING, "limit_reached",
+               "limit=%s conn=%llu user=%s value=%d", per_user ? "conns_per_user" : "conns_total",
+               (unsigned long long)conn_id, cl.sub,
+               per_user ? c->lim.conns_per_user : c->lim.conns_total);
+        return per_user ? 429 : 503;
+    }
     srv_conn *k = calloc(1, sizeof *k);
     if (!k) {
         if (refusal_body)
@@ -155,6 +180,7 @@ int srv_ws_open(srv_core *c, uint64_t conn_id, const char *path, const char *que
     while (*pp)
         pp = &(*pp)->next;
     *pp = k;
+    c->n_conns++;
     hp_log(&c->env, HP_LOG_INFO, "ws_open", "conn=%llu user=%s hh=%s dev=%s",
            (unsigned long long)conn_id, k->user, k->hh, cl.dev);
     return 0;
@@ -162,27 +188,76 @@ int srv_ws_open(srv_core *c, uint64_t conn_id, const char *path, const char *que
 
 typedef struct replay_ctx {
     srv_core *c;
-    uint64_t conn_id;
-    int64_t last;
-    int n;
+    srv_conn *k;
 } replay_ctx;
 
 static void replay_one(void *ud, int64_t rev, const char *type, const char *entity_id,
                        json_t *payload)
 {
     replay_ctx *r = ud;
-    srv_push_send(r->c, r->conn_id, hp_msg_event(type, entity_id, rev, payload));
-    r->last = rev;
-    r->n++;
+    srv_push_send(r->c, r->k->id, hp_msg_event(type, entity_id, rev, payload));
+    r->k->replay_pos = rev;
+    r->k->replay_n++;
+}
+
+/*
+ * WS-2: the next chunk of a replay (about replay_chunk_bytes), or READY
+ * once the replay has caught up with the log.  Between chunks the
+ * connection is REPLAYING: broadcasts skip it, and what is written
+ * meanwhile is read from the log by a later chunk, so no event is lost or
+ * sent twice and READY carries the revision of the last replayed event.
+ * A log trimmed past the position meanwhile (event_retain) cannot be
+ * continued: RESYNC_REQUIRED, as for a HELLO older than the log.
+ */
+static void replay_step(srv_core *c, srv_conn *k)
+{
+    int64_t cur = srv_store_revision(c->st, k->hh);
+    int64_t trimmed = srv_store_trimmed(c->st, k->hh);
+    if (cur < 0 || trimmed < 0) {
+        srv_push_close(c, k, 1011, "store error");
+        return;
+    }
+    if (k->replay_pos < trimmed) {
+        srv_push_send(c, k->id, hp_msg_resync(cur));
+        k->state = SRV_CONN_RESYNC;
+        hp_log(&c->env, HP_LOG_INFO, "resync_required",
+               "conn=%llu user=%s hello=%lld current=%lld reason=trimmed_during_replay",
+               (unsigned long long)k->id, k->user, (long long)k->replay_from, (long long)cur);
+        return;
+    }
+    if (k->replay_pos < cur) {
+        replay_ctx rc = {c, k};
+        int n = 0;
+        if (srv_store_events_page(c->st, k->hh, k->replay_pos, c->lim.replay_chunk_bytes,
+                                  replay_one, &rc, &n) != 0) {
+            srv_push_close(c, k, 1011, "store error");
+            return;
+        }
+        if (n > 0 && k->replay_pos < cur) {
+            /* More to come: the driver calls srv_ws_writable() once this
+             * chunk has left. */
+            hp_out o = hp_out_make(HP_OUT_WS_WANT_WRITABLE, k->id);
+            hp_outbox_push(&c->out, &o);
+            return;
+        }
+        /* n == 0: the revisions past replay_pos have no logged event (lock
+         * events are not logged): the replay has caught up. */
+    }
+    srv_push_send(c, k->id, hp_msg_ready(cur, c->pol.heartbeat_ms));
+    k->state = SRV_CONN_READY;
+    hp_log(&c->env, HP_LOG_INFO, "ready", "conn=%llu user=%s hello=%lld replayed=%d revision=%lld",
+           (unsigned long long)k->id, k->user, (long long)k->replay_from, k->replay_n,
+           (long long)cur);
 }
 
 /*
  * WS-2: R newer than the household's revision, or older than the retained
  * log, cannot be served by replay: RESYNC_REQUIRED, and the connection
- * waits for another HELLO.  Otherwise every logged event > R in revision
- * order, then READY {current, heartbeat_interval_ms}.  The replay and READY
- * are pushed within this call, so no broadcast can slip between them and
- * the READY revision is exactly the last replayed one.
+ * waits for another HELLO.  So is a replay larger than replay_max_bytes
+ * (docs/LIMITS.md): the client reloads with GET ?since=0, which carries each
+ * task once instead of every version of it.  Otherwise every logged event
+ * > R in revision order, streamed chunk by chunk (replay_step), then READY
+ * {current, heartbeat_interval_ms}.
  */
 static void on_hello(srv_core *c, srv_conn *k, int64_t r)
 {
@@ -192,22 +267,54 @@ static void on_hello(srv_core *c, srv_conn *k, int64_t r)
         srv_push_close(c, k, 1011, "store error");
         return;
     }
-    if (r > cur || r < trimmed) {
+    int too_big = 0;
+    int64_t n_ev = 0, bytes = 0;
+    if (r <= cur && r >= trimmed && r < cur && c->lim.replay_max_bytes > 0) {
+        if (srv_store_events_size(c->st, k->hh, r, &n_ev, &bytes) != 0) {
+            srv_push_close(c, k, 1011, "store error");
+            return;
+        }
+        /* ~100 bytes of envelope per frame on top of the payload */
+        too_big = (uint64_t)bytes + (uint64_t)n_ev * 100 > (uint64_t)c->lim.replay_max_bytes;
+    }
+    if (r > cur || r < trimmed || too_big) {
         srv_push_send(c, k->id, hp_msg_resync(cur));
         k->state = SRV_CONN_RESYNC;
+        if (too_big)
+            hp_log(&c->env, HP_LOG_WARNING, "limit_reached",
+                   "limit=replay_max_bytes conn=%llu user=%s hello=%lld current=%lld "
+                   "events=%lld bytes=%lld value=%zu",
+                   (unsigned long long)k->id, k->user, (long long)r, (long long)cur,
+                   (long long)n_ev, (long long)bytes, c->lim.replay_max_bytes);
         hp_log(&c->env, HP_LOG_INFO, "resync_required", "conn=%llu user=%s hello=%lld current=%lld",
                (unsigned long long)k->id, k->user, (long long)r, (long long)cur);
         return;
     }
-    replay_ctx rc = {c, k->id, r, 0};
-    if (srv_store_events_since(c->st, k->hh, r, replay_one, &rc) != 0) {
-        srv_push_close(c, k, 1011, "store error");
+    k->state = SRV_CONN_REPLAYING;
+    k->replay_pos = r;
+    k->replay_from = r;
+    k->replay_n = 0;
+    replay_step(c, k);
+}
+
+void srv_ws_writable(srv_core *c, uint64_t conn_id)
+{
+    if (!c)
         return;
-    }
-    srv_push_send(c, k->id, hp_msg_ready(cur, c->pol.heartbeat_ms));
-    k->state = SRV_CONN_READY;
-    hp_log(&c->env, HP_LOG_INFO, "ready", "conn=%llu user=%s hello=%lld replayed=%d revision=%lld",
-           (unsigned long long)k->id, k->user, (long long)r, rc.n, (long long)cur);
+    srv_conn *k = find_conn(c, conn_id);
+    if (!k || k->state != SRV_CONN_REPLAYING)
+        return;
+    /* The peer is taking the replay: that proves it alive (WS-5) while it
+     * cannot yet send heartbeats of its own.  A peer that stops reading
+     * stops these pulls and meets the silence timeout. */
+    k->last_rx_ms = srv_now(c);
+    replay_step(c, k);
+}
+
+const char *srv_ws_user(srv_core *c, uint64_t conn_id)
+{
+    srv_conn *k = c ? find_conn(c, conn_id) : NULL;
+    return k ? k->user : NULL;
 }
 
 void srv_ws_message(srv_core *c, uint64_t conn_id, const char *data, size_t len)
@@ -230,7 +337,7 @@ void srv_ws_message(srv_core *c, uint64_t conn_id, const char *data, size_t len)
     }
     switch (m.type) {
     case HP_MSG_HELLO:
-        if (k->state == SRV_CONN_READY)
+        if (k->state == SRV_CONN_READY || k->state == SRV_CONN_REPLAYING)
             srv_push_close(c, k, HP_CLOSE_PROTOCOL, "second HELLO");
         else
             on_hello(c, k, m.revision);
@@ -263,6 +370,7 @@ void srv_ws_closed(srv_core *c, uint64_t conn_id)
         srv_conn *k = *pp;
         if (k->id == conn_id) {
             *pp = k->next;
+            c->n_conns--;
             hp_log(&c->env, HP_LOG_INFO, "ws_closed", "conn=%llu user=%s",
                    (unsigned long long)conn_id, k->user);
             free(k);
@@ -360,4 +468,5 @@ void srv_conn_free_all(srv_core *c)
         free(k);
     }
     c->conns = NULL;
+    c->n_conns = 0;
 }

@@ -225,8 +225,11 @@ const char *hp_error_code_for_status(int status)
     case 409: return "conflict";
     case 411: return "length_required";
     case 413: return "payload_too_large";
+    case 414: return "uri_too_long";
     case 422: return "idempotency_key_reused"; /* the only 422 */
     case 423: return "locked";
+    case 429: return "too_many_requests";
+    case 431: return "header_too_large";
     default: break;
     }
     if (status >= 500 && status <= 599)

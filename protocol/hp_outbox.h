@@ -21,7 +21,9 @@ typedef enum hp_out_kind {
     HP_OUT_WS_SEND,           /* both: id=connection id, body = text frame */
     HP_OUT_WS_CLOSE,          /* both: id=connection id, code, body = reason */
     HP_OUT_NOTIFY,            /* client: info = {"type": "SYNC_FAILED"|..., ...} */
-    HP_OUT_OBSERVE            /* client: info = {"kind": "event_applied"|"queue"|...} */
+    HP_OUT_OBSERVE,           /* client: info = {"kind": "event_applied"|"queue"|...} */
+    HP_OUT_WS_WANT_WRITABLE   /* server: id=connection id; call srv_ws_writable()
+                                 once its output has drained (WS-2 replay) */
 } hp_out_kind;
 
 typedef struct hp_out {

@@ -73,7 +73,8 @@ const char *const scn_log_messages[] = {
     "ws_close", "ws_closed", "heartbeat_timeout", "heartbeat_dropped", "lock", "reminder_due",
     "starting", "listening", "stopping", "stopped", "listen_failed", "store_open_failed",
     "idempotency_key_reused",
-    "core_failed", "ws_send_queue_full", "lws_orphan_response", "lws", "commit_stats", "nofile_low", "nofile",
+    "core_failed", "limit_reached", "http_refused", "lws_orphan_response", "lws",
+    "commit_stats", "nofile_low", "nofile",
     /* client (names shared with the server are listed once, above) */
     "send", "retry", "sync_failed", "auth_required", "reconnect_scheduled", "queue_full",
     "offline", "online", "offline_long", "conflict_choice", "token_set", "bad_conflict_body",

@@ -442,6 +442,13 @@ static void drain_server(sim_world *w)
             send_link(w, k->ci, 0, &e, "close");
             break;
         }
+        case HP_OUT_WS_WANT_WRITABLE:
+            /* WS-2 replay under flow control: the simulated link has no
+             * send buffer to fill, so the next chunk is pulled at once
+             * (same order, same instant as a replay pushed whole). */
+            if (o.id < w->nconns && w->conns[o.id].srv_open)
+                srv_ws_writable(w->srv, o.id);
+            break;
         default:
             break;
         }

@@ -250,15 +250,15 @@ def test_slow_reader_does_not_grow_memory():
         good.hello(0)
         good.start_heartbeats(0.5)
         notes = "n" * 60000             # tasks cap notes at 64 KiB
-        for i in range(400):            # ~24 MB of TASK_UPDATED for the stuck reader
+        for i in range(400):            # up to ~24 MB of TASK_UPDATED for the stuck reader
             st, body, _ = srv.put("big%d" % i, tok, {"title": "t", "notes": notes})
             assert st == 200, (i, st, body)
             if i % 20 == 0:  # the stuck socket still heartbeats: only the queue can end it
                 s.sendall(WS.frame(OP_TEXT, json.dumps({"type": "HEARTBEAT", "locks": []})))
-            if srv.log_lines("WARNING", "ws_send_queue_full"):
+            if srv.log_lines("WARNING", "limit=output_per_conn"):
                 break
-        wait_until(lambda: srv.log_lines("WARNING", "ws_send_queue_full"), timeout=60,
-                   what="the send queue cap")
+        wait_until(lambda: srv.log_lines("WARNING", "limit=output_per_conn"), timeout=60,
+                   what="the output cap per connection (docs/LIMITS.md)")
         # Everyone else is still served.
         good.wait_event("TASK_UPDATED", "big%d" % i, timeout=60)
         st, body, _ = srv.http("GET", API + "/big0", tok)

@@ -56,6 +56,7 @@ typedef struct fx {
     hp_out *items;
     int nitems;
     uint64_t next_req;
+    int manual_pull;   /* 1: WANT_WRITABLE items are kept, not answered */
 } fx;
 
 static int64_t fx_clock(void *ud)
@@ -137,11 +138,18 @@ static inline void fx_reset(fx *f)
 }
 
 /* Moves everything from the outbox into f->items; a close is acted on
- * like a real driver would (srv_ws_closed). */
+ * like a real driver would (srv_ws_closed), and so is a WANT_WRITABLE: the
+ * next replay chunk is pulled at once (no socket fills up here) unless
+ * manual_pull is set. */
 static inline void fx_pump(fx *f)
 {
     hp_out o;
     while (hp_outbox_pop(srv_outbox(f->c), &o)) {
+        if (o.kind == HP_OUT_WS_WANT_WRITABLE && !f->manual_pull) {
+            srv_ws_writable(f->c, o.id);
+            hp_out_clear(&o);
+            continue;
+        }
         assert_true(f->nitems < FX_MAX_ITEMS);
         f->items[f->nitems++] = o;
         if (o.kind == HP_OUT_WS_CLOSE)

@@ -1,0 +1,156 @@
+/*
+ * srv_lws_int.h - what the libwebsockets adapter's files share (not a
+ * contract; srv_lws.h is).
+ *
+ * Files by role (srv_lws.c is the owner: context, loop, the one protocol
+ * callback, the core's outbox and timer; the others are its parts):
+ *   srv_lws.c        context, service loop, graceful stop, protocol callback,
+ *                    pump() (the core's outbox) and the core's timer.
+ *   srv_lws_http.c   HTTP/1.1: reading a request strictly (RFC 9112 framing,
+ *                    limits), dispatch to the core, writing the JSON answer.
+ *   srv_lws_admin.c  the optional admin endpoints (--admin).
+ *   srv_lws_ws.c     WebSocket connections: upgrade, reassembly, output
+ *                    queues and their limits (per connection, per user, in
+ *                    total), replay flow control (WS-2).
+ */
+#ifndef SRV_LWS_INT_H
+#define SRV_LWS_INT_H
+
+#include <libwebsockets.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hp_env.h"
+#include "hp_policy.h"
+#include "srv_core.h"
+#include "srv_lws.h"
+
+/* ---- WebSocket connections (srv_lws_ws.c) ------------------------------- */
+
+/* One outgoing text frame, LWS_PRE bytes of headroom before the payload. */
+typedef struct ws_frame {
+    struct ws_frame *next;
+    size_t len;
+    unsigned char data[];      /* LWS_PRE + len */
+} ws_frame;
+
+/* Output accounting of one user (token sub): shared by their connections. */
+typedef struct ws_user {
+    struct ws_user *next;
+    size_t queued;             /* bytes queued over the user's connections */
+    int refs;                  /* connections pointing here */
+    char name[];
+} ws_user;
+
+/* One WebSocket connection known to the core. */
+typedef struct conn {
+    struct conn *next, *prev;  /* srvl.conns, open order */
+    struct conn *hnext;        /* srvl.by_id bucket */
+    uint64_t id;
+    struct lws *wsi;
+    ws_user *user;             /* NULL until the core accepted the upgrade */
+    int established;           /* ESTABLISHED seen: safe to ask for WRITEABLE */
+    int want_pull;             /* WS-2: the core has more replay for us */
+    ws_frame *head, *tail;     /* frames waiting for WRITEABLE */
+    size_t queued;             /* bytes in head..tail */
+    int close_code;            /* 0: none; else close after the queue drains */
+    char close_reason[124];    /* RFC 6455: at most 123 bytes */
+    unsigned char *rx;         /* message being reassembled (<= max_frame + 1);
+                                  freed between messages: idle connections
+                                  hold no buffer */
+    size_t rx_len, rx_cap;
+    size_t rx_total;           /* real size so far, may exceed the buffer */
+    int rx_skip;               /* oversized message reported: drop the rest */
+} conn;
+
+/* Per-session data; lws zeroes it and may reset it between keep-alive
+ * transactions (lws_http_transaction_completed), so every pointer here is
+ * freed before that call. */
+typedef struct pss {
+    conn *c;                   /* WebSocket: the connection, NULL for HTTP */
+    /* HTTP request */
+    int have_req;
+    uint64_t req_id;
+    char method[12];
+    char *path, *query, *auth, *idem;
+    int64_t content_length;    /* -1: header absent */
+    char *body;
+    size_t body_len, body_cap;
+    struct lws *wsi;           /* set while waiting for the core's answer */
+    struct pss *pend_next;     /* srvl.pending: requests awaiting their answer */
+    int pending;
+    /* HTTP response */
+    int resp_ready;
+    int status;
+    int retry_after;           /* -1: none */
+    int close_after;           /* RFC 9112: the framing is unsafe, close after */
+    const char *allow;         /* 405: the Allow header, NULL when none */
+    unsigned char *resp;       /* LWS_PRE + resp_len bytes */
+    size_t resp_len;
+} pss;
+
+#define CONN_BUCKETS 16384 /* power of two; ids are sequential */
+
+typedef struct srv_lws_state {
+    struct lws_context *ctx;
+    srv_core *core;
+    const hp_env *env;
+    const hp_policy *pol;
+    srv_lws_opts opts;                /* limits included (copied) */
+    int admin;
+    int retry_after_date;             /* write Retry-After as an HTTP-date */
+    volatile sig_atomic_t *stop;
+    lws_sorted_usec_list_t sul;       /* the core's next deadline */
+    lws_sorted_usec_list_t stop_sul;  /* wakes the loop at the stop deadline */
+    conn *conns;
+    conn *by_id[CONN_BUCKETS];        /* id -> conn: the outbox names
+                                         connections by id, and a scan per
+                                         frame made a broadcast O(n^2) */
+    size_t n_conns;
+    ws_user *users;
+    size_t queued_total;              /* bytes queued over every connection */
+    uint64_t next_id;
+    pss *pending;                     /* requests handed to the core, unanswered */
+    int group;                        /* group commit on */
+    int stopping;
+    int destroying;                   /* lws_context_destroy() running */
+    int64_t stop_deadline_ms;         /* monotonic */
+} srv_lws_state;
+
+extern srv_lws_state srvl;
+
+/* srv_lws.c */
+void srvl_pump(void);
+
+/* srv_lws_ws.c */
+conn *srvl_conn_find(uint64_t id);
+void srvl_conn_unlink_free(conn *c);
+void srvl_conn_want_write(conn *c);
+/* Queue one frame (copied) on c and enforce the output limits. */
+void srvl_conn_queue(conn *c, const char *body, size_t len);
+void srvl_conn_close(conn *c, int code, const char *reason);
+void srvl_conn_want_pull(conn *c);
+int srvl_ws_filter(struct lws *wsi, pss *p);
+void srvl_ws_receive(struct lws *wsi, conn *c, const unsigned char *in, size_t len);
+int srvl_ws_writeable(struct lws *wsi, conn *c);
+void srvl_ws_established(struct lws *wsi, conn *c);
+
+/* srv_lws_http.c */
+void srvl_http_free(pss *p);
+/* Requests handed to the core and not yet answered (group commit holds an
+ * answer until its COMMIT). */
+pss *srvl_pend_find(uint64_t req_id);
+void srvl_pend_unlink(pss *p);
+void srvl_set_response(pss *p, int status, const char *body, size_t len, int retry_after);
+void srvl_set_error(pss *p, int status, const char *message);
+char *srvl_copy_query(struct lws *wsi);
+int srvl_http_begin(struct lws *wsi, pss *p, const char *uri);
+void srvl_http_body(pss *p, const char *in, size_t len);
+int srvl_http_write(struct lws *wsi, pss *p);
+void srvl_http_body_complete(struct lws *wsi, pss *p);
+
+/* srv_lws_admin.c */
+void srvl_admin_handle(pss *p);
+
+#endif
