@@ -237,7 +237,7 @@ static void replay_step(srv_core *c, srv_conn *k)
             /* More to come: the driver calls srv_ws_writable() once this
              * chunk has left. */
             hp_out o = hp_out_make(HP_OUT_WS_WANT_WRITABLE, k->id);
-            hp_outbox_push(&c->out, &o);
+            hp_outbox_push(srv_box(c), &o); /* after the chunk (group commit holds both) */
             return;
         }
         /* n == 0: the revisions past replay_pos have no logged event (lock
