@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <jansson.h>
 
 /* ---- diagnostics: "file:line:col: message" ---------------------------- */
@@ -76,7 +77,29 @@ typedef struct scn_result {
      * trace "assert" entries then carry "verdict": "unobservable" and a
      * "reason").  passed stays 1: reports show it as PARTIAL. */
     int partial;
+    /* Wall time of each step, by step index (the healing phase, when there
+     * is one, comes after the last step), malloc'ed, NULL when none; freed
+     * by scn_result_clear().  Reports only, never in the trace: the trace
+     * stays the same bytes for a seed.  scn_step_wall() appends. */
+    double *step_wall_ms;
+    size_t step_wall_n;
+    /* Trace records a report already left out (a compact JSON report read
+     * back by merge-reports); engines leave it 0. */
+    uint64_t trace_omitted;
 } scn_result;
+
+/* Appends one step's wall time to r->step_wall_ms (dropped when out of
+ * memory: timings are informative). */
+static inline void scn_step_wall(scn_result *r, double ms)
+{
+    if ((r->step_wall_n & 15) == 0) {
+        double *v = (double *)realloc(r->step_wall_ms, (r->step_wall_n + 16) * sizeof *v);
+        if (!v)
+            return;
+        r->step_wall_ms = v;
+    }
+    r->step_wall_ms[r->step_wall_n++] = ms;
+}
 
 /*
  * Trace entries, in virtual-time order (stable for a seed):

@@ -50,6 +50,16 @@ typedef struct hx_opts {
     const char *require_rules;  /* all|server|client|none|LIST; NULL: by target */
     const char *server_reset, *token_cmd, *client_cmd;
     int no_proxy;
+    /* the terminal and the reports (hx_run.c, docs/REPORTS.md) */
+    int verbose;                /* -v: full timelines of passed scenarios too */
+    int fail_fast;              /* -x: stop after the first failed scenario */
+    int color;                  /* --color: 0 auto (a TTY, NO_COLOR unset), 1 always, 2 never */
+    int timeline;               /* --timeline N: records before a failure (0: 20) */
+    int trace_full;             /* --trace full */
+    int no_wall;                /* --no-wall-times */
+    /* --shard K/N (hx_shard.c): 0/0 = no sharding */
+    int shard_k, shard_n;
+    const char *shard_durations; /* a previous JSON report */
 } hx_opts;
 
 /* ---- the suite -------------------------------------------------------- */
@@ -73,5 +83,23 @@ int check_rule_filters(const hx_opts *o);               /* 0 or HX_INVALID */
 
 /* hx_run.c */
 int cmd_run(hx_opts *o);
+
+/* hx_shard.c */
+/* Keeps in su (in suite order) the scenarios of shard k of n (1 <= k <= n):
+ * round-robin in suite order, or, with durations (a previous JSON report's
+ * path, NULL for none), longest first onto the least loaded shard.  Every
+ * shard computes the same split from the same inputs.  0, or HX_INVALID
+ * with a message on stderr. */
+int hx_shard_select(hx_suite *su, int k, int n, const char *durations);
+/* "K/N" -> 1 <= k <= n <= 1000.  0 or -1. */
+int hx_shard_parse(const char *s, int *k, int *n);
+/* hp-harness merge-reports (argv after the command word). */
+int cmd_merge_reports(int argc, char **argv);
+/* The reports of run: --junit/--json/--html or their defaults under
+ * --reports-dir, then ONE line "reports: ..." naming them.  0 or
+ * HX_RUNTIME. */
+struct rpt_run;
+int hx_write_reports(const char *junit, const char *json, const char *html, const char *dir,
+                     int no_reports, const struct rpt_run *run);
 
 #endif

@@ -5,12 +5,14 @@
  *
  *   hp-harness run [PATH...] [--mode sim|real] [--filter GLOB] [--tag T] [--rule R]
  *                  [--seed N] [--jobs N] [--junit FILE] [--json FILE] [--html FILE]
- *                  [--reports-dir DIR] [--no-reports]
+ *                  [--reports-dir DIR] [--no-reports] [--trace compact|full] [--no-wall-times]
+ *                  [-v] [-x] [--timeline N] [--color WHEN] [--shard K/N [--shard-durations F]]
  *                  --mode real: [--server URL (--jwt-secret S | --jwt-secret-file F)]
  *                               [--time-scale F] [--bin-dir DIR] [--max-wall S]
  *                               (real.h, docs/REAL_MODE.md)
  *   hp-harness lint [PATH...]
  *   hp-harness list [PATH...] [filters] [--json]
+ *   hp-harness merge-reports SHARD.json... [--junit F] [--json F] [--html F]  (hx_shard.c)
  *
  * It knows the engine only through harness.h and the reports only through
  * rpt.h, so tests/reports links it against a fake engine.
@@ -96,6 +98,8 @@ static void usage(FILE *f)
           "       hp-harness list [PATH...] [--json]    ids, rules and tags\n"
           "       hp-harness trace [--update] [--json]  obligations -> checks (docs/SYNC_POLICY.md)\n"
           "       hp-harness explore [options]          random schedules, shrunk on failure (explore --help)\n"
+          "       hp-harness merge-reports SHARD.json... [--junit F] [--json F] [--html F]\n"
+          "                  [--reports-dir DIR] [--no-reports]  one report from --shard runs\n"
           "       hp-harness --help | --version\n"
           "\n"
           "PATH is a scenario file or a directory searched recursively for *.yaml and *.yml\n"
@@ -128,6 +132,19 @@ static void usage(FILE *f)
           "  --html FILE        HTML report          (default reports/report.html)\n"
           "  --reports-dir DIR  directory of the default report paths (default reports)\n"
           "  --no-reports       write only the reports named by --junit/--json/--html\n"
+          "  --trace compact|full  how much of each trace JSON/HTML keep (default compact:\n"
+          "                     steps, requests, frames, notifications, warnings, and the\n"
+          "                     last records before a failure; full: every record)\n"
+          "  --no-wall-times    no wall-clock value in JSON/HTML (same seed, same bytes)\n"
+          "terminal (run):\n"
+          "  -v, --verbose      the timeline of passed scenarios too\n"
+          "  -x, --fail-fast    stop after the first failed scenario (the rest: not run)\n"
+          "  --timeline N       records shown before a failure (default 20)\n"
+          "  --color WHEN       auto (default: on a TTY unless NO_COLOR is set), always, never\n"
+          "sharding (run, for a CI matrix):\n"
+          "  --shard K/N        run only shard K of N (1 <= K <= N): a deterministic split\n"
+          "  --shard-durations REPORT  balance the shards by the wall times of a previous\n"
+          "                     JSON report (longest first onto the least loaded shard)\n"
           "\n"
           "rule coverage (run):\n"
           "  --require-rules R  all, server, client, none or a list (WS-4,Q-7): a rule\n"
@@ -177,7 +194,8 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 enum { OPT_FILTER = 256, OPT_TAG, OPT_RULE, OPT_MODE, OPT_SEED, OPT_JOBS, OPT_JUNIT, OPT_JSON,
        OPT_HTML, OPT_RDIR, OPT_NOREP, OPT_HELP, OPT_VERSION, OPT_SERVER, OPT_SECRET,
        OPT_SECRET_FILE, OPT_SCALE, OPT_BINDIR, OPT_MAXWALL, OPT_CAFILE, OPT_REQUIRE,
-       OPT_RESET, OPT_TOKENCMD, OPT_CLIENTCMD, OPT_NOPROXY };
+       OPT_RESET, OPT_TOKENCMD, OPT_CLIENTCMD, OPT_NOPROXY, OPT_VERBOSE, OPT_FAILFAST,
+       OPT_COLOR, OPT_TIMELINE, OPT_TRACE, OPT_NOWALL, OPT_SHARD, OPT_SHARD_DUR };
 
 /* Parses argv after the command word.  Returns -1 when parsing went well
  * (go on), else the exit code to return (help printed: 0; error: 2). */
@@ -209,6 +227,14 @@ static int parse_opts(int argc, char **argv, hx_opts *o)
         {"token-cmd", required_argument, NULL, OPT_TOKENCMD},
         {"client-cmd", required_argument, NULL, OPT_CLIENTCMD},
         {"no-proxy", no_argument, NULL, OPT_NOPROXY},
+        {"verbose", no_argument, NULL, OPT_VERBOSE},
+        {"fail-fast", no_argument, NULL, OPT_FAILFAST},
+        {"color", required_argument, NULL, OPT_COLOR},
+        {"timeline", required_argument, NULL, OPT_TIMELINE},
+        {"trace", required_argument, NULL, OPT_TRACE},
+        {"no-wall-times", no_argument, NULL, OPT_NOWALL},
+        {"shard", required_argument, NULL, OPT_SHARD},
+        {"shard-durations", required_argument, NULL, OPT_SHARD_DUR},
         {NULL, 0, NULL, 0}};
     int is_run = strcmp(o->cmd, "run") == 0, is_list = strcmp(o->cmd, "list") == 0;
     /* run --json FILE writes the report; list --json is a switch (the list
@@ -219,7 +245,7 @@ static int parse_opts(int argc, char **argv, hx_opts *o)
     optind = 1;
     opterr = 0;
     for (;;) {
-        int c = getopt_long(argc, argv, ":hj:", longs, NULL);
+        int c = getopt_long(argc, argv, ":hj:vx", longs, NULL);
         if (c == -1)
             break;
         const char *name = NULL;    /* an option this command does not take */
@@ -371,6 +397,61 @@ static int parse_opts(int argc, char **argv, hx_opts *o)
                     o->max_wall_s = f;
             }
             break;
+        case 'v':
+        case OPT_VERBOSE:
+        case 'x':
+        case OPT_FAILFAST:
+        case OPT_NOWALL:
+            if (!is_run) {
+                name = c == OPT_NOWALL ? "--no-wall-times" : argv[optind - 1];
+                break;
+            }
+            if (c == 'v' || c == OPT_VERBOSE)
+                o->verbose = 1;
+            else if (c == OPT_NOWALL)
+                o->no_wall = 1;
+            else
+                o->fail_fast = 1;
+            break;
+        case OPT_COLOR:
+        case OPT_TIMELINE:
+        case OPT_TRACE:
+        case OPT_SHARD:
+        case OPT_SHARD_DUR: {
+            uint64_t v;
+            if (!is_run) {
+                name = argv[optind - 1];
+                break;
+            }
+            if (c == OPT_COLOR) {
+                if (!strcmp(optarg, "auto"))
+                    o->color = 0;
+                else if (!strcmp(optarg, "always"))
+                    o->color = 1;
+                else if (!strcmp(optarg, "never"))
+                    o->color = 2;
+                else
+                    return usage_error("--color wants auto, always or never, not '%s'", optarg);
+            } else if (c == OPT_TIMELINE) {
+                if (parse_u64(optarg, 100000, &v) != 0 || v == 0)
+                    return usage_error("--timeline wants a number of records 1..100000, not '%s'",
+                                       optarg);
+                o->timeline = (int)v;
+            } else if (c == OPT_TRACE) {
+                if (strcmp(optarg, "compact") && strcmp(optarg, "full"))
+                    return usage_error("--trace wants compact or full, not '%s'", optarg);
+                o->trace_full = !strcmp(optarg, "full");
+            } else if (c == OPT_SHARD) {
+                if (hx_shard_parse(optarg, &o->shard_k, &o->shard_n) != 0)
+                    return usage_error("--shard wants K/N with 1 <= K <= N <= 1000 (e.g. 2/4), "
+                                       "not '%s'", optarg);
+            } else {
+                if (!*optarg)
+                    return usage_error("empty path for %s", "--shard-durations");
+                o->shard_durations = optarg;
+            }
+            break;
+        }
         case 'h':
         case OPT_HELP:
             usage(stdout);
@@ -824,8 +905,11 @@ int main(int argc, char **argv)
         return cmd_trace(argc, argv);
     if (strcmp(cmd, "explore") == 0)
         return exp_main(argc - 1, argv + 1); /* harness/explore/ */
+    if (strcmp(cmd, "merge-reports") == 0)
+        return cmd_merge_reports(argc - 1, argv + 1);
     if (strcmp(cmd, "run") != 0 && strcmp(cmd, "lint") != 0 && strcmp(cmd, "list") != 0)
-        return usage_error("unknown command '%s' (run, lint, list, trace or explore)", cmd);
+        return usage_error("unknown command '%s' (run, lint, list, trace, explore or "
+                           "merge-reports)", cmd);
 
     hx_opts o = {0};
     o.cmd = cmd;

@@ -127,20 +127,25 @@ typedef struct report_spec {
     rpt_writer write;
 } report_spec;
 
-/* Writes every requested report; prints "report: PATH" for each.  Returns
- * 0 or HX_RUNTIME. */
-static int write_reports(const hx_opts *o, const rpt_run *run)
+/* Writes every requested report, then one line naming them:
+ * "reports: DIR/ (junit.xml, report.json, report.html)" when they share a
+ * directory, else "reports: A, B, C".  Returns 0 or HX_RUNTIME. */
+int hx_write_reports(const char *junit, const char *json, const char *html, const char *dir,
+                     int no_reports, const rpt_run *run)
 {
-    report_spec specs[] = {{o->junit, "junit.xml", rpt_junit_write},
-                           {o->json, "report.json", rpt_json_write},
-                           {o->html, "report.html", rpt_html_write}};
-    const char *dir = o->reports_dir ? o->reports_dir : "reports";
+    report_spec specs[] = {{junit, "junit.xml", rpt_junit_write},
+                           {json, "report.json", rpt_json_write},
+                           {html, "report.html", rpt_html_write}};
+    if (!dir)
+        dir = "reports";
     int rc = 0;
+    char *done[3];
+    size_t nd = 0;
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         char *path = NULL;
         if (specs[i].path)
             path = strdup(specs[i].path);
-        else if (!o->no_reports)
+        else if (!no_reports)
             path = join_path(dir, specs[i].dflt);
         else
             continue;
@@ -151,11 +156,33 @@ static int write_reports(const hx_opts *o, const rpt_run *run)
         } else if (rpt_write_file(path, specs[i].write, run, err, sizeof err) != 0) {
             fprintf(stderr, "hp-harness: %s\n", err);
             rc = HX_RUNTIME;
+            free(path);
         } else {
-            printf("report: %s\n", path);
+            done[nd++] = path;
         }
-        free(path);
     }
+    if (nd) {
+        /* the common directory (up to and with the last '/'), if any */
+        const char *slash = strrchr(done[0], '/');
+        size_t dl = slash ? (size_t)(slash - done[0]) + 1 : 0;
+        int same = dl > 0;
+        for (size_t i = 1; i < nd && same; i++)
+            same = strlen(done[i]) > dl && !strncmp(done[i], done[0], dl) &&
+                   !strchr(done[i] + dl, '/');
+        fputs("reports: ", stdout);
+        if (same && nd > 1) {
+            printf("%.*s (", (int)dl, done[0]);
+            for (size_t i = 0; i < nd; i++)
+                printf("%s%s", i ? ", " : "", done[i] + dl);
+            fputs(")\n", stdout);
+        } else {
+            for (size_t i = 0; i < nd; i++)
+                printf("%s%s", i ? ", " : "", done[i]);
+            fputc('\n', stdout);
+        }
+    }
+    for (size_t i = 0; i < nd; i++)
+        free(done[i]);
     return rc;
 }
 
@@ -236,6 +263,28 @@ int cmd_run(hx_opts *o)
             scn_free(su.s[i]);
     }
     su.n = n;
+    size_t selected_n = n;
+    if (n > 0 && o->shard_n > 0) {
+        rc = hx_shard_select(&su, o->shard_k, o->shard_n, o->shard_durations);
+        if (rc != 0) {
+            suite_free(&su);
+            return rc;
+        }
+        n = su.n;
+        printf("shard %d/%d: %zu of %zu scenarios\n", o->shard_k, o->shard_n, n, selected_n);
+    }
+    if (n == 0 && o->shard_n > 0 && selected_n > 0) {
+        /* More shards than scenarios: this one has nothing to do, which is
+         * not an error in a CI matrix.  Empty reports keep merge-reports
+         * simple. */
+        rpt_run run = {NULL, NULL, 0, {o->seed, o->mode, HX_VERSION, o->trace_full, o->no_wall},
+                       NULL, NULL};
+        int wrc = hx_write_reports(o->junit, o->json, o->html, o->reports_dir, o->no_reports,
+                                   &run);
+        rpt_term_summary(stdout, &run);
+        suite_free(&su);
+        return wrc ? wrc : HX_OK;
+    }
     if (n == 0) {
         fprintf(stderr, "hp-harness: no scenario selected (%zu file%s read%s)\n", su.files,
                 su.files == 1 ? "" : "s",
@@ -283,6 +332,12 @@ int cmd_run(hx_opts *o)
     printf("running %zu scenario%s (seed %" PRIu64 ", jobs %d, mode %s)\n", n,
            n == 1 ? "" : "s", o->seed, jobs, o->mode);
     fflush(stdout);
+    rpt_term_opts topts = {0, o->verbose, o->timeline};
+    {
+        /* https://no-color.org: a set, non-empty NO_COLOR turns colour off */
+        const char *nc = getenv("NO_COLOR");
+        topts.color = o->color == 1 || (o->color == 0 && isatty(STDOUT_FILENO) && !(nc && *nc));
+    }
     int started = 0;
     for (int i = 0; i < jobs; i++) {
         if (pthread_create(&th[i], NULL, worker, &p) != 0)
@@ -291,18 +346,36 @@ int cmd_run(hx_opts *o)
     }
     if (started == 0)
         worker(&p);    /* no thread at all: run here, same results */
+    size_t shown = n;  /* -x: the scenarios reported (up to the first failure) */
     for (size_t i = 0; i < n; i++) {
         pthread_mutex_lock(&p.mu);
         while (!p.done[i])
             pthread_cond_wait(&p.cv, &p.mu);
         pthread_mutex_unlock(&p.mu);
-        rpt_term_line(stdout, &p.res[i], p.errors[i]);
+        rpt_term_line_c(stdout, &p.res[i], p.errors[i], &topts);
+        rpt_term_explain(stdout, &p.res[i], p.errors[i], &topts);
         fflush(stdout);
+        if (o->fail_fast && (p.errors[i] || (!p.res[i].passed && !p.res[i].skipped))) {
+            /* Workers take no new scenario; the ones running finish and are
+             * dropped, so the output does not depend on --jobs. */
+            __atomic_store_n(&p.next, n, __ATOMIC_RELAXED);
+            shown = i + 1;
+            break;
+        }
     }
     for (int i = 0; i < started; i++)
         pthread_join(th[i], NULL);
+    if (shown < n) {
+        printf("stopped at the first failure (--fail-fast): %zu scenario%s not run\n",
+               n - shown, n - shown == 1 ? "" : "s");
+        for (size_t i = shown; i < n; i++)
+            if (p.done[i])
+                scn_result_clear(&p.res[i]);
+        n = shown;
+    }
 
-    rpt_run run = {p.res, p.errors, n, {o->seed, o->mode, HX_VERSION}, NULL, NULL};
+    rpt_run run = {p.res, p.errors, n,
+                   {o->seed, o->mode, HX_VERSION, o->trace_full, o->no_wall}, NULL, NULL};
     /* Rule coverage and the obligations table (when the scenarios live in a
      * checkout with docs/SYNC_POLICY.md): both in every report. */
     {
@@ -314,7 +387,7 @@ int cmd_run(hx_opts *o)
     if (rpt_oblig_find_root(o->paths.v[0], root, sizeof root) == 0 &&
         (run.obligations = rpt_oblig_scan(root, oerr, sizeof oerr)))
         rpt_oblig_verdicts(run.obligations, root, &run);
-    int wrc = write_reports(o, &run);
+    int wrc = hx_write_reports(o->junit, o->json, o->html, o->reports_dir, o->no_reports, &run);
     size_t passed = rpt_count_passed(&run), skipped = rpt_count_skipped(&run),
            partial = rpt_count_partial(&run);
     json_t *unchecked = rpt_rules_unchecked(run.rules);
@@ -337,7 +410,11 @@ int cmd_run(hx_opts *o)
     free(p.done);
     free(th);
     suite_free(&su);
-    int all_checked = json_array_size(unchecked) == 0;
+    /* A shard holds only part of the suite: the rules it must show are
+     * judged on the whole, by merge-reports. */
+    int all_checked = json_array_size(unchecked) == 0 || o->shard_n > 0;
+    if (json_array_size(unchecked) && o->shard_n > 0)
+        printf("(--shard: required rules are judged on the merged reports by merge-reports)\n");
     json_decref(unchecked);
     json_decref(required);
     json_decref(run.rules);

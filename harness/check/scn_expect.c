@@ -975,6 +975,7 @@ int scn_expect_actor(sim_world *w, const char *actor, const scn_node *asserts,
                      const scn_window *win, scn_each_fn each, void *ud, scn_outcome *fail)
 {
     int ci = strcmp(actor, "server") ? scn_client_index(w->s, actor) : -1;
+    int failed = 0;
     for (size_t i = 0; i < asserts->n; i++) {
         scn_outcome o = {0};
         const char *key = asserts->keys[i]->str;
@@ -989,11 +990,16 @@ int scn_expect_actor(sim_world *w, const char *actor, const scn_node *asserts,
             o.expected = scn_node_text(asserts->items[i]);
         if (each)
             each(ud, &o);
-        if (!o.ok) {
+        if (!o.ok && !failed) {
             *fail = o;
-            return 0;
+            failed = 1;
+            /* With a callback every assertion is reported (each failure a
+             * check); without one (wait_until polling) the first decides. */
+            if (!each)
+                return 0;
+            continue;
         }
         scn_outcome_clear(&o);
     }
-    return 1;
+    return !failed;
 }

@@ -777,8 +777,14 @@ int scn_run_real(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
     r->passed = 1;
     w->anchor_t = rl_now_ms();
     w->anchor_v = 0;
-    for (size_t i = 0; i < s->steps->n && r->passed; i++) {
+    /* After a failed expectation the steps go on (every failure becomes a
+     * check; the first is the scenario's); a failed action stops them. */
+    double step_t0 = 0;
+    for (size_t i = 0; i < s->steps->n; i++) {
         const scn_node *st = s->steps->items[i];
+        if (i > 0)
+            scn_step_wall(r, rl_now_ms() - step_t0);
+        step_t0 = rl_now_ms();
         char *txt = scn_node_text(st);
         rl_trace_add(w, "harness", "step", json_pack("{s:i,s:i,s:s}", "index", (int)i, "line",
                                                   st->line, "text", txt ? txt : ""));
@@ -904,7 +910,8 @@ int scn_run_real(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
             if (rep)
                 scn_get_int(rep, &n);
             if (do_actions(w, st, rep ? (long)n : 0) != 0) {
-                rc = -1;
+                if (r->passed) /* after a failed expectation that failure stands */
+                    rc = -1;
                 break;
             }
             rl_pump(w, 0);
@@ -917,6 +924,8 @@ int scn_run_real(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
             }
         }
     }
+    if (step_t0 > 0)
+        scn_step_wall(r, rl_now_ms() - step_t0);
     if (rc == 0) {
         rl_pump(w, 50);
         rl_proxy_sync(w);

@@ -8,11 +8,11 @@
  * (the order is the caller's business: hx_main.c keeps it stable whatever
  * --jobs is).  None of them owns or modifies the results.
  *
- * Determinism: the JSON and HTML reports contain no wall-clock value and
- * no path other than the ones the results carry (the paths as given on the
- * command line), and keys are sorted, so the same scenarios with the same
- * seed give byte-identical files.  Only JUnit carries wall time (its "time"
- * attribute is meant for that).
+ * Determinism: the JSON and HTML reports contain no path other than the
+ * ones the results carry (the paths as given on the command line), keys are
+ * sorted, and their only wall-clock values are the "wall_ms" keys (per
+ * scenario and per step), left out with rpt_meta.no_wall (--no-wall-times):
+ * then the same scenarios with the same seed give byte-identical files.
  */
 #ifndef RPT_H
 #define RPT_H
@@ -30,7 +30,22 @@ typedef struct rpt_meta {
     uint64_t seed;
     const char *mode;       /* "sim" */
     const char *version;    /* HX_VERSION */
+    /* How much of each trace the JSON and HTML reports keep (--trace):
+     * 0 compact (default): a passed scenario keeps its steps, notifications
+     * and WARNING/ERROR logs (strings cut at RPT_COMPACT_STEP_MAX bytes); a
+     * failed one every notable record (rpt_record_notable()) and the last
+     * RPT_TAIL_RECORDS records before its first failure (strings cut at
+     * RPT_COMPACT_STR_MAX bytes).
+     * 1 full: every record (strings cut at 2048 bytes). */
+    int trace_full;
+    /* 1 (--no-wall-times): no wall-clock value in JSON/HTML, so the same
+     * seed gives the same bytes; 0: per-scenario and per-step wall_ms. */
+    int no_wall;
 } rpt_meta;
+
+#define RPT_TAIL_RECORDS 200
+#define RPT_COMPACT_STR_MAX 240
+#define RPT_COMPACT_STEP_MAX 48     /* a passed scenario's step texts */
 
 /* A result that could not run (scn_run returned -1) is reported as failed;
  * the writers tell it apart with this flag array (may be NULL: none). */
@@ -44,7 +59,30 @@ typedef struct rpt_run {
     json_t *obligations;    /* rpt_oblig_scan() with rpt_oblig_verdicts() */
 } rpt_run;
 
-/* ---- terminal (rpt_term.c) ------------------------------------------- */
+/* ---- terminal (rpt_term.c, rpt_explain.c) ---------------------------- */
+
+/* How the terminal explains (hx_run.c fills it from -v, --timeline,
+ * --color, NO_COLOR and isatty). */
+typedef struct rpt_term_opts {
+    int color;      /* ANSI colours */
+    int verbose;    /* -v: the full timeline of passed scenarios too */
+    int timeline;   /* notable records shown before a failure; 0 = 20 */
+} rpt_term_opts;
+
+/* rpt_term_line() with colours when o->color (o may be NULL). */
+void rpt_term_line_c(FILE *f, const scn_result *r, int error, const rpt_term_opts *o);
+/* Under a failed scenario's line: every failed assertion (when there is
+ * more than the one rpt_term_line() shows), then a compact timeline of the
+ * last notable records before the first failure (rpt_record_notable()),
+ * one line each: virtual time, actor, lane, summary.  With o->verbose a
+ * passed scenario gets its full timeline too; otherwise nothing. */
+void rpt_term_explain(FILE *f, const scn_result *r, int error, const rpt_term_opts *o);
+/* 1 for the records a compact timeline or report keeps: steps, requests,
+ * frames other than heartbeats, WebSocket connects/closes/losses,
+ * notifications, WARNING/ERROR/STDERR logs, failed assertions. */
+int rpt_record_notable(const json_t *e);
+/* Virtual ms as "m:ss.mmm" (or "h:mm:ss.mmm"). */
+void rpt_fmt_vtime(char *buf, size_t len, int64_t ms);
 
 /* "PASS  id  sim 1m05.000s  wall 0.42 ms" and, when failed, the failure
  * indented on the next line as "file:line: text". */
@@ -76,13 +114,23 @@ int rpt_junit_write(FILE *f, const rpt_run *run);
 /* ---- JSON (rpt_json.c) ----------------------------------------------- */
 
 /* The whole report as a new reference:
- *   {"version","seed","mode","summary":{passed,failed,errors,total},
+ *   {"version","seed","mode","trace":"compact"|"full",
+ *    "summary":{passed,failed,errors,total},
  *    "index":[{id,file,passed}],
  *    "scenarios":[{id,name,file,rules,tags,passed,error,failure,failure_loc,
- *                  failure_step,sim_ms,messages,checks,trace}]}
- * wall_ms is left out on purpose (determinism). */
+ *                  failure_step,sim_ms,wall_ms,messages,checks,trace,
+ *                  trace_omitted}]}
+ * Every "step" record of a trace carries "sim_ms" (virtual time to the
+ * next step or the end) and "wall_ms" (scn_result.step_wall_ms).  wall_ms
+ * keys are left out with meta.no_wall. */
 json_t *rpt_json_build(const rpt_run *run);
-/* rpt_json_build() dumped with sorted keys and one-space indentation, a
+/* The inverse, for merge-reports: the results of a JSON report (the
+ * trace as the report kept it).  Fills *results (calloc'ed, free each with
+ * scn_result_clear()) and *errors; returns how many, or -1 with err. */
+long rpt_json_results(json_t *report, scn_result **results, int **errors, char *err,
+                      size_t errlen);
+/* rpt_json_build() dumped with sorted keys, compact (no indentation: a
+ * quarter of the size; `jq .` shows it indented), a
  * final newline.  Returns 0, or -1 when writing failed. */
 int rpt_json_write(FILE *f, const rpt_run *run);
 

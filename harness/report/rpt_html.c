@@ -15,7 +15,9 @@
  * failed scenarios are open) and type filters re-render, which keeps a
  * 5000-entry trace usable.
  *
- * Like the JSON report it has no wall-clock value: same seed, same bytes.
+ * Per scenario a "step times" table gives each step's virtual and wall
+ * time (from the step records of the JSON).  Like the JSON report its only
+ * wall-clock values are "wall_ms" keys (none with --no-wall-times).
  * The CSS and JS below are kept free of "</script", "<!--" and "//".
  */
 #include <stdio.h>
@@ -58,6 +60,7 @@ static const char html_head[] =
     ".kv b { color: #1f2328; font-weight: 600; }\n"
     ".failure { border-left: 4px solid var(--fail); background: #ffebe9; padding: 6px 10px; margin: 6px 0; white-space: pre-wrap; font-family: ui-monospace, monospace; font-size: 12px; }\n"
     "ul.checks { margin: 4px 0 8px; padding-left: 20px; font-size: 12px; }\n"
+    "details.steps { margin: 4px 0 8px; font-size: 12px; } td.stx { font-family: ui-monospace, monospace; }\n"
     "ul.checks li.bad { color: var(--fail); font-weight: 600; }\n"
     ".ctl { font-size: 12px; margin: 6px 0; display: flex; gap: 10px; flex-wrap: wrap; align-items: center; }\n"
     ".ctl label { white-space: nowrap; }\n"
@@ -203,15 +206,22 @@ static const char html_tail[] =
     "      if (c.verdict === 'unobservable') return '<li class=\"unobs\">? unobservable: ' + esc(c.name) + (c.detail ? ': ' + esc(c.detail) : '') + '</li>';\n"
     "      return '<li class=\"' + (c.passed ? '' : 'bad') + '\">' + (c.passed ? '\\u2713 ' : '\\u2717 ') + esc(c.name) + (c.detail ? ': ' + esc(c.detail) : '') + '</li>';\n"
     "    }).join('');\n"
+    "    var steps = (sc.trace || []).filter(function (e) { return e.type === 'step'; }).map(function (e) {\n"
+    "      return '<tr><td>' + (e.index < 0 ? 'heal' : 'line ' + esc(e.line)) + '</td><td>' + esc(fmtDur(e.sim_ms || 0)) + '</td><td>' +\n"
+    "        (typeof e.wall_ms === 'number' ? esc(e.wall_ms.toFixed(3)) + ' ms' : '') + '</td><td class=\"stx\">' + esc(e.text) + '</td></tr>';\n"
+    "    }).join('');\n"
     "    var ctl = TYPES.map(function (t) {\n"
     "      return '<label><input type=\"checkbox\" data-k=\"' + t[0] + '\"' + (OFF[t[0]] ? '' : ' checked') + '> ' + t[1] + '</label>';\n"
     "    }).join('');\n"
     "    return '<details class=\"scn' + (bad ? ' failed' : '') + '\" id=\"s-' + i + '\" data-i=\"' + i + '\"' + (bad ? ' open' : '') + '>' +\n"
     "      '<summary><span class=\"badge ' + st + '\">' + st.toUpperCase() + '</span> <b>' + esc(sc.id) + '</b> \\u2014 ' + esc(sc.name) + '</summary>' +\n"
     "      '<div class=\"body\"><div class=\"kv\"><b>file</b> ' + esc(sc.file) + ' \\u00b7 <b>rules</b> ' + chips(sc.rules) + ' <b>tags</b> ' + chips(sc.tags) +\n"
-    "      ' \\u00b7 <b>sim time</b> ' + esc(fmtDur(sc.sim_ms || 0)) + ' \\u00b7 <b>messages</b> ' + esc(sc.messages) + ' \\u00b7 <b>trace</b> ' + (sc.trace || []).length + ' entries</div>' +\n"
+    "      ' \\u00b7 <b>sim time</b> ' + esc(fmtDur(sc.sim_ms || 0)) + (typeof sc.wall_ms === 'number' ? ' \\u00b7 <b>wall</b> ' + esc(sc.wall_ms.toFixed(2)) + ' ms' : '') +\n"
+    "      ' \\u00b7 <b>messages</b> ' + esc(sc.messages) + ' \\u00b7 <b>trace</b> ' + (sc.trace || []).length + ' entries' +\n"
+    "      (sc.trace_omitted ? ' (' + sc.trace_omitted + ' more left out of this compact report: run with --trace full)' : '') + '</div>' +\n"
     "      (bad ? '<div class=\"failure\">' + esc(failText(sc)) + '\\n<button class=\"jump\">show in timeline</button></div>' : '') +\n"
     "      (checks ? '<ul class=\"checks\">' + checks + '</ul>' : '') +\n"
+    "      (steps ? '<details class=\"steps\"><summary>step times (virtual, wall)</summary><table class=\"sum\"><thead><tr><th>step</th><th>virtual</th><th>wall</th><th>text</th></tr></thead><tbody>' + steps + '</tbody></table></details>' : '') +\n"
     "      '<div class=\"ctl\">show: ' + ctl + '</div>' +\n"
     "      '<div class=\"pager\"></div><div class=\"tl\"></div><pre class=\"detail\">click an entry of the timeline to see it in full</pre></div></details>';\n"
     "  }).join('');\n"

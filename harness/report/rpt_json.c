@@ -1,9 +1,12 @@
 /*
- * rpt_json.c - the JSON report: an index and the full trace per scenario.
+ * rpt_json.c - the JSON report: an index, and per scenario its checks and
+ * its trace (compact by default, full with --trace full), with per-step
+ * virtual and wall time.
  *
- * Determinism is the point of this file: no wall-clock value, paths exactly
- * as the results carry them (as given on the command line), keys sorted on
- * output, so the same seed gives the same bytes (the suite checks it).
+ * Determinism is the point of this file: paths exactly as the results carry
+ * them (as given on the command line), keys sorted on output, wall-clock
+ * values only under "wall_ms" keys and none with --no-wall-times, so the
+ * same seed gives the same bytes (the suite checks it).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,14 +51,16 @@ static json_t *arr_or_empty(json_t *a)
  * was.  Deterministic, like the rest of the report. */
 #define RPT_TRACE_STR_MAX 2048
 
-static json_t *trimmed(json_t *j)
+static json_t *trimmed(json_t *j, size_t max)
 {
     if (json_is_string(j)) {
         size_t n = json_string_length(j);
-        if (n <= RPT_TRACE_STR_MAX)
+        /* The slack fits the "... (N bytes)" tail, so a string cut once is
+         * never cut again (merge-reports writes what it read). */
+        if (n <= max + 24)
             return json_incref(j);
         const char *v = json_string_value(j);
-        size_t cut = RPT_TRACE_STR_MAX;
+        size_t cut = max;
         while (cut > 0 && ((unsigned char)v[cut] & 0xC0) == 0x80)
             cut--;
         char tail[64];
@@ -73,20 +78,95 @@ static json_t *trimmed(json_t *j)
         json_t *out = json_array();
         size_t i;
         json_t *v;
-        json_array_foreach(j, i, v) json_array_append_new(out, trimmed(v));
+        json_array_foreach(j, i, v) json_array_append_new(out, trimmed(v, max));
         return out;
     }
     if (json_is_object(j)) {
         json_t *out = json_object();
         const char *k;
         json_t *v;
-        json_object_foreach(j, k, v) json_object_set_new(out, k, trimmed(v));
+        json_object_foreach(j, k, v) json_object_set_new(out, k, trimmed(v, max));
         return out;
     }
     return json_incref(j);
 }
 
-static json_t *scenario_json(const scn_result *r, int err)
+/* Wall ms to the microsecond: the digits below are noise, and 17 of them
+ * per step would be a fifth of a compact report. */
+static json_t *wall_value(double ms)
+{
+    return json_real(ms > 0 ? (double)(long long)(ms * 1000.0 + 0.5) / 1000.0 : 0.0);
+}
+
+static int is_type(const json_t *e, const char *type)
+{
+    const char *t = json_string_value(json_object_get(e, "type"));
+    return t && !strcmp(t, type);
+}
+
+/*
+ * The trace as the report keeps it (rpt_meta.trace_full), every "step"
+ * record with its virtual duration ("sim_ms": to the next step, the last
+ * one to the end of the run) and, unless no_wall, its wall time (the j-th
+ * step record has r->step_wall_ms[j]: the engines time every step they
+ * record, in order).  *omitted: records left out.
+ */
+static json_t *report_trace(const scn_result *r, int failed, const rpt_meta *m, size_t *omitted)
+{
+    json_t *out = json_array();
+    size_t n = json_array_size(r->trace), first_fail = n, i;
+    json_t *e;
+    for (i = 0; i < n && first_fail == n; i++) {
+        e = json_array_get(r->trace, i);
+        if (is_type(e, "assert") && json_is_false(json_object_get(e, "passed")))
+            first_fail = i;
+    }
+    size_t tail = first_fail > RPT_TAIL_RECORDS ? first_fail - RPT_TAIL_RECORDS : 0;
+    size_t step_j = 0;
+    *omitted = (size_t)r->trace_omitted;
+    json_array_foreach(r->trace, i, e) {
+        int step = is_type(e, "step");
+        int keep = m->trace_full || step;
+        if (!keep && failed) {
+            keep = rpt_record_notable(e) || (i >= tail && i <= first_fail);
+        } else if (!keep) {
+            const char *lvl = json_string_value(json_object_get(e, "level"));
+            keep = is_type(e, "notify") ||
+                   (is_type(e, "log") && lvl && strcmp(lvl, "INFO") && strcmp(lvl, "DEBUG"));
+        }
+        if (!keep) {
+            (*omitted)++;
+            if (step)
+                step_j++;
+            continue;
+        }
+        /* A passed scenario's steps are an index of its timings: their
+         * first words are enough (the file has the rest). */
+        json_t *c = trimmed(e, m->trace_full ? RPT_TRACE_STR_MAX
+                               : failed      ? RPT_COMPACT_STR_MAX
+                                             : RPT_COMPACT_STEP_MAX);
+        if (step) {
+            if (c == e) { /* shared with the result: never modify it */
+                json_decref(c);
+                c = json_deep_copy(e);
+            }
+            json_int_t t0 = json_integer_value(json_object_get(e, "t")), t1 = r->sim_ms;
+            for (size_t k = i + 1; k < n; k++)
+                if (is_type(json_array_get(r->trace, k), "step")) {
+                    t1 = json_integer_value(json_object_get(json_array_get(r->trace, k), "t"));
+                    break;
+                }
+            json_object_set_new(c, "sim_ms", json_integer(t1 > t0 ? t1 - t0 : 0));
+            if (!m->no_wall && step_j < r->step_wall_n)
+                json_object_set_new(c, "wall_ms", wall_value(r->step_wall_ms[step_j]));
+            step_j++;
+        }
+        json_array_append_new(out, c);
+    }
+    return out;
+}
+
+static json_t *scenario_json(const scn_result *r, int err, const rpt_meta *m)
 {
     json_t *o = json_object();
     json_object_set_new(o, "id", str_or_null(r->id));
@@ -108,7 +188,14 @@ static json_t *scenario_json(const scn_result *r, int err)
     json_object_set_new(o, "sim_ms", json_integer(r->sim_ms));
     json_object_set_new(o, "messages", json_integer((json_int_t)r->messages));
     json_object_set_new(o, "checks", arr_or_empty(r->checks));
-    json_object_set_new(o, "trace", json_is_array(r->trace) ? trimmed(r->trace) : json_array());
+    if (!m->no_wall)
+        json_object_set_new(o, "wall_ms", wall_value(r->wall_ms));
+    size_t omitted = 0;
+    json_object_set_new(o, "trace", json_is_array(r->trace)
+                                        ? report_trace(r, !(r->passed && !err), m, &omitted)
+                                        : json_array());
+    if (omitted)
+        json_object_set_new(o, "trace_omitted", json_integer((json_int_t)omitted));
     return o;
 }
 
@@ -130,12 +217,13 @@ json_t *rpt_json_build(const rpt_run *run)
         json_object_set_new(ix, "file", str_or_null(r->file));
         json_object_set_new(ix, "passed", json_boolean(ok));
         json_array_append_new(index, ix);
-        json_array_append_new(scns, scenario_json(r, err));
+        json_array_append_new(scns, scenario_json(r, err, &run->meta));
     }
     json_object_set_new(root, "version",
                         json_string(run->meta.version ? run->meta.version : HX_VERSION));
     json_object_set_new(root, "seed", json_integer((json_int_t)run->meta.seed));
     json_object_set_new(root, "mode", json_string(run->meta.mode ? run->meta.mode : "sim"));
+    json_object_set_new(root, "trace", json_string(run->meta.trace_full ? "full" : "compact"));
     json_object_set_new(root, "summary",
                         json_pack("{s:I,s:I,s:I,s:I}", "passed", (json_int_t)passed, "failed",
                                   (json_int_t)(run->n - passed - partial - skipped), "errors",
@@ -162,7 +250,7 @@ json_t *rpt_json_build(const rpt_run *run)
 int rpt_json_write(FILE *f, const rpt_run *run)
 {
     json_t *root = rpt_json_build(run);
-    int rc = json_dumpf(root, f, JSON_INDENT(1) | JSON_SORT_KEYS);
+    int rc = json_dumpf(root, f, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(root);
     if (rc == 0 && fputc('\n', f) == EOF)
         rc = -1;

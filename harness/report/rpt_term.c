@@ -31,13 +31,23 @@ static void fmt_sim(char *buf, size_t len, int64_t ms)
  */
 void rpt_term_line(FILE *f, const scn_result *r, int error)
 {
+    rpt_term_line_c(f, r, error, NULL);
+}
+
+void rpt_term_line_c(FILE *f, const scn_result *r, int error, const rpt_term_opts *o)
+{
     char sim[48];
     fmt_sim(sim, sizeof sim, r->sim_ms);
     const char *status = error       ? "ERROR"
                          : r->passed ? (r->partial ? "PART " : "PASS ")
                          : r->skipped ? "SKIP "
                                       : "FAIL ";
-    fprintf(f, "%s %s  (sim %s, wall %.2f ms)\n", status, r->id ? r->id : "?", sim, r->wall_ms);
+    const char *c = !(o && o->color) ? ""
+                    : error || (!r->passed && !r->skipped) ? "\033[1;31m"
+                    : r->passed && !r->partial             ? "\033[32m"
+                                                           : "\033[33m";
+    fprintf(f, "%s%s%s %s  (sim %s, wall %.2f ms)\n", c, status, *c ? "\033[0m" : "",
+            r->id ? r->id : "?", sim, r->wall_ms);
     if (r->passed && !error) {
         if (r->partial) /* which assertions this target could not show */
             rpt_term_unobservable(f, r);

@@ -3,9 +3,9 @@
  *
  * Steps are interpreted from the node tree scn_load.c validated, in order:
  * actions call the cores (through sim_*), waits run the event loop,
- * expectations are evaluated at the current instant and stop the scenario
- * at the first failure with "expected X, got Y" and the file:line of the
- * failing expectation.  After the steps the world is healed and the
+ * expectations are evaluated at the current instant; the first failure is
+ * the scenario's ("expected X, got Y" and the file:line of the failing
+ * expectation), later expectations still run so every failure is a check.  After the steps the world is healed and the
  * invariants are checked (chk_invariants.c).
  *
  * Nothing here reads the wall clock except wall_ms (which reports leave out
@@ -116,26 +116,28 @@ static int do_expect(run_ctx *x, const scn_node *m)
 {
     scn_window win;
     window_of(x, m, &win);
-    for (size_t i = 0; i < m->n; i++) {
+    int rc = 0;
+    for (size_t i = 0; i < m->n; i++) { /* every actor: each failure is a check */
         if (!is_actor_key(m->keys[i]->str))
             continue;
         scn_outcome o = {0};
         if (!scn_expect_actor(x->w, m->keys[i]->str, m->items[i], &win, record_outcome, x, &o)) {
             fail_outcome(x, &o);
             scn_outcome_clear(&o);
-            return -1;
+            rc = -1;
         }
     }
-    return 0;
+    return rc;
 }
 
 static int do_expect_log(run_ctx *x, const scn_node *m)
 {
     if (m->kind == SCN_SEQ) {
+        int rc = 0;
         for (size_t i = 0; i < m->n; i++)
             if (do_expect_log(x, m->items[i]))
-                return -1;
-        return 0;
+                rc = -1;
+        return rc;
     }
     scn_window win;
     window_of(x, m, &win);
@@ -609,20 +611,29 @@ int scn_run(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
     int runtime = 0;
     for (size_t i = 0; s->steps && i < s->steps->n; i++) {
         x.step = (int)i;
-        int rc = run_step(&x, s->steps->items[i]);
+        double ws = wall_ms();
+        const scn_node *st = s->steps->items[i];
+        int rc = run_step(&x, st);
         sim_sample(w);
+        scn_step_wall(r, wall_ms() - ws);
         if (rc == -2 || w->error) {
             runtime = 1;
             break;
         }
-        if (rc)
+        /* A failed expectation does not stop the scenario: the later ones
+         * are evaluated too, so a report shows every failed assertion (the
+         * first stays r->failure).  A failed action does stop it. */
+        if (rc && !scn_map_get(st, "expect") && !scn_map_get(st, "expect_log") &&
+            !scn_map_get(st, "wait_until"))
             break;
     }
     if (!runtime && r->passed && opts && opts->after_steps)
         opts->after_steps(w, opts->after_steps_ud);
     int healed = 0;
     if (!runtime && r->passed && s->heal) {
+        double ws = wall_ms();
         int rc = heal(&x);
+        scn_step_wall(r, wall_ms() - ws);
         if (rc || w->error)
             runtime = 1;
         else
@@ -666,5 +677,6 @@ void scn_result_clear(scn_result *r)
     free(r->failure_loc);
     json_decref(r->trace);
     json_decref(r->checks);
+    free(r->step_wall_ms);
     memset(r, 0, sizeof *r);
 }

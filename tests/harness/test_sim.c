@@ -298,7 +298,8 @@ static void test_determinism(void **st)
     scn_diags_free(&d);
 }
 
-/* A failing expectation stops the scenario with expected/got and its line. */
+/* A failing expectation fails the scenario with expected/got and its line;
+ * the later steps still run, so every failed assertion is a check. */
 static void test_failure_reports_line(void **st)
 {
     (void)st;
@@ -311,7 +312,10 @@ static void test_failure_reports_line(void **st)
                                        "  - expect:\n"
                                        "      alice:\n"
                                        "        queue: [t2]\n"
-                                       "  - wait: 1s\n");
+                                       "  - wait: 1s\n"
+                                       "  - expect:\n"
+                                       "      alice: {queue: 0, dead_letter: 0}\n"
+                                       "      server: {no_task: [t9]}\n");
     scn_result r;
     run(s, 1, &r);
     assert_false(r.passed);
@@ -319,10 +323,28 @@ static void test_failure_reports_line(void **st)
     assert_int_equal(r.failure_step, 3);
     assert_non_null(strstr(r.failure, "alice.queue"));
     assert_non_null(strstr(r.failure, "expected [\"t2\"], got [\"t1\"]"));
-    json_t *last = json_array_get(r.trace, json_array_size(r.trace) - 1);
-    assert_string_equal(json_string_value(json_object_get(last, "type")), "assert");
-    assert_false(json_is_true(json_object_get(last, "passed")));
-    assert_int_equal(jint(last, "line"), 11);
+    /* the first failed assertion in the trace is line 11's */
+    json_t *first = NULL;
+    size_t k;
+    json_t *e;
+    json_array_foreach(r.trace, k, e) {
+        if (!first && !strcmp(json_string_value(json_object_get(e, "type")), "assert") &&
+            json_is_false(json_object_get(e, "passed")))
+            first = e;
+    }
+    assert_non_null(first);
+    assert_int_equal(jint(first, "line"), 11);
+    /* the steps after it ran: line 14's queue (still t1) failed too, and
+     * every assertion of that step was evaluated (dead_letter, server) */
+    int failed = 0, evaluated14 = 0;
+    json_array_foreach(r.checks, k, e) {
+        const char *name = json_string_value(json_object_get(e, "name"));
+        failed += json_is_false(json_object_get(e, "passed"));
+        evaluated14 += strstr(name, "bad.yaml:14 ") != NULL || strstr(name, "bad.yaml:15 ") != NULL;
+    }
+    assert_int_equal(failed, 2);
+    assert_int_equal(evaluated14, 3);
+    assert_int_equal(r.step_wall_n, 6); /* one wall time per step */
     scn_result_clear(&r);
     scn_free(s);
 

@@ -12,6 +12,7 @@
  *    "line": 12,             (failure line, default 7)
  *    "trace": 40,            (number of synthetic trace entries, default 20)
  *    "delay_ms": 30,         (wall time spent in scn_run: --jobs ordering)
+ *    "more": [[20, "expected a, got b"]],  (further failed assertions)
  *    "diags": [[3, 5, "unknown key 'stpes' (did you mean 'steps'?)"]]}
  * A file that is not JSON gets jansson's error as a diagnostic with its
  * line and column; "diags" makes the load fail with exactly those.
@@ -189,6 +190,7 @@ int scn_run(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
                           "type", "step", "index", step, "line", 10 + step,
                           "text", "alice: {edit: {id: t1, title: \"<b>&</b>\"}}");
             step++;
+            scn_step_wall(r, 0.25 * step); /* canned wall time per step */
             break;
         case 1:
             e = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:o,s:o}", "t", (json_int_t)t,
@@ -258,6 +260,18 @@ int scn_run(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
                                         "2"));
         json_array_append_new(r->checks, json_pack("{s:s,s:b,s:s}", "name", "expect", "passed",
                                                    0, "detail", text));
+        /* "more": [[line, "text"], ...]: later failed assertions (the
+         * engine goes on after a failed expectation). */
+        size_t k;
+        json_t *m;
+        json_array_foreach(json_object_get(s->doc, "more"), k, m) {
+            char name[256];
+            snprintf(name, sizeof name, "%s:%d more", s->file,
+                     (int)json_integer_value(json_array_get(m, 0)));
+            json_array_append_new(r->checks,
+                                  json_pack("{s:s,s:b,s:s}", "name", name, "passed", 0, "detail",
+                                            json_string_value(json_array_get(m, 1))));
+        }
     } else {
         r->passed = 1;
         json_array_append_new(r->checks, json_pack("{s:s,s:b,s:s}", "name", "invariants",
@@ -277,6 +291,7 @@ void scn_result_clear(scn_result *r)
     json_decref(r->tags);
     json_decref(r->trace);
     json_decref(r->checks);
+    free(r->step_wall_ms);
     memset(r, 0, sizeof *r);
 }
 

@@ -197,7 +197,7 @@ static void test_verdicts_and_rules(void **state)
     put("scenarios/a/b.yaml", scenario);
     scn_result r;
     make_result(&r, 0);
-    rpt_run run = {&r, NULL, 1, {1, "real", "x"}, NULL, NULL};
+    rpt_run run = {&r, NULL, 1, {1, "real", "x", 0, 0}, NULL, NULL};
     char err[256];
     json_t *scan = rpt_oblig_scan(root, err, sizeof err);
     assert_int_equal(json_array_size(json_object_get(scan, "problems")), 0);

@@ -83,7 +83,7 @@ static int setup(void **state)
     make(&fx->r[1], "conflicts/banner-merge", 0, 2.25);
     make(&fx->r[2], "top-level", 0, 0.5);
     fx->errors[2] = 1;
-    fx->run = (rpt_run){fx->r, fx->errors, 3, {42, "sim", HX_VERSION}, NULL, NULL};
+    fx->run = (rpt_run){fx->r, fx->errors, 3, {42, "sim", HX_VERSION, 0, 0}, NULL, NULL};
     *state = fx;
     return 0;
 }
@@ -257,6 +257,7 @@ static void test_junit(void **state)
 static void test_json_deterministic(void **state)
 {
     fixture *fx = *state;
+    fx->run.meta.no_wall = 1;   /* --no-wall-times: same seed, same bytes */
     char *a = capture(rpt_json_write, &fx->run);
     fx->r[0].wall_ms = 999.0;    /* wall time must not matter */
     fx->r[1].wall_ms = 0.001;
@@ -269,7 +270,7 @@ static void test_json_deterministic(void **state)
     json_t *doc = json_loads(a, 0, &je);
     assert_non_null(doc);
     /* Keys are sorted: re-dumping with sorted keys gives the same bytes. */
-    char *again = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS);
+    char *again = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
     size_t n = strlen(again);
     assert_int_equal(strlen(a), n + 1);
     assert_memory_equal(a, again, n);
@@ -304,6 +305,7 @@ static void test_json_deterministic(void **state)
 static void test_html(void **state)
 {
     fixture *fx = *state;
+    fx->run.meta.no_wall = 1;
     char *h = capture(rpt_html_write, &fx->run);
     assert_null(strstr(h, "http://"));
     assert_null(strstr(h, "https://"));

@@ -1,6 +1,7 @@
 # Determinism check (issue 4, SPEC §2): the suite run twice with the same
 # seed gives byte-identical JSON reports, whatever --jobs is (the second run
-# uses 2 threads).  Also run by tests/reports against the fake engine.
+# uses 2 threads).  --no-wall-times: wall_ms keys are the reports' only
+# wall-clock values.  Also run by tests/reports against the fake engine.
 #   cmake -DHX=path/to/hp-harness -DSRC=source-dir -DOUT=scratch-dir -P determinism.cmake
 foreach(v HX SRC OUT)
   if(NOT DEFINED ${v})
@@ -12,7 +13,7 @@ file(MAKE_DIRECTORY ${OUT})
 
 function(run_suite json jobs)
   execute_process(COMMAND ${HX} run scenarios/ --seed 20261125 --jobs ${jobs} --no-reports
-                          --json ${json}
+                          --no-wall-times --json ${json}
                   WORKING_DIRECTORY ${SRC} RESULT_VARIABLE rc OUTPUT_VARIABLE out
                   ERROR_VARIABLE err)
   # 0 passed, 1 some failed: both produce a full report, which is what is
