@@ -341,6 +341,8 @@ static void head_failed(cli_core *c, int retry_after_s, const char *why)
     h->it.attempts++;
     cli_store_queue_update(c->st, &h->it);
     int64_t d = retry_delay(c, h->it.attempts);
+    if (retry_after_s > 7 * 86400) /* a number from outside: at most 7 days (LIMITS.md) */
+        retry_after_s = 7 * 86400;
     if (retry_after_s > 0 && (int64_t)retry_after_s * 1000 > d)
         d = (int64_t)retry_after_s * 1000; /* honour Retry-After */
     h->next_at = now(c) + d;
@@ -1105,7 +1107,9 @@ static void reload_answer(cli_core *c, int status, const char *body, size_t len)
     json_t *bj = status == 200 ? parse_body(body, len) : NULL;
     json_t *tasks = json_object_get(bj, "tasks");
     json_t *rev = json_object_get(bj, "revision");
-    if (!json_is_array(tasks) || !json_is_integer(rev)) {
+    /* Issue 11: the revision is a number from outside: 0..HP_REVISION_MAX. */
+    if (!json_is_array(tasks) || !json_is_integer(rev) || json_integer_value(rev) < 0 ||
+        json_integer_value(rev) > HP_REVISION_MAX) {
         json_decref(bj);
         if (status == 401)
             auth_required(c, "http_401");

@@ -13,6 +13,7 @@
  * script reading a pipe sees it without delay.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -31,6 +32,7 @@
 #include "hp_jwt.h"
 #include "hp_log.h"
 #include "hp_outbox.h"
+#include "hp_msg.h"
 #include "hp_policy.h"
 
 /* ---- the interface between the program's two files ---------------------
@@ -140,7 +142,7 @@ void cli_drv_http(const char *method, const char *path, const char *idem_key, in
         json_object_set_new(o, "idem_key", json_string(idem_key));
     json_object_set_new(o, "status", json_integer(status));
     if (error)
-        json_object_set_new(o, "error", json_string(error));
+        json_object_set_new(o, "error", hp_json_text(error));
     /* From the request's start to its answer, on this device's clock. */
     json_object_set_new(o, "elapsed_ms", json_integer((json_int_t)(elapsed_ms + 0.5)));
     if (http_bodies) {
@@ -151,6 +153,50 @@ void cli_drv_http(const char *method, const char *path, const char *idem_key, in
             json_object_set_new(o, "response", r);
     }
     cli_drv_emit(o);
+}
+
+/*
+ * --token-file / {"cmd":"token","file":...}: the token as the whole file,
+ * surrounding whitespace (a trailing newline) removed.  1 to
+ * CLI_TOKEN_FILE_MAX bytes of printable ASCII (a JWT), else NULL with err.
+ * A-4: the token never appears in argv (ps) nor in err.
+ */
+#define CLI_TOKEN_FILE_MAX 16384
+static char *read_token_file(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "token file %.200s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(CLI_TOKEN_FILE_MAX + 2);
+    size_t n = buf ? fread(buf, 1, CLI_TOKEN_FILE_MAX + 1, f) : 0;
+    fclose(f);
+    if (!buf) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    size_t a = 0, b = n;
+    while (a < b && isspace((unsigned char)buf[a]))
+        a++;
+    while (b > a && isspace((unsigned char)buf[b - 1]))
+        b--;
+    const char *why = NULL;
+    if (n > CLI_TOKEN_FILE_MAX)
+        why = "is over 16384 bytes";
+    else if (a == b)
+        why = "is empty";
+    for (size_t i = a; !why && i < b; i++)
+        if ((unsigned char)buf[i] < 0x21 || (unsigned char)buf[i] > 0x7e)
+            why = "holds more than one token (spaces, lines or non-ASCII bytes inside)";
+    if (why) {
+        snprintf(err, errlen, "token file %.200s %s", path, why);
+        free(buf);
+        return NULL;
+    }
+    memmove(buf, buf + a, b - a);
+    buf[b - a] = '\0';
+    return buf;
 }
 
 /* ---- the command language ------------------------------------------------ */
@@ -168,10 +214,12 @@ static void emit_ok(const char *cmd, const char *id)
 static void emit_error(const char *cmd, const char *id, const char *message)
 {
     json_t *o = kind_obj("error");
-    json_object_set_new(o, "cmd", cmd ? json_string(cmd) : json_null());
+    json_object_set_new(o, "cmd", cmd ? hp_json_text(cmd) : json_null());
     if (id)
-        json_object_set_new(o, "id", json_string(id));
-    json_object_set_new(o, "message", json_string(message ? message : "error"));
+        json_object_set_new(o, "id", hp_json_text(id));
+    /* hp_json_text: a message cut inside a UTF-8 character by snprintf
+     * keeps its text (issue 11: json_string() gave NULL, the key vanished). */
+    json_object_set_new(o, "message", hp_json_text(message ? message : "error"));
     cli_drv_emit(o);
 }
 
@@ -279,12 +327,33 @@ int cli_drv_line(cli_core *core, const char *line, size_t len)
                 emit_error(cmd, id, err[0] ? err : "refused");
         }
     } else if (strcmp(cmd, "token") == 0) {
-        const char *tok = need_string(root, cmd, "token");
-        if (tok && !*tok) {
-            emit_error(cmd, NULL, "\"token\" must not be empty");
-        } else if (tok) {
-            cli_set_token(core, tok);
-            emit_ok(cmd, NULL);
+        /* A-4: {"token": JWT} or {"file": PATH} (the token read from a
+         * file, so it need not pass through a harness's pipe or argv). */
+        json_t *jf = json_object_get(root, "file");
+        if (jf && json_object_get(root, "token")) {
+            emit_error(cmd, NULL, "give \"token\" or \"file\", not both");
+        } else if (jf) {
+            char ferr[300] = "";
+            char *tok = json_is_string(jf) ? read_token_file(json_string_value(jf), ferr,
+                                                             sizeof ferr)
+                                           : NULL;
+            if (!json_is_string(jf))
+                emit_error(cmd, NULL, "\"file\" must be a string (a path)");
+            else if (!tok)
+                emit_error(cmd, NULL, ferr);
+            else {
+                cli_set_token(core, tok);
+                emit_ok(cmd, NULL);
+            }
+            free(tok);
+        } else {
+            const char *tok = need_string(root, cmd, "token");
+            if (tok && !*tok) {
+                emit_error(cmd, NULL, "\"token\" must not be empty");
+            } else if (tok) {
+                cli_set_token(core, tok);
+                emit_ok(cmd, NULL);
+            }
         }
     } else if (strcmp(cmd, "status") == 0) {
         json_t *o = kind_obj("status");
@@ -342,7 +411,8 @@ int cli_drv_line(cli_core *core, const char *line, size_t len)
 /* ---- set-up -------------------------------------------------------------- */
 
 static const char USAGE[] =
-    "usage: hp-fake-client --server http://HOST:PORT --token JWT --db FILE --key-file FILE\n"
+    "usage: hp-fake-client --server http://HOST:PORT [--token JWT | --token-file F]\n"
+    "                      --db FILE --key-file FILE\n"
     "                      [--time-scale F] [--log-level LEVEL] [--name NAME]\n"
     "                      [--ca-file PEM] [--policy JSON] [--frames]\n"
     "                      [--http-bodies]\n"
@@ -353,6 +423,8 @@ static const char USAGE[] =
     "  --server URL      http://HOST:PORT (or https://), optionally with a path prefix\n"
     "  --token JWT       the bearer token (HS256); without it the client starts in\n"
     "                    AUTH_REQUIRED and waits for a {\"cmd\":\"token\"} line\n"
+    "  --token-file F    read the token from file F instead (not visible in ps);\n"
+    "                    {\"cmd\":\"token\",\"file\":F} does the same later\n"
     "  --db FILE         the device store (SQLite; created if missing)\n"
     "  --key-file FILE   the 32-byte store key: 32 raw bytes or 64 hex characters\n"
     "  --time-scale F    multiply every policy duration by F (> 0; default 1)\n"
@@ -431,14 +503,16 @@ static void sanitize_actor(char *s)
 int main(int argc, char **argv)
 {
     const char *server = NULL, *token = NULL, *db = NULL, *key_file = NULL, *name = NULL;
-    const char *ca_file = NULL, *policy_s = NULL;
+    const char *ca_file = NULL, *policy_s = NULL, *token_file = NULL;
+    char *token_from_file = NULL;
     double scale = 1.0;
     hp_log_level level = HP_LOG_INFO;
 
-    enum { O_SERVER = 1, O_TOKEN, O_DB, O_KEY, O_SCALE, O_LEVEL, O_NAME, O_CA, O_POLICY, O_FRAMES, O_BODIES, O_NOSTART, O_ONLINE, O_HELP };
+    enum { O_SERVER = 1, O_TOKEN, O_TOKEN_FILE, O_DB, O_KEY, O_SCALE, O_LEVEL, O_NAME, O_CA, O_POLICY, O_FRAMES, O_BODIES, O_NOSTART, O_ONLINE, O_HELP };
     static const struct option opts[] = {
         {"server", required_argument, NULL, O_SERVER},
         {"token", required_argument, NULL, O_TOKEN},
+        {"token-file", required_argument, NULL, O_TOKEN_FILE},
         {"db", required_argument, NULL, O_DB},
         {"key-file", required_argument, NULL, O_KEY},
         {"time-scale", required_argument, NULL, O_SCALE},
@@ -459,6 +533,7 @@ int main(int argc, char **argv)
         switch (c) {
         case O_SERVER: server = optarg; break;
         case O_TOKEN: token = optarg; break;
+        case O_TOKEN_FILE: token_file = optarg; break;
         case O_DB: db = optarg; break;
         case O_KEY: key_file = optarg; break;
         case O_NAME: name = optarg; break;
@@ -476,8 +551,8 @@ int main(int argc, char **argv)
             char *end = NULL;
             errno = 0;
             scale = strtod(optarg, &end);
-            if (errno || !end || end == optarg || *end || !isfinite(scale) || scale <= 0)
-                usage_error("--time-scale needs a number > 0, not \"%s\"", optarg);
+            if (errno || !end || end == optarg || *end || hp_time_scale_check(scale, NULL, 0) != 0)
+                usage_error("--time-scale needs a number from 0.001 to 1000, not \"%s\"", optarg);
             break;
         }
         case O_LEVEL:
@@ -501,6 +576,17 @@ int main(int argc, char **argv)
     if (token && !*token) /* --token '': no token (a harness template's {token} when the
                              * scenario starts the app without one) */
         token = NULL;
+    if (token_file && token)
+        usage_error("give --token or --token-file, not both%s", NULL);
+    if (token_file && *token_file) {
+        /* A-4: a token on the command line is readable by every local user
+         * (ps); --token-file keeps it in a file only its owner reads. */
+        char terr[300];
+        token_from_file = read_token_file(token_file, terr, sizeof terr);
+        if (!token_from_file)
+            usage_error("--token-file: %s", terr);
+        token = token_from_file;
+    }
     if (name && !*name)
         usage_error("--name must not be empty%s", NULL);
     if (ca_file && access(ca_file, R_OK) != 0)
@@ -572,5 +658,6 @@ int main(int argc, char **argv)
         hp_log(&env, HP_LOG_INFO, "client_stopped", NULL);
     cli_free(core);
     cli_store_close(st);
+    free(token_from_file);
     return rc == 0 ? 0 : 3;
 }

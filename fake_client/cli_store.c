@@ -30,8 +30,13 @@ struct cli_store {
     cli_store_open_info info;
 };
 
+/* PRAGMA application_id of a device store ("HPCL"): issue 11, --db pointed
+ * at another program's SQLite file must be refused, not gain our tables. */
+#define CLI_APP_ID 0x4850434C
+
 static const char *SCHEMA =
     "PRAGMA journal_mode=WAL;"
+    "PRAGMA application_id = 1213219660;" /* CLI_APP_ID */
     "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v BLOB);"
     "CREATE TABLE IF NOT EXISTS queue(seq INTEGER PRIMARY KEY AUTOINCREMENT, mutation_id TEXT,"
     " op TEXT, entity_id TEXT, base_revision INTEGER, base BLOB, snapshot BLOB,"
@@ -233,11 +238,55 @@ static int restore_quarantine(cli_store *st)
     return n;
 }
 
+static int64_t one_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *q = NULL;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+        v = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    return v;
+}
+
+/*
+ * 0 when db is empty, or a device store: our application_id, or (a store
+ * made before the id was set) id 0 with our tables meta, queue and cache.
+ * Otherwise -1 with err: another program's database is refused before
+ * anything writes to it (not even journal_mode).  Reads only.
+ */
+static int check_ours(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+    int64_t app = one_int(db, "PRAGMA application_id;");
+    int64_t objs = one_int(db, "SELECT COUNT(*) FROM sqlite_master;");
+    if (app < 0 || objs < 0) {
+        snprintf(err, errlen, "%s is not an SQLite database or cannot be read: %s", path,
+                 sqlite3_errmsg(db));
+        return -1;
+    }
+    if (app == CLI_APP_ID || (app == 0 && objs == 0))
+        return 0;
+    if (app == 0 && one_int(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND "
+                                "name IN ('meta', 'queue', 'cache');") == 3)
+        return 0;
+    if (app != 0)
+        snprintf(err, errlen,
+                 "%s is an SQLite database of another application (application_id %lld), not "
+                 "an hp-fake-client store; refused, left unchanged",
+                 path, (long long)app);
+    else
+        snprintf(err, errlen,
+                 "%s is an SQLite database of another program (%lld tables/indexes, not ours), "
+                 "not an hp-fake-client store; refused, left unchanged",
+                 path, (long long)objs);
+    return -1;
+}
+
 /*
  * Open or create the store.  A wrong key (C-3) empties the cache, resets
  * the applied revision to 0 (rebuild from the server), moves queued items
  * sealed to quarantine and re-keys the file; quarantined items that open
- * with this key are restored.  Only I/O errors return NULL.
+ * with this key are restored.  Only I/O errors and a
+ * file of another program (check_ours) return NULL.
  */
 cli_store *cli_store_open(const char *path, const uint8_t key[32], const hp_env *env,
                           cli_store_open_info *info, char *err, size_t errlen)
@@ -258,6 +307,11 @@ cli_store *cli_store_open(const char *path, const uint8_t key[32], const hp_env 
         return NULL;
     }
     sqlite3_busy_timeout(st->db, 5000);
+    if (check_ours(st->db, path ? path : ":memory:", err, errlen) != 0) {
+        close_db(st);
+        free(st);
+        return NULL;
+    }
     if (exec(st, SCHEMA) != 0) {
         snprintf(err, errlen, "cannot create the schema in %s: %s", path ? path : ":memory:",
                  sqlite3_errmsg(st->db));

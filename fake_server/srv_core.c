@@ -63,6 +63,17 @@ srv_core *srv_new(const hp_env *env, const hp_policy *policy, const char *jwt_se
         c->pol.lock_ttl_ms = 1;
     if (c->pol.heartbeat_misses < 1)
         c->pol.heartbeat_misses = 1;
+    /* Issue 11: a policy built without hp_policy_set() (a driver, a fuzz
+     * target) still cannot overflow now + duration or duration x misses. */
+    int64_t *durs[] = {&c->pol.heartbeat_ms, &c->pol.hello_timeout_ms, &c->pol.lock_ttl_ms,
+                       &c->pol.idempotency_window_ms};
+    for (size_t i = 0; i < sizeof durs / sizeof durs[0]; i++)
+        if (*durs[i] > HP_DURATION_MAX_MS)
+            *durs[i] = HP_DURATION_MAX_MS;
+    if (c->pol.idempotency_window_ms < 1)
+        c->pol.idempotency_window_ms = 1;
+    if (c->pol.heartbeat_misses > HP_HEARTBEAT_MISSES_MAX)
+        c->pol.heartbeat_misses = HP_HEARTBEAT_MISSES_MAX;
     srv_limits_defaults(&c->lim);
     c->secret = strdup(jwt_secret ? jwt_secret : "");
     c->st = st;

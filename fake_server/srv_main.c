@@ -33,6 +33,8 @@
 #include "srv_lws.h"
 
 #define EXIT_USAGE 2
+/* token --ttl: at most HP_DURATION_MAX_MS like every duration (issue 11). */
+#define HP_TOKEN_TTL_MAX_MS HP_DURATION_MAX_MS
 #define EXIT_RUNTIME 3
 #define DEFAULT_DB "hp-fake-server.db"
 
@@ -226,12 +228,26 @@ static int token_main(int argc, char **argv)
     char *sec = pick_secret(secret, secret_file, &rc);
     if (!sec)
         return rc;
+    if (ttl_ms < 1000 || ttl_ms > HP_TOKEN_TTL_MAX_MS)
+        return usage_error("token: --ttl %s out of range (from 1s to 366d)", ttl);
     int64_t now_s = hp_wall_clock(NULL) / 1000;
     char *tok = hp_jwt_mint(sec, sub, hh, dev && *dev ? dev : NULL, now_s, now_s + ttl_ms / 1000);
-    free(sec);
     if (!tok) {
+        free(sec);
         fputs("hp-fake-server: token: minting failed\n", stderr);
         return EXIT_RUNTIME;
+    }
+    /* Issue 11: never print a token the server would refuse (a 500-byte
+     * sub, a bad claim): check it with the server's own verifier (A-1), so
+     * the two cannot drift apart. */
+    hp_claims cl;
+    const char *reason = NULL;
+    char why[256] = "";
+    int bad = hp_jwt_verify(sec, tok, now_s * 1000, &cl, &reason, why, sizeof why);
+    free(sec);
+    if (bad) {
+        free(tok);
+        return usage_error("token: the server would refuse this token: %s", why);
     }
     printf("%s\n", tok);
     free(tok);
@@ -457,8 +473,9 @@ int main(int argc, char **argv)
         char *end = NULL;
         errno = 0;
         scale = strtod(scale_s, &end);
-        if (errno || end == scale_s || *end || !isfinite(scale) || scale <= 0 || scale > 1e6)
-            return usage_error("bad --time-scale %s (a number > 0, e.g. 0.1)", scale_s);
+        if (errno || end == scale_s || *end || hp_time_scale_check(scale, NULL, 0) != 0)
+            return usage_error("bad --time-scale %s (a number from 0.001 to 1000, e.g. 0.1)",
+                               scale_s);
     }
     for (size_t k = 0; k < n_lflags; k++) {
         int lr;

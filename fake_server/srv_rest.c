@@ -156,7 +156,8 @@ static int authenticate(rq *r, hp_claims *cl)
 
 /* ---- helpers ---------------------------------------------------------- */
 
-/* Strict non-negative decimal integer (no sign, no spaces, no overflow). */
+/* Strict decimal revision 0..HP_REVISION_MAX (no sign, no spaces, no
+ * overflow: issue 11, every number from outside has a range). */
 static int parse_rev(const char *s, int64_t *out)
 {
     if (!s || !*s || strlen(s) > 18)
@@ -167,9 +168,13 @@ static int parse_rev(const char *s, int64_t *out)
             return -1;
         v = v * 10 + (*p - '0');
     }
+    if (v > HP_REVISION_MAX)
+        return -1;
     *out = v;
     return 0;
 }
+
+#define REV_RANGE "an integer revision from 0 to 9007199254740991"
 
 /* CF-4 (server): every 409 sent is logged at WARNING with entity, base,
  * current and user; the body carries the current task (CF-2 input). */
@@ -266,7 +271,7 @@ static void get_list(rq *r)
     char *s = srv_query_get(r->req->query, "since");
     if (s && parse_rev(s, &since) != 0) {
         free(s);
-        reply_error(r, 400, "since must be a non-negative integer revision");
+        reply_error(r, 400, "since must be " REV_RANGE);
         return;
     }
     free(s);
@@ -352,8 +357,9 @@ static void put_task(rq *r, const char *id)
     const char *err = NULL;
     if (!json_is_object(root))
         err = "body must be a JSON object";
-    else if (!json_is_integer(jb) || json_integer_value(jb) < 0)
-        err = "base_revision must be a non-negative integer";
+    else if (!json_is_integer(jb) || json_integer_value(jb) < 0 ||
+             json_integer_value(jb) > HP_REVISION_MAX)
+        err = "base_revision must be " REV_RANGE;
     else if (!json_is_object(jt))
         err = "task must be a JSON object";
     else if (json_object_get(jt, "id") &&
@@ -442,7 +448,7 @@ static void delete_task(rq *r, const char *id)
     int bad = !s || parse_rev(s, &base) != 0;
     free(s);
     if (bad) {
-        reply_error(r, 400, "DELETE needs ?base_revision=<non-negative integer>");
+        reply_error(r, 400, "DELETE needs ?base_revision=<" REV_RANGE ">");
         return;
     }
     srv_core *c = r->c;

@@ -161,8 +161,9 @@ static void usage(FILE *f)
           "                     are skipped and `offline` is the app's own close (the\n"
           "                     server sees its FIN); default: the proxy plays them\n"
           "  --client-cmd T     start T (sh -c) instead of hp-fake-client for every\n"
-          "                     scenario client: {server} {token} {db} {key_file} {name}\n"
-          "                     {time_scale} {policy} (docs/CLIENT_DRIVER.md, the contract)\n"
+          "                     scenario client: {server} {token} {token_file} {db}\n"
+          "                     {key_file} {name} {time_scale} {policy}\n"
+          "                     (docs/CLIENT_DRIVER.md, the contract)\n"
           "exit status: 0 all passed, 1 a scenario failed, 2 invalid scenario or usage,\n"
           "3 runtime error.  The last line of `run` is \"N passed, N failed\" (real mode:\n"
           "\"N passed, N failed, N skipped\"; a skipped scenario is not a failure).\n",
@@ -386,9 +387,13 @@ static int parse_opts(int argc, char **argv, hx_opts *o)
                 char *end = NULL;
                 errno = 0;
                 double f = strtod(optarg, &end);
-                if (errno || *end || !(f > 0) || f > 1e6)
+                if (errno || *end || !(f > 0) || f > 1e6 ||
+                    /* HP_TIME_SCALE_MIN..MAX (hp_policy.h; the front end
+                     * is also linked without protocol/ by tests/reports) */
+                    (c == OPT_SCALE && (f < 0.001 || f > 1000.0)))
                     return usage_error(c == OPT_SCALE
-                                           ? "--time-scale wants a number > 0 (e.g. 0.01), not '%s'"
+                                           ? "--time-scale wants a number from 0.001 to 1000 "
+                                             "(e.g. 0.01), not '%s'"
                                            : "--max-wall wants seconds > 0 (e.g. 120), not '%s'",
                                        optarg);
                 if (c == OPT_SCALE)

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "hp_msg.h"
+#include "hp_policy.h"
 #include "hp_task.h"
 #include "hp_util.h"
 
@@ -13,14 +14,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Reads an optional non-negative integer field: 0 when absent (out
- * untouched) or valid, -1 when present with another type or negative. */
+/* Reads an optional revision: 0 when absent (out untouched) or valid,
+ * -1 when present with another type or outside 0..HP_REVISION_MAX. */
 static int opt_nonneg(const json_t *root, const char *key, int64_t *out)
 {
     const json_t *v = json_object_get(root, key);
     if (!v)
         return 0;
-    if (!json_is_integer(v) || json_integer_value(v) < 0)
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        json_integer_value(v) > HP_REVISION_MAX)
         return -1;
     *out = json_integer_value(v);
     return 0;
@@ -61,9 +63,12 @@ int hp_msg_parse(const char *data, size_t len, hp_msg *out, char *err, size_t er
         const char *t = json_string_value(type);
         if (strcmp(t, "HELLO") == 0) {
             const json_t *rev = json_object_get(root, "revision");
-            if (!json_is_integer(rev) || json_integer_value(rev) < 0) {
+            /* Issue 11: every number from a peer has a range. */
+            if (!json_is_integer(rev) || json_integer_value(rev) < 0 ||
+                json_integer_value(rev) > HP_REVISION_MAX) {
                 hp_msg_clear(out);
-                return hp_errf(err, errlen, "HELLO needs revision, a non-negative integer");
+                return hp_errf(err, errlen, "HELLO needs revision, an integer from 0 to %lld",
+                               HP_REVISION_MAX);
             }
             out->type = HP_MSG_HELLO;
             out->revision = json_integer_value(rev);
@@ -74,14 +79,21 @@ int hp_msg_parse(const char *data, size_t len, hp_msg *out, char *err, size_t er
             out->type = ready ? HP_MSG_READY : HP_MSG_RESYNC;
             if (opt_nonneg(root, "revision", &out->revision) != 0) {
                 hp_msg_clear(out);
-                return hp_errf(err, errlen, "%s: revision must be a non-negative integer", tname);
+                return hp_errf(err, errlen, "%s: revision must be an integer from 0 to %lld",
+                               tname, HP_REVISION_MAX);
             }
             if (ready) {
                 const json_t *hb = json_object_get(root, "heartbeat_interval_ms");
-                if (hb && (!json_is_integer(hb) || json_integer_value(hb) <= 0)) {
+                /* Issue 11: an unbounded interval overflowed the
+                 * client's now + interval (UBSan abort; the release build
+                 * stopped heartbeating). */
+                if (hb && (!json_is_integer(hb) || json_integer_value(hb) <= 0 ||
+                           json_integer_value(hb) > HP_DURATION_MAX_MS)) {
                     hp_msg_clear(out);
                     return hp_errf(err, errlen,
-                                "READY: heartbeat_interval_ms must be a positive integer");
+                                   "READY: heartbeat_interval_ms must be an integer from 1 to "
+                                   "%lld (366 days)",
+                                   HP_DURATION_MAX_MS);
                 }
                 out->heartbeat_ms = hb ? json_integer_value(hb) : 0;
             }
@@ -119,7 +131,8 @@ int hp_msg_parse(const char *data, size_t len, hp_msg *out, char *err, size_t er
         int64_t rev = -1;
         if (opt_nonneg(root, "revision", &rev) != 0) {
             hp_msg_clear(out);
-            return hp_errf(err, errlen, "event: revision must be a non-negative integer");
+            return hp_errf(err, errlen, "event: revision must be an integer from 0 to %lld",
+                           HP_REVISION_MAX);
         }
         out->type = HP_MSG_EVENT;
         out->event_type = json_string_value(etype);
@@ -141,26 +154,86 @@ void hp_msg_clear(hp_msg *m)
     m->revision = -1;
 }
 
-/* A JSON string for s that always exists: bytes that are not valid UTF-8
- * become '?' so a builder never returns NULL because of a bad message or
- * id (a client sent garbage that ends up in an error text). */
-static json_t *safe_string(const char *s)
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlongs,
+ * no surrogates, at most U+10FFFF), 0 when there is none; n = bytes left. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0];
+    size_t len;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else
+        return 0;
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return len;
+}
+
+/*
+ * A JSON string for s that always exists.  Text cut inside a character
+ * (a message truncated by snprintf) loses only the partial character
+ * (issue 11: driver `error` lines lost their whole message); any other
+ * byte that is not valid UTF-8 becomes '?', so a builder never returns
+ * NULL because of a bad message or id.
+ */
+json_t *hp_json_text(const char *s)
 {
     if (!s)
         s = "";
     json_t *j = json_string(s);
     if (j)
         return j;
-    size_t n = strlen(s);
-    char *copy = strdup(s);
+    size_t n = strlen(s), o = 0;
+    char *copy = malloc(n + 1);
     if (!copy)
         return NULL;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)copy[i] >= 0x80)
-            copy[i] = '?';
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t l = utf8_seq(u + i, n - i);
+        if (l) {
+            memcpy(copy + o, s + i, l);
+            o += l;
+            i += l;
+            continue;
+        }
+        /* A lead byte whose sequence runs off the end: a cut, drop it. */
+        size_t want = u[i] >= 0xF0 ? 4 : u[i] >= 0xE0 ? 3 : u[i] >= 0xC2 ? 2 : 0;
+        int cut = want && n - i < want;
+        for (size_t k = i + 1; cut && k < n; k++)
+            if (u[k] < 0x80 || u[k] > 0xBF)
+                cut = 0;
+        if (cut)
+            break;
+        copy[o++] = '?';
+        i++;
+    }
+    copy[o] = '\0';
     j = json_string(copy);
     free(copy);
     return j;
+}
+
+static json_t *safe_string(const char *s)
+{
+    return hp_json_text(s);
 }
 
 /* Dumps and releases a freshly built object (NULL-safe). */

@@ -64,6 +64,11 @@ char *hp_msg_event(const char *event_type, const char *entity_id, int64_t revisi
  * as "error", NULL message as ""; bytes that are not valid UTF-8 become '?'
  * (also in hp_msg_event's strings), so the result is never NULL for bad text. */
 char *hp_error_body(const char *code, const char *message);
+/* A new JSON string for text from anywhere (never NULL but on OOM): valid
+ * UTF-8 as is; a character cut at the end (truncation) is dropped; any
+ * other invalid byte becomes '?'. */
+json_t *hp_json_text(const char *s);
+
 /* The error code for an HTTP status: 400 bad_request, 401 unauthorized,
  * 404 not_found, 405 method_not_allowed, 409 conflict, 411 length_required,
  * 413 payload_too_large, 423 locked, 5xx internal, else "error". */

@@ -37,13 +37,22 @@ void hp_policy_defaults(hp_policy *p)
     p->time_scale = 1.0;
 }
 
+int hp_time_scale_check(double f, char *err, size_t errlen)
+{
+    if (f >= HP_TIME_SCALE_MIN && f <= HP_TIME_SCALE_MAX) /* NaN fails both */
+        return 0;
+    return hp_errf(err, errlen, "time scale %g out of range: expected a number from %g to %g", f,
+                   HP_TIME_SCALE_MIN, HP_TIME_SCALE_MAX);
+}
+
 /* Scales one duration, rounding to the nearest ms and never below 1 ms
- * (a 0 ms heartbeat or timeout would spin the event loop). */
+ * (a 0 ms heartbeat or timeout would spin the event loop), never above
+ * HP_DURATION_MAX_MS (issue 11: deadlines now + d must not overflow). */
 static int64_t scale_ms(int64_t ms, double f)
 {
     double v = (double)ms * f;
-    if (v >= 9.2e18)
-        return INT64_MAX;
+    if (v >= (double)HP_DURATION_MAX_MS)
+        return HP_DURATION_MAX_MS;
     int64_t r = (int64_t)(v + 0.5); /* v >= 0: round half up, no libm */
     return r < 1 ? 1 : r;
 }
@@ -88,7 +97,8 @@ const char *const hp_policy_keys[] = {
     "idempotency_window", NULL,
 };
 
-/* A duration: a string for hp_duration_parse() or an integer of ms. */
+/* A duration: a string for hp_duration_parse() or an integer of ms, in
+ * min .. HP_DURATION_MAX_MS. */
 static int get_duration(const json_t *v, int64_t min, int64_t *out)
 {
     int64_t ms;
@@ -98,7 +108,7 @@ static int get_duration(const json_t *v, int64_t min, int64_t *out)
         ;
     else
         return -1;
-    if (ms < min)
+    if (ms < min || ms > HP_DURATION_MAX_MS)
         return -1;
     *out = ms;
     return 0;
@@ -160,11 +170,15 @@ static int get_int(const json_t *v, int64_t min, int64_t max, int64_t *out)
 }
 
 #define DUR_EXPECT "a duration (\"30s\", \"1m30s\" or integer milliseconds)"
+#define DUR_RANGE "from 1ms to " HP_DURATION_MAX_TEXT
 
 /*
- * One override.  The policy is changed only on success.  Limits: intervals
- * and timeouts must be positive; counts at least 1 (event_retain and retry
- * delays may be 0); jitter in [0, 1); sizes positive.
+ * One override.  The policy is changed only on success.  Ranges (issue 11,
+ * docs/LIMITS.md): durations 1 ms .. 366 d (retry delays from 0);
+ * heartbeat_misses 1..100, queue_max 1..100000, other counts up to 1e9
+ * (event_retain from 0); jitter in [0, 1); max_frame up to 16 MiB,
+ * max_body up to 64 MiB, cache_cap up to 1 TiB.  Every refusal names the
+ * key and the range.
  */
 int hp_policy_set(hp_policy *p, const char *key, const json_t *val, char *err, size_t errlen)
 {
@@ -186,7 +200,7 @@ int hp_policy_set(hp_policy *p, const char *key, const json_t *val, char *err, s
     for (size_t i = 0; i < sizeof durations / sizeof durations[0]; i++) {
         if (strcmp(key, durations[i].key) == 0) {
             if (get_duration(val, 1, &n) != 0)
-                return hp_errf(err, errlen, "%s: expected %s > 0", key, DUR_EXPECT);
+                return hp_errf(err, errlen, "%s: expected %s %s", key, DUR_EXPECT, DUR_RANGE);
             *durations[i].field = n;
             return 0;
         }
@@ -195,18 +209,18 @@ int hp_policy_set(hp_policy *p, const char *key, const json_t *val, char *err, s
     struct {
         const char *key;
         int *field;
-        int64_t min;
+        int64_t min, max;
     } ints[] = {
-        {"heartbeat_misses", &p->heartbeat_misses, 1},
-        {"queue_max", &p->queue_max, 1},
-        {"sync_failed_after", &p->sync_failed_after, 1},
-        {"event_retain", &p->event_retain, 0},
+        {"heartbeat_misses", &p->heartbeat_misses, 1, HP_HEARTBEAT_MISSES_MAX},
+        {"queue_max", &p->queue_max, 1, HP_QUEUE_MAX_MAX},
+        {"sync_failed_after", &p->sync_failed_after, 1, HP_COUNT_MAX},
+        {"event_retain", &p->event_retain, 0, HP_COUNT_MAX},
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
         if (strcmp(key, ints[i].key) == 0) {
-            if (get_int(val, ints[i].min, 1000000000, &n) != 0)
-                return hp_errf(err, errlen, "%s: expected an integer between %lld and 1000000000",
-                            key, (long long)ints[i].min);
+            if (get_int(val, ints[i].min, ints[i].max, &n) != 0)
+                return hp_errf(err, errlen, "%s: expected an integer from %lld to %lld", key,
+                               (long long)ints[i].min, (long long)ints[i].max);
             *ints[i].field = (int)n;
             return 0;
         }
@@ -221,7 +235,8 @@ int hp_policy_set(hp_policy *p, const char *key, const json_t *val, char *err, s
         int64_t tmp[HP_POLICY_MAX_RETRY];
         for (size_t i = 0; i < cnt; i++) {
             if (get_duration(json_array_get(val, i), 0, &tmp[i]) != 0)
-                return hp_errf(err, errlen, "retry_delays[%zu]: expected %s", i, DUR_EXPECT);
+                return hp_errf(err, errlen, "retry_delays[%zu]: expected %s from 0 to %s", i,
+                               DUR_EXPECT, HP_DURATION_MAX_TEXT);
         }
         memcpy(p->retry_ms, tmp, cnt * sizeof tmp[0]);
         p->n_retry = (int)cnt;
@@ -236,17 +251,20 @@ int hp_policy_set(hp_policy *p, const char *key, const json_t *val, char *err, s
     }
     if (strcmp(key, "cache_cap") == 0) {
         /* C-2 */
-        if (get_size(val, 1, &n) != 0)
+        if (get_size(val, 1, &n) != 0 || n > HP_CACHE_CAP_MAX)
             return hp_errf(err, errlen,
-                        "cache_cap: expected a positive size (integer bytes or \"20MiB\")");
+                           "cache_cap: expected a size (integer bytes or \"20MiB\") from 1 "
+                           "byte to 1TiB");
         p->cache_cap_bytes = n;
         return 0;
     }
     if (strcmp(key, "max_frame") == 0 || strcmp(key, "max_body") == 0) {
-        if (get_size(val, 1, &n) != 0 || (uint64_t)n > (uint64_t)SIZE_MAX)
+        int frame = key[4] == 'f';
+        if (get_size(val, 1, &n) != 0 || n > (frame ? HP_MAX_FRAME_MAX : HP_MAX_BODY_MAX))
             return hp_errf(err, errlen,
-                        "%s: expected a positive size (integer bytes or \"64KiB\")", key);
-        if (key[4] == 'f')
+                           "%s: expected a size (integer bytes or \"64KiB\") from 1 byte to %s",
+                           key, frame ? "16MiB" : "64MiB");
+        if (frame)
             p->max_frame = (size_t)n;
         else
             p->max_body = (size_t)n;

@@ -13,6 +13,24 @@
 
 #define HP_POLICY_MAX_RETRY 16
 
+/*
+ * Ranges of the numbers that come from outside (a peer, a flag, a
+ * scenario), docs/LIMITS.md "Numbers from outside".  Each is chosen so that
+ * the arithmetic done with it (now + duration, duration x misses) cannot
+ * overflow int64 milliseconds, and wide enough for any real use.
+ */
+#define HP_REVISION_MAX 9007199254740991LL      /* 2^53 - 1: exact in every JSON reader */
+#define HP_DURATION_MAX_MS (366LL * 86400000)    /* a policy duration, scaled or not: 366 d */
+#define HP_DURATION_MAX_TEXT "366d"
+#define HP_HEARTBEAT_MISSES_MAX 100
+#define HP_QUEUE_MAX_MAX 100000
+#define HP_COUNT_MAX 1000000000                  /* sync_failed_after, event_retain */
+#define HP_MAX_FRAME_MAX (16LL * 1024 * 1024)   /* max_frame: 16 MiB */
+#define HP_MAX_BODY_MAX (64LL * 1024 * 1024)    /* max_body: 64 MiB */
+#define HP_CACHE_CAP_MAX (1024LL * 1024 * 1024 * 1024) /* cache_cap: 1 TiB */
+#define HP_TIME_SCALE_MIN 0.001                  /* --time-scale */
+#define HP_TIME_SCALE_MAX 1000.0
+
 typedef struct hp_policy {
     int64_t heartbeat_ms;        /* WS-4: 30 s, both directions */
     int heartbeat_misses;        /* WS-5: 2 missed intervals => dead */
@@ -37,7 +55,12 @@ typedef struct hp_policy {
 
 void hp_policy_defaults(hp_policy *p);
 
-/* Multiply every duration by f (> 0); records f in time_scale. */
+/* 0 when f is a usable --time-scale (HP_TIME_SCALE_MIN..MAX), else -1
+ * with err giving the range. */
+int hp_time_scale_check(double f, char *err, size_t errlen);
+
+/* Multiply every duration by f (> 0); records f in time_scale.  A scaled
+ * duration is kept within 1 ms .. HP_DURATION_MAX_MS. */
 void hp_policy_scale(hp_policy *p, double f);
 
 /* Delay before retry attempt number `attempt` (1 = first retry): Q-4. The

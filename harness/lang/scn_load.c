@@ -1411,7 +1411,7 @@ static int scn_validate(const char *file, scn_node *root, scn_scenario **out, sc
             json_t *j = scn_node_json(n->items[i]);
             char err[256] = "";
             if (hp_policy_set(&s->policy, k, j, err, sizeof err))
-                verr(&v, n->items[i], "policy %s: %s", k, err[0] ? err : "bad value");
+                verr(&v, n->items[i], "policy %s", err[0] ? err : "bad value"); /* err names the key */
             json_object_set_new(s->policy_json, k, j);
         }
     }

@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <limits.h>
 #include <math.h>
@@ -371,8 +372,23 @@ int rl_client_start(rl_world *w, rl_client *c, int deferred)
     char *shell_cmd = NULL;
     int n = 0;
     c->unstarted = 0;
+    /* A-4 / issue 11: the token goes to the program in a file only we can
+     * read (--token-file, {token_file}), not on its command line, where
+     * every local user sees it (ps). */
+    char token_file[sizeof c->db + 8] = "";
+    if (c->token) {
+        snprintf(token_file, sizeof token_file, "%s.token", c->db);
+        int fd = open(token_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        size_t len = strlen(c->token);
+        int ok = fd >= 0 && write(fd, c->token, len) == (ssize_t)len;
+        if (fd >= 0 && close(fd) != 0)
+            ok = 0;
+        if (!ok)
+            return rl_fail(w, "cannot write %s: %s", token_file, strerror(errno));
+    }
     if (w->o->client_cmd) {
-        const char *vars[] = {"server", c->url, "token", c->token ? c->token : "", "db", c->db,
+        const char *vars[] = {"server", c->url, "token", c->token ? c->token : "", "token_file",
+                              token_file, "db", c->db,
                               "key_file", c->other_key ? c->key_other : c->key, "name",
                               c->spec->name, "time_scale", scale, "policy",
                               w->policy ? w->policy : "{}", "online",
@@ -403,8 +419,8 @@ int rl_client_start(rl_world *w, rl_client *c, int deferred)
             c->unstarted = 1;
         }
         if (c->token) {
-            argv[n++] = "--token";
-            argv[n++] = c->token;
+            argv[n++] = "--token-file";
+            argv[n++] = token_file;
         }
         if (w->o->ca_file) {
             argv[n++] = "--ca-file";

@@ -4,6 +4,8 @@ bad command lines get {"kind":"error"} objects and change nothing (never a
 crash), a client without a token asks for one (AUTH_REQUIRED) and resumes
 with the "token" command, end of stdin quits cleanly."""
 
+import json
+import os
 import signal
 import subprocess
 
@@ -33,7 +35,11 @@ def test_flags():
                     base + ["--ca-file", env.workdir.file("no-such.pem")],
                     base + ["--ca-file", key],             # --ca-file with http://
                     base + ["--policy", "{"], base + ["--policy", '{"queue_mx": 1}'],
-                    base + ["--policy", '{"queue_max": 0}']):
+                    base + ["--policy", '{"queue_max": 0}'],
+                    # Issue 11: ranges (before: accepted, then overflowed)
+                    base + ["--time-scale", "5000"],
+                    base + ["--policy", '{"heartbeat_interval": "99999999d"}'],
+                    base + ["--policy", '{"request_timeout": 9223372036854775807}']):
             r = run(bad)
             assert r.returncode == 2, (bad, r)
             assert r.stderr and r.stdout == b"", (bad, r)
@@ -110,6 +116,82 @@ def test_token_command_and_end_of_stdin():
         alice.proc.stdin.close()
         assert alice.proc.wait(timeout=DEFAULT_TIMEOUT) == 0
         assert token not in alice.stderr_text()            # A-4
+
+
+def test_token_file_flag_and_command():
+    """Issue 11 (A-4): the token need not be on the command line, where every
+    local user reads it (ps): --token-file, and the driver's token command
+    with "file".  Bad files are refused without echoing their content."""
+    with Env() as env:
+        srv = env.server().start()
+        alice = env.client("alice", srv, "alice", "home")
+        token = alice.token
+        tf = env.workdir.file("alice.token")
+        with open(tf, "w") as f:
+            f.write(token + "\n")
+        os.chmod(tf, 0o600)
+        alice.token = None
+        alice.extra_args = ["--token-file", tf]
+        alice.start()
+        alice.wait_ready()
+        with open("/proc/%d/cmdline" % alice.proc.pid, "rb") as f:
+            assert token.encode() not in f.read()
+        alice.ok({"cmd": "edit", "id": "f1", "fields": {"title": "via a token file"}})
+        alice.wait_status(lambda s: not s["queue"], what="flushed with the file's token")
+        assert alice.quit() == 0
+        # The driver command: {"cmd":"token","file":PATH}.
+        bob = env.client("bob", srv, "bob", "home")
+        btf = env.workdir.file("bob.token")
+        with open(btf, "w") as f:
+            f.write(bob.token)
+        bob.token = None
+        bob.start()
+        bob.wait(lambda x: x.get("kind") == "notification" and x.get("type") == "AUTH_REQUIRED",
+                 what="AUTH_REQUIRED")
+        bad = env.workdir.file("bad.token")
+        with open(bad, "w") as f:
+            f.write("secret-one\nsecret-two\n")
+        for cmd in ({"cmd": "token", "file": env.workdir.file("missing.token")},
+                    {"cmd": "token", "file": bad}, {"cmd": "token", "file": 7},
+                    {"cmd": "token", "file": btf, "token": "x"}):
+            m = bob.mark()
+            bob.send(json.dumps(cmd))
+            r = bob.wait(lambda x: x.get("kind") in ("ok", "error"), since=m, what="answer")
+            assert r["kind"] == "error" and r["message"], (cmd, r)
+            assert "secret-one" not in r["message"], r
+        bob.ok({"cmd": "token", "file": btf})
+        bob.wait_ready()
+        assert bob.quit() == 0
+        # Bad --token-file values: exit 2, the content never echoed.
+        key = env.workdir.file("k")
+        with open(key, "w") as f:
+            f.write("ab" * 32)
+        base = ["--server", srv.url, "--db", env.workdir.file("x.db"), "--key-file", key]
+        empty = env.workdir.file("empty.token")
+        open(empty, "w").close()
+        for args in (["--token-file", env.workdir.file("missing.token")],
+                     ["--token-file", empty], ["--token-file", bad],
+                     ["--token-file", tf, "--token", token]):
+            r = run(base + args)
+            assert r.returncode == 2, (args, r)
+            assert b"token" in r.stderr and b"secret-one" not in r.stderr, r.stderr
+
+
+def test_error_message_cut_inside_utf8():
+    """Issue 11: an error message cut inside a UTF-8 character (a long
+    non-ASCII command name echoed in it) lost its whole "message"."""
+    with Env() as env:
+        srv = env.server().start()
+        alice = env.client("alice", srv, "alice", "home").start()
+        alice.wait_ready()
+        m = alice.mark()
+        alice.send(json.dumps({"cmd": "x" + "\u00e9" * 40}, ensure_ascii=False))
+        r = alice.wait(lambda x: x.get("kind") in ("ok", "error"), since=m, what="answer")
+        assert r["kind"] == "error", r
+        msg = r.get("message")
+        assert isinstance(msg, str) and msg.startswith('unknown command "x\u00e9'), r
+        assert "\ufffd" not in msg, r
+        assert alice.quit() == 0
 
 
 def test_sigterm_stops_cleanly():
@@ -287,4 +369,5 @@ if __name__ == "__main__":
     run_tests([test_flags, test_bad_command_lines_get_error_objects,
                test_token_command_and_end_of_stdin, test_sigterm_stops_cleanly,
                test_send_frame_probes_the_server, test_policy_flag, test_frames_flag,
-               test_drop_command])
+               test_drop_command, test_token_file_flag_and_command,
+               test_error_message_cut_inside_utf8])

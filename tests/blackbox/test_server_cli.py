@@ -5,6 +5,7 @@ line, and a port that is already taken (runtime error, exit 3)."""
 
 import datetime
 import subprocess
+import os
 import time
 
 from hpbb import Env, SECRET, SERVER_BIN, jwt_claims, run_cli, run_tests, wait_until
@@ -42,12 +43,69 @@ def test_usage_errors_exit_2():
         ["token", "--sub", "alice", "--hh", "home"],            # no secret
         ["token", "--sub", "alice", "--hh", "home", "--jwt-secret", SECRET, "--ttl", "soon"],
         ["token", "--sub", "alice", "--hh", "home", "--jwt-secret", SECRET, "--what"],
+        # Issue 11: numbers from outside have ranges; tokens the server would refuse.
+        ["--jwt-secret", SECRET, "--time-scale", "5000"],
+        ["--jwt-secret", SECRET, "--policy", '{"heartbeat_interval": "99999999d"}'],
+        ["--jwt-secret", SECRET, "--policy", '{"heartbeat_interval": 9223372036854775807}'],
+        ["--jwt-secret", SECRET, "--policy", '{"heartbeat_misses": 1000}'],
+        ["token", "--sub", "a" * 500, "--hh", "home", "--jwt-secret", SECRET],
+        ["token", "--sub", "alice", "--hh", "h" * 128, "--jwt-secret", SECRET],
+        ["token", "--sub", "alice", "--hh", "home", "--dev", "d" * 300, "--jwt-secret", SECRET],
+        ["token", "--sub", "alice", "--hh", "home", "--jwt-secret", SECRET, "--ttl", "0s"],
+        ["token", "--sub", "alice", "--hh", "home", "--jwt-secret", SECRET, "--ttl", "400d"],
     ]
     for args in bad:
         rc, out, err = run_cli(args, timeout=20)
         assert rc == 2, "%s: exit %d (want 2), stderr %r" % (args, rc, err)
         assert err.strip(), "%s: no message on stderr" % args
         assert out == "", "%s: stdout should be empty, got %r" % (args, out)
+
+
+def test_ranges_named_in_refusals():
+    """Issue 11: a refused number says its range; a token the server would
+    refuse is not printed (before: a 500-byte sub gave a token the server
+    answered 401, a 99999999-day heartbeat overflowed the deadlines)."""
+    rc, out, err = run_cli(["--jwt-secret", SECRET, "--policy",
+                            '{"heartbeat_interval": "99999999d"}'], timeout=20)
+    assert rc == 2 and "from 1ms to 366d" in err, (rc, err)
+    rc, out, err = run_cli(["--jwt-secret", SECRET, "--time-scale", "5000"], timeout=20)
+    assert rc == 2 and "0.001 to 1000" in err, (rc, err)
+    rc, out, err = run_cli(["token", "--sub", "a" * 500, "--hh", "home", "--jwt-secret", SECRET])
+    assert rc == 2 and out == "" and "would refuse" in err and "sub" in err, (rc, out, err)
+    # The longest sub the server takes is still minted and accepted.
+    rc, out, err = run_cli(["token", "--sub", "a" * 127, "--hh", "home", "--jwt-secret", SECRET])
+    assert rc == 0, err
+    with Env() as env:
+        srv = env.server(time_scale=0.1).start()
+        st, body, _ = srv.http("GET", "/api/v0.2/tasks", out.strip())
+        assert st == 200, body
+        assert srv.stop() == 0
+
+
+def test_foreign_db_refused_unchanged():
+    """Issue 11: --db pointed at another program's SQLite file silently got
+    the server's tables; now it is refused and left byte for byte as it was."""
+    import hashlib
+    import sqlite3
+    with Env() as env:
+        path = env.workdir.file("photos.db")
+        db = sqlite3.connect(path)
+        db.execute("CREATE TABLE photos(name TEXT)")
+        db.execute("INSERT INTO photos VALUES('cat.jpg')")
+        db.commit()
+        db.close()
+        before = hashlib.sha256(open(path, "rb").read()).hexdigest()
+        srv = env.server(time_scale=0.1, db_name="photos.db")
+        try:
+            srv.start(timeout=5)
+            started = True
+        except AssertionError:
+            started = False
+        assert not started, "the server started on another program's database"
+        assert srv.proc.wait(timeout=10) == 3
+        assert "not an hp-fake-server store" in srv.stderr_text(), srv.stderr_text()
+        assert hashlib.sha256(open(path, "rb").read()).hexdigest() == before
+        assert not os.path.exists(path + "-wal")
 
 
 def test_token_subcommand():
@@ -149,4 +207,5 @@ def test_listening_line_and_port_taken():
 
 run_tests([test_help_exits_0, test_usage_errors_exit_2, test_token_subcommand,
            test_secret_file_and_token_accepted, test_server_reads_secret_file,
-           test_listening_line_and_port_taken, test_policy_flag])
+           test_listening_line_and_port_taken, test_policy_flag,
+           test_ranges_named_in_refusals, test_foreign_db_refused_unchanged])

@@ -620,6 +620,30 @@ static int count_sent(fx *f, const char *needle)
     return n;
 }
 
+/* Issue 11: a hostile or buggy server's READY with heartbeat_interval_ms
+ * near INT64_MAX.  Before: taken as is, now + interval overflowed (UBSan
+ * abort; the release build stopped heartbeating).  Now: refused with its
+ * range (WARNING bad_message), the policy's interval goes on. */
+static void test_ready_huge_heartbeat_refused(void **s)
+{
+    (void)s;
+    fx *f = started();
+    cli_ws_opened(f->c, fx_conn(f));
+    fx_drain(f);
+    fx_ws_msg(f, "{\"type\":\"READY\",\"revision\":0,"
+                 "\"heartbeat_interval_ms\":9223372036854775807}");
+    assert_int_equal(fx_count_log(f, HP_LOG_WARNING, "from 1 to 31622400000"), 1);
+    int before = count_sent(f, "HEARTBEAT");
+    fx_advance(f, f->pol.heartbeat_ms);
+    assert_int_equal(count_sent(f, "HEARTBEAT"), before + 1);
+    /* a READY in range is still taken */
+    fx_ws_msg(f, "{\"type\":\"READY\",\"revision\":0,\"heartbeat_interval_ms\":31622400000}");
+    json_t *st = cli_status(f->c);
+    assert_string_equal(json_string_value(json_object_get(st, "connection")), "ready");
+    json_decref(st);
+    fx_free(f);
+}
+
 /* WS-4 / WS-5 / WS-2: heartbeats carry locks; 2 silent intervals close
  * and reconnect (1 s later), HELLO with the last applied revision. */
 static void test_missed_heartbeats_reconnect(void **s)
@@ -888,6 +912,7 @@ int main(void)
         cmocka_unit_test(test_coalesce_and_overflow),
         cmocka_unit_test(test_dead_letter),
         cmocka_unit_test(test_2xx_for_another_task),
+        cmocka_unit_test(test_ready_huge_heartbeat_refused),
         cmocka_unit_test(test_401_pause_resume),
         cmocka_unit_test(test_429_retry_after),
         cmocka_unit_test(test_timeout),

@@ -344,6 +344,68 @@ static void test_no_plaintext(void **s)
     rm_path(path);
 }
 
+static int64_t q_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    int64_t v = -1;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+        v = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return v;
+}
+
+/* Issue 11: --db pointed at another program's SQLite file gained the
+ * client's tables (and WAL).  Now it is refused and left unchanged; a
+ * store of ours (also one made before the application_id) still opens. */
+static void test_foreign_db_refused(void **s)
+{
+    (void)s;
+    char p[256];
+    snprintf(p, sizeof p, "/tmp/test_cli_foreign_%d.db", (int)getpid());
+    unlink(p);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE photos(x); INSERT INTO photos VALUES(1);",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    uint8_t key[32] = {1};
+    char err[300] = "";
+    assert_null(cli_store_open(p, key, NULL, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "not an hp-fake-client store"));
+    assert_int_equal(q_int(p, "SELECT COUNT(*) FROM sqlite_master;"), 1);
+    assert_int_equal(q_int(p, "SELECT COUNT(*) FROM photos;"), 1);
+    assert_int_equal(q_int(p, "PRAGMA application_id;"), 0);
+    unlink(p);
+    /* another application's id */
+    assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA application_id = 77;", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_null(cli_store_open(p, key, NULL, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "another application"));
+    unlink(p);
+    /* ours: a new file gets the id and opens again */
+    cli_store *st = cli_store_open(p, key, NULL, NULL, err, sizeof err);
+    assert_non_null(st);
+    cli_store_close(st);
+    assert_int_equal(q_int(p, "PRAGMA application_id;"), 0x4850434C);
+    /* a store from before the id (our tables, id 0) still opens */
+    assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA application_id = 0;", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    st = cli_store_open(p, key, NULL, NULL, err, sizeof err);
+    assert_non_null(st);
+    cli_store_close(st);
+    unlink(p);
+    char side[300];
+    snprintf(side, sizeof side, "%s-wal", p);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", p);
+    unlink(side);
+}
+
 /* Key files: 32 raw bytes or 64 hex characters. */
 static void test_key_load(void **s)
 {
@@ -382,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_restart_keeps_queue),
         cmocka_unit_test(test_no_plaintext),
         cmocka_unit_test(test_key_load),
+        cmocka_unit_test(test_foreign_db_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

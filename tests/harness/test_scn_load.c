@@ -311,6 +311,28 @@ static void test_messages(void **st)
         free(out);
         free(text);
     }
+    /* Issue 11: policy numbers have ranges; the loader says which (before:
+     * a 400-day heartbeat_interval was accepted and overflowed the
+     * server's deadlines). */
+    {
+        const char *pol[][2] = {
+            {"{heartbeat_interval: 400d}", "policy heartbeat_interval: expected a duration"},
+            {"{heartbeat_interval: 400d}", "from 1ms to 366d"},
+            {"{heartbeat_misses: 1000}", "from 1 to 100"},
+            {"{max_body: 1GiB}", "to 64MiB"},
+        };
+        for (size_t i = 0; i < sizeof pol / sizeof pol[0]; i++) {
+            char *text = NULL;
+            if (asprintf(&text, "id: t/x\nname: x\nrules: [Q-1]\npolicy: %s\n"
+                                "clients: {alice: {}}\nsteps: [{alice: connect}]\n", pol[i][0]) < 0)
+                abort();
+            char *out = diags_of("p.yaml", text);
+            if (!strstr(out, pol[i][1]) || !strstr(out, "p.yaml:4:"))
+                fail_msg("policy %s: want '%s' at line 4 in:\n%s", pol[i][0], pol[i][1], out);
+            free(out);
+            free(text);
+        }
+    }
     /* Ids: exactly one '/', [a-z0-9_-] on both sides. */
     const char *bad_ids[] = {"a/b/c", "a.b/c", "a/", "/a", "ab", "A/b"};
     for (size_t i = 0; i < sizeof bad_ids / sizeof bad_ids[0]; i++) {

@@ -169,6 +169,32 @@ static void expect_str(char *got, const char *want)
     free(got);
 }
 
+/* Issue 11: every number from a peer has a range, named in the error.
+ * Before: READY's heartbeat_interval_ms was taken unbounded (the client's
+ * now + interval overflowed), revisions up to INT64_MAX. */
+static void test_number_ranges(void **st)
+{
+    (void)st;
+    hp_msg m;
+    parse_ok("{\"type\":\"HELLO\",\"revision\":9007199254740991}", &m);
+    assert_int_equal(m.revision, 9007199254740991LL);
+    hp_msg_clear(&m);
+    parse_bad("{\"type\":\"HELLO\",\"revision\":9007199254740992}", "from 0 to 9007199254740991");
+    parse_bad("{\"type\":\"HELLO\",\"revision\":9223372036854775807}", "from 0 to 9007199254740991");
+    parse_bad("{\"type\":\"READY\",\"revision\":9007199254740992}", "from 0 to 9007199254740991");
+    parse_bad("{\"type\":\"RESYNC_REQUIRED\",\"revision\":9007199254740992}",
+              "from 0 to 9007199254740991");
+    parse_bad("{\"event_type\":\"TASK_UPDATED\",\"revision\":9007199254740992}",
+              "from 0 to 9007199254740991");
+    parse_ok("{\"type\":\"READY\",\"revision\":1,\"heartbeat_interval_ms\":31622400000}", &m);
+    assert_int_equal(m.heartbeat_ms, 31622400000LL);
+    hp_msg_clear(&m);
+    parse_bad("{\"type\":\"READY\",\"revision\":1,\"heartbeat_interval_ms\":31622400001}",
+              "from 1 to 31622400000");
+    parse_bad("{\"type\":\"READY\",\"revision\":1,\"heartbeat_interval_ms\":9223372036854775807}",
+              "from 1 to 31622400000");
+}
+
 static void test_builders(void **st)
 {
     (void)st;
@@ -212,8 +238,24 @@ static void test_error_body(void **st)
     /* Invalid UTF-8 never makes the body disappear: bad bytes become '?'. */
     expect_str(hp_error_body("bad_request", "id \xff\xfe bad"),
                "{\"error\":\"bad_request\",\"message\":\"id ?? bad\"}");
+    expect_str(hp_msg_event("X", "t\xc3x", 1, NULL),
+               "{\"entity_id\":\"t?x\",\"event_type\":\"X\",\"payload\":null,\"revision\":1}");
+    /* A character cut at the end (a truncated message) is dropped whole,
+     * the rest kept: issue 11, driver error lines lost their message. */
     expect_str(hp_msg_event("X", "t\xc3", 1, NULL),
-               "{\"entity_id\":\"t?\",\"event_type\":\"X\",\"payload\":null,\"revision\":1}");
+               "{\"entity_id\":\"t\",\"event_type\":\"X\",\"payload\":null,\"revision\":1}");
+    const char *cuts[][2] = {
+        {"caf\xc3\xa9 \xe2\x82", "caf\xc3\xa9 "},            /* euro sign cut after 2 of 3 */
+        {"x\xf0\x9f\x98", "x"},                              /* emoji cut after 3 of 4 */
+        {"\xed\xa0\x80 surrogate", "??? surrogate"},         /* not UTF-8 at all */
+        {"\xc0\xaf overlong", "?? overlong"},
+    };
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        json_t *j = hp_json_text(cuts[i][0]);
+        assert_non_null(j);
+        assert_string_equal(json_string_value(j), cuts[i][1]);
+        json_decref(j);
+    }
 }
 
 static void test_status_codes(void **st)
@@ -256,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_heartbeat),
         cmocka_unit_test(test_events),
         cmocka_unit_test(test_unknown_and_bad),
+        cmocka_unit_test(test_number_ranges),
         cmocka_unit_test(test_builders),
         cmocka_unit_test(test_error_body),
         cmocka_unit_test(test_status_codes),

@@ -132,6 +132,49 @@ static void set_bad(const char *key, const char *val, const char *want)
     json_decref(v);
 }
 
+/* Issue 11: every policy number has a documented range, named in the
+ * refusal.  Before: a huge heartbeat_interval was taken and overflowed the
+ * server's deadline arithmetic (now + interval, interval x misses). */
+static void test_ranges(void **st)
+{
+    (void)st;
+    hp_policy p;
+    hp_policy_defaults(&p);
+    set_ok(&p, "heartbeat_interval", "\"366d\"");
+    assert_int_equal(p.heartbeat_ms, 366LL * 86400000);
+    set_bad("heartbeat_interval", "\"367d\"", "from 1ms to 366d");
+    set_bad("heartbeat_interval", "9223372036854775807", "from 1ms to 366d");
+    set_bad("hello_timeout", "\"106751991167d\"", "from 1ms to 366d");
+    set_bad("idempotency_window", "\"400d\"", "from 1ms to 366d");
+    set_bad("retry_delays", "[\"1s\", \"367d\"]", "from 0 to 366d");
+    set_ok(&p, "heartbeat_misses", "100");
+    set_bad("heartbeat_misses", "101", "from 1 to 100");
+    set_ok(&p, "queue_max", "100000");
+    set_bad("queue_max", "100001", "from 1 to 100000");
+    set_bad("event_retain", "1000000001", "from 0 to 1000000000");
+    set_ok(&p, "max_frame", "\"16MiB\"");
+    set_bad("max_frame", "\"17MiB\"", "to 16MiB");
+    set_ok(&p, "max_body", "\"64MiB\"");
+    set_bad("max_body", "67108865", "to 64MiB");
+    set_bad("cache_cap", "\"1025GiB\"", "to 1TiB");
+    /* Scaling never leaves the range: the worst deadline is still far from
+     * overflowing int64 milliseconds. */
+    hp_policy_defaults(&p);
+    set_ok(&p, "heartbeat_interval", "\"366d\"");
+    set_ok(&p, "heartbeat_misses", "100");
+    hp_policy_scale(&p, 1000);
+    assert_int_equal(p.heartbeat_ms, 366LL * 86400000);
+    assert_true(p.heartbeat_ms * p.heartbeat_misses < INT64_MAX / 4);
+    /* --time-scale */
+    char err[200] = "";
+    assert_int_equal(hp_time_scale_check(0.001, err, sizeof err), 0);
+    assert_int_equal(hp_time_scale_check(1000, err, sizeof err), 0);
+    assert_int_equal(hp_time_scale_check(1e-4, err, sizeof err), -1);
+    assert_non_null(strstr(err, "from 0.001 to 1000"));
+    assert_int_equal(hp_time_scale_check(1001, err, sizeof err), -1);
+    assert_int_equal(hp_time_scale_check(0.0 / 0.0, err, sizeof err), -1);
+}
+
 static void test_set_ok(void **st)
 {
     (void)st;
@@ -198,14 +241,14 @@ static void test_set_bad(void **st)
 {
     (void)st;
     set_bad("heartbeat_interval", "\"fast\"", "duration");
-    set_bad("heartbeat_interval", "0", "> 0");
+    set_bad("heartbeat_interval", "0", "from 1ms to 366d");
     set_bad("heartbeat_interval", "-5", "duration");
     set_bad("heartbeat_interval", "\"-5s\"", "duration");
     set_bad("heartbeat_interval", "1.5", "duration");
     set_bad("heartbeat_interval", "true", "duration");
     set_bad("heartbeat_interval", "null", "duration");
     set_bad("hello_timeout", "[]", "duration");
-    set_bad("lock_ttl", "\"0s\"", "> 0");
+    set_bad("lock_ttl", "\"0s\"", "from 1ms to 366d");
     set_bad("offline_long", "{}", "duration");
     set_bad("cache_window", "\"7 days\"", "duration");
     set_bad("request_timeout", "\"\"", "duration");
@@ -332,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_retry_delay),
         cmocka_unit_test(test_scale),
         cmocka_unit_test(test_set_ok),
+        cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_set_bad),
         cmocka_unit_test(test_keys_and_json),
         cmocka_unit_test(test_apply_json),
