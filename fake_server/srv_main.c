@@ -224,12 +224,23 @@ static int token_main(int argc, char **argv)
     int64_t ttl_ms;
     if (hp_duration_parse(ttl, &ttl_ms) != 0 || ttl_ms < 0)
         return usage_error("token: bad --ttl %s (e.g. 30s, 15m, 1h, 7d)", ttl);
+    if (ttl_ms < 1000 || ttl_ms > HP_TOKEN_TTL_MAX_MS)
+        return usage_error("token: --ttl %s out of range (from 1s to 366d)", ttl);
+    /* A-1 / issue 11: claims the server refuses (hp_jwt_verify keeps 1 to
+     * 127 bytes in hp_claims) are a usage error, named, not a token. */
+    const size_t claim_max = sizeof(((hp_claims *)0)->sub) - 1;
+    const char *claim_bad = strlen(sub) > claim_max                ? "--sub"
+                            : strlen(hh) > claim_max               ? "--hh"
+                            : dev && *dev && strlen(dev) > claim_max ? "--dev"
+                                                                     : NULL;
+    if (claim_bad)
+        return usage_error("token: %s is over 127 bytes: the server would refuse the token "
+                           "(claims are 1 to 127 bytes)",
+                           claim_bad);
     int rc = 0;
     char *sec = pick_secret(secret, secret_file, &rc);
     if (!sec)
         return rc;
-    if (ttl_ms < 1000 || ttl_ms > HP_TOKEN_TTL_MAX_MS)
-        return usage_error("token: --ttl %s out of range (from 1s to 366d)", ttl);
     int64_t now_s = hp_wall_clock(NULL) / 1000;
     char *tok = hp_jwt_mint(sec, sub, hh, dev && *dev ? dev : NULL, now_s, now_s + ttl_ms / 1000);
     if (!tok) {
