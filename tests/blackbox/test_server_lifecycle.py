@@ -60,8 +60,12 @@ def test_restart_keeps_tasks_revision_and_log():
         assert st == 200 and t["revision"] == 7, t
         assert srv.stop() == 0
         srv.start()
-        st, t2, _ = srv.put("t9", tok, {"title": "replayed?"}, idem="k-restart")
+        # A retry of the same request after the restart gets the stored answer...
+        st, t2, _ = srv.put("t9", tok, {"title": "after restart"}, idem="k-restart")
         assert st == 200 and t2 == t, (t, t2)
+        # ...and the key stays bound to that request: another body is refused, nothing applied.
+        st, body, _ = srv.put("t9", tok, {"title": "replayed?"}, idem="k-restart")
+        assert st == 422 and body["error"] == "idempotency_key_reused", (st, body)
         # The event log survived: replay from 0 gives all 7 revisions in order.
         w = env.track(srv.ws(tok))
         events, ready = w.hello(0)
