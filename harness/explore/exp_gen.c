@@ -318,8 +318,11 @@ static void edit_fields(buf *b, const exp_step *st)
         put(b, ", title: v%d", v);
     if (st->fields & EXP_F_NOTES)
         put(b, ", notes: n%d", v);
+    /* done only ever becomes true: an edit to a field's default value
+     * (false) on a task created elsewhere is, for the three-way merge, no
+     * change at all (CF-2 takes theirs), while edits_kept expects ours. */
     if (st->fields & EXP_F_DONE)
-        put(b, ", done: %s", v % 2 ? "true" : "false");
+        put(b, ", done: true");
     if (st->fields & EXP_F_ASSIGNEE)
         put(b, ", assignee: %s", exp_names[v % 3]);
     if (st->fields & EXP_F_DUE)
