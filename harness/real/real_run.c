@@ -100,12 +100,23 @@ static const char *client_name_of_user(rl_world *w, const char *user)
     return user;
 }
 
+/* A stderr line that is not a log record (a sanitizer report, a library's
+ * own message, a foreign program's format) still goes to the trace, as a
+ * "log" record of level STDERR, so a crash shows in the timeline. */
+static void trace_raw(rl_world *w, const char *actor, const char *line)
+{
+    if (*line)
+        rl_trace_add(w, actor, "log", json_pack("{s:s,s:s}", "level", "STDERR", "line", line));
+}
+
 static void on_server_err(void *ud, const char *line)
 {
     rl_world *w = ud;
     json_t *r = parse_log(w, line);
-    if (!r)
+    if (!r) {
+        trace_raw(w, "server", line);
         return;
+    }
     const char *msg = json_string_value(json_object_get(r, "message"));
     const char *text = json_string_value(json_object_get(r, "text"));
     if (!strcmp(msg, "listening") && !w->port) {
@@ -141,8 +152,10 @@ static void on_client_err(void *ud, const char *line)
 {
     rl_cb *cb = ud;
     json_t *r = parse_log(cb->w, line);
-    if (!r)
+    if (!r) {
+        trace_raw(cb->w, cb->c->spec->name, line);
         return;
+    }
     rl_trace_add(cb->w, cb->c->spec->name, "log",
               json_pack("{s:O,s:s}", "level", json_object_get(r, "level"), "line", line));
     json_array_append_new(cb->c->logs, r);
@@ -168,7 +181,17 @@ static void on_client_out(void *ud, const char *line)
         json_array_append(c->answers, o);
     } else if (!strcmp(kind, "frame")) {
         json_array_append(c->frames, o);
-        rl_trace_add(w, c->spec->name, "observe", json_pack("{s:O}", "info", o));
+        /* The simulator's record shape ("ws": from, to; the message type
+         * as frame_type, there is no text), so reports show both alike. */
+        const char *from = json_string_value(json_object_get(o, "from"));
+        int in = from && !strcmp(from, "server");
+        json_t *ft = json_object_get(o, "type"), *bytes = json_object_get(o, "bytes");
+        json_t *rec = json_pack("{s:s,s:s,s:O,s:O}", "from", in ? "server" : c->spec->name, "to",
+                                in ? c->spec->name : "server", "frame_type", ft ? ft : json_null(),
+                                "bytes", bytes ? bytes : json_null());
+        if (json_is_true(json_object_get(o, "lost")))
+            json_object_set_new(rec, "lost", json_string("dropped"));
+        rl_trace_add(w, c->spec->name, "ws", rec);
     } else if (!strcmp(kind, "event")) {
         json_array_append(c->events, o);
         rl_trace_add(w, c->spec->name, "event", json_pack("{s:O}", "info", o));
@@ -183,7 +206,17 @@ static void on_client_out(void *ud, const char *line)
     } else if (!strcmp(kind, "http")) {
         json_object_set_new(o, "from", json_string(c->spec->name));
         json_array_append(c->http, o);
-        rl_trace_add(w, c->spec->name, "observe", json_pack("{s:O}", "info", o));
+        /* The simulator's "http" record shape; status 0 = no answer. */
+        json_t *st = json_object_get(o, "status");
+        json_t *m = json_object_get(o, "method"), *path = json_object_get(o, "path");
+        json_t *rec = json_pack("{s:s,s:s,s:O,s:O,s:O}", "from", c->spec->name, "to", "server",
+                                "method", m ? m : json_null(), "path", path ? path : json_null(),
+                                "status", json_integer_value(st) > 0 ? st : json_null());
+        if (json_is_string(json_object_get(o, "idem_key")))
+            json_object_set(rec, "idem_key", json_object_get(o, "idem_key"));
+        if (json_is_string(json_object_get(o, "error")))
+            json_object_set(rec, "lost", json_object_get(o, "error"));
+        rl_trace_add(w, c->spec->name, "http", rec);
     } else if (!strcmp(kind, "connection")) {
         const char *state = json_string_value(json_object_get(o, "state"));
         c->ready = state && !strcmp(state, "ready");
@@ -902,10 +935,17 @@ int scn_run_real(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
                 rl_trace_add(w, "harness", "assert", a);
                 char name[320];
                 snprintf(name, sizeof name, "%s:%d %s", s->file, line, text);
+                /* a failed check says what it expected and got, as in sim */
+                char *det = NULL;
+                if (!x->why && !x->ok &&
+                    asprintf(&det, "expected %s, got %s", o->expected ? o->expected : "?",
+                             o->actual ? o->actual : "?") < 0)
+                    det = NULL;
                 json_t *chk = json_pack("{s:s,s:b,s:s,s:s}", "name", name, "passed",
                                         !x->why && x->ok, "verdict",
                                         x->why ? "unobservable" : x->ok ? "passed" : "failed",
-                                        "detail", x->why ? x->why : "");
+                                        "detail", x->why ? x->why : det ? det : "");
+                free(det);
                 json_array_append_new(r->checks, chk);
                 if (!x->why && !x->ok && r->passed) {
                     char *msg = NULL;
