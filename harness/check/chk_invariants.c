@@ -15,7 +15,9 @@
  *   cache_bounded     C-2: no cache beyond cache_cap (sampled per step).
  *   no_token_in_logs  A-4: no minted token in any log record.
  *
- * Each adds one entry to result->checks ("invariant:<name>").
+ * Each adds one entry to result->checks ("invariant:<name>"); a failure's
+ * detail names the evidence and the step it points at ("[step 7,
+ * file:line]"), also as "line"/"step" in the entry (chk_failed_line).
  */
 #define _GNU_SOURCE
 #include "scn_run.h"
@@ -88,9 +90,148 @@ static int in_items(const json_t *items, const char *entity)
     return 0;
 }
 
+/* ---- where: the step behind a failure ------------------------------------ */
+
+/* Where an invariant's evidence lies: the step's line when the record
+ * names it (edits), otherwise the instant (epoch ms) of the evidence,
+ * mapped to the step running then (chk_invariants). */
+typedef struct chk_where {
+    int line, step;  /* 0 / -1 when not known */
+    int64_t t;       /* -1 when not known */
+} chk_where;
+
+/* The step in progress at epoch ms t: the last "step" trace entry at or
+ * before it (actions take no time, so several steps share an instant: the
+ * last of them is the one that was running when time moved on). */
+static void step_at(sim_world *w, int64_t t, int *line, int *step)
+{
+    size_t i;
+    json_t *e;
+    *line = 0;
+    *step = -1;
+    json_array_foreach(w->trace, i, e)
+    {
+        if (strcmp(jstr(e, "type"), "step") || strcmp(jstr(e, "actor"), "harness"))
+            continue;
+        if (jint(e, "t") + w->s->start_ms > t)
+            break;
+        if (json_object_get(e, "line")) {
+            *line = (int)jint(e, "line");
+            *step = (int)jint(e, "index");
+        }
+    }
+}
+
+static void where_record(chk_where *at, const json_t *rec)
+{
+    if (json_object_get(rec, "line")) {
+        at->line = (int)jint(rec, "line");
+        at->step = json_object_get(rec, "step") ? (int)jint(rec, "step") : -1;
+    }
+    at->t = jint(rec, "t");
+}
+
 /* ---- edits_kept --------------------------------------------------------- */
 
-static char *edits_kept(sim_world *w)
+static int is_write_of(const json_t *r, const char *cname, const char *id, int64_t t)
+{
+    char buf[128];
+    const char *pe = path_entity(jstr(r, "path"), buf, sizeof buf);
+    return pe && !strcmp(pe, id) && !strcmp(jstr(r, "from"), cname) && jint(r, "t") >= t &&
+           (!strcmp(jstr(r, "method"), "PUT") || !strcmp(jstr(r, "method"), "DELETE"));
+}
+
+/* Up to three requests of cname for id since t, "PUT 409 at +3.020s, ...",
+ * as evidence; "none" when there are none. */
+static char *requests_since(sim_world *w, const char *cname, const char *id, int64_t t)
+{
+    char *out = strdup("");
+    size_t j, shown = 0, total = 0;
+    json_t *r;
+    json_array_foreach(w->journal, j, r)
+    {
+        if (!is_write_of(r, cname, id, t))
+            continue;
+        if (shown < 3) {
+            char *o2 = scn_asprintf("%s%s%s %lld at %+.3fs", out, shown ? ", " : "",
+                                    jstr(r, "method"), (long long)jint(r, "status"),
+                                    (double)(jint(r, "t") - w->s->start_ms) / 1000.0);
+            free(out);
+            out = o2;
+            shown++;
+        }
+        total++;
+    }
+    if (!total) {
+        free(out);
+        return strdup("none");
+    }
+    if (total > shown) {
+        char *o2 = scn_asprintf("%s and %zu more", out, total - shown);
+        free(out);
+        out = o2;
+    }
+    return out;
+}
+
+/* The fields of edit i that no later accepted edit of the same client and
+ * task sets again: those its writes must still carry (the later ones are
+ * checked for their own edit).  NULL when a later delete supersedes it. */
+static json_t *fields_still_ours(sim_world *w, size_t i, const json_t *e)
+{
+    json_t *f = json_deep_copy(json_object_get(e, "fields"));
+    if (!json_is_object(f)) {
+        json_decref(f);
+        f = json_object();
+    }
+    size_t k;
+    json_t *e2;
+    json_array_foreach(w->edits, k, e2)
+    {
+        if (k <= i || !json_is_true(json_object_get(e2, "accepted")) ||
+            strcmp(jstr(e2, "client"), jstr(e, "client")) ||
+            strcmp(jstr(e2, "entity_id"), jstr(e, "entity_id")))
+            continue;
+        if (!strcmp(jstr(e2, "op"), "delete")) {
+            json_decref(f);
+            return NULL;
+        }
+        const char *key;
+        json_t *v;
+        void *tmp;
+        json_object_foreach_safe(json_object_get(e2, "fields"), tmp, key, v) json_object_del(f, key);
+    }
+    return f;
+}
+
+/* A later accepted edit of the same client and task (any op). */
+static int superseded(sim_world *w, size_t i, const json_t *e)
+{
+    size_t k;
+    json_t *e2;
+    json_array_foreach(w->edits, k, e2)
+    {
+        if (k > i && json_is_true(json_object_get(e2, "accepted")) &&
+            !strcmp(jstr(e2, "client"), jstr(e, "client")) &&
+            !strcmp(jstr(e2, "entity_id"), jstr(e, "entity_id")))
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * Q-1: every accepted edit is accounted for, each on its own evidence:
+ * a later write of the same client and task does not stand in for an
+ * edit that was never sent (issue 12: it used to hide the loss).
+ *   - dead-letter with REJECTED, or a conflict choice waiting with CONFLICT;
+ *   - settled without a request (CF-3, queue op "resolved") after it;
+ *   - a CONFLICT for the task (the user chose; values may be theirs);
+ *   - a put: a successful write at or after it whose body carries every
+ *     field of it that no later edit of the app set again;
+ *   - a delete: a successful DELETE at or after it, or a later edit of the
+ *     same task by the same app (queued after it, so it supersedes it).
+ */
+static char *edits_kept(sim_world *w, chk_where *at)
 {
     size_t i;
     json_t *e;
@@ -99,6 +240,10 @@ static char *edits_kept(sim_world *w)
         if (!json_is_true(json_object_get(e, "accepted")))
             continue; /* refused (Q-6): the user was told, nothing to keep */
         const char *cname = jstr(e, "client"), *id = jstr(e, "entity_id");
+        const char *op = jstr(e, "op");
+        int del = !strcmp(op, "delete");
+        int64_t t0 = jint(e, "t");
+        double rel = (double)(t0 - w->s->start_ms) / 1000.0;
         int ci = scn_client_index(w->s, cname);
         sim_client *c = &w->cl[ci];
         json_t *st = c->core ? cli_status(c->core) : NULL;
@@ -108,110 +253,96 @@ static char *edits_kept(sim_world *w)
         char *why = NULL;
         if (in_items(dead, id)) {
             if (!notified(c, "REJECTED", id))
-                why = scn_asprintf("%s's edit of %s is in the dead-letter list without a REJECTED "
-                                "notification", cname, id);
+                why = scn_asprintf("%s's %s of %s (at %+.3fs) is in the dead-letter list without "
+                                   "a REJECTED notification", cname, op, id, rel);
         } else if (in_items(conf, id)) {
             if (!notified(c, "CONFLICT", id))
-                why = scn_asprintf("%s's edit of %s waits for a conflict choice without a CONFLICT "
-                                "notification", cname, id);
+                why = scn_asprintf("%s's %s of %s (at %+.3fs) waits for a conflict choice "
+                                   "without a CONFLICT notification", cname, op, id, rel);
         } else if (in_items(queue, id)) {
             /* CF-3: while a CONFLICT banner waits for the user's choice the
              * queue waits behind it (FIFO), so a later item of another task
              * is kept, not lost.  Found by hp-harness explore. */
             if (!(json_array_size(conf) > 0 && notified(c, "CONFLICT", NULL)))
-                why = scn_asprintf("%s's edit of %s is still queued after healing", cname, id);
-        } else {
-            /* A successful write by this client of this entity, received by
-             * the server after the edit was made. */
-            json_t *last = NULL;
+                why = scn_asprintf("%s's %s of %s (at %+.3fs) is still queued after healing",
+                                   cname, op, id, rel);
+        } else if (settled(c, id, t0) || notified(c, "CONFLICT", id)) {
+            /* CF-3: settled without a request (edit meets delete answered
+             * "merge", or both sides deleted: queue op "resolved"), also
+             * after an earlier write of it went out (explore found a create
+             * acknowledged late, then a delete that met bob's), or the user
+             * chose in a CONFLICT banner: nothing was lost. */
+        } else if (del) {
+            int ok = superseded(w, i, e);
             size_t j;
             json_t *r;
             json_array_foreach(w->journal, j, r)
             {
-                char buf[128];
-                const char *pe = path_entity(jstr(r, "path"), buf, sizeof buf);
-                int64_t status = jint(r, "status");
-                if (!pe || strcmp(pe, id) || strcmp(jstr(r, "from"), cname) || status < 200 ||
-                    status > 299 || jint(r, "t") < jint(e, "t"))
-                    continue;
-                if (strcmp(jstr(r, "method"), "PUT") && strcmp(jstr(r, "method"), "DELETE"))
-                    continue;
-                last = r;
+                if (is_write_of(r, cname, id, t0) && !strcmp(jstr(r, "method"), "DELETE") &&
+                    jint(r, "status") >= 200 && jint(r, "status") <= 299)
+                    ok = 1;
             }
-            if (!last && settled(c, id, jint(e, "t"))) {
-                /* CF-3: settled without a request (edit meets delete answered
-                 * "merge", or both sides deleted): their version stands and
-                 * the app said so (queue op "resolved"); nothing was lost. */
-            } else if (!last) {
-                /* Name the request that did reach the server, if any. */
-                const char *seen = NULL;
-                int64_t seen_status = 0;
-                json_array_foreach(w->journal, j, r)
-                {
-                    char buf[128];
-                    const char *pe = path_entity(jstr(r, "path"), buf, sizeof buf);
-                    if (pe && !strcmp(pe, id) && !strcmp(jstr(r, "from"), cname) &&
-                        jint(r, "t") >= jint(e, "t")) {
-                        seen = jstr(r, "method");
-                        seen_status = jint(r, "status");
-                    }
-                }
-                if (seen)
-                    why = scn_asprintf("%s's %s of %s (t=%+lldms) was never applied: its last "
-                                       "request (%s) was answered %lld and nothing settled it",
-                                       cname, jstr(e, "op"), id,
-                                       (long long)(jint(e, "t") - w->s->start_ms), seen,
-                                       (long long)seen_status);
-                else
-                    why = scn_asprintf("%s's %s of %s (t=%+lldms) never reached the server", cname,
-                                       jstr(e, "op"), id, (long long)(jint(e, "t") - w->s->start_ms));
-            } else if (!notified(c, "CONFLICT", id)) {
-                /* Without a resolved conflict, the latest edit's values are
-                 * what the last write carried (auto-merge keeps ours). */
-                int latest = 1;
-                size_t k;
-                json_t *e2;
-                json_array_foreach(w->edits, k, e2)
-                {
-                    if (k > i && json_is_true(json_object_get(e2, "accepted")) &&
-                        !strcmp(jstr(e2, "client"), cname) && !strcmp(jstr(e2, "entity_id"), id))
-                        latest = 0;
-                }
-                /* CF-3: the edit was settled without a request after its
-                 * last write (both deleted; edit meets delete answered
-                 * merge): their version stands.  Found by hp-harness
-                 * explore (a create acknowledged late, then a delete that
-                 * met bob's). */
-                if (latest && settled(c, id, jint(last, "t")))
-                    latest = 0;
-                if (latest) {
-                    json_t *f = json_object_get(e, "fields");
-                    json_t *task = json_object_get(json_object_get(last, "body"), "task");
-                    if (!strcmp(jstr(e, "op"), "delete")) {
-                        if (strcmp(jstr(last, "method"), "DELETE"))
-                            why = scn_asprintf("%s deleted %s but its last write was a PUT", cname,
-                                            id);
-                    } else if (json_is_object(f) && !scn_json_subset(f, task)) {
-                        char *fs = json_dumps(f, JSON_COMPACT | JSON_SORT_KEYS);
-                        char *ts = json_dumps(task, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-                        why = scn_asprintf("%s's last edit of %s %s is not what it wrote: %s", cname,
-                                        id, fs ? fs : "?", ts ? ts : "nothing");
-                        free(fs);
-                        free(ts);
-                    }
-                }
+            if (!ok) {
+                char *ev = requests_since(w, cname, id, t0);
+                why = scn_asprintf("%s's delete of %s (at %+.3fs) was never applied: no "
+                                   "successful DELETE of it, nothing settled it; %s's writes of "
+                                   "%s since: %s", cname, id, rel, cname, id, ev);
+                free(ev);
             }
+        } else {
+            json_t *f = fields_still_ours(w, i, e);
+            int ok = f == NULL; /* superseded by a later delete */
+            json_t *closest = NULL;
+            size_t j;
+            json_t *r;
+            json_array_foreach(w->journal, j, r)
+            {
+                if (ok || !is_write_of(r, cname, id, t0) || jint(r, "status") < 200 ||
+                    jint(r, "status") > 299)
+                    continue;
+                json_t *task = json_object_get(json_object_get(r, "body"), "task");
+                if (!strcmp(jstr(r, "method"), "DELETE") && superseded(w, i, e))
+                    ok = 1; /* a later delete of ours went out instead */
+                else if (!strcmp(jstr(r, "method"), "PUT") && scn_json_subset(f, task))
+                    ok = 1;
+                else if (!strcmp(jstr(r, "method"), "PUT"))
+                    closest = r;
+            }
+            if (!ok) {
+                char *fs = json_dumps(f, JSON_COMPACT | JSON_SORT_KEYS);
+                if (closest) {
+                    char *ts = json_dumps(json_object_get(json_object_get(closest, "body"), "task"),
+                                          JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+                    why = scn_asprintf("%s's edit of %s (at %+.3fs) %s is in none of its "
+                                       "successful writes since; the last PUT (at %+.3fs) "
+                                       "carried %s", cname, id, rel, fs ? fs : "?",
+                                       (double)(jint(closest, "t") - w->s->start_ms) / 1000.0,
+                                       ts ? ts : "nothing");
+                    free(ts);
+                } else {
+                    char *ev = requests_since(w, cname, id, t0);
+                    why = scn_asprintf("%s's edit of %s (at %+.3fs) %s was never applied: no "
+                                       "successful PUT carried it, nothing settled it; %s's "
+                                       "writes of %s since: %s", cname, id, rel, fs ? fs : "?",
+                                       cname, id, ev);
+                    free(ev);
+                }
+                free(fs);
+            }
+            json_decref(f);
         }
         json_decref(st);
-        if (why)
+        if (why) {
+            where_record(at, e);
             return why;
+        }
     }
     return NULL;
 }
 
 /* ---- entity_order -------------------------------------------------------- */
 
-static char *entity_order(sim_world *w)
+static char *entity_order(sim_world *w, chk_where *at)
 {
     for (size_t ci = 0; ci < w->ncl; ci++) {
         sim_client *c = &w->cl[ci];
@@ -236,9 +367,11 @@ static char *entity_order(sim_world *w)
             json_int_t rev = jint(ev, "revision");
             json_t *prev = json_object_get(lastrev, id);
             if (prev && json_integer_value(prev) >= rev) {
-                why = scn_asprintf("%s applied %s revision %lld after revision %lld",
+                why = scn_asprintf("%s applied %s revision %lld after revision %lld (at %+.3fs)",
                                 c->spec->name, id, (long long)rev,
-                                (long long)json_integer_value(prev));
+                                (long long)json_integer_value(prev),
+                                (double)(jint(ev, "t") - w->s->start_ms) / 1000.0);
+                at->t = jint(ev, "t");
                 break;
             }
             json_object_set_new(lastrev, id, json_integer(rev));
@@ -275,8 +408,10 @@ static char *entity_order(sim_world *w)
                 continue;
             json_t *lp = json_object_get(lastpos, pe);
             if (lp && json_integer_value(lp) > json_integer_value(p)) {
-                why = scn_asprintf("%s sent a write of %s queued before one it had already sent",
-                                c->spec->name, pe);
+                why = scn_asprintf("%s sent a write of %s (%s %s, at %+.3fs) queued before one "
+                                   "it had already sent", c->spec->name, pe, jstr(r, "method"),
+                                   key, (double)(jint(r, "t") - w->s->start_ms) / 1000.0);
+                at->t = jint(r, "t");
                 break;
             }
             json_object_set(lastpos, pe, p);
@@ -306,20 +441,26 @@ static long count_logs(sim_world *w, const char *actor, const char *msg_prefix)
     return n;
 }
 
-static char *conflicts_logged(sim_world *w)
+static char *conflicts_logged(sim_world *w, chk_where *at)
 {
     long sent = 0;
     size_t i;
-    json_t *r;
+    json_t *r, *last = NULL;
     json_array_foreach(w->journal, i, r)
     {
-        if (jint(r, "status") == 409)
+        if (jint(r, "status") == 409) {
             sent++;
+            last = r;
+        }
     }
     long swarn = count_logs(w, "server", "conflict");
-    if (swarn < sent)
-        return scn_asprintf("the server sent %ld 409s but logged %ld WARNING conflict records", sent,
-                         swarn);
+    if (swarn < sent) {
+        at->t = jint(last, "t");
+        return scn_asprintf("the server sent %ld 409s but logged %ld WARNING conflict records "
+                            "(last 409: %s %s from %s at %+.3fs)", sent, swarn,
+                            jstr(last, "method"), jstr(last, "path"), jstr(last, "from"),
+                            (double)(jint(last, "t") - w->s->start_ms) / 1000.0);
+    }
     for (size_t ci = 0; ci < w->ncl; ci++) {
         sim_client *c = &w->cl[ci];
         long cw = count_logs(w, c->spec->name, "conflict");
@@ -332,17 +473,34 @@ static char *conflicts_logged(sim_world *w)
 
 /* ---- bounds and tokens ---------------------------------------------------- */
 
-static char *queue_bounded(sim_world *w)
+static char *queue_bounded(sim_world *w, chk_where *at)
 {
     for (size_t ci = 0; ci < w->ncl; ci++)
-        if (w->cl[ci].max_queue > w->policy.queue_max)
+        if (w->cl[ci].max_queue > w->policy.queue_max) {
+            /* The first enqueue past the bound, when the app said so. */
+            size_t i;
+            json_t *q;
+            json_array_foreach(w->cl[ci].queue_obs, i, q)
+            {
+                if (jint(q, "length") > w->policy.queue_max) {
+                    at->t = jint(q, "t");
+                    return scn_asprintf("%s's queue reached %d items (queue_max %d); item %lld "
+                                        "was %s %s at %+.3fs", w->cl[ci].spec->name,
+                                        w->cl[ci].max_queue, w->policy.queue_max,
+                                        (long long)jint(q, "length"), jstr(q, "op"),
+                                        jstr(q, "entity_id"),
+                                        (double)(jint(q, "t") - w->s->start_ms) / 1000.0);
+                }
+            }
             return scn_asprintf("%s's queue reached %d items (queue_max %d)", w->cl[ci].spec->name,
                              w->cl[ci].max_queue, w->policy.queue_max);
+        }
     return NULL;
 }
 
-static char *cache_bounded(sim_world *w)
+static char *cache_bounded(sim_world *w, chk_where *at)
 {
+    (void)at; /* sampled after each step: no instant to name (chk_invariants says so) */
     for (size_t ci = 0; ci < w->ncl; ci++)
         if (w->cl[ci].max_cache_bytes > w->policy.cache_cap_bytes)
             return scn_asprintf("%s's cache reached %lld bytes (cache_cap %lld)",
@@ -351,7 +509,7 @@ static char *cache_bounded(sim_world *w)
     return NULL;
 }
 
-static char *no_token_in_logs(sim_world *w)
+static char *no_token_in_logs(sim_world *w, chk_where *at)
 {
     size_t i, j;
     json_t *r, *t;
@@ -362,9 +520,11 @@ static char *no_token_in_logs(sim_world *w)
         {
             const char *tok = json_string_value(t);
             const char *sig = tok ? strrchr(tok, '.') : NULL;
-            if ((tok && strstr(line, tok)) || (sig && strlen(sig) > 8 && strstr(line, sig + 1)))
+            if ((tok && strstr(line, tok)) || (sig && strlen(sig) > 8 && strstr(line, sig + 1))) {
+                at->t = jint(r, "t");
                 return scn_asprintf("a token appears in a %s log record: \"%.80s...\"",
                                  jstr(r, "actor"), line);
+            }
         }
     }
     return NULL;
@@ -372,7 +532,7 @@ static char *no_token_in_logs(sim_world *w)
 
 char *chk_invariants(sim_world *w, scn_result *r, int healed)
 {
-    typedef char *(*chk_fn)(sim_world *);
+    typedef char *(*chk_fn)(sim_world *, chk_where *);
     static const chk_fn fns[] = {edits_kept, entity_order, conflicts_logged,
                                  queue_bounded, cache_bounded, no_token_in_logs};
     char *first = NULL;
@@ -388,7 +548,27 @@ char *chk_invariants(sim_world *w, scn_result *r, int healed)
             json_object_set_new(c, "passed", json_true());
             json_object_set_new(c, "detail", json_string("skipped (heal: false)"));
         } else {
-            char *why = fns[b](w);
+            chk_where at = {0, -1, -1};
+            char *why = fns[b](w, &at);
+            if (why) {
+                /* Name the step: the one the evidence points at, or the
+                 * one running when it happened. */
+                if (!at.line && at.t >= 0)
+                    step_at(w, at.t, &at.line, &at.step);
+                char *loc = at.line ? scn_asprintf("%s:%d", w->s->file, at.line)
+                                    : scn_asprintf("%s (no single step: sampled after each step)",
+                                                   w->s->file);
+                char *full = at.step >= 0
+                                 ? scn_asprintf("%s [step %d, %s]", why, at.step + 1, loc)
+                                 : scn_asprintf("%s [%s]", why, loc);
+                free(loc);
+                free(why);
+                why = full;
+                if (at.line)
+                    json_object_set_new(c, "line", json_integer(at.line));
+                if (at.step >= 0)
+                    json_object_set_new(c, "step", json_integer(at.step));
+            }
             json_object_set_new(c, "passed", json_boolean(why == NULL));
             json_object_set_new(c, "detail", json_string(why ? why : ""));
             if (why && !first)
@@ -398,4 +578,21 @@ char *chk_invariants(sim_world *w, scn_result *r, int healed)
         json_array_append_new(r->checks, c);
     }
     return first;
+}
+
+int chk_failed_line(const scn_result *r, int *step)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(r->checks, i, c)
+    {
+        if (strncmp(jstr(c, "name"), "invariant:", 10) || json_is_true(json_object_get(c, "passed")))
+            continue;
+        if (step)
+            *step = json_object_get(c, "step") ? (int)jint(c, "step") : -1;
+        return (int)jint(c, "line");
+    }
+    if (step)
+        *step = -1;
+    return 0;
 }

@@ -43,5 +43,8 @@ int scn_json_subset(const json_t *exp, const json_t *act);
 /* Invariants after the run: appends to r->checks, returns the first
  * failure message (malloc'd) or NULL. */
 char *chk_invariants(sim_world *w, scn_result *r, int healed);
+/* The line of the step the first failed invariant points at (0: none),
+ * its 0-based index in *step (-1: none). */
+int chk_failed_line(const scn_result *r, int *step);
 
 #endif

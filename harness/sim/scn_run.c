@@ -359,6 +359,8 @@ static int client_action(run_ctx *x, int ci, const char *act, const scn_node *ar
         json_object_set_new(e, "entity_id", json_string(id));
         json_object_set_new(e, "fields", fields ? json_incref(fields) : json_null());
         json_object_set_new(e, "accepted", json_boolean(rc == 0));
+        json_object_set_new(e, "line", json_integer(at->line)); /* invariants name the step */
+        json_object_set_new(e, "step", json_integer(x->step));
         if (rc) {
             /* a refusal is the app's answer, not a scenario error. */
             json_t *t = sim_trace(w, "harness", "step");
@@ -643,8 +645,8 @@ int scn_run(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
     if (!runtime && r->passed) {
         char *why = chk_invariants(w, r, healed);
         if (why) {
-            x.step = -1;
-            fail(&x, s->root->line, "%s", why);
+            int line = chk_failed_line(r, &x.step); /* the step its evidence points at */
+            fail(&x, line ? line : s->root->line, "%s", why);
             free(why);
         }
     }

@@ -562,7 +562,7 @@ static void test_edits_kept_settled(void **st)
     char *why = chk_invariants(w, &r, 1);
     assert_non_null(why);
     assert_non_null(strstr(why, "bob's delete of t1"));
-    assert_non_null(strstr(why, "(DELETE) was answered 409"));
+    assert_non_null(strstr(why, "writes of t1 since: DELETE 409 at"));
     free(why);
     json_decref(r.checks);
     /* Settled by the app after the edit: kept. */
@@ -582,6 +582,80 @@ static void test_edits_kept_settled(void **st)
     scn_free(s);
 }
 
+/* edits_kept judges every edit on its own evidence (issue 12): a later
+ * successful write of the same task by the same app does not stand in for
+ * an earlier edit that never went out, and the failure names the edit's
+ * step (file:line) and what was sent. */
+static void test_edits_kept_later_write(void **st)
+{
+    (void)st;
+    scn_scenario *s = load("k.yaml", "id: t/k\nname: k\nrules: [Q-1]\n"
+                                     "clients: {bob: {}}\n"
+                                     "steps: [{wait: 1s}]\n");
+    json_t *trace = json_array();
+    char err[128];
+    sim_world *w = sim_new(s, 1, trace, err, sizeof err);
+    assert_non_null(w);
+    /* bob retitles t1 (step 3, line 7: lost), then adds notes (line 9). */
+    json_t *e1 = rec(w, w->edits);
+    json_object_set_new(e1, "client", json_string("bob"));
+    json_object_set_new(e1, "op", json_string("put"));
+    json_object_set_new(e1, "entity_id", json_string("t1"));
+    json_object_set_new(e1, "fields", json_pack("{s:s}", "title", "Oat milk"));
+    json_object_set_new(e1, "accepted", json_true());
+    json_object_set_new(e1, "line", json_integer(7));
+    json_object_set_new(e1, "step", json_integer(2));
+    json_t *e2 = rec(w, w->edits);
+    json_object_set_new(e2, "client", json_string("bob"));
+    json_object_set_new(e2, "op", json_string("put"));
+    json_object_set_new(e2, "entity_id", json_string("t1"));
+    json_object_set_new(e2, "fields", json_pack("{s:s}", "notes", "2 l"));
+    json_object_set_new(e2, "accepted", json_true());
+    json_object_set_new(e2, "line", json_integer(9));
+    json_object_set_new(e2, "step", json_integer(3));
+    /* Only the notes went out: the title edit was dropped. */
+    json_t *j = rec(w, w->journal);
+    json_object_set_new(j, "from", json_string("bob"));
+    json_object_set_new(j, "method", json_string("PUT"));
+    json_object_set_new(j, "path", json_string("/api/v0.2/tasks/t1"));
+    json_object_set_new(j, "status", json_integer(200));
+    json_object_set_new(j, "body", json_pack("{s:{s:s,s:s,s:s}}", "task", "id", "t1", "title",
+                                             "Milk", "notes", "2 l"));
+    scn_result r = {0};
+    r.checks = json_array();
+    char *why = chk_invariants(w, &r, 1);
+    assert_non_null(why);
+    assert_non_null(strstr(why, "invariant edits_kept: bob's edit of t1"));
+    assert_non_null(strstr(why, "{\"title\":\"Oat milk\"} is in none of its successful writes"));
+    assert_non_null(strstr(why, "carried {\"id\":\"t1\",\"notes\":\"2 l\",\"title\":\"Milk\"}"));
+    assert_non_null(strstr(why, "[step 3, k.yaml:7]"));
+    int step;
+    assert_int_equal(chk_failed_line(&r, &step), 7);
+    assert_int_equal(step, 2);
+    free(why);
+    json_decref(r.checks);
+    /* Coalesced into the one PUT (title and notes): both kept. */
+    json_object_set_new(j, "body", json_pack("{s:{s:s,s:s,s:s}}", "task", "id", "t1", "title",
+                                             "Oat milk", "notes", "2 l"));
+    r.checks = json_array();
+    why = chk_invariants(w, &r, 1);
+    assert_true(check_passed(&r, "invariant:edits_kept"));
+    free(why);
+    json_decref(r.checks);
+    /* A later edit that sets the title again takes over that field. */
+    json_object_set_new(e2, "fields", json_pack("{s:s,s:s}", "notes", "2 l", "title", "Milk"));
+    json_object_set_new(j, "body", json_pack("{s:{s:s,s:s,s:s}}", "task", "id", "t1", "title",
+                                             "Milk", "notes", "2 l"));
+    r.checks = json_array();
+    why = chk_invariants(w, &r, 1);
+    assert_true(check_passed(&r, "invariant:edits_kept"));
+    free(why);
+    json_decref(r.checks);
+    sim_free(w);
+    json_decref(trace);
+    scn_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -591,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_failure_reports_line), cmocka_unit_test(test_wait_until),
         cmocka_unit_test(test_invariants_listed), cmocka_unit_test(test_invariants_detect),
         cmocka_unit_test(test_edits_kept_settled),
+        cmocka_unit_test(test_edits_kept_later_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
