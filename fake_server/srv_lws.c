@@ -58,6 +58,7 @@ void srv_lws_limits_defaults(srv_lws_limits *l)
     l->http_timeout_s = 10;
     l->max_uri = 4096;
     l->max_header = 8192;
+    l->ws_sndbuf = (size_t)256 << 10;
 }
 
 static int64_t mono_ms(void)
@@ -100,8 +101,11 @@ void srvl_pump(void)
         }
         case HP_OUT_WS_SEND: {
             conn *c = srvl_conn_find(it.id);
-            if (c && it.body)
-                srvl_conn_queue(c, it.body, it.body_len ? it.body_len : strlen(it.body));
+            if (c && it.body) {
+                size_t len = it.body_len ? it.body_len : strlen(it.body);
+                srvl_conn_queue(c, it.body, len); /* takes the buffer */
+                it.body = NULL;
+            }
             break;
         }
         case HP_OUT_WS_CLOSE: {
@@ -318,6 +322,8 @@ int srv_lws_run(srv_core *core, const hp_env *env, const hp_policy *policy,
             l->max_uri = d.max_uri;
         if (!l->max_header)
             l->max_header = d.max_header;
+        if (!l->ws_sndbuf)
+            l->ws_sndbuf = d.ws_sndbuf;
     }
     srvl.core = core;
     srvl.env = env;
@@ -350,6 +356,7 @@ int srv_lws_run(srv_core *core, const hp_env *env, const hp_policy *policy,
      * timeout, WS-5 silence). */
     info.timeout_secs = (unsigned)srvl.opts.lim.http_timeout_s;
     info.keepalive_timeout = srvl.opts.lim.http_timeout_s;
+    info.timeout_secs_ah_idle = (unsigned)srvl.opts.lim.http_timeout_s;
     info.options = 0;
     if (opts->iface && strchr(opts->iface, '.') && !strchr(opts->iface, ':'))
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
@@ -405,6 +412,9 @@ int srv_lws_run(srv_core *core, const hp_env *env, const hp_policy *policy,
     lws_context_destroy(ctx);
     while (srvl.conns)
         srvl_conn_unlink_free(srvl.conns);
+    free(srvl.wbuf);
+    srvl.wbuf = NULL;
+    srvl.wbuf_cap = 0;
     /* users are freed with their last connection */
     uint64_t commits = 0, writes = 0, gmax = 0;
     srv_group_stats(core, &commits, &writes, &gmax);

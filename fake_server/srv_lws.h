@@ -29,6 +29,10 @@ typedef struct srv_lws_limits {
                                    (--http-timeout) */
     size_t max_uri;             /* request target bytes, default 4096 (414) */
     size_t max_header;          /* request head bytes, default 8192 (431) */
+    size_t ws_sndbuf;           /* kernel send buffer of a WebSocket (SO_SNDBUF),
+                                   default 256 KiB (--ws-sndbuf): what a slow
+                                   reader holds in the kernel, outside the
+                                   output limits */
 } srv_lws_limits;
 
 void srv_lws_limits_defaults(srv_lws_limits *l);

@@ -28,11 +28,13 @@
 
 /* ---- WebSocket connections (srv_lws_ws.c) ------------------------------- */
 
-/* One outgoing text frame, LWS_PRE bytes of headroom before the payload. */
+/* One outgoing text frame: the core's own buffer, taken over from its
+ * outbox item (no copy per queued frame; lws's LWS_PRE headroom is added
+ * at write time in one shared buffer). */
 typedef struct ws_frame {
     struct ws_frame *next;
     size_t len;
-    unsigned char data[];      /* LWS_PRE + len */
+    char *data;                /* owned */
 } ws_frame;
 
 /* Output accounting of one user (token sub): shared by their connections. */
@@ -110,6 +112,8 @@ typedef struct srv_lws_state {
     size_t n_conns;
     ws_user *users;
     size_t queued_total;              /* bytes queued over every connection */
+    unsigned char *wbuf;              /* LWS_PRE + wbuf_cap: the frame being written */
+    size_t wbuf_cap;
     uint64_t next_id;
     pss *pending;                     /* requests handed to the core, unanswered */
     int group;                        /* group commit on */
@@ -127,8 +131,9 @@ void srvl_pump(void);
 conn *srvl_conn_find(uint64_t id);
 void srvl_conn_unlink_free(conn *c);
 void srvl_conn_want_write(conn *c);
-/* Queue one frame (copied) on c and enforce the output limits. */
-void srvl_conn_queue(conn *c, const char *body, size_t len);
+/* Queue one frame on c (takes body, malloc'd, whatever happens) and
+ * enforce the output limits. */
+void srvl_conn_queue(conn *c, char *body, size_t len);
 void srvl_conn_close(conn *c, int code, const char *reason);
 void srvl_conn_want_pull(conn *c);
 int srvl_ws_filter(struct lws *wsi, pss *p);

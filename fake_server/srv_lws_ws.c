@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "hp_log.h"
 #include "hp_msg.h"
@@ -78,6 +79,7 @@ static void drop_queue(conn *c)
 {
     while (c->head) {
         ws_frame *n = c->head->next;
+        free(c->head->data);
         free(c->head);
         c->head = n;
     }
@@ -173,18 +175,21 @@ static void enforce_limits(conn *c)
     }
 }
 
-void srvl_conn_queue(conn *c, const char *body, size_t len)
+void srvl_conn_queue(conn *c, char *body, size_t len)
 {
-    if (c->close_code)
-        return; /* closing: nothing more goes out */
-    ws_frame *f = malloc(sizeof *f + LWS_PRE + len);
+    if (c->close_code) {
+        free(body); /* closing: nothing more goes out */
+        return;
+    }
+    ws_frame *f = malloc(sizeof *f);
     if (!f) {
+        free(body);
         close_slow(c, "out_of_memory", 0);
         return;
     }
     f->next = NULL;
     f->len = len;
-    memcpy(f->data + LWS_PRE, body, len);
+    f->data = body;
     if (c->tail)
         c->tail->next = f;
     else
@@ -286,6 +291,14 @@ int srvl_ws_filter(struct lws *wsi, pss *p)
 void srvl_ws_established(struct lws *wsi, conn *c)
 {
     c->established = 1;
+    /* The kernel's own buffer for a reader that does not read: bounded too
+     * (Linux autotunes it up to tcp_wmem's maximum, 4 MiB by default,
+     * per connection). */
+    int fd = (int)lws_get_socket_fd(wsi);
+    int sb = srvl.opts.lim.ws_sndbuf > (size_t)INT32_MAX / 2 ? INT32_MAX / 2
+                                                             : (int)srvl.opts.lim.ws_sndbuf;
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof sb);
     if (c->head || c->close_code || c->want_pull)
         lws_callback_on_writable(wsi);
 }
@@ -346,6 +359,7 @@ int srvl_ws_writeable(struct lws *wsi, conn *c)
 {
     if (c->head) {
         ws_frame *f = c->head;
+        size_t f_len = f->len;
         c->head = f->next;
         if (!c->head)
             c->tail = NULL;
@@ -353,8 +367,20 @@ int srvl_ws_writeable(struct lws *wsi, conn *c)
         srvl.queued_total -= f->len;
         if (c->user)
             c->user->queued -= f->len;
-        int n = lws_write(wsi, f->data + LWS_PRE, f->len, LWS_WRITE_TEXT);
+        if (f->len > srvl.wbuf_cap) {
+            unsigned char *nb = realloc(srvl.wbuf, LWS_PRE + f->len);
+            if (!nb) {
+                free(f->data);
+                free(f);
+                return -1;
+            }
+            srvl.wbuf = nb;
+            srvl.wbuf_cap = f->len;
+        }
+        memcpy(srvl.wbuf + LWS_PRE, f->data, f->len);
+        free(f->data);
         free(f);
+        int n = lws_write(wsi, srvl.wbuf + LWS_PRE, f_len, LWS_WRITE_TEXT);
         if (n < 0)
             return -1;
         if (c->head || c->close_code || c->want_pull)

@@ -88,7 +88,8 @@ static const char USAGE[] =
     "  --max-locks-per-user N       soft-locks one user holds, else 429 (default 256)\n"
     "  --max-heartbeat-locks N      lock ids read from one HEARTBEAT (default 256)\n"
     "  --http-timeout SECS          close a socket without a complete request head,\n"
-    "                               or idle on keep-alive, after SECS (default 10)\n"
+    "                               or idle on keep-alive, after SECS (default 10)\n"    "  --ws-sndbuf SIZE             kernel send buffer of a WebSocket (SO_SNDBUF,\n"
+    "                               default 256KiB)\n"
     "  -h, --help             this text\n"
     "\n"
     "token: print a development token (HS256; iat = now, exp = now + ttl).\n"
@@ -432,6 +433,7 @@ int main(int argc, char **argv)
         {"--max-locks-per-user", 0, 1, 1000000, NULL, &lim.locks_per_user, NULL},
         {"--max-heartbeat-locks", 0, 1, 1000000, NULL, &lim.heartbeat_lock_ids, NULL},
         {"--http-timeout", 0, 1, 3600, NULL, &tlim.http_timeout_s, NULL},
+        {"--ws-sndbuf", 1, 4 << 10, 64 << 20, &tlim.ws_sndbuf, NULL, NULL},
     };
     const size_t n_lflags = sizeof lflags / sizeof *lflags;
     for (int i = 1; i < argc; i++) {
