@@ -31,10 +31,11 @@ DEFAULTS = {
     "max_body": 1048576,
     "mergeable_fields": list(FIELDS),  # CF-2
     "event_retain": 10000,
+    "idempotency_window": 86400000,    # Q-3, server side; accepted, unused here
 }
 
 DURATION_KEYS = ("heartbeat_interval", "hello_timeout", "lock_ttl", "offline_long",
-                 "cache_window", "request_timeout")
+                 "cache_window", "request_timeout", "idempotency_window")
 INT_KEYS = {"heartbeat_misses": 1, "queue_max": 1, "sync_failed_after": 1, "event_retain": 0}
 SIZE_KEYS = ("cache_cap", "max_frame", "max_body")
 
