@@ -144,6 +144,17 @@ int rl_fail(rl_world *w, const char *fmt, ...) __attribute__((format(printf, 2, 
 void rl_pump(rl_world *w, double ms);
 /* real_run.c: one trace entry (extra is taken). */
 void rl_trace_add(rl_world *w, const char *actor, const char *type, json_t *extra);
+
+/* real_records.c: line handlers for rl_read_lines() (ud: the world, or an
+ * rl_cb for a client's lines). */
+typedef struct rl_cb {
+    rl_world *w;
+    rl_client *c;
+} rl_cb;
+void rl_on_server_err(void *ud, const char *line);
+void rl_on_client_err(void *ud, const char *line);
+void rl_on_client_out(void *ud, const char *line);
+void rl_on_proxy_err(void *ud, const char *line);
 /* real_token.c: a token for a scenario client whose lifetime the scenario
  * chose, minted on a whole second of the scaled schedule (A-2). */
 char *rl_mint_for_client(rl_world *w, const scn_client_spec *sp, int64_t ttl_ms);

@@ -13,7 +13,7 @@ foreach(f report.json report.html)
   file(SIZE ${DIR}/${f} size)
   if(size GREATER_EQUAL limit)
     message(FATAL_ERROR "${DIR}/${f} is ${size} bytes, over the ${limit}-byte budget of a "
-                        "compact report (see docs/REPORTS.md)")
+                        "compact report (see reports/README.md)")
   endif()
   message(STATUS "${f}: ${size} bytes (budget ${limit})")
 endforeach()
