@@ -18,7 +18,9 @@ execute_process(COMMAND ${BROWSER} --headless --no-sandbox --disable-gpu
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "${BROWSER} exited ${rc}")
 endif()
-foreach(want "data-done=\"1\"" "id=\"f-0\"" "<svg class=\"t\"" "1 passed</span>")
+# ... and each scenario's step times table (virtual and wall time per step).
+foreach(want "data-done=\"1\"" "id=\"f-0\"" "<svg class=\"t\"" "1 passed</span>"
+        "<summary>step times (virtual, wall)</summary>" " ms</td><td class=\"stx\">")
   string(FIND "${dom}" "${want}" at)
   if(at EQUAL -1)
     message(FATAL_ERROR "rendered page lacks ${want}: the report's script did not run through")
