@@ -5,7 +5,9 @@
  * message is the assertion text with its scenario file:line so a red test
  * in a CI page says where to look.
  */
+#define _GNU_SOURCE
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rpt.h"
@@ -202,6 +204,21 @@ int rpt_junit_write(FILE *f, const rpt_run *run)
         if (r->name && *r->name) {
             fputs("&#10;scenario: ", f);
             rpt_xml_escape(f, r->name);
+        }
+        /* What the terminal explains (every failed assertion, the
+         * timeline before the first), for CI pages that show the body. */
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&buf, &len);
+        if (m) {
+            rpt_term_opts plain = {0, 0, 0};
+            rpt_term_explain(m, r, err, &plain);
+            fclose(m);
+            if (buf && *buf) {
+                fputs("&#10;", f);
+                rpt_xml_escape(f, buf);
+            }
+            free(buf);
         }
         fprintf(f, "</%s>\n  </testcase>\n", tag);
     }

@@ -259,6 +259,12 @@ static void test_one_reports_line(void **state)
     assert_int_equal(hx("run", "s", "--no-reports", "--json", "x.json", "--junit", "y/j.xml",
                         NULL), 1);
     assert_true(pos("\nreports: y/j.xml, x.json\n") >= 0);
+    /* JUnit's failure body explains as the terminal does */
+    char *j = rel_slurp("y/j.xml");
+    assert_non_null(strstr(j, "3 failed assertions:"));
+    assert_non_null(strstr(j, "timeline: the last "));
+    assert_null(strchr(j, '\033'));
+    free(j);
     assert_int_equal(hx("run", "s", "--no-reports", NULL), 1);
     assert_int_equal(pos("reports:"), -1);
 }
