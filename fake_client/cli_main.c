@@ -35,6 +35,10 @@
 #include "hp_msg.h"
 #include "hp_policy.h"
 
+#ifndef HP_VERSION
+#define HP_VERSION "unknown" /* CMake defines it from project() */
+#endif
+
 /* ---- the interface between the program's two files ---------------------
  * (The program has no private header: these few prototypes are repeated,
  * identically, at the top of cli_lws.c.) */
@@ -443,6 +447,7 @@ static const char USAGE[] =
     "  --online yes|no   whether the device has a network when the app starts\n"
     "                    (default yes; no = as after the `offline` command)\n"
     "  --help            this text\n"
+    "  --version         print the version and exit\n"
     "\n"
     "Commands: edit, delete, lock, unlock, offline, online, sync_now, choose,\n"
     "token, status, cached, quit; send_frame (a raw frame) and drop (lose messages),\n"
@@ -508,7 +513,7 @@ int main(int argc, char **argv)
     double scale = 1.0;
     hp_log_level level = HP_LOG_INFO;
 
-    enum { O_SERVER = 1, O_TOKEN, O_TOKEN_FILE, O_DB, O_KEY, O_SCALE, O_LEVEL, O_NAME, O_CA, O_POLICY, O_FRAMES, O_BODIES, O_NOSTART, O_ONLINE, O_HELP };
+    enum { O_SERVER = 1, O_TOKEN, O_TOKEN_FILE, O_DB, O_KEY, O_SCALE, O_LEVEL, O_NAME, O_CA, O_POLICY, O_FRAMES, O_BODIES, O_NOSTART, O_ONLINE, O_HELP, O_VERSION };
     static const struct option opts[] = {
         {"server", required_argument, NULL, O_SERVER},
         {"token", required_argument, NULL, O_TOKEN},
@@ -525,6 +530,7 @@ int main(int argc, char **argv)
         {"no-start", no_argument, NULL, O_NOSTART},
         {"online", required_argument, NULL, O_ONLINE},
         {"help", no_argument, NULL, O_HELP},
+        {"version", no_argument, NULL, O_VERSION},
         {NULL, 0, NULL, 0},
     };
     opterr = 0;
@@ -561,6 +567,7 @@ int main(int argc, char **argv)
                             optarg);
             break;
         case O_HELP: fputs(USAGE, stdout); return 0;
+        case O_VERSION: printf("hp-fake-client %s\n", HP_VERSION); return 0;
         case ':': usage_error("%s needs a value", argv[optind - 1]); break;
         default: usage_error("unknown option \"%s\"", argv[optind - 1]); break;
         }

@@ -37,6 +37,9 @@
 #define HP_TOKEN_TTL_MAX_MS HP_DURATION_MAX_MS
 #define EXIT_RUNTIME 3
 #define DEFAULT_DB "hp-fake-server.db"
+#ifndef HP_VERSION
+#define HP_VERSION "unknown" /* CMake defines it from project() */
+#endif
 
 static const char USAGE[] =
     "usage: hp-fake-server [--listen HOST:PORT] [--db FILE]\n"
@@ -91,6 +94,7 @@ static const char USAGE[] =
     "                               or idle on keep-alive, after SECS (default 10)\n"    "  --ws-sndbuf SIZE             kernel send buffer of a WebSocket (SO_SNDBUF,\n"
     "                               default 256KiB)\n"
     "  -h, --help             this text\n"
+    "  --version              print the version and exit\n"
     "\n"
     "token: print a development token (HS256; iat = now, exp = now + ttl).\n"
     "  --sub USER  --hh HOUSEHOLD  [--dev DEVICE]  [--ttl DURATION: 30s, 15m, 1h, 7d]\n"
@@ -411,6 +415,11 @@ static int parse_listen(const char *s, char *host, size_t hostlen, int *port)
 
 int main(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--version")) {
+            printf("hp-fake-server %s\n", HP_VERSION);
+            return 0;
+        }
     if (argc > 1 && !strcmp(argv[1], "token"))
         return token_main(argc - 1, argv + 1);
 

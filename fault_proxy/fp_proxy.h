@@ -26,7 +26,11 @@
 #include "fp_journal.h"
 #include "hp_env.h"
 
-#define FP_VERSION "0.2.0"
+#ifdef HP_VERSION
+#define FP_VERSION HP_VERSION /* CMake's project() version */
+#else
+#define FP_VERSION "unknown"
+#endif
 
 /* Limits (docs/FAULT_PROXY.md). */
 #define FP_JOURNAL_ENTRIES_DEFAULT 100000

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh: set up, then run every test (CTest) in the normal build - with the
 # mutation check, which shows the suite catches 49 deliberate rule breaks - and
-# again under ASan + UBSan; then the fuzz targets (clang: replay of the seeds
+# again under ASan + UBSan; then the Debian package (installed with apt, run,
+# removed: scripts/package-test.sh) and the fuzz targets (clang: replay of the seeds
 # and regressions, a short campaign each; fuzz/README.md).  Exits non-zero on
 # any failure.
 set -euo pipefail
@@ -19,6 +20,8 @@ for kind in mutation asan; do
   echo "== $kind tests"
   (cd "$dir" && ctest --output-on-failure -j 2 --timeout 600) || status=1
 done
+echo "== package: build the .deb, install it with apt, run it, remove it"
+bash scripts/package-test.sh build || status=1
 echo "== fuzz build"
 bash scripts/build.sh fuzz
 echo "== fuzz: replay and short campaigns"

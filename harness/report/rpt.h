@@ -23,7 +23,11 @@
 
 #include "harness.h"
 
-#define HX_VERSION "0.2.0"
+#ifdef HP_VERSION
+#define HX_VERSION HP_VERSION /* CMake's project() version */
+#else
+#define HX_VERSION "unknown"
+#endif
 
 /* What a report says about the run as a whole. */
 typedef struct rpt_meta {
