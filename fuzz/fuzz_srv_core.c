@@ -13,13 +13,22 @@
  *   @restart                     a new core over the same store
  *   @shutdown                    srv_shutdown
  *   @fault drop USER N | fail METHOD PREFIX N STATUS RA | conflict ID
+ *   @limits REPLAY_MAX CHUNK CONNS_USER CONNS_TOTAL LOCKS HB_LOCKS
+ *                                srv_set_limits (0 = default; small values
+ *                                reach the bounds with small inputs)
+ * The driver answers HP_OUT_WS_WANT_WRITABLE at once with srv_ws_writable
+ * (as the simulator does: no socket buffers).
  *
  * Oracles (abort = a finding): every request gets exactly one response
  * with a status in 100..599 and, when it has a body, a JSON object with
  * "error" for every status >= 400; every frame the server sends is a JSON
  * object; a 2xx answer to a write on /tasks/{id} is about task {id}, and
- * to a DELETE a tombstone (the Idempotency-Key binding, issue 11); a refused upgrade names a 4xx status
- * and a JSON body.  Sanitizers catch the rest.
+ * to a DELETE a tombstone (the Idempotency-Key binding, issue 11); one
+ * HEARTBEAT makes at most (distinct ids read + 1) frames per open
+ * connection (issue 11: 3,000 ids made 3,000 LOCK_REFRESHED to each); no
+ * single call pushes more than a replay chunk plus one frame (the
+ * replay is streamed, issue 11); a refused upgrade names a 4xx status and
+ * a JSON body.  Sanitizers catch the rest.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -53,12 +62,16 @@ typedef struct world {
      * does not have, nor opens one twice: neither does this driver. */
     unsigned char open[FZ_CONNS + 1];
     unsigned char closing[FZ_CONNS + 1];
+    unsigned char writable[FZ_CONNS + 1];
+    srv_limits lim;
+    size_t frames, bytes;        /* WS_SEND items and bytes since the last count reset */
+    size_t maxf;                 /* the largest of those frames */
 } world;
 
 #define CONN_OK(k) ((k) >= 1 && (k) <= FZ_CONNS)
 
 /* Drain the outbox, checking what the core asked for. */
-static void drain(world *w)
+static void drain_items(world *w)
 {
     hp_out o;
     while (hp_outbox_pop(srv_outbox(w->c), &o)) {
@@ -95,7 +108,15 @@ static void drain(world *w)
             json_decref(b);
             break;
         }
+        case HP_OUT_WS_WANT_WRITABLE:
+            if (CONN_OK(o.id))
+                w->writable[o.id] = 1;
+            break;
         case HP_OUT_WS_SEND: {
+            w->frames++;
+            w->bytes += o.body_len;
+            if (o.body_len > w->maxf)
+                w->maxf = o.body_len;
             json_t *m = o.body ? json_loadb(o.body, o.body_len, 0, NULL) : NULL;
             FZ_CHECK(json_is_object(m), "server frame is not a JSON object: %.200s",
                      o.body ? o.body : "(null)");
@@ -113,7 +134,28 @@ static void drain(world *w)
         }
         hp_out_clear(&o);
     }
+}
+
+/* drain_items, then what the adapter does next: pulls for WANT_WRITABLE,
+ * closed reports for the closes carried out. */
+static void drain(world *w)
+{
+    drain_items(w);
     for (int k = 1; k <= FZ_CONNS; k++) {
+        if (w->writable[k]) {
+            w->writable[k] = 0;
+            if (w->open[k]) {
+                /* One pull pushes at most a chunk plus the frame crossing
+                 * it (and READY). */
+                w->frames = w->bytes = w->maxf = 0;
+                srv_ws_writable(w->c, (uint64_t)k);
+                drain_items(w);
+                FZ_CHECK(w->bytes - w->maxf <= w->lim.replay_chunk_bytes + 4096,
+                         "one pull pushed %zu bytes (chunk %zu)", w->bytes,
+                         w->lim.replay_chunk_bytes);
+                drain(w);
+            }
+        }
         if (w->closing[k]) {
             w->closing[k] = 0;
             if (w->open[k]) {
@@ -268,6 +310,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FZ_CHECK(w.st != NULL, "store: %s", err);
     w.c = srv_new(&w.e.env, &w.pol, FZ_SECRET, w.st);
     FZ_CHECK(w.c != NULL, "srv_new");
+    srv_limits_defaults(&w.lim);
 
     size_t pos = 0;
     fz_rec r;
@@ -282,8 +325,45 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 continue;
             size_t n = 0;
             char *m = fz_subst(r.body, r.body_len, &n);
-            /* The adapter hands at most max_frame + 1 bytes (srv_core.h). */
-            srv_ws_message(w.c, (uint64_t)k, m, n > w.pol.max_frame + 1 ? w.pol.max_frame + 1 : n);
+            if (n > w.pol.max_frame + 1) /* the adapter hands at most max_frame + 1 */
+                n = w.pol.max_frame + 1;
+            int open_now = 0;
+            for (int j = 1; j <= FZ_CONNS; j++)
+                open_now += w.open[j];
+            hp_msg hm;
+            memset(&hm, 0, sizeof hm);
+            char perr[64];
+            int parsed = hp_msg_parse(m, n, &hm, perr, sizeof perr) == 0;
+            int is_hb = parsed && hm.type == HP_MSG_HEARTBEAT;
+            /* Distinct lock ids named: each is refreshed (announced) once. */
+            size_t distinct = 0;
+            if (is_hb && json_is_array(hm.locks)) {
+                json_t *seen = json_object();
+                size_t j;
+                json_t *v;
+                json_array_foreach(hm.locks, j, v) {
+                    if (json_is_string(v) && !json_object_get(seen, json_string_value(v))) {
+                        json_object_set_new(seen, json_string_value(v), json_true());
+                        distinct++;
+                    }
+                }
+                json_decref(seen);
+                if (distinct > (size_t)w.lim.heartbeat_lock_ids)
+                    distinct = (size_t)w.lim.heartbeat_lock_ids;
+            }
+            if (parsed)
+                hp_msg_clear(&hm);
+            w.frames = w.bytes = w.maxf = 0;
+            srv_ws_message(w.c, (uint64_t)k, m, n);
+            drain_items(&w);
+            if (is_hb)
+                FZ_CHECK(w.frames <= (distinct + 1) * (size_t)open_now,
+                         "one HEARTBEAT made %zu frames (%d connections, %zu distinct ids read)",
+                         w.frames, open_now, distinct);
+            else
+                FZ_CHECK(w.bytes - w.maxf <= w.lim.replay_chunk_bytes + 4096,
+                         "one message made %zu bytes of frames (chunk %zu)", w.bytes,
+                         w.lim.replay_chunk_bytes);
             free(m);
             drain(&w);
         } else if (fz_is(&r, "close")) {
@@ -301,8 +381,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else if (fz_is(&r, "restart")) {
             srv_free(w.c);
             memset(w.open, 0, sizeof w.open); /* a restart drops every socket */
+            memset(w.writable, 0, sizeof w.writable);
             w.c = srv_new(&w.e.env, &w.pol, FZ_SECRET, w.st);
             FZ_CHECK(w.c != NULL, "srv_new after restart");
+            srv_set_limits(w.c, &w.lim);
             srv_tick(w.c);
             drain(&w);
         } else if (fz_is(&r, "shutdown")) {
@@ -310,6 +392,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             drain(&w);
         } else if (fz_is(&r, "fault")) {
             do_fault(&w, &r);
+        } else if (fz_is(&r, "limits")) {
+            srv_limits l;
+            memset(&l, 0, sizeof l);
+            long long v[6];
+            for (int j = 0; j < 6; j++) {
+                v[j] = fz_num(&r, j, 0);
+                if (v[j] < 0 || v[j] > 100000000)
+                    v[j] = 0;
+            }
+            l.replay_max_bytes = (size_t)v[0];
+            l.replay_chunk_bytes = (size_t)v[1];
+            l.conns_per_user = (int)v[2];
+            l.conns_total = (int)v[3];
+            l.locks_per_user = (int)v[4];
+            l.heartbeat_lock_ids = (int)v[5];
+            srv_set_limits(w.c, &l);
+            /* As srv_set_limits: zero takes the default, except replay_max
+             * (0 = no bound). */
+            srv_limits d;
+            srv_limits_defaults(&d);
+            w.lim.replay_max_bytes = l.replay_max_bytes;
+            w.lim.replay_chunk_bytes = l.replay_chunk_bytes ? l.replay_chunk_bytes : d.replay_chunk_bytes;
+            w.lim.heartbeat_lock_ids = l.heartbeat_lock_ids ? l.heartbeat_lock_ids : d.heartbeat_lock_ids;
         } else if (fz_is(&r, "state")) {
             json_t *s = srv_state(w.c);
             FZ_CHECK(json_is_object(s), "srv_state");
