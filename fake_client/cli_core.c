@@ -1466,6 +1466,11 @@ json_t *cli_status(cli_core *c)
                      "quarantined", json_integer(cli_store_quarantine_count(c->st)));
 }
 
+int cli_queue_length(const cli_core *c)
+{
+    return c->qn;
+}
+
 json_t *cli_cached(cli_core *c, const char *id)
 {
     if (!id)

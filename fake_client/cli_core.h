@@ -105,6 +105,11 @@ hp_outbox *cli_outbox(cli_core *c);
  *  next_retry_at is epoch ms or null.  New reference. */
 json_t *cli_status(cli_core *c);
 
+/* The queue's length now (what cli_status()'s "queue" array counts),
+ * without building the status object: the simulator samples it after
+ * every step. */
+int cli_queue_length(const cli_core *c);
+
 /* JSON of a cached task (new reference) or NULL. */
 json_t *cli_cached(cli_core *c, const char *id);
 

@@ -54,6 +54,11 @@ fail:
 void srv_remind_tick(srv_core *c)
 {
     int64_t now = srv_now(c);
+    /* next_reminder_ms is refreshed after every write (srv_rest.c,
+     * srv_group.c) and at start: when it lies ahead nothing is due, and the
+     * two queries below are skipped (they ran on every heartbeat tick). */
+    if (c->next_reminder_ms > now)
+        return;
     char hh[SRV_NAME_MAX], id[SRV_NAME_MAX];
     int failed = 0;
     for (int guard = 0; guard < 100000; guard++) {

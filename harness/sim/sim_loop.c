@@ -213,6 +213,129 @@ static void frame_kind(const char *data, size_t len, char *kind, size_t klen, ch
     json_decref(j);
 }
 
+/* The fast path of frame_kind() for frames the cores wrote (json_dumps
+ * output: valid JSON, one object): the top-level string values of "type",
+ * "event_type" and "entity_id" by a scan that skips nested values, without
+ * building the tree (a frame can carry a task of a megabyte).  -1 when the
+ * frame is not a plain object or a wanted value has an escape: the caller
+ * then parses it. */
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+static const char *skip_string(const char *p, const char *end, int *escaped)
+{
+    /* p at the opening quote; returns past the closing one or NULL */
+    for (p++; p < end; p++) {
+        if (*p == '\\') {
+            *escaped = 1;
+            p++;
+        } else if (*p == '"') {
+            return p + 1;
+        }
+    }
+    return NULL;
+}
+
+static int frame_scan(const char *data, size_t len, char *kind, size_t klen, char *entity,
+                      size_t elen)
+{
+    const char *p = data, *end = data + len;
+    char type[64] = "", etype[64] = "";
+    int have_type = 0, have_etype = 0;
+    if (entity)
+        entity[0] = '\0';
+    p = skip_ws(p, end);
+    if (p >= end || *p != '{')
+        return -1;
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == '}')
+        goto done;
+    for (;;) {
+        if (p >= end || *p != '"')
+            return -1;
+        int esc = 0;
+        const char *k0 = p + 1, *k1 = skip_string(p, end, &esc);
+        if (!k1 || esc)
+            return -1;
+        size_t kl = (size_t)(k1 - 1 - k0);
+        p = skip_ws(k1, end);
+        if (p >= end || *p != ':')
+            return -1;
+        p = skip_ws(p + 1, end);
+        if (p >= end)
+            return -1;
+        if (*p == '"') {
+            const char *v0 = p + 1, *v1 = skip_string(p, end, &esc);
+            if (!v1)
+                return -1;
+            size_t vl = (size_t)(v1 - 1 - v0);
+            char *dst = NULL;
+            size_t dl = 0;
+            if (kl == 4 && !memcmp(k0, "type", 4)) {
+                dst = type;
+                dl = sizeof type;
+                have_type = 1;
+            } else if (kl == 10 && !memcmp(k0, "event_type", 10)) {
+                dst = etype;
+                dl = sizeof etype;
+                have_etype = 1;
+            } else if (kl == 9 && !memcmp(k0, "entity_id", 9) && entity) {
+                dst = entity;
+                dl = elen;
+            }
+            if (dst) {
+                if (esc)
+                    return -1;
+                snprintf(dst, dl, "%.*s", (int)vl, v0);
+            }
+            p = v1;
+        } else {
+            /* a number, literal, object or array: skip it */
+            int depth = 0;
+            while (p < end) {
+                if (*p == '"') {
+                    int e2 = 0;
+                    p = skip_string(p, end, &e2);
+                    if (!p)
+                        return -1;
+                    continue;
+                }
+                if (*p == '{' || *p == '[')
+                    depth++;
+                else if (*p == '}' || *p == ']') {
+                    if (depth == 0)
+                        break;
+                    depth--;
+                } else if (*p == ',' && depth == 0)
+                    break;
+                p++;
+            }
+            /* a non-string "type" would have made the old path say "?" */
+            if ((kl == 4 && !memcmp(k0, "type", 4)) || (kl == 10 && !memcmp(k0, "event_type", 10)))
+                return -1;
+        }
+        p = skip_ws(p, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (p < end && *p == '}')
+            break;
+        return -1;
+    }
+done:
+    snprintf(kind, klen, "?");
+    if (have_type)
+        snprintf(kind, klen, "%s", type);
+    else if (have_etype)
+        snprintf(kind, klen, "%s", etype);
+    return 0;
+}
+
 /* 1 when a drop rule of client c takes this message (and uses it up). */
 static int dropped(sim_client *c, int from_server, const char *kind)
 {
@@ -400,7 +523,8 @@ static void drain_server(sim_world *w)
                 break;
             sim_conn *k = &w->conns[o.id];
             char kind[32], entity[80];
-            frame_kind(o.body, o.body_len, kind, sizeof kind, entity, sizeof entity);
+            if (!o.body || frame_scan(o.body, o.body_len, kind, sizeof kind, entity, sizeof entity))
+                frame_kind(o.body, o.body_len, kind, sizeof kind, entity, sizeof entity);
             json_t *tr = sim_trace(w, "server", "ws");
             json_object_set_new(tr, "from", json_string("server"));
             json_object_set_new(tr, "to", json_string(actor_of(w, k->ci)));
@@ -546,7 +670,8 @@ static void drain_client(sim_world *w, int ci)
         case HP_OUT_WS_SEND: {
             sim_conn *k = conn_by_cli(w, ci, o.id);
             char kind[32], entity[80];
-            frame_kind(o.body, o.body_len, kind, sizeof kind, entity, sizeof entity);
+            if (!o.body || frame_scan(o.body, o.body_len, kind, sizeof kind, entity, sizeof entity))
+                frame_kind(o.body, o.body_len, kind, sizeof kind, entity, sizeof entity);
             json_t *tr = sim_trace(w, c->spec->name, "ws");
             json_object_set_new(tr, "from", json_string(c->spec->name));
             json_object_set_new(tr, "to", json_string("server"));
@@ -693,7 +818,9 @@ static void deliver(sim_world *w, sim_ev *e)
         json_object_set_new(j, "path", json_string(p->path));
         json_object_set_new(j, "query", p->query ? json_string(p->query) : json_null());
         json_object_set_new(j, "idem_key", p->idem_key ? json_string(p->idem_key) : json_null());
-        json_object_set_new(j, "body", body_json(p->body, p->body_len));
+        /* the body parsed once, when the request was sent (shared, read only) */
+        json_t *rb = json_object_get(p->trace, "request");
+        json_object_set_new(j, "body", rb ? json_incref(rb) : body_json(p->body, p->body_len));
         json_object_set_new(j, "status", json_null());
         json_object_set_new(j, "response", json_null());
         p->journal = j;
@@ -1338,17 +1465,18 @@ void sim_server_restart(sim_world *w)
 
 void sim_sample(sim_world *w)
 {
+    /* Two numbers, not cli_status(): building the whole status object (the
+     * cache's ids, the dead letters) after every step was the largest single
+     * cost of a run (bench/README.md). */
     for (size_t i = 0; i < w->ncl; i++) {
         sim_client *c = &w->cl[i];
         if (!c->core)
             continue;
-        json_t *st = cli_status(c->core);
-        json_t *q = json_object_get(st, "queue");
-        if (json_is_array(q) && (int)json_array_size(q) > c->max_queue)
-            c->max_queue = (int)json_array_size(q);
-        json_int_t b = json_integer_value(json_object_get(json_object_get(st, "cache"), "bytes"));
+        int q = cli_queue_length(c->core);
+        if (q > c->max_queue)
+            c->max_queue = q;
+        int64_t b = cli_store_cache_bytes(c->store);
         if (b > c->max_cache_bytes)
             c->max_cache_bytes = b;
-        json_decref(st);
     }
 }
