@@ -94,7 +94,9 @@ int strv_has(const strv *s, const char *x)
 static void usage(FILE *f)
 {
     fputs("usage: hp-harness run [PATH...] [options]   run scenarios (default PATH: scenarios/)\n"
-          "       hp-harness lint [PATH...]             validate only\n"
+          "       hp-harness lint [PATH...] [--mode real [target options]]\n"
+          "                                             validate only; --mode real also warns,\n"
+          "                                             per line, what real mode does differently\n"
           "       hp-harness list [PATH...] [--json]    ids, rules and tags\n"
           "       hp-harness trace [--update] [--json]  obligations -> checks (docs/SYNC_POLICY.md)\n"
           "       hp-harness explore [options]          random schedules, shrunk on failure (explore --help)\n"
@@ -238,6 +240,8 @@ static int parse_opts(int argc, char **argv, hx_opts *o)
         {"shard-durations", required_argument, NULL, OPT_SHARD_DUR},
         {NULL, 0, NULL, 0}};
     int is_run = strcmp(o->cmd, "run") == 0, is_list = strcmp(o->cmd, "list") == 0;
+    /* lint --mode real takes the real-mode target options (real_lint.c). */
+    int is_lint = strcmp(o->cmd, "lint") == 0;
     /* run --json FILE writes the report; list --json is a switch (the list
      * as JSON on stdout). */
     for (struct option *l = longs; l->name; l++)
@@ -265,7 +269,7 @@ static int parse_opts(int argc, char **argv, hx_opts *o)
                 return usage_error("%s", "out of memory");
             break;
         case OPT_MODE:
-            if (!is_run) {
+            if (!is_run && !is_lint) {
                 name = "--mode";
                 break;
             }
@@ -328,7 +332,7 @@ static int parse_opts(int argc, char **argv, hx_opts *o)
                 o->reports_dir = optarg;
             break;
         case OPT_NOPROXY:
-            if (!is_run) {
+            if (!is_run && !is_lint) {
                 name = "--no-proxy";
                 break;
             }
@@ -352,7 +356,7 @@ static int parse_opts(int argc, char **argv, hx_opts *o)
         case OPT_RESET:
         case OPT_TOKENCMD:
         case OPT_CLIENTCMD:
-            if (!is_run) {
+            if (!is_run && !is_lint) {
                 name = argv[optind - 1];
                 break;
             }
@@ -764,6 +768,26 @@ static int cmd_lint(hx_opts *o)
             printf("%zu file%s OK\n", su.files, su.files == 1 ? "" : "s");
         }
     }
+#if HX_HAVE_REAL
+    /* --mode real: warnings, per line, for what real mode skips, cannot
+     * observe or does differently with this target (they do not fail lint). */
+    if (rc == 0 && o->mode && strcmp(o->mode, "real") == 0) {
+        scn_run_opts ro = {0};
+        ro.server_url = o->server_url;
+        ro.time_scale = o->time_scale;
+        ro.max_wall_s = o->max_wall_s;
+        ro.token_cmd = o->token_cmd;
+        ro.client_cmd = o->client_cmd;
+        ro.no_proxy = o->no_proxy;
+        scn_diags w = {0};
+        size_t nw = 0;
+        for (size_t i = 0; i < su.n; i++)
+            nw += (size_t)scn_real_lint(su.s[i], &ro, &w);
+        scn_diags_print(&w, stdout);
+        scn_diags_free(&w);
+        printf("%zu real-mode warning%s\n", nw, nw == 1 ? "" : "s");
+    }
+#endif
     suite_free(&su);
     return rc;
 }

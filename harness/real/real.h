@@ -31,4 +31,10 @@ int scn_run_real(const scn_scenario *s, const scn_run_opts *opts, scn_result *re
  * listing the unsupported keys, or NULL when it can run. */
 char *scn_real_unsupported(const scn_scenario *s, const scn_run_opts *opts);
 
+/* `hp-harness lint --mode real`: one warning per line of s that is skipped,
+ * unobservable or behaves differently in real mode with these options (the
+ * target), with the reason, added to warnings ("file:line:col: real mode:
+ * ...").  Returns the number added.  real_lint.c; docs/REAL_MODE.md. */
+int scn_real_lint(const scn_scenario *s, const scn_run_opts *opts, scn_diags *warnings);
+
 #endif

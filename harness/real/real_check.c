@@ -143,10 +143,10 @@ char *rl_invariants(rl_world *w, scn_result *r)
     json_array_append_new(r->checks,
                           json_pack("{s:s,s:b,s:s,s:s}", "name", "edits_kept", "passed", 0,
                                     "verdict", "unobservable", "detail",
-                                    "not checked in real mode (no healing, no omniscient journal)"));
+                                    rl_diffs[RL_D_INVARIANTS].why));
     json_array_append_new(r->checks,
                           json_pack("{s:s,s:b,s:s,s:s}", "name", "entity_order", "passed", 0,
                                     "verdict", "unobservable", "detail",
-                                    "not checked in real mode"));
+                                    rl_diffs[RL_D_INVARIANTS].why));
     return first;
 }

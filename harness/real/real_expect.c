@@ -352,24 +352,6 @@ static json_t *find_task(json_t *state, const char *id, const char *hh)
     return NULL;
 }
 
-/* Does a requests selector ask for what only the wire shows (bodies)? */
-static int sel_wants_bodies(const scn_node *v)
-{
-    if (!v)
-        return 0;
-    if (v->kind == SCN_SEQ) {
-        for (size_t i = 0; i < v->n; i++)
-            if (sel_wants_bodies(v->items[i]))
-                return 1;
-        return 0;
-    }
-    if (v->kind != SCN_MAP)
-        return 0;
-    if (scn_map_get(v, "exactly"))
-        return sel_wants_bodies(scn_map_get(v, "exactly"));
-    return scn_map_get(v, "body") || scn_map_get(v, "response");
-}
-
 /* server.requests is read from what our clients sent and got (their `http`
  * lines, taken with --http-bodies) against a foreign server, whose own
  * journal we never see, and whenever bodies are asked for (our server's
@@ -377,7 +359,7 @@ static int sel_wants_bodies(const scn_node *v)
  * also holds requests of no scenario client. */
 static int wire_requests(rl_world *w, const scn_node *v)
 {
-    return !w->own || sel_wants_bodies(v) || (w->proxy_running && w->o->client_cmd);
+    return !w->own || rl_wants_bodies(v) || (w->proxy_running && w->o->client_cmd);
 }
 
 /* Every scenario client's HTTP exchanges that reached the server (a
@@ -839,41 +821,10 @@ static int eval_log_item(rl_world *w, const scn_node *it, double from, rl_out *o
 
 const char *rl_unobservable(rl_world *w, const char *actor, const char *key, const scn_node *v)
 {
-    int server = !actor || !strcmp(actor, "server");
-    if (server && !strcmp(key, "requests") && w->o->client_cmd && !w->proxy_running &&
-        sel_wants_bodies(v))
-        return "request and response bodies: our server does not log them, and a foreign "
-               "client's own http lines are not evidence (SPEC §7)";
-    if (server && !w->own) {
-        if (!strcmp(key, "log"))
-            return "the server's log lines are not on the wire (foreign server)";
-        if (!strcmp(key, "state") || !strcmp(key, "connections") || !strcmp(key, "lock"))
-            return "the server's internal state (connections, locks, /_hp/state) is not on "
-                   "the wire (foreign server)";
-    }
-    if (!server && w->o->client_cmd) {
-        /* SPEC §7: a verdict about a foreign client never rests on its own
-         * account of itself.  Level 1 (notification, connection, event) is
-         * what the contract asks it to show; everything else it could only
-         * claim. */
-        static const char *const level1[] = {"received", "notified", "closed", "connection",
-                                             "connect_attempts", "reconnect_delays", "requests",
-                                             "frames", NULL};
-        int ok1 = 0;
-        for (const char *const *l = level1; *l; l++)
-            ok1 |= !strcmp(*l, key);
-        if (!strcmp(key, "frames") && !w->proxy_running)
-            return "frames of a foreign client need the fault proxy's journal (not its own "
-                   "frame lines): not with --no-proxy or an https:// server";
-        if (!strcmp(key, "requests") && !w->own && !w->proxy_running)
-            return "a foreign client's requests against a foreign server: neither side is ours";
-        if (!strcmp(key, "log"))
-            return "a foreign client's own log is its account of itself, not evidence";
-        if (!ok1)
-            return "a foreign client's state (queue, cache, status...) is its own account "
-                   "(level 2 of the contract), not evidence";
-    }
-    return NULL;
+    /* The reasons live in one table (real_lint.c), shared with lint. */
+    int id = rl_unobservable_for(w->own, w->o->client_cmd != NULL, w->proxy_running, actor, key,
+                                 v);
+    return id >= 0 ? rl_diffs[id].why : NULL;
 }
 
 int rl_items(rl_world *w, const scn_node *e, int is_log, rl_item *items, int max)

@@ -137,6 +137,38 @@ int rl_eval_item(rl_world *w, const scn_node *e, rl_item *x, rl_out *o);
 /* Why an assertion cannot be observed against this target, or NULL. */
 const char *rl_unobservable(rl_world *w, const char *actor, const char *key, const scn_node *v);
 
+/* ---- what differs in real mode: ONE table (real_lint.c) -------------------
+ * Used by the skip decision (real_skip.c), the unobservable verdicts
+ * (rl_unobservable), `hp-harness lint --mode real` (scn_real_lint) and
+ * documented in docs/REAL_MODE.md (a test checks each name is there). */
+typedef enum rl_diff_id {
+    RL_D_SERVER_ACTION_FOREIGN, RL_D_RETRY_AFTER, RL_D_NET_NO_PROXY, RL_D_DROP_REQUEST,
+    RL_D_POLICY_FOREIGN, RL_D_SIM_ONLY, RL_D_TOKEN_TTL_CMD, RL_D_MAX_WALL,
+    RL_D_WAIT_STRETCHED, RL_D_CLOSED_BY, RL_D_COUNT_ZERO,
+    RL_D_SERVER_LOG_FOREIGN, RL_D_SERVER_STATE_FOREIGN, RL_D_BODIES_FOREIGN_CLIENT,
+    RL_D_FRAMES_NO_PROXY, RL_D_REQUESTS_NEITHER, RL_D_FOREIGN_LOG, RL_D_FOREIGN_LEVEL2,
+    RL_D_INVARIANTS,
+    RL_DIFF_COUNT
+} rl_diff_id;
+typedef struct rl_diff {
+    const char *name;   /* what, as docs/REAL_MODE.md names it */
+    const char *effect; /* "skipped", "unobservable" or "behaves differently" */
+    const char *why;
+} rl_diff;
+extern const rl_diff rl_diffs[RL_DIFF_COUNT];
+/* Policy keys a server applies: a foreign server runs its own (real_skip.c). */
+extern const char *const rl_server_policy_keys[];
+/* The rl_diff_id of an assertion this target cannot show, or -1. */
+int rl_unobservable_for(int own, int foreign_client, int proxy, const char *actor,
+                        const char *key, const scn_node *v);
+/* A requests selector that asks for bodies (only the wire shows them). */
+int rl_wants_bodies(const scn_node *v);
+/* Calls fn for every place of s that differs in real mode with options o
+ * (at: the node; detail: e.g. the action's name, or NULL); returns the
+ * count.  The one walk behind scn_real_lint and scn_real_unsupported. */
+typedef void (*rl_diff_fn)(void *ud, rl_diff_id id, const scn_node *at, const char *detail);
+int rl_diff_walk(const scn_scenario *s, const scn_run_opts *o, rl_diff_fn fn, void *ud);
+
 /* real_run.c: a runtime error (the run stops; w->runtime_error says why). -1. */
 int rl_fail(rl_world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

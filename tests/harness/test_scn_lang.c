@@ -15,6 +15,8 @@
 #include <cmocka.h>
 
 #include "scn_internal.h"
+#include "real.h"
+#include "real_world.h"
 
 /* All diagnostics of loading text as `file`, one per line ("" when it
  * loads); *out gets the scenario when it loads and out is not NULL. */
@@ -361,6 +363,122 @@ static void test_include(void **st)
     free(got);
 }
 
+/* ---- lint --mode real (issue 12 point 4) ------------------------------------ */
+
+static char *real_lint_of(const char *text, const scn_run_opts *o, char **skip)
+{
+    scn_scenario *s = NULL;
+    char *got = load_diags("r.yaml", text, &s);
+    assert_string_equal(got, "");
+    free(got);
+    scn_diags d = {0};
+    int n = scn_real_lint(s, o, &d);
+    assert_int_equal((size_t)n, d.n);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    scn_diags_print(&d, m);
+    fclose(m);
+    scn_diags_free(&d);
+    if (skip)
+        *skip = scn_real_unsupported(s, o);
+    scn_free(s);
+    return buf;
+}
+
+static void test_real_lint(void **st)
+{
+    (void)st;
+    const char *text = "id: t/r\nname: r\nrules: [WS-5]\ntags: [sim-only]\n"  /* 1-4 */
+                       "policy: {heartbeat_interval: 10s, queue_max: 5}\n"        /* 5 */
+                       "clients: {alice: {}, bob: {}}\n"                          /* 6 */
+                       "steps:\n"                                                 /* 7 */
+                       "  - {alice: connect, bob: connect}\n"                     /* 8 */
+                       "  - wait: 5s\n"                                           /* 9 */
+                       "  - server: {fail_requests: {count: 1, status: 503, retry_after: 2s}}\n"
+                       "  - alice: {latency: 300ms}\n"                            /* 11 */
+                       "  - wait: 2m\n"                                           /* 12 */
+                       "  - expect: {alice: {closed: {code: 4008, by: server}, queue: 0}}\n"
+                       "  - expect: {server: {log: {message: heartbeat_timeout}, connections: 1}}\n"
+                       "  - expect_log: {actor: alice, level: WARNING, count: 0}\n";
+    /* Our own server and client, the proxy: what differs anyway. */
+    scn_run_opts own = {0};
+    char *skip = NULL;
+    char *got = real_lint_of(text, &own, &skip);
+    const char *const want_own[] = {
+        "r.yaml:1:1: real mode: invariants edits_kept and entity_order (unobservable)",
+        "r.yaml:4:7: real mode: the sim-only tag (skipped)",
+        "r.yaml:9:11: real mode: short waits stretched - wait: 5s is 50 ms of real time at time "
+        "scale 0.01 (behaves differently): a wait shorter than 100 ms",
+        "r.yaml:10:53: real mode: fail_requests.retry_after (skipped): Retry-After is whole "
+        "seconds",
+        "r.yaml:13:43: real mode: closed.by (behaves differently): `by` comes from the wire",
+        "r.yaml:15:48: real mode: negative expectations (behaves differently)",
+        NULL};
+    for (size_t i = 0; want_own[i]; i++)
+        if (!strstr(got, want_own[i]))
+            fail_msg("want '%s' in:\n%s", want_own[i], got);
+    /* Not for our own server: its log, connections, policy, latency. */
+    assert_null(strstr(got, "server log"));
+    assert_null(strstr(got, "server state"));
+    assert_null(strstr(got, "latency and link"));
+    assert_null(strstr(got, "wait: 2m"));
+    free(got);
+    /* The skip decision is the same walk: its skipped entries only. */
+    assert_non_null(skip);
+    assert_non_null(strstr(skip, "the sim-only tag"));
+    assert_non_null(strstr(skip, "fail_requests.retry_after (Retry-After is whole seconds"));
+    assert_null(strstr(skip, "closed.by"));
+    free(skip);
+
+    /* A foreign server over https (no proxy) and a foreign client. */
+    scn_run_opts foreign = {0};
+    foreign.server_url = "https://staging.example:443";
+    foreign.client_cmd = "app --url {url}";
+    foreign.time_scale = 0.05;
+    got = real_lint_of(text, &foreign, &skip);
+    const char *const want_foreign[] = {
+        "r.yaml:5:10: real mode: server policy overrides on a foreign server - "
+        "heartbeat_interval (skipped)",
+        "r.yaml:10:13: real mode: server actions on a foreign server - fail_requests (skipped)",
+        "r.yaml:11:12: real mode: latency and link faults without the proxy - latency (skipped)",
+        "r.yaml:13:56: real mode: a foreign client's state - alice.queue (unobservable)",
+        "r.yaml:14:23: real mode: server log on a foreign server - server.log (unobservable)",
+        "r.yaml:14:58: real mode: server state on a foreign server - server.connections "
+        "(unobservable)",
+        "r.yaml:15:17: real mode: a foreign client's log - alice (unobservable)",
+        NULL};
+    for (size_t i = 0; want_foreign[i]; i++)
+        if (!strstr(got, want_foreign[i]))
+            fail_msg("want '%s' in:\n%s", want_foreign[i], got);
+    /* queue_max is the client's: a foreign server does not apply it. */
+    assert_null(strstr(got, "- queue_max"));
+    /* At time scale 0.05 a 5 s wait is 250 ms: not stretched. */
+    assert_null(strstr(got, "wait: 5s"));
+    free(got);
+    free(skip);
+}
+
+/* docs/REAL_MODE.md names every entry of the table. */
+static void test_real_doc(void **st)
+{
+    (void)st;
+    FILE *f = fopen(HX_SOURCE_DIR "/docs/REAL_MODE.md", "r");
+    assert_non_null(f);
+    char *doc = NULL;
+    size_t cap = 0;
+    ssize_t n = getdelim(&doc, &cap, '\0', f);
+    fclose(f);
+    assert_true(n > 0);
+    for (int i = 0; i < RL_DIFF_COUNT; i++) {
+        char q[160];
+        snprintf(q, sizeof q, "| %s |", rl_diffs[i].name);
+        if (!strstr(doc, q))
+            fail_msg("docs/REAL_MODE.md has no row '%s'", q);
+    }
+    free(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -369,6 +487,8 @@ int main(void)
         cmocka_unit_test(test_expansion),
         cmocka_unit_test(test_expansion_errors),
         cmocka_unit_test(test_include),
+        cmocka_unit_test(test_real_lint),
+        cmocka_unit_test(test_real_doc),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }
