@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 void srv_limits_defaults(srv_limits *l)
 {
@@ -113,9 +114,27 @@ void srv_free(srv_core *c)
         free(f->name);
         free(f);
     }
+    srv_faults_free(c);
     hp_outbox_free(&c->out);
     free(c->secret);
     free(c);
+}
+
+int srv_identify(srv_core *c, const char *authorization, int bare, hp_claims *out)
+{
+    if (!c || !authorization)
+        return -1;
+    const char *t = authorization;
+    if (!bare) {
+        while (*t == ' ')
+            t++;
+        if (strncasecmp(t, "Bearer ", 7) != 0)
+            return -1;
+        t += 7;
+        while (*t == ' ')
+            t++;
+    }
+    return hp_jwt_verify(c->secret, t, srv_now(c), out, NULL, NULL, 0);
 }
 
 hp_outbox *srv_outbox(srv_core *c)
@@ -134,7 +153,14 @@ int64_t srv_now(const srv_core *c)
  * a response so the driver never waits for an answer that will not come. */
 void srv_push_response(srv_core *c, uint64_t id, int status, char *body, int retry_after_s)
 {
+    srv_push_response_held(c, id, status, body, retry_after_s, 0);
+}
+
+void srv_push_response_held(srv_core *c, uint64_t id, int status, char *body, int retry_after_s,
+                            int64_t hold_ms)
+{
     hp_out o = hp_out_make(HP_OUT_HTTP_RESPONSE, id);
+    o.hold_ms = hold_ms;
     o.status = status;
     o.body = body;
     o.body_len = body ? strlen(body) : 0;

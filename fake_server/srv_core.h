@@ -172,6 +172,33 @@ void srv_fault_fail_requests(srv_core *c, const char *method, const char *path_p
  * the current task, as if another device had won the race. */
 void srv_fault_force_conflict(srv_core *c, const char *task_id);
 
+/* ---- admin-API faults (srv_faults.c) ----------------------------------
+ * Scoped (household / user / device), counted, optionally expiring, and
+ * listable.  Body: {"fail_requests" | "force_conflict" | "drop_heartbeats"
+ * | "refuse_upgrade" | "hold_response" | "inject" | "close_stream": {...}}
+ * (keys and ranges: docs/ADMIN_API.md).  Checked completely first: on
+ * error nothing is armed, -1 (bad body: 400) or -2 (an immediate fault
+ * matches no live connection: 404), err says why naming the key.  On
+ * success *result is a new array describing each armed fault (id, kind,
+ * scope, left) or immediate action (kind, applied).
+ * A "hold_response" fault shows up as hold_ms on the HTTP response item. */
+int srv_faults_arm(srv_core *c, const json_t *body, json_t **result, char *err, size_t errlen);
+/* Armed faults with what is left of their counts (new array). */
+json_t *srv_faults_list(srv_core *c);
+/* Clear the fault with id, or every one when id is 0; returns how many. */
+int srv_faults_clear(srv_core *c, uint64_t id);
+/* Hand every armed fault of `from` to `to` (a restarted session keeps its
+ * faults). */
+void srv_faults_move(srv_core *from, srv_core *to);
+/* Closest of cands to word, for "did you mean" (NULL when none is near). */
+const char *srv_did_you_mean(const char *word, const char *const *cands, size_t n);
+
+/* Verify an "Authorization: Bearer ..." value (or a bare token when
+ * bare is 1) with the core's secret at its clock: 0 and *out filled, or
+ * -1.  For the driver's journal and log fields, never for a decision. */
+struct hp_claims;
+int srv_identify(srv_core *c, const char *authorization, int bare, struct hp_claims *out);
+
 /* ---- introspection (harness assertions, admin endpoint) -------------- */
 
 /* {"households": {hh: {"revision": n, "tasks": {id: task}, "locks": {id:

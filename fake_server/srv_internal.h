@@ -13,6 +13,7 @@
  *   srv_lock.c    CF-1 soft-locks (memory only; lost on restart).
  *   srv_remind.c  R-1 reminders.
  *   srv_group.c   group commit: a write's transaction, srv_flush().
+ *   srv_faults.c  scoped faults of the admin API (srv_faults_arm & co).
  */
 #ifndef SRV_INTERNAL_H
 #define SRV_INTERNAL_H
@@ -105,6 +106,9 @@ int srv_store_reminder_next(srv_store *st, char *hh, char *id, size_t n, char **
 int srv_store_reminder_mark(srv_store *st, const char *hh, const char *id,
                             const char *remind_at);
 
+/* Delete every row (a session reset); 0 or -1. */
+int srv_store_wipe(srv_store *st);
+
 /* Households in the store (new array of strings). */
 json_t *srv_store_households(srv_store *st);
 
@@ -123,6 +127,7 @@ typedef struct srv_conn {
     uint64_t id;
     char user[SRV_NAME_MAX];
     char hh[SRV_NAME_MAX];
+    char dev[SRV_NAME_MAX];   /* the token's dev claim, "" when absent */
     int64_t token_exp_ms;     /* */
     int64_t hello_deadline;   /* WS-2, only in AWAIT_HELLO */
     int64_t last_rx_ms;       /* WS-5: any client message */
@@ -158,6 +163,34 @@ typedef struct srv_hb_fault {  /* heartbeats to drop for a user not yet connecte
     struct srv_hb_fault *next;
 } srv_hb_fault;
 
+/* Admin-API faults (srv_faults.c): scoped, counted, may expire. */
+enum {
+    SRV_AF_FAIL = 1,          /* answer with status, apply nothing */
+    SRV_AF_CONFLICT,          /* next write to task answers 409 */
+    SRV_AF_DROP_HB,           /* server heartbeat not sent */
+    SRV_AF_REFUSE,            /* upgrade refused with status */
+    SRV_AF_HOLD               /* response held hold_ms by the driver */
+};
+
+typedef struct srv_afault {
+    uint64_t id;
+    int kind;
+    char *hh, *user, *dev;    /* scope; NULL: any */
+    char *method, *prefix;    /* request filters; NULL: any */
+    char *task;               /* force_conflict */
+    int left;                 /* uses left (>= 1 while listed) */
+    int status;
+    int retry_after_s;        /* -1: none */
+    int64_t hold_ms;
+    int64_t armed_ms, expires_ms; /* INT64_MAX: never expires */
+    struct srv_afault *next;
+} srv_afault;
+
+/* Who a request or connection is (from its verified token). */
+typedef struct srv_who {
+    const char *hh, *user, *dev;
+} srv_who;
+
 typedef struct srv_name {
     char *name;
     struct srv_name *next;
@@ -186,11 +219,16 @@ struct srv_core {
     hp_outbox held;
     uint64_t group_commits, group_writes, group_max;
     uint64_t group_size;      /* writes in the open group */
+    srv_afault *afaults;      /* admin-API faults, arming order */
+    uint64_t next_fault_id;
 };
 
 /* srv_core.c helpers */
 int64_t srv_now(const srv_core *c);
 void srv_push_response(srv_core *c, uint64_t id, int status, char *body, int retry_after_s);
+/* The same, held hold_ms by the driver before it is written. */
+void srv_push_response_held(srv_core *c, uint64_t id, int status, char *body, int retry_after_s,
+                            int64_t hold_ms);
 void srv_push_send(srv_core *c, uint64_t conn_id, char *frame);
 void srv_push_close(srv_core *c, srv_conn *conn, int code, const char *reason);
 /* Send an event (already stored or lock-only) to hh's READY connections. */
@@ -241,6 +279,16 @@ json_t *srv_lock_json(const srv_lock *l);
 
 /* srv_remind.c */
 void srv_remind_tick(srv_core *c);
+
+/* srv_faults.c */
+/* First live fault of kind matching who (NULL: only unscoped faults;
+ * scoped_only: only scoped ones) and the filters; NULL when none. */
+srv_afault *srv_fault_match(srv_core *c, int kind, const srv_who *who, int scoped_only,
+                            const char *method, const char *path, const char *task);
+/* One use of f (freed when none is left); what goes to the log line. */
+void srv_fault_use(srv_core *c, srv_afault *f, const char *what);
+void srv_faults_free(srv_core *c);
+json_t *srv_afault_json(const srv_core *c, const srv_afault *f);
 
 /* srv_stream.c */
 void srv_stream_tick(srv_core *c);

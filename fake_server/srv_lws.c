@@ -11,7 +11,11 @@
  *   - HTTP (srv_lws_http.c): collect the request strictly, hand it to
  *     srv_http(), write the core's answer with JSON, CORS and Retry-After
  *     headers; answer CORS preflight (OPTIONS) itself;
- *   - the optional admin endpoints (srv_lws_admin.c, --admin);
+ *   - sessions and the admin API (srv_lws_admin.c): a /s/{id} prefix picks
+ *     the session (srv_session.h) whose core answers; /_hp/... goes to
+ *     srv_admin.c on the main address (--admin) or its own vhost
+ *     (--admin-listen), without CORS headers; every exchange, frame and
+ *     close goes to its session's journal (srv_journal.h);
  *   - WebSocket (srv_lws_ws.c): srv_ws_open() at the upgrade (a refusal is
  *     a real HTTP response with the core's JSON body), reassembly of
  *     fragmented messages capped at max_frame + 1, bounded send queues
@@ -79,10 +83,10 @@ static void arm_timer(void);
  * closes to their connection's queue (a connection already closing takes
  * nothing more).
  */
-void srvl_pump(void)
+void srvl_pump_one(srv_session *s)
 {
     hp_out it;
-    while (hp_outbox_pop(srv_outbox(srvl.core), &it)) {
+    while (hp_outbox_pop(srv_outbox(s->core), &it)) {
         switch (it.kind) {
         case HP_OUT_HTTP_RESPONSE: {
             pss *p = srvl_pend_find(it.id);
@@ -91,6 +95,9 @@ void srvl_pump(void)
                 srvl_set_response(p, it.status, it.body ? it.body : "",
                                   it.body ? (it.body_len ? it.body_len : strlen(it.body)) : 0,
                                   it.retry_after_s);
+                p->hold_ms = it.hold_ms;
+                p->retry_after_date = s->retry_after_date;
+                srvl_journal_http(p);
                 if (p->wsi && !srvl.destroying)
                     lws_callback_on_writable(p->wsi);
             } else {
@@ -103,6 +110,10 @@ void srvl_pump(void)
             conn *c = srvl_conn_find(it.id);
             if (c && it.body) {
                 size_t len = it.body_len ? it.body_len : strlen(it.body);
+                srv_jwho w = srvl_conn_who(c);
+                if (!c->close_code)
+                    srv_journal_frame(s->journal, hp_env_now(&s->env), "ws_out", c->id, it.body,
+                                      len, &w);
                 srvl_conn_queue(c, it.body, len); /* takes the buffer */
                 it.body = NULL;
             }
@@ -110,8 +121,13 @@ void srvl_pump(void)
         }
         case HP_OUT_WS_CLOSE: {
             conn *c = srvl_conn_find(it.id);
-            if (c)
+            if (c) {
+                srv_jwho w = srvl_conn_who(c);
+                if (!c->close_code)
+                    srv_journal_conn(s->journal, hp_env_now(&s->env), "ws_close", c->id,
+                                     it.code ? it.code : 1000, it.body, &w);
                 srvl_conn_close(c, it.code, it.body);
+            }
             break;
         }
         case HP_OUT_WS_WANT_WRITABLE: {
@@ -125,13 +141,33 @@ void srvl_pump(void)
         }
         hp_out_clear(&it);
     }
+}
+
+void srvl_pump(void)
+{
+    for (srv_session *s = srvl.reg->list; s; s = s->next)
+        srvl_pump_one(s);
     arm_timer();
+}
+
+/* A session's core is about to be freed or replaced (delete, reset,
+ * restart): srv_shutdown() has flushed it, so its last items (held
+ * answers, the 1001 closes) are carried out now; then its sockets no
+ * longer report to it. */
+static void on_retire(void *ud, srv_session *s)
+{
+    (void)ud;
+    srvl_pump_one(s);
+    for (conn *c = srvl.conns; c; c = c->next)
+        if (c->sess == s)
+            c->sess = NULL;
 }
 
 static void on_timer(lws_sorted_usec_list_t *sul)
 {
     (void)sul;
-    srv_tick(srvl.core);
+    for (srv_session *s = srvl.reg->list; s; s = s->next)
+        srv_tick(s->core);
     srvl_pump();
 }
 
@@ -146,7 +182,12 @@ static void arm_timer(void)
 {
     if (!srvl.ctx)
         return;
-    int64_t dl = srv_next_deadline(srvl.core);
+    int64_t dl = INT64_MAX;
+    for (srv_session *s = srvl.reg->list; s; s = s->next) {
+        int64_t d = srv_next_deadline(s->core);
+        if (d < dl)
+            dl = d;
+    }
     if (dl == INT64_MAX) {
         lws_sul_cancel(&srvl.sul);
         return;
@@ -208,9 +249,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             conn *c = p->c;
             p->c = NULL;
             uint64_t id = c->id;
+            srv_session *s = c->sess;
             srvl_conn_unlink_free(c);
-            srv_ws_closed(srvl.core, id);
-            srvl_pump();
+            if (s) {
+                srv_ws_closed(s->core, id);
+                srvl_pump();
+            }
         }
         return 0;
     default:
@@ -256,7 +300,8 @@ static void begin_stop(void)
 {
     srvl.stopping = 1;
     hp_log(srvl.env, HP_LOG_INFO, "stopping", "connections=%zu", srvl.n_conns);
-    srv_shutdown(srvl.core); /* 1001 to every WebSocket */
+    for (srv_session *s = srvl.reg->list; s; s = s->next)
+        srv_shutdown(s->core); /* 1001 to every WebSocket */
     srvl_pump();
     srvl.stop_deadline_ms = mono_ms() + 3000;
     lws_sul_schedule(srvl.ctx, 0, &srvl.stop_sul, on_stop_timer, 3000 * LWS_US_PER_MS);
@@ -301,8 +346,8 @@ static int probe_bind(const char *iface, int port)
     return rc;
 }
 
-int srv_lws_run(srv_core *core, const hp_env *env, const hp_policy *policy,
-                const srv_lws_opts *opts, volatile sig_atomic_t *stop)
+int srv_lws_run(srv_sessions *reg, const hp_env *env, const srv_lws_opts *opts,
+                volatile sig_atomic_t *stop)
 {
     memset(&srvl, 0, sizeof srvl);
     srvl.opts = *opts;
@@ -325,15 +370,21 @@ int srv_lws_run(srv_core *core, const hp_env *env, const hp_policy *policy,
         if (!l->ws_sndbuf)
             l->ws_sndbuf = d.ws_sndbuf;
     }
-    srvl.core = core;
+    srvl.reg = reg;
     srvl.env = env;
-    srvl.pol = policy;
-    srvl.admin = opts->admin;
+    srvl.admin_main = opts->admin && !opts->admin_listen_text;
+    srvl.admin_token = opts->admin_token;
     srvl.group = opts->group_commit;
-    srv_set_group_commit(core, opts->group_commit);
+    reg->group_commit = opts->group_commit; /* sessions created later too */
+    for (srv_session *s = reg->list; s; s = s->next)
+        srv_set_group_commit(s->core, opts->group_commit);
     srvl.stop = stop;
+    reg->on_retire = on_retire;
+    const hp_policy *policy = &srv_session_default(reg)->pol;
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_emit);
     int berr = probe_bind(opts->iface, opts->port);
+    if (!berr && opts->admin_listen_text)
+        berr = probe_bind(opts->admin_iface, opts->admin_port);
     if (berr) {
         hp_log(env, HP_LOG_ERROR, "listen_failed", "listen=%s error=\"%s\"", opts->listen_text,
                strerror(berr));
@@ -360,7 +411,25 @@ int srv_lws_run(srv_core *core, const hp_env *env, const hp_policy *policy,
     info.options = 0;
     if (opts->iface && strchr(opts->iface, '.') && !strchr(opts->iface, ':'))
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-    srvl.ctx = lws_create_context(&info);
+    if (opts->admin_listen_text) {
+        /* Two listeners: the API and the admin API on its own address. */
+        info.options |= LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+        srvl.ctx = lws_create_context(&info);
+        struct lws_context_creation_info ai = info;
+        ai.port = opts->admin_port;
+        ai.iface = opts->admin_iface;
+        ai.vhost_name = "hp-admin";
+        ai.options &= ~(uint64_t)LWS_SERVER_OPTION_DISABLE_IPV6;
+        if (opts->admin_iface && strchr(opts->admin_iface, '.') && !strchr(opts->admin_iface, ':'))
+            ai.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+        if (srvl.ctx && (!lws_create_vhost(srvl.ctx, &info) ||
+                         !(srvl.admin_vh = lws_create_vhost(srvl.ctx, &ai)))) {
+            lws_context_destroy(srvl.ctx);
+            srvl.ctx = NULL;
+        }
+    } else {
+        srvl.ctx = lws_create_context(&info);
+    }
     if (!srvl.ctx) {
         hp_log(env, HP_LOG_ERROR, "listen_failed", "listen=%s", opts->listen_text);
         return -1;
@@ -382,20 +451,33 @@ int srv_lws_run(srv_core *core, const hp_env *env, const hp_policy *policy,
            "listen=%s%s%s:%d url=http://%s%s%s:%d stream=ws://%s%s%s:%d%s time_scale=%g admin=%s",
            v6 ? "[" : "", opts->iface ? opts->iface : "0.0.0.0", v6 ? "]" : "", port,
            v6 ? "[" : "", host, v6 ? "]" : "", port, v6 ? "[" : "", host, v6 ? "]" : "", port,
-           HP_STREAM_PATH, policy->time_scale, opts->admin ? "on" : "off");
+           HP_STREAM_PATH, policy->time_scale,
+           opts->admin_listen_text ? "separate" : opts->admin ? "on" : "off");
+    if (srvl.admin_vh) {
+        int ap = lws_get_vhost_listen_port(srvl.admin_vh);
+        const char *ah = opts->admin_iface ? opts->admin_iface : "127.0.0.1";
+        int a6 = strchr(ah, ':') != NULL;
+        hp_log(env, HP_LOG_INFO, "admin_listening", "url=http://%s%s%s:%d/_hp/ token=%s",
+               a6 ? "[" : "", ah, a6 ? "]" : "", ap, srvl.admin_token ? "required" : "none");
+    }
 
     /* Reminders that fell due while no server ran fire at the first tick
      * (R-1): tick once right away. */
-    srv_tick(core);
+    for (srv_session *s = reg->list; s; s = s->next)
+        srv_tick(s->core);
     srvl_pump();
 
     for (;;) {
         if (lws_service(srvl.ctx, 0) < 0)
             break;
         /* Everything that arrived in this round has been handed over:
-         * commit it as one group, then send what it held. */
-        srv_flush(core);
-        if (hp_outbox_count(srv_outbox(core)))
+         * commit it as one group per session, then send what it held. */
+        int any = 0;
+        for (srv_session *s = reg->list; s; s = s->next) {
+            srv_flush(s->core);
+            any |= hp_outbox_count(srv_outbox(s->core)) > 0;
+        }
+        if (any)
             srvl_pump();
         if (*stop && !srvl.stopping)
             begin_stop();
@@ -416,8 +498,9 @@ int srv_lws_run(srv_core *core, const hp_env *env, const hp_policy *policy,
     srvl.wbuf = NULL;
     srvl.wbuf_cap = 0;
     /* users are freed with their last connection */
+    reg->on_retire = NULL;
     uint64_t commits = 0, writes = 0, gmax = 0;
-    srv_group_stats(core, &commits, &writes, &gmax);
+    srv_group_stats(srv_session_default(reg)->core, &commits, &writes, &gmax);
     hp_log(env, HP_LOG_INFO, "commit_stats", "group_commit=%s commits=%llu writes=%llu max_group=%llu",
            srvl.group ? "on" : "off", (unsigned long long)commits, (unsigned long long)writes,
            (unsigned long long)gmax);

@@ -14,6 +14,7 @@
 #include "hp_env.h"
 #include "hp_policy.h"
 #include "srv_core.h"
+#include "srv_session.h"
 
 /* Transport limits (docs/LIMITS.md, "Server transport"); 0 = default. */
 typedef struct srv_lws_limits {
@@ -40,23 +41,28 @@ void srv_lws_limits_defaults(srv_lws_limits *l);
 typedef struct srv_lws_opts {
     const char *iface;          /* numeric address to bind, NULL = all */
     int port;                   /* TCP port; 0 = any free port */
-    int admin;                  /* 1: serve /_hp/faults and /_hp/state */
+    int admin;                  /* 1: serve the admin API (/_hp/...) */
     const char *listen_text;    /* "127.0.0.1:8080", for the INFO line */
     int group_commit;           /* 1: srv_set_group_commit (one COMMIT per
                                    service round), 0: one COMMIT per write */
     srv_lws_limits lim;
+    const char *admin_iface;    /* --admin-listen address (NULL = all) */
+    int admin_port;
+    const char *admin_listen_text; /* NULL: admin API on the main address */
+    const char *admin_token;    /* NULL: no token (loopback only) */
 } srv_lws_opts;
 
 /*
  * Serve until *stop becomes non-zero (set it from a signal handler and call
  * srv_lws_wake()).  Then srv_shutdown() closes every WebSocket with 1001,
  * the closes are flushed (bounded wait), and the context is destroyed.
- * core, env and policy are borrowed (policy: max_body / max_frame caps).
+ * reg (the sessions, each with its core and policy caps) and env are
+ * borrowed; reg->on_retire and reg->group_commit are set for the run.
  * Returns 0 after a clean stop, -1 when the listener could not be created
  * (logged at ERROR).
  */
-int srv_lws_run(srv_core *core, const hp_env *env, const hp_policy *policy,
-                const srv_lws_opts *opts, volatile sig_atomic_t *stop);
+int srv_lws_run(srv_sessions *reg, const hp_env *env, const srv_lws_opts *opts,
+                volatile sig_atomic_t *stop);
 
 /* Async-signal-safe enough: wakes the service loop (lws_cancel_service) if
  * it runs.  For signal handlers. */

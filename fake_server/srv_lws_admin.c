@@ -1,6 +1,13 @@
 /*
- * srv_lws_admin.c - the optional admin endpoints of the libwebsockets
- * adapter (--admin; part of srv_lws.c, see srv_lws_int.h).
+ * srv_lws_admin.c - sessions and the admin API in the libwebsockets adapter
+ * (part of srv_lws.c, see srv_lws_int.h).
+ *
+ * Routing: a /s/{id} path prefix names the session whose core answers
+ * (srv_session.h); /_hp/... goes to the admin router (srv_admin.c, sans
+ * I/O), which is answered WITHOUT CORS headers (srv_lws_http.c).  The
+ * journal entry of a REST exchange is written here when its answer comes
+ * out of the core (with group commit, after the COMMIT), at the seq
+ * reserved when the request went in: before the frames it caused.
  */
 #define _GNU_SOURCE
 #include "srv_lws_int.h"
@@ -10,146 +17,95 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hp_log.h"
-#include "hp_msg.h"
+#include "srv_admin.h"
 
-static int json_int(json_t *o, const char *k, int dflt, int *out)
+srv_session *srvl_route(const char *path, const char **rest, char *hint, size_t hl)
 {
-    json_t *v = json_object_get(o, k);
-    if (!v || json_is_null(v)) {
-        *out = dflt;
-        return 0;
-    }
-    if (!json_is_integer(v))
-        return -1;
-    json_int_t x = json_integer_value(v);
-    if (x < -1 || x > 1000000)
-        return -1;
-    *out = (int)x;
-    return 0;
+    hint[0] = '\0';
+    *rest = path;
+    if (strncmp(path, "/s/", 3) != 0)
+        return srv_session_default(srvl.reg);
+    const char *id = path + 3;
+    size_t l = strcspn(id, "/");
+    snprintf(hint, hl, "%.*s", (int)(l < hl - 1 ? l : hl - 1), id);
+    *rest = id[l] ? id + l : "/";
+    if (l == 0 || l >= hl)
+        return NULL;
+    return srv_session_find(srvl.reg, hint);
 }
 
-static int json_str(json_t *o, const char *k, const char **out)
+int srvl_is_admin_path(const char *path)
 {
-    json_t *v = json_object_get(o, k);
-    if (!v || json_is_null(v)) {
-        *out = NULL;
-        return 0;
-    }
-    if (!json_is_string(v))
-        return -1;
-    *out = json_string_value(v);
-    return 0;
+    return !strcmp(path, "/_hp") || !strncmp(path, "/_hp/", 5);
 }
 
-/*
- * POST /_hp/faults: {"drop_heartbeats": {"user", "count"}}
- *                 | {"fail_requests": {"method", "path_prefix", "count",
- *                                      "status", "retry_after"}}
- *                 | {"force_conflict": {"id"}}     (several keys allowed)
- * GET /_hp/state: srv_state().  Everything is validated before anything is
- * applied, so a bad request changes nothing.
- */
-void srvl_admin_handle(pss *p)
+srv_jwho srvl_conn_who(const conn *c)
 {
-    if (!strcmp(p->path, "/_hp/state")) {
-        if (strcmp(p->method, "GET")) {
-            srvl_set_error(p, 405, "use GET");
-            return;
-        }
-        json_t *st = srv_state(srvl.core);
-        char *s = st ? json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-        json_decref(st);
-        if (!s) {
-            srvl_set_error(p, 500, "state unavailable");
-            return;
-        }
-        srvl_set_response(p, 200, s, strlen(s), -1);
-        free(s);
+    srv_jwho w = {c->who.hh, c->who.sub, c->who.dev};
+    return w;
+}
+
+void srvl_journal_http(pss *p)
+{
+    srv_session *s = p->sess;
+    if (!s)
+        return;
+    hp_claims cl;
+    int known = p->auth && srv_identify(s->core, p->auth, 0, &cl) == 0;
+    srv_jwho w = {known ? cl.hh : NULL, known ? cl.sub : NULL, known ? cl.dev : NULL};
+    json_t *h = json_object();
+    if (p->idem)
+        json_object_set_new(h, "idempotency-key", json_string(p->idem));
+    if (p->origin)
+        json_object_set_new(h, "origin", json_string(p->origin));
+    if (p->content_length >= 0)
+        json_object_set_new(h, "content-length", json_integer(p->content_length));
+    json_object_set_new(h, "authorization", json_string(p->auth ? "[REDACTED]" : "(none)"));
+    srv_journal_http(s->journal, hp_env_now(&s->env), p->method, p->jpath ? p->jpath : p->path,
+                     p->query, h, p->body, p->body_len, p->status,
+                     p->resp ? (const char *)p->resp + LWS_PRE : NULL, p->resp_len, p->hold_ms,
+                     &w, p->jseq);
+    p->sess = NULL;
+}
+
+void srvl_admin_handle(pss *p, const char *path)
+{
+    const char *rest;
+    char hint[SRV_SESSION_ID_MAX + 1];
+    srv_session *s = srvl_route(p->path, &rest, hint, sizeof hint);
+    if (!p->admin_vhost && !srvl.admin_main) {
+        srvl_set_error(p, 404, srvl.admin_vh ? "the admin API is served on the --admin-listen "
+                                               "address"
+                                             : "no such endpoint (the admin API is off: start "
+                                               "with --admin)");
         return;
     }
-    if (strcmp(p->path, "/_hp/faults")) {
-        srvl_set_error(p, 404, "admin endpoints: POST /_hp/faults, GET /_hp/state");
+    if (!srvl_is_admin_path(path)) {
+        srvl_set_error(p, 404, "the admin address serves only /_hp/ (the API is on --listen)");
         return;
     }
-    if (strcmp(p->method, "POST")) {
-        srvl_set_error(p, 405, "use POST");
+    if (!strcmp(p->method, "OPTIONS")) {
+        p->allow = "GET, POST, DELETE";
+        srvl_set_error(p, 405, "no CORS on the admin API"); /* the preflight fails */
         return;
     }
-    if (p->content_length < 0) {
-        srvl_set_error(p, 411, "Content-Length required");
+    if (hint[0] && !s) {
+        srvl_set_error(p, 404, "no such session");
         return;
     }
-    if ((size_t)p->content_length > srvl.pol->max_body) {
-        srvl_set_error(p, 413, "body too large");
-        return;
-    }
-    json_error_t je;
-    json_t *root = json_loadb(p->body ? p->body : "", p->body_len, 0, &je);
-    if (!root || !json_is_object(root) || json_object_size(root) == 0) {
-        json_decref(root);
-        srvl_set_error(p, 400, "expected a JSON object with drop_heartbeats, fail_requests "
-                          "or force_conflict");
-        return;
-    }
-    const char *k;
-    json_t *v;
-    /* pass 0 validates, pass 1 applies */
-    for (int pass = 0; pass < 2; pass++) {
-        json_object_foreach(root, k, v) {
-            if (!json_is_object(v)) {
-                srvl_set_error(p, 400, "each fault is a JSON object");
-                goto out;
-            }
-            if (!strcmp(k, "drop_heartbeats")) {
-                const char *user;
-                int count;
-                if (json_str(v, "user", &user) || json_int(v, "count", 1, &count) || count < 0) {
-                    srvl_set_error(p, 400, "drop_heartbeats: {\"user\": string|null, \"count\": n}");
-                    goto out;
-                }
-                if (pass)
-                    srv_fault_drop_heartbeats(srvl.core, user, count); /* logs fault_armed */
-            } else if (!strcmp(k, "fail_requests")) {
-                const char *method, *prefix, *form;
-                int count, status, ra;
-                if (json_str(v, "method", &method) || json_str(v, "path_prefix", &prefix) ||
-                    json_int(v, "count", 1, &count) || json_int(v, "status", -2, &status) ||
-                    json_int(v, "retry_after", -1, &ra) ||
-                    json_str(v, "retry_after_form", &form) || count < 0 || status < 100 ||
-                    status > 599 ||
-                    (form && strcmp(form, "seconds") && strcmp(form, "http-date"))) {
-                    srvl_set_error(p, 400, "fail_requests: {\"method\", \"path_prefix\", \"count\", "
-                                      "\"status\" (100-599, required), \"retry_after\", "
-                                      "\"retry_after_form\": \"seconds\"|\"http-date\"}");
-                    goto out;
-                }
-                if (pass) {
-                    /* The form is a property of how this adapter writes the
-                     * header, so it is server-wide until changed again. */
-                    if (form)
-                        srvl.retry_after_date = !strcmp(form, "http-date");
-                    srv_fault_fail_requests(srvl.core, method, prefix, count, status, ra); /* logs fault_armed */
-                }
-            } else if (!strcmp(k, "force_conflict")) {
-                const char *id;
-                if (json_str(v, "id", &id) || !id || !*id) {
-                    srvl_set_error(p, 400, "force_conflict: {\"id\": task id}");
-                    goto out;
-                }
-                if (pass)
-                    srv_fault_force_conflict(srvl.core, id); /* logs fault_armed */
-            } else {
-                srvl_set_error(p, 400, "unknown fault (drop_heartbeats, fail_requests, force_conflict)");
-                goto out;
-            }
-        }
-    }
-    {
-        const char *okb = "{\"ok\":true}";
-        srvl_set_response(p, 200, okb, strlen(okb), -1);
-    }
-out:
-    json_decref(root);
-    srvl_pump(); /* fault calls may have queued nothing, but keep the rule */
+    srv_admin_req q = {p->method, path, hint[0] ? hint : NULL, p->query, p->auth,
+                       p->origin, p->host, p->body, p->body_len, p->content_length};
+    srv_admin_resp o;
+    /* An admin call may read what a pending group has not committed, and
+     * may retire cores: every session is flushed first. */
+    for (srv_session *x = srvl.reg->list; x; x = x->next)
+        srv_flush(x->core);
+    srvl_pump();
+    srv_admin_http(srvl.reg, srvl.admin_token, &q, &o);
+    srvl_set_response(p, o.status, o.body ? o.body : "", o.body ? strlen(o.body) : 0, -1);
+    p->ctype = o.content_type;
+    if (o.allow)
+        p->allow = o.allow;
+    free(o.body);
+    srvl_pump(); /* faults may have pushed frames and closes */
 }

@@ -20,6 +20,7 @@
  */
 #define _GNU_SOURCE
 #include "srv_lws_int.h"
+#include "srv_admin.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -61,6 +62,18 @@ void srvl_http_free(pss *p)
     if (!p)
         return;
     srvl_pend_unlink(p); /* a client gone before its answer: the answer is dropped */
+    if (p->holding) {
+        lws_sul_cancel(&p->hold_sul);
+        p->holding = 0;
+    }
+    p->hold_ms = 0;
+    free(p->origin);
+    free(p->host);
+    free(p->jpath);
+    p->origin = p->host = p->jpath = NULL;
+    p->sess = NULL;
+    p->admin = 0;
+    p->ctype = NULL;
     free(p->path);
     free(p->query);
     free(p->auth);
@@ -181,16 +194,22 @@ static const char *const METHODS[] = {"GET",    "POST",    "OPTIONS", "PUT",  "P
  */
 static void http_dispatch(struct lws *wsi, pss *p)
 {
-    if (!strcmp(p->method, "OPTIONS")) {
+    const char *path = p->path ? p->path : "/";
+    const char *rest = path;
+    srv_session *s = srvl_route(path, &rest, p->hint, sizeof p->hint);
+    p->admin = srvl_is_admin_path(rest) || p->admin_vhost;
+    if (p->admin) {
+        srvl_admin_handle(p, rest);
+    } else if (!s) {
+        srvl_set_error(p, 404, "no such session (POST /_hp/sessions creates one)");
+    } else if (!strcmp(p->method, "OPTIONS")) {
         srvl_set_response(p, 204, "", 0, -1); /* CORS preflight: headers do the work */
-    } else if (srvl.admin && p->path && !strncmp(p->path, "/_hp/", 5)) {
-        srvl_admin_handle(p);
     } else {
         srv_http_req r;
         memset(&r, 0, sizeof r);
         r.id = p->req_id = ++srvl.next_id;
         r.method = p->method;
-        r.path = p->path ? p->path : "/";
+        r.path = rest;
         r.query = p->query;
         r.authorization = p->auth;
         r.idem_key = p->idem;
@@ -201,7 +220,10 @@ static void http_dispatch(struct lws *wsi, pss *p)
         p->pending = 1;
         p->pend_next = srvl.pending;
         srvl.pending = p;
-        srv_http(srvl.core, &r);
+        p->sess = s;
+        p->jpath = strdup(rest);
+        p->jseq = srv_journal_reserve(s->journal);
+        srv_http(s->core, &r);
         srvl_pump();
         if (!p->resp_ready) {
             if (srvl.group)
@@ -283,6 +305,16 @@ int srvl_http_begin(struct lws *wsi, pss *p, const char *uri)
     p->auth = copy_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     static const char *const idem_names[] = {"idempotency-key:", "Idempotency-Key:", NULL};
     p->idem = copy_custom(wsi, idem_names);
+    p->origin = copy_header(wsi, WSI_TOKEN_ORIGIN);
+    p->host = copy_header(wsi, WSI_TOKEN_HOST);
+    p->wsi = wsi;
+    p->admin_vhost = srvl.admin_vh && lws_get_vhost(wsi) == srvl.admin_vh;
+    if (p->path) { /* known now: even a refusal below is sent without CORS */
+        const char *rest;
+        char hint[SRV_SESSION_ID_MAX + 1];
+        srvl_route(p->path, &rest, hint, sizeof hint);
+        p->admin = srvl_is_admin_path(rest) || p->admin_vhost;
+    }
     p->content_length = -1;
     char *cl = copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
     if (cl) {
@@ -313,7 +345,12 @@ int srvl_http_begin(struct lws *wsi, pss *p, const char *uri)
     int bodyless = !strcmp(p->method, "GET") || !strcmp(p->method, "HEAD") ||
                    !strcmp(p->method, "OPTIONS");
     if (p->content_length > 0 && !bodyless) {
-        size_t cap = srvl.pol->max_body + 1;
+        /* The cap of the session the path names (its policy may differ). */
+        const char *rest;
+        char hint[SRV_SESSION_ID_MAX + 1];
+        srv_session *s = srvl_route(p->path, &rest, hint, sizeof hint);
+        size_t cap = (srvl_is_admin_path(rest) || p->admin_vhost || !s ? SRV_ADMIN_BODY_MAX
+                                                                        : s->pol.max_body) + 1;
         p->body_cap = (size_t)p->content_length < cap ? (size_t)p->content_length : cap;
         p->body = malloc(p->body_cap + 1);
         if (!p->body) {
@@ -351,15 +388,32 @@ void srvl_http_body(pss *p, const char *in, size_t len)
 /* LWS_CALLBACK_HTTP_WRITEABLE: headers and body in one go, then finish the
  * transaction.  pss is cleared BEFORE lws_http_transaction_completed(),
  * which may free or reset it (LWS_NOTES: ASan caught a use-after-free). */
+static void on_hold_done(lws_sorted_usec_list_t *sul)
+{
+    pss *p = lws_container_of(sul, pss, hold_sul);
+    p->holding = 0;
+    p->hold_ms = 0;
+    lws_callback_on_writable(p->wsi);
+}
+
 int srvl_http_write(struct lws *wsi, pss *p)
 {
-    if (!p->resp_ready)
+    if (!p->resp_ready || p->holding)
         return 0;
+    if (p->hold_ms > 0) {
+        /* hold_response: the request is applied, its answer waits (a
+         * client's timeout fires first when the hold is longer). */
+        p->holding = 1;
+        lws_sul_schedule(lws_get_context(wsi), 0, &p->hold_sul, on_hold_done,
+                         (lws_usec_t)p->hold_ms * LWS_US_PER_MS);
+        return 0;
+    }
     unsigned char hdr[LWS_PRE + 1536];
     unsigned char *start = hdr + LWS_PRE, *pp = start, *end = hdr + sizeof hdr - 1;
     size_t blen = p->resp_len;
     int status = p->status;
-    if (lws_add_http_common_headers(wsi, (unsigned)status, "application/json", blen, &pp, end))
+    if (lws_add_http_common_headers(wsi, (unsigned)status,
+                                    p->ctype ? p->ctype : "application/json", blen, &pp, end))
         return -1;
 #define ADD_HDR(n, v)                                                                          \
     do {                                                                                       \
@@ -368,13 +422,19 @@ int srvl_http_write(struct lws *wsi, pss *p)
             return -1;                                                                         \
     } while (0)
     /* CORS: a page on another origin (a client team's dev server) may call
-     * us; Authorization makes every real request preflighted. */
-    ADD_HDR("access-control-allow-origin:", "*");
-    ADD_HDR("access-control-allow-methods:", "GET, PUT, POST, DELETE, OPTIONS");
-    ADD_HDR("access-control-allow-headers:", "Authorization, Content-Type, Idempotency-Key");
-    ADD_HDR("access-control-expose-headers:", "Retry-After");
-    ADD_HDR("access-control-max-age:", "600");
+     * the API; Authorization makes every real request preflighted.  Never
+     * on an admin path: a page of any origin must not arm faults or read
+     * households. */
+    if (!p->admin) {
+        ADD_HDR("access-control-allow-origin:", "*");
+        ADD_HDR("access-control-allow-methods:", "GET, PUT, POST, DELETE, OPTIONS");
+        ADD_HDR("access-control-allow-headers:", "Authorization, Content-Type, Idempotency-Key");
+        ADD_HDR("access-control-expose-headers:", "Retry-After, WWW-Authenticate");
+        ADD_HDR("access-control-max-age:", "600");
+    }
     ADD_HDR("cache-control:", "no-store");
+    if (status == 401) /* RFC 9110 11.6.1: a 401 names its scheme */
+        ADD_HDR("www-authenticate:", p->admin ? "Bearer realm=\"hp-admin\"" : "Bearer");
     if (p->allow)
         ADD_HDR("allow:", p->allow);
     if (p->close_after)
@@ -383,7 +443,7 @@ int srvl_http_write(struct lws *wsi, pss *p)
         /* Q-7: both forms of RFC 9110 exist in the wild; a client team can
          * ask for the date form to test their parser (admin fail_requests). */
         char ra[40];
-        if (srvl.retry_after_date)
+        if (p->retry_after_date)
             hp_http_date_format(hp_env_now(srvl.env) + (int64_t)p->retry_after * 1000, ra, sizeof ra);
         else
             snprintf(ra, sizeof ra, "%d", p->retry_after);

@@ -8,7 +8,9 @@
  *                    pump() (the core's outbox) and the core's timer.
  *   srv_lws_http.c   HTTP/1.1: reading a request strictly (RFC 9112 framing,
  *                    limits), dispatch to the core, writing the JSON answer.
- *   srv_lws_admin.c  the optional admin endpoints (--admin).
+ *   srv_lws_admin.c  the bridge to the admin API (srv_admin.c): /_hp/... on
+ *                    the main address (--admin) or on --admin-listen,
+ *                    without CORS headers; session routing (/s/{id}).
  *   srv_lws_ws.c     WebSocket connections: upgrade, reassembly, output
  *                    queues and their limits (per connection, per user, in
  *                    total), replay flow control (WS-2).
@@ -23,8 +25,11 @@
 
 #include "hp_env.h"
 #include "hp_policy.h"
+#include "hp_jwt.h"
 #include "srv_core.h"
+#include "srv_journal.h"
 #include "srv_lws.h"
+#include "srv_session.h"
 
 /* ---- WebSocket connections (srv_lws_ws.c) ------------------------------- */
 
@@ -51,6 +56,8 @@ typedef struct conn {
     struct conn *hnext;        /* srvl.by_id bucket */
     uint64_t id;
     struct lws *wsi;
+    srv_session *sess;         /* NULL once its session retired the core */
+    hp_claims who;             /* from the token, for the journal */
     ws_user *user;             /* NULL until the core accepted the upgrade */
     int established;           /* ESTABLISHED seen: safe to ask for WRITEABLE */
     int want_pull;             /* WS-2: the core has more replay for us */
@@ -71,6 +78,18 @@ typedef struct conn {
  * freed before that call. */
 typedef struct pss {
     conn *c;                   /* WebSocket: the connection, NULL for HTTP */
+    srv_session *sess;         /* HTTP: the session answering (while pending) */
+    char *jpath;               /* the path without the session prefix */
+    uint64_t jseq;             /* journal seq reserved at dispatch */
+    char hint[SRV_SESSION_ID_MAX + 1]; /* the /s/{id} of the path, "" */
+    int admin;                 /* an admin path: no CORS headers */
+    int admin_vhost;           /* came in on the --admin-listen address */
+    char *origin, *host;
+    const char *ctype;         /* static; NULL: application/json */
+    int retry_after_date;      /* the session writes Retry-After as a date */
+    int64_t hold_ms;           /* hold_response fault: wait before writing */
+    int holding;
+    lws_sorted_usec_list_t hold_sul;
     /* HTTP request */
     int have_req;
     uint64_t req_id;
@@ -96,12 +115,12 @@ typedef struct pss {
 
 typedef struct srv_lws_state {
     struct lws_context *ctx;
-    srv_core *core;
+    srv_sessions *reg;                /* every session's core (srv_session.h) */
     const hp_env *env;
-    const hp_policy *pol;
     srv_lws_opts opts;                /* limits included (copied) */
-    int admin;
-    int retry_after_date;             /* write Retry-After as an HTTP-date */
+    int admin_main;                   /* admin API on the main address */
+    const char *admin_token;          /* NULL: none (loopback only) */
+    struct lws_vhost *admin_vh;       /* --admin-listen, or NULL */
     volatile sig_atomic_t *stop;
     lws_sorted_usec_list_t sul;       /* the core's next deadline */
     lws_sorted_usec_list_t stop_sul;  /* wakes the loop at the stop deadline */
@@ -126,6 +145,7 @@ extern srv_lws_state srvl;
 
 /* srv_lws.c */
 void srvl_pump(void);
+void srvl_pump_one(srv_session *s);
 
 /* srv_lws_ws.c */
 conn *srvl_conn_find(uint64_t id);
@@ -156,6 +176,15 @@ int srvl_http_write(struct lws *wsi, pss *p);
 void srvl_http_body_complete(struct lws *wsi, pss *p);
 
 /* srv_lws_admin.c */
-void srvl_admin_handle(pss *p);
+/* The session a path names: "/s/{id}/rest" -> that session, *rest =
+ * "/rest"; no prefix -> the default session.  NULL when the prefix names
+ * no session (hint gets the id). */
+srv_session *srvl_route(const char *path, const char **rest, char *hint, size_t hl);
+int srvl_is_admin_path(const char *path);
+/* An admin request (p->admin set): answered into p. */
+void srvl_admin_handle(pss *p, const char *path);
+/* Journal an answered REST request at its reserved seq. */
+void srvl_journal_http(pss *p);
+srv_jwho srvl_conn_who(const conn *c);
 
 #endif

@@ -13,6 +13,8 @@
 #define _GNU_SOURCE
 #include "srv_lws_int.h"
 
+char *srv_query_get(const char *query, const char *name); /* srv_stream.c */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,6 +236,9 @@ static void ws_refuse(struct lws *wsi, int status, const char *body)
                                     (const unsigned char *)"*", 1, &pp, end) ||
         lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
                                     (const unsigned char *)"close", 5, &pp, end) ||
+        (status == 401 &&
+         lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
+                                     (const unsigned char *)"Bearer", 6, &pp, end)) ||
         lws_finalize_http_header(wsi, &pp, end) || (size_t)(end - pp) < blen) {
         lws_return_http_status(wsi, (unsigned)status, NULL);
         return;
@@ -258,6 +263,18 @@ int srvl_ws_filter(struct lws *wsi, pss *p)
         free(b);
         return 1;
     }
+    /* The session the path names (srv_lws_admin.c); the admin address
+     * has no stream. */
+    const char *rest;
+    char hint[SRV_SESSION_ID_MAX + 1];
+    srv_session *s = srvl_route(path, &rest, hint, sizeof hint);
+    if (!s || (srvl.admin_vh && lws_get_vhost(wsi) == srvl.admin_vh)) {
+        char *b = hp_error_body("not_found", s ? "the admin address has no change stream"
+                                               : "no such session");
+        ws_refuse(wsi, 404, b);
+        free(b);
+        return 1;
+    }
     conn *c = calloc(1, sizeof *c);
     if (!c) {
         lws_return_http_status(wsi, 500, NULL);
@@ -265,11 +282,19 @@ int srvl_ws_filter(struct lws *wsi, pss *p)
     }
     c->id = ++srvl.next_id;
     c->wsi = wsi;
+    c->sess = s;
     conn_link(c);
     char *query = srvl_copy_query(wsi);
     char *refusal = NULL;
-    int st = srv_ws_open(srvl.core, c->id, path, query, &refusal);
+    int st = srv_ws_open(s->core, c->id, rest, query, &refusal);
+    char *tok = srv_query_get(query, "token");
+    if (!tok || srv_identify(s->core, tok, 1, &c->who) != 0)
+        memset(&c->who, 0, sizeof c->who);
+    free(tok);
     free(query);
+    srv_jwho w = srvl_conn_who(c);
+    srv_journal_conn(s->journal, hp_env_now(&s->env), st ? "ws_refused" : "ws_open", c->id,
+                     st ? st : 101, NULL, &w);
     if (st != 0) {
         srvl_conn_unlink_free(c);
         srvl_pump();
@@ -280,7 +305,7 @@ int srvl_ws_filter(struct lws *wsi, pss *p)
         return 1;
     }
     free(refusal);
-    const char *user = srv_ws_user(srvl.core, c->id);
+    const char *user = srv_ws_user(s->core, c->id);
     c->user = user ? user_ref(user) : NULL;
     if (p)
         p->c = c;
@@ -317,7 +342,10 @@ void srvl_ws_receive(struct lws *wsi, conn *c, const unsigned char *in, size_t l
             c->rx_skip = 0;
         return;
     }
-    size_t cap = srvl.pol->max_frame + 1;
+    if (!c->sess)
+        return; /* its session retired the core: the close is on its way */
+    const hp_policy *pol = &c->sess->pol;
+    size_t cap = pol->max_frame + 1;
     size_t want = c->rx_len + len < cap ? c->rx_len + len : cap;
     if (want > c->rx_cap) {
         size_t ncap = c->rx_cap ? c->rx_cap : 1024;
@@ -335,7 +363,7 @@ void srvl_ws_receive(struct lws *wsi, conn *c, const unsigned char *in, size_t l
     memcpy(c->rx + c->rx_len, in, take);
     c->rx_len += take;
     c->rx_total += len;
-    int over = c->rx_total > srvl.pol->max_frame;
+    int over = c->rx_total > pol->max_frame;
     if (!final && !over)
         return;
     c->rx[c->rx_len] = '\0';
@@ -348,7 +376,10 @@ void srvl_ws_receive(struct lws *wsi, conn *c, const unsigned char *in, size_t l
     c->rx_len = c->rx_cap = 0;
     c->rx_total = 0;
     c->rx_skip = over && !final;
-    srv_ws_message(srvl.core, id, (const char *)msg, n);
+    srv_session *s = c->sess;
+    srv_jwho w = srvl_conn_who(c);
+    srv_journal_frame(s->journal, hp_env_now(&s->env), "ws_in", id, (const char *)msg, n, &w);
+    srv_ws_message(s->core, id, (const char *)msg, n);
     free(msg);
     srvl_pump();
 }
@@ -396,8 +427,10 @@ int srvl_ws_writeable(struct lws *wsi, conn *c)
         /* WS-2: the last chunk has left; the core pushes the next one (and
          * asks again through WANT_WRITABLE while more remains). */
         c->want_pull = 0;
-        srv_ws_writable(srvl.core, c->id);
-        srvl_pump();
+        if (c->sess) {
+            srv_ws_writable(c->sess->core, c->id);
+            srvl_pump();
+        }
     }
     return 0;
 }

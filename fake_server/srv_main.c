@@ -5,6 +5,7 @@
  *                  (--jwt-secret S | --jwt-secret-file F)
  *                  [--time-scale F] [--log-level LEVEL] [--admin] [--policy JSON]
  *                  [--group-commit on|off]
+ *                  [--admin-listen HOST:PORT] [--admin-token T | --admin-token-file F]
  *                  [limit flags: docs/LIMITS.md, "Server transport"]
  *   hp-fake-server token --sub U --hh H [--dev D] [--ttl 1h]
  *                  (--jwt-secret S | --jwt-secret-file F)
@@ -46,6 +47,8 @@ static const char USAGE[] =
     "                      (--jwt-secret S | --jwt-secret-file F)\n"
     "                      [--time-scale F] [--log-level LEVEL] [--admin]\n"
     "                      [--policy JSON] [--group-commit on|off]\n"
+    "                      [--admin-listen HOST:PORT]\n"
+    "                      [--admin-token T | --admin-token-file F]\n"
     "       hp-fake-server token --sub USER --hh HOUSEHOLD [--dev DEVICE] [--ttl 1h]\n"
     "                      (--jwt-secret S | --jwt-secret-file F)\n"
     "\n"
@@ -70,14 +73,18 @@ static const char USAGE[] =
     "                         after that COMMIT; off: one COMMIT per write\n"
     "  --log-level LEVEL      debug, info (default), warning or error; logs are\n"
     "                         one line each on stderr, tokens redacted\n"
-    "  --admin                enable the UNAUTHENTICATED fault endpoints, for\n"
-    "                         scripting faults against a real app (off by default):\n"
-    "                           POST /_hp/faults  {\"drop_heartbeats\": {\"user\": U, \"count\": N}}\n"
-    "                                             {\"fail_requests\": {\"method\": M, \"path_prefix\": P,\n"
-    "                                               \"count\": N, \"status\": S, \"retry_after\": SECS,\n"
-    "                                               \"retry_after_form\": \"seconds\"|\"http-date\"}}\n"
-    "                                             {\"force_conflict\": {\"id\": TASK}}\n"
-    "                           GET  /_hp/state   tasks, locks, connections as JSON\n"
+    "  --admin                serve the admin API (/_hp/...: sessions, faults, journal,\n"
+    "                         verify, state, the page at /_hp/) on the --listen\n"
+    "                         address.  Off by default (/_hp/... answers 404)\n"
+    "  --admin-listen HOST:PORT  serve the admin API on this separate address\n"
+    "                         instead (then /_hp/... is 404 on --listen); PORT\n"
+    "                         alone means 127.0.0.1:PORT\n"
+    "  --admin-token T        require 'Authorization: Bearer T' on every admin\n"
+    "                         request.  Without a token the admin API must be on\n"
+    "                         a loopback address: the server refuses to start\n"
+    "                         otherwise (exit 2)\n"
+    "  --admin-token-file F   read the admin token from F\n"
+    "                         (endpoints and fault bodies: docs/ADMIN_API.md)\n"
     "\n"
     "Limits (docs/LIMITS.md; SIZE is bytes or e.g. 64KiB, 8MiB, 1GiB):\n"
     "  --max-replay SIZE            a HELLO whose replay is larger is answered\n"
@@ -366,6 +373,12 @@ static int apply_limit(limit_flag *f)
 
 static volatile sig_atomic_t g_stop;
 
+/* 127.0.0.0/8 or ::1 (host as parse_listen leaves it; "" = every interface). */
+static int is_loopback(const char *host)
+{
+    return !strncmp(host, "127.", 4) || !strcmp(host, "::1");
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -427,6 +440,7 @@ int main(int argc, char **argv)
                *secret_file = NULL, *scale_s = NULL, *level_s = "info", *policy_s = NULL,
                *group_s = "on";
     int admin = 0;
+    const char *admin_listen = NULL, *admin_token_s = NULL, *admin_token_file = NULL;
     srv_limits lim;
     srv_limits_defaults(&lim);
     srv_lws_limits tlim;
@@ -471,6 +485,9 @@ int main(int argc, char **argv)
         FLAG("--log-level", level_s)
         FLAG("--policy", policy_s)
         FLAG("--group-commit", group_s)
+        FLAG("--admin-listen", admin_listen)
+        FLAG("--admin-token-file", admin_token_file)
+        FLAG("--admin-token", admin_token_s)
 #undef FLAG
         int matched = 0;
         for (size_t k = 0; k < n_lflags && !matched; k++) {
@@ -511,10 +528,45 @@ int main(int argc, char **argv)
         return usage_error("--db needs a file name%s", "");
     if (strcmp(group_s, "on") != 0 && strcmp(group_s, "off") != 0)
         return usage_error("bad --group-commit %s (on or off)", group_s);
+    char ahost[128] = "";
+    int aport = 0;
+    if (admin_listen) {
+        if (parse_listen(admin_listen, ahost, sizeof ahost, &aport) != 0)
+            return usage_error("bad --admin-listen %s (expected HOST:PORT, e.g. 127.0.0.1:8081)",
+                               admin_listen);
+        if (!strchr(admin_listen, ':'))
+            strcpy(ahost, "127.0.0.1"); /* "PORT" alone: loopback, not every interface */
+    }
+    if (admin_token_s && admin_token_file)
+        return usage_error("give --admin-token or --admin-token-file, not both%s", "");
+    char *atok = NULL;
+    if (admin_token_s || admin_token_file) {
+        atok = admin_token_s ? strdup(admin_token_s) : read_secret_file(admin_token_file);
+        if (!atok)
+            return EXIT_USAGE;
+        if (!*atok || strlen(atok) > 512) {
+            free(atok);
+            return usage_error("the admin token must be 1-512 bytes%s", "");
+        }
+        if (!admin && !admin_listen) {
+            free(atok);
+            return usage_error("--admin-token needs --admin or --admin-listen%s", "");
+        }
+    }
+    /* An admin API without a token arms faults and reads every household:
+     * only a loopback address may serve it. */
+    const char *admin_addr = admin_listen ? ahost : host;
+    if ((admin || admin_listen) && !atok && !is_loopback(admin_addr)) {
+        return usage_error("the admin API would listen on a non-loopback address (%s): give "
+                           "--admin-token, or --admin-listen 127.0.0.1:PORT",
+                           admin_addr[0] ? admin_addr : "every interface");
+    }
     int rc = 0;
     char *sec = pick_secret(secret, secret_file, &rc);
-    if (!sec)
+    if (!sec) {
+        free(atok);
         return rc;
+    }
 
     hp_logger logger = {hp_log_stderr_sink, NULL, level};
     hp_rng rng;
@@ -528,25 +580,30 @@ int main(int argc, char **argv)
      * scaled like the default 2 min would be. */
     if (policy_s && hp_policy_apply_json(&pol, policy_s, perr, sizeof perr) != 0) {
         free(sec);
+        free(atok);
         return usage_error("bad --policy: %s", perr);
     }
+    hp_policy shown = pol; /* each session scales its own copy */
     if (scale != 1.0)
-        hp_policy_scale(&pol, scale);
+        hp_policy_scale(&shown, scale);
 
     char err[256] = "";
     srv_store *st = srv_store_open(db, err, sizeof err);
     if (!st) {
         hp_log(&env, HP_LOG_ERROR, "store_open_failed", "db=%s error=\"%s\"", db, err);
         free(sec);
+        free(atok);
         return EXIT_RUNTIME;
     }
-    srv_core *core = srv_new(&env, &pol, sec, st);
-    free(sec); /* the core keeps its own copy */
-    if (core)
-        srv_set_limits(core, &lim);
-    if (!core) {
+    /* The default session: --db, --jwt-secret, --policy, --time-scale. */
+    srv_sessions *reg = srv_sessions_new(&env, level, &pol, scale, sec, st);
+    free(sec); /* the session keeps its own copy */
+    if (reg)
+        srv_sessions_set_limits(reg, &lim);
+    if (!reg) {
         hp_log(&env, HP_LOG_ERROR, "core_failed", "db=%s", db);
         srv_store_close(st);
+        free(atok);
         return EXIT_RUNTIME;
     }
 
@@ -559,12 +616,14 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     hp_log(&env, HP_LOG_INFO, "starting", "db=%s time_scale=%g heartbeat_ms=%lld", db, scale,
-           (long long)pol.heartbeat_ms);
+           (long long)shown.heartbeat_ms);
     raise_nofile(&env);
-    srv_lws_opts opts = {host[0] ? host : NULL, port, admin, listen,
-                         strcmp(group_s, "on") == 0, tlim};
-    int r = srv_lws_run(core, &env, &pol, &opts, &g_stop);
-    srv_free(core);
+    srv_lws_opts opts = {host[0] ? host : NULL, port, admin || admin_listen != NULL, listen,
+                         strcmp(group_s, "on") == 0, tlim,
+                         admin_listen && ahost[0] ? ahost : NULL, aport, admin_listen, atok};
+    int r = srv_lws_run(reg, &env, &opts, &g_stop);
+    srv_sessions_free(reg);
     srv_store_close(st);
+    free(atok);
     return r == 0 ? 0 : EXIT_RUNTIME;
 }

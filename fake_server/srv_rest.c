@@ -32,6 +32,7 @@ typedef struct rq {
     const char *method;
     const char *path;
     const hp_claims *cl;     /* NULL before auth */
+    int64_t hold_ms;         /* admin fault hold_response */
 } rq;
 
 /* Pushes the one response of this request and logs it (INFO; never the
@@ -55,9 +56,11 @@ static void reply(rq *r, int status, char *body, int retry_after_s)
         }
         idem[o] = '\0';
     }
-    hp_log(&r->c->env, HP_LOG_INFO, "request", "method=%.16s path=%.200s status=%d user=%s%s",
-           r->method, r->path, status, r->cl ? r->cl->sub : "-", idem);
-    srv_push_response(r->c, r->req->id, status, body, retry_after_s);
+    hp_log(&r->c->env, HP_LOG_INFO, "request",
+           "method=%.16s path=%.200s status=%d user=%s%s hh=%s dev=%s", r->method, r->path,
+           status, r->cl ? r->cl->sub : "-", idem, r->cl ? r->cl->hh : "-",
+           r->cl && r->cl->dev[0] ? r->cl->dev : "-");
+    srv_push_response_held(r->c, r->req->id, status, body, retry_after_s, r->hold_ms);
 }
 
 static void reply_error(rq *r, int status, const char *message)
@@ -87,6 +90,26 @@ static void reply_store_error(rq *r, const char *op)
 static int apply_fail_fault(rq *r)
 {
     srv_core *c = r->c;
+    /* Admin-API faults: unscoped ones before authentication (like the
+     * scripted ones), scoped ones once the token names the scope. */
+    srv_who who = {r->cl ? r->cl->hh : NULL, r->cl ? r->cl->sub : NULL,
+                   r->cl && r->cl->dev[0] ? r->cl->dev : NULL};
+    srv_afault *af = srv_fault_match(c, SRV_AF_HOLD, r->cl ? &who : NULL, r->cl != NULL, r->method, r->path,
+                                     NULL);
+    if (af) {
+        r->hold_ms = af->hold_ms;
+        srv_fault_use(c, af, "");
+    }
+    af = srv_fault_match(c, SRV_AF_FAIL, r->cl ? &who : NULL, r->cl != NULL, r->method, r->path, NULL);
+    if (af) {
+        int status = af->status, ra = af->retry_after_s;
+        srv_fault_use(c, af, "");
+        reply(r, status, hp_error_body(hp_error_code_for_status(status), "injected failure"),
+              ra >= 0 ? ra : -1);
+        return 1;
+    }
+    if (r->cl)
+        return 0; /* the scripted faults were checked before authentication */
     for (srv_fail_fault **pp = &c->fails; *pp; pp = &(*pp)->next) {
         srv_fail_fault *f = *pp;
         if (f->method && strcasecmp(f->method, r->method) != 0)
@@ -110,8 +133,15 @@ static int apply_fail_fault(rq *r)
 }
 
 /* Consumes a "force 409" fault for id; 1 when one was armed. */
-static int take_forced_conflict(srv_core *c, const char *id)
+static int take_forced_conflict(rq *r, const char *id)
 {
+    srv_core *c = r->c;
+    srv_who who = {r->cl->hh, r->cl->sub, r->cl->dev[0] ? r->cl->dev : NULL};
+    srv_afault *af = srv_fault_match(c, SRV_AF_CONFLICT, &who, 0, NULL, NULL, id);
+    if (af) {
+        srv_fault_use(c, af, "");
+        return 1;
+    }
     for (srv_name **pp = &c->force_409; *pp; pp = &(*pp)->next) {
         if (strcmp((*pp)->name, id) == 0) {
             srv_name *f = *pp;
@@ -400,7 +430,7 @@ static void put_task(rq *r, const char *id)
     if (cur) {
         int64_t crev = json_integer_value(json_object_get(cur, "revision"));
         const char *why = NULL;
-        if (take_forced_conflict(c, id))
+        if (take_forced_conflict(r, id))
             why = "another write won the race";
         else if (base == 0)
             why = "task already exists";
@@ -464,7 +494,7 @@ static void delete_task(rq *r, const char *id)
     }
     int64_t crev = json_integer_value(json_object_get(cur, "revision"));
     const char *why = NULL;
-    if (take_forced_conflict(c, id))
+    if (take_forced_conflict(r, id))
         why = "another write won the race";
     else if (base != crev)
         why = "base_revision is not the current revision";
@@ -594,7 +624,7 @@ void srv_http(srv_core *c, const srv_http_req *req)
 {
     if (!c || !req)
         return;
-    rq r = {c, req, req->method ? req->method : "", req->path ? req->path : "", NULL};
+    rq r = {c, req, req->method ? req->method : "", req->path ? req->path : "", NULL, 0};
     /* CORS preflight carries no credentials: answer it so browsers can
      * call the API (the adapter adds the Access-Control headers). */
     if (strcmp(r.method, "OPTIONS") == 0) {
@@ -607,6 +637,8 @@ void srv_http(srv_core *c, const srv_http_req *req)
     if (authenticate(&r, &cl) != 0)
         return;
     r.cl = &cl; /* every lookup below is scoped to cl.hh */
+    if (apply_fail_fault(&r))
+        return;
     char id[HP_TASK_ID_MAX + 2];
     int too_long = 0;
     route rt = parse_route(r.path, id, sizeof id, &too_long);

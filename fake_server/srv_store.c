@@ -86,6 +86,18 @@ static int exec(srv_store *st, const char *sql)
     return sqlite3_exec(st->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
+/* Every row of every table, in one transaction (admin session reset). */
+int srv_store_wipe(srv_store *st)
+{
+    if (exec(st, "BEGIN IMMEDIATE; DELETE FROM households; DELETE FROM tasks; "
+                 "DELETE FROM events; DELETE FROM idempotency; DELETE FROM reminders_fired; "
+                 "COMMIT;") != 0) {
+        exec(st, "ROLLBACK");
+        return -1;
+    }
+    return 0;
+}
+
 static int64_t pragma_int(sqlite3 *db, const char *sql)
 {
     sqlite3_stmt *s = NULL;

@@ -116,6 +116,18 @@ int srv_ws_open(srv_core *c, uint64_t conn_id, const char *path, const char *que
                (unsigned long long)conn_id, reason ? reason : "invalid");
         return 401;
     }
+    /* Admin fault refuse_upgrade (scope from the verified token). */
+    srv_who who = {cl.hh, cl.sub, cl.dev[0] ? cl.dev : NULL};
+    srv_afault *af = srv_fault_match(c, SRV_AF_REFUSE, &who, 0, NULL, NULL, NULL);
+    if (af) {
+        int st = af->status;
+        srv_fault_use(c, af, "");
+        if (refusal_body)
+            *refusal_body = hp_error_body(hp_error_code_for_status(st), "injected refusal");
+        hp_log(&c->env, HP_LOG_INFO, "ws_refused", "conn=%llu status=%d user=%s hh=%s",
+               (unsigned long long)conn_id, st, cl.sub, cl.hh);
+        return st;
+    }
     srv_conn *old = find_conn(c, conn_id);
     if (old) {
         /* A driver reusing a live id is a driver bug; refuse rather than
@@ -159,6 +171,7 @@ int srv_ws_open(srv_core *c, uint64_t conn_id, const char *path, const char *que
     k->id = conn_id;
     snprintf(k->user, sizeof k->user, "%s", cl.sub);
     snprintf(k->hh, sizeof k->hh, "%s", cl.hh);
+    snprintf(k->dev, sizeof k->dev, "%s", cl.dev);
     k->token_exp_ms = cl.exp > INT64_MAX / 1000 ? INT64_MAX : cl.exp * 1000;
     k->hello_deadline = now + c->pol.hello_timeout_ms;
     k->last_rx_ms = now;
@@ -430,10 +443,18 @@ void srv_stream_tick(srv_core *c)
             continue;
         }
         if (now >= k->next_hb_ms) {
+            srv_who who = {k->hh, k->user, k->dev[0] ? k->dev : NULL};
+            srv_afault *af = k->drop_hb > 0 ? NULL
+                                            : srv_fault_match(c, SRV_AF_DROP_HB, &who, 0, NULL,
+                                                              NULL, NULL);
             if (k->drop_hb > 0) {
                 k->drop_hb--; /* fault: the heartbeat is "lost" */
                 hp_log(&c->env, HP_LOG_INFO, "heartbeat_dropped", "conn=%llu user=%s left=%d",
                        (unsigned long long)k->id, k->user, k->drop_hb);
+            } else if (af) {
+                char what[64];
+                snprintf(what, sizeof what, "conn=%llu", (unsigned long long)k->id);
+                srv_fault_use(c, af, what); /* admin fault: the heartbeat is "lost" */
             } else {
                 srv_push_send(c, k->id, hp_msg_heartbeat(NULL));
             }

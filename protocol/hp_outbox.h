@@ -39,6 +39,8 @@ typedef struct hp_out {
     char *body;          /* NUL-terminated; may be NULL */
     size_t body_len;
     json_t *info;        /* NOTIFY / OBSERVE: owned reference */
+    int64_t hold_ms;     /* response: the driver holds it this long before
+                            writing (server admin fault hold_response); 0 */
 } hp_out;
 
 typedef struct hp_outbox {

@@ -2,8 +2,10 @@
 # setup.sh [--with-browser] [--with-node]: installs what the project needs
 # on Debian 12 (idempotent, no prompts).  --with-browser adds Debian's
 # chromium for tests/blackbox/test_server_browser.py; --with-node adds
-# Node.js and the npm `ws` package (pinned by tests/blackbox/node/
-# package-lock.json) for tests/blackbox/test_server_foreign_clients.py.
+# Node.js and the npm `ws` and `playwright-core` packages (pinned by
+# tests/blackbox/node/package-lock.json) for test_server_foreign_clients.py
+# and test_server_sessions_browser.py (playwright-core drives the installed
+# chromium; it never downloads a browser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 with_browser=0 with_node=0
@@ -42,7 +44,9 @@ if [ $with_node = 1 ] && ! command -v npm >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends npm \
     </dev/null >/dev/null
 fi
-if [ $with_node = 1 ] && [ ! -f tests/blackbox/node/node_modules/ws/package.json ]; then
-  echo "setup: npm ci in tests/blackbox/node (the ws package)"
-  (cd tests/blackbox/node && npm ci --no-audit --no-fund --loglevel=error </dev/null)
+if [ $with_node = 1 ] && { [ ! -f tests/blackbox/node/node_modules/ws/package.json ] ||
+     [ ! -f tests/blackbox/node/node_modules/playwright-core/package.json ]; }; then
+  echo "setup: npm ci in tests/blackbox/node (ws, playwright-core: no browser download)"
+  (cd tests/blackbox/node && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
+     npm ci --no-audit --no-fund --loglevel=error </dev/null)
 fi
