@@ -15,7 +15,7 @@
  * The harness' scripted faults (srv_fault_drop_heartbeats() and friends in
  * srv_core.c) are separate and keep their semantics; these are for people
  * and CI jobs driving a real app.  Ranges (docs/ADMIN_API.md):
- *   count 1..10000 (default 1), expires_in 1..86400 s, status 100..599
+ *   count 1..1000000 (default 1), expires_in 1..86400 s, status 100..599
  *   (refuse_upgrade 400..599), retry_after 0..86400 s, seconds 1..600,
  *   close code 1000..4999 minus 1004-1006 and 1015, reason <= 123 bytes,
  *   names (household, user, device, task id) <= 127 bytes.
@@ -29,7 +29,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define FAULT_COUNT_MAX 10000
+#define FAULT_COUNT_MAX 1000000
 #define FAULT_EXPIRES_MAX 86400
 #define FAULT_HOLD_MAX 600
 
