@@ -44,7 +44,7 @@ const char *const scn_step_keys[] = {"wait", "wait_until", "expect", "expect_log
 const char *const scn_client_actions[] = {
     "connect", "offline",   "online",   "edit",  "delete",  "lock",    "unlock", "sync_now",
     "choose",  "new_token", "crash",    "restart", "latency", "drop",  "link",
-    "send_frame", NULL};
+    "send_frame", "send_request", NULL};
 const char *const scn_server_actions[] = {"restart", "crash", "start", "fail_requests",
                                           "force_conflict", NULL};
 const char *const scn_client_asserts[] = {
@@ -126,6 +126,7 @@ static const char *const drop_keys[] = {"from", "message", "count", NULL};
 static const char *const choose_keys[] = {"id", "choice", NULL};
 static const char *const restart_keys[] = {"key", NULL};
 static const char *const send_frame_keys[] = {"text", "size", NULL};
+static const char *const send_request_keys[] = {"method", "path", "idem_key", "body", NULL};
 static const char *const token_keys[] = {"ttl", NULL};
 static const char *const reconnect_keys[] = {"delays", "tolerance", NULL};
 static const char *const expect_extra[] = {"since", "within", NULL};
@@ -447,7 +448,8 @@ static void v_client_action(vctx *v, const scn_node *name, const char *act, cons
     }
     static const char *const no_arg[] = {"connect", "offline", "online", "sync_now", "crash", NULL};
     static const char *const need_arg[] = {"edit", "delete", "lock", "unlock", "choose",
-                                           "latency", "drop", "link", "send_frame", NULL};
+                                           "latency", "drop", "link", "send_frame",
+                                           "send_request", NULL};
     if (in_list(act, no_arg) && arg) {
         verr(v, arg, "'%s' takes no argument: write '%s: %s'", act, name->str, act);
         return;
@@ -509,6 +511,22 @@ static void v_client_action(vctx *v, const scn_node *name, const char *act, cons
     } else if (!strcmp(act, "link")) {
         static const char *const ud[] = {"up", "down", NULL};
         need_word(v, arg, "link", ud);
+    } else if (!strcmp(act, "send_request")) {
+        /* A raw request with the client's token (Q-3 probes: a reused
+         * Idempotency-Key); its answer goes to `requests`, not the app. */
+        if (need_map(v, arg, "send_request"))
+            return;
+        check_keys(v, arg, "key of send_request", send_request_keys);
+        static const char *const methods[] = {"GET", "PUT", "DELETE", "POST", NULL};
+        const scn_node *m = scn_map_get(arg, "method"), *pa = scn_map_get(arg, "path");
+        if (!m || !pa)
+            verr(v, arg, "send_request needs 'method' and 'path'");
+        if (m)
+            need_word(v, m, "method", methods);
+        if (pa && !need_str(v, pa, "path") && pa->str[0] != '/')
+            verr(v, pa, "send_request path must start with '/'");
+        if (scn_map_get(arg, "idem_key"))
+            need_str(v, scn_map_get(arg, "idem_key"), "idem_key");
     } else if (!strcmp(act, "send_frame")) {
         /* A raw text frame for the server's protocol checks: a string, or
          * {text: ...}, or {size: N} (a valid HEARTBEAT padded to N bytes). */

@@ -78,6 +78,9 @@ const rl_diff rl_diffs[RL_DIFF_COUNT] = {
                              "account (level 2 of the contract), not evidence"},
     [RL_D_INVARIANTS] = {"invariants edits_kept and entity_order", "unobservable",
                          "they need the simulator's healing phase and its complete journal"},
+    [RL_D_SEND_REQUEST] = {"send_request", "skipped",
+                           "a raw request is a simulator probe: the client driver has no such "
+                           "command"},
 };
 
 /* Does a requests selector ask for what only the wire shows (bodies)? */
@@ -250,6 +253,8 @@ static void lint_action(lctx *x, const scn_node *a, int server)
     }
     if (!x->proxy && (!strcmp(name, "latency") || !strcmp(name, "link")))
         warn(x, a, RL_D_NET_NO_PROXY, name);
+    if (!strcmp(name, "send_request"))
+        warn(x, a, RL_D_SEND_REQUEST, NULL);
     if (!strcmp(name, "drop") && x->foreign_client) {
         const char *msg = scn_str(scn_map_get(arg, "message"));
         if (msg && !strcmp(msg, "request"))

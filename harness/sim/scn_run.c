@@ -340,6 +340,16 @@ static int client_action(run_ctx *x, int ci, const char *act, const scn_node *ar
         }
         return 0;
     }
+    if (!strcmp(act, "send_request")) {
+        json_t *j = scn_node_json_i(arg, rep);
+        int rc = sim_client_send_request(w, ci, j, err, sizeof err);
+        json_decref(j);
+        if (rc) {
+            fail(x, at->line, "%s: send_request: %s", name, err);
+            return -1;
+        }
+        return 0;
+    }
     if (!strcmp(act, "sync_now")) {
         cli_sync_now(c->core);
         sim_drain(w);

@@ -73,6 +73,7 @@ typedef struct sim_pending {
     uint64_t cli_id;
     unsigned gen;
     int aborted, answered;
+    int raw;                    /* send_request: answered to the scenario, not the app */
     char *method, *path, *query, *auth, *idem_key, *body;
     size_t body_len;
     json_t *journal;            /* borrowed from w->journal once handled */
@@ -139,6 +140,10 @@ void sim_client_new_token(sim_world *w, int ci, int64_t ttl_ms);
  * it (takes text, malloc'd).  -1 with err when the client has no open
  * stream. */
 int sim_client_send_frame(sim_world *w, int ci, char *text, size_t len, char *err, size_t errlen);
+/* send_request: one raw HTTP request on ci's link with ci's token, behind
+ * the app's back (req: {method, path (query after '?'), idem_key, body});
+ * the answer is recorded (requests) and never reaches the app. */
+int sim_client_send_request(sim_world *w, int ci, const json_t *req, char *err, size_t errlen);
 void sim_server_crash(sim_world *w);
 void sim_server_start(sim_world *w);
 void sim_server_restart(sim_world *w);

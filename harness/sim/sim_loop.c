@@ -843,6 +843,8 @@ static void deliver(sim_world *w, sim_ev *e)
             mark_lost(e, "aborted");
             return;
         }
+        if (p->raw) /* send_request: the scenario's probe, not the app's */
+            break;
         if (e->status == 409)
             c->conflicts_received++;
         cli_http_response(c->core, p->cli_id, e->status, e->retry_after, e->data, e->len);
@@ -850,7 +852,7 @@ static void deliver(sim_world *w, sim_ev *e)
     }
     case EV_CLI_HTTP_FAIL: {
         sim_pending *p = &w->pend[e->id];
-        if (p->aborted)
+        if (p->aborted || p->raw)
             return;
         cli_http_failed(c->core, p->cli_id, "network");
         break;
@@ -1403,6 +1405,58 @@ int sim_client_send_frame(sim_world *w, int ci, char *text, size_t len, char *er
     frame_record(w, ci, 0, kind, entity, tr);
     json_object_set_new(json_array_get(c->frames, json_array_size(c->frames) - 1), "raw",
                         json_true());
+    sim_drain(w);
+    return 0;
+}
+
+int sim_client_send_request(sim_world *w, int ci, const json_t *req, char *err, size_t errlen)
+{
+    sim_client *c = &w->cl[ci];
+    const char *method = json_string_value(json_object_get(req, "method"));
+    const char *path = json_string_value(json_object_get(req, "path"));
+    const char *idem = json_string_value(json_object_get(req, "idem_key"));
+    const json_t *jb = json_object_get(req, "body");
+    if (!method || !path) {
+        snprintf(err, errlen, "needs 'method' and 'path'");
+        return -1;
+    }
+    sim_pending *p = pend_new(w);
+    uint64_t pi = (uint64_t)(p - w->pend);
+    p->ci = ci;
+    p->cli_id = UINT64_MAX; /* no request of the app's core has this id */
+    p->gen = c->gen;
+    p->raw = 1;
+    p->method = hp_strdup(method);
+    const char *q = strchr(path, '?');
+    p->path = q ? strndup(path, (size_t)(q - path)) : strdup(path);
+    p->query = q ? strdup(q + 1) : NULL;
+    p->auth = c->token ? (asprintf(&p->auth, "Bearer %s", c->token) < 0 ? NULL : p->auth) : NULL;
+    p->idem_key = hp_strdup(idem);
+    if (jb) {
+        /* A string is sent as is (bad JSON on purpose), anything else as JSON. */
+        p->body = json_is_string(jb) ? strdup(json_string_value(jb))
+                                     : json_dumps(jb, JSON_COMPACT | JSON_ENCODE_ANY);
+        p->body_len = p->body ? strlen(p->body) : 0;
+    }
+    json_t *tr = sim_trace(w, c->spec->name, "http");
+    json_object_set_new(tr, "from", json_string(c->spec->name));
+    json_object_set_new(tr, "to", json_string("server"));
+    json_object_set_new(tr, "method", json_string(p->method));
+    char redacted[1024];
+    hp_log_redact(path, redacted, sizeof redacted);
+    json_object_set_new(tr, "path", json_string(redacted));
+    json_object_set_new(tr, "status", json_null());
+    json_object_set_new(tr, "idem_key", p->idem_key ? json_string(p->idem_key) : json_null());
+    json_object_set_new(tr, "request", body_json(p->body, p->body_len));
+    json_object_set_new(tr, "response", json_null());
+    json_object_set_new(tr, "raw", json_true());
+    p->trace = tr;
+    sim_ev e = {0};
+    e.kind = EV_SRV_HTTP;
+    e.id = pi;
+    e.gen = w->srv_gen;
+    e.tr = json_incref(tr);
+    send_link(w, ci, 1, &e, "request");
     sim_drain(w);
     return 0;
 }

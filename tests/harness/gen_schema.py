@@ -104,6 +104,8 @@ client_action = {"anyOf": [
     one("latency", dur),
     one("drop", obj({"from": {"enum": ["server","client"]}, "message": {"enum": ["HELLO","READY","HEARTBEAT","RESYNC_REQUIRED","TASK_UPDATED","REMINDER_DUE","LOCK_REFRESHED","request","response","any"]}, "count": {"type": "integer", "minimum": 1}}, ["from"])),
     one("link", {"enum": ["up","down"]}),
+    one("send_request", obj({"method": {"enum": ["GET","PUT","DELETE","POST"]}, "path": {"type": "string", "pattern": "^/"},
+                             "idem_key": {"type": "string"}, "body": {"description": "a JSON value, or a string sent as is"}}, ["method","path"])),
     one("send_frame", {"anyOf": [{"type": "string", "description": "the raw text frame"},
                                  obj({"text": {"type": "string"}}, ["text"]),
                                  obj({"size": {"type": "integer", "minimum": 48, "maximum": 1000000,
