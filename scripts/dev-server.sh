@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# dev-server.sh [--port N] [--db PATH] [--listen HOST] [--secret S] [--no-build]:
+# dev-server.sh [--port N] [--db PATH] [--listen HOST] [--secret S] [--no-build]
+#               [--bin PATH]:
 # start hp-fake-server for app development, with --admin and a development
 # secret; print a token for alice@home and the URLs to use.  Several may run
 # side by side (one per team or CI job): give each its own --port and --db.
@@ -8,13 +9,14 @@
 # ${XDG_STATE_HOME:-~/.local/state}/hpsync-harness/dev-server-PORT.db, outside
 # the repository.  The program: this checkout's build/ (built with cmake when
 # missing or stale; scripts/setup.sh, which may apt-get, runs only when there
-# is no build at all), else an installed hp-fake-server (the .deb).
+# is no build at all), else an installed hp-fake-server (the .deb); --bin
+# names another (and implies --no-build).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-port=8080 host=127.0.0.1 db="" build=1
+port=8080 host=127.0.0.1 db="" build=1 bin=
 secret=${HP_DEV_SECRET:-dev-secret-change-me}
 usage() {
-  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 while [ $# -gt 0 ]; do
@@ -24,6 +26,7 @@ while [ $# -gt 0 ]; do
     --listen) [ $# -ge 2 ] || usage; host=$2; shift 2 ;;
     --secret) [ $# -ge 2 ] || usage; secret=$2; shift 2 ;;
     --no-build) build=0; shift ;;
+    --bin) [ $# -ge 2 ] || usage; bin=$2; build=0; shift 2 ;;
     -h|--help) usage ;;
     *) echo "dev-server.sh: unknown argument $1" >&2; usage ;;
   esac
@@ -40,7 +43,7 @@ if [ -z "$db" ]; then
   db=$state/dev-server-$port.db
 fi
 
-bin=$root/build/fake_server/hp-fake-server
+[ -n "$bin" ] || bin=$root/build/fake_server/hp-fake-server
 if [ $build = 1 ] && [ -f "$root/CMakeLists.txt" ]; then
   if [ ! -d "$root/build" ]; then
     bash "$root/scripts/setup.sh"          # first time only: may apt-get
