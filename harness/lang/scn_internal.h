@@ -5,7 +5,10 @@
  *   scn_yaml.c    libyaml -> a node tree that remembers line/column
  *   scn_diag.c    diagnostics, "did you mean" suggestions
  *   scn_expand.c  vars, for_each, include: the tree expanded before validation
- *   scn_load.c    validation of a scenario file, the scenario object
+ *   scn_load.c    validation of a scenario file (keywords, actions, steps,
+ *                 top level), the scenario object
+ *   scn_vhelp.c   the validator's checks of single values (scn_valid.h)
+ *   scn_vexpect.c validation of expectations (scn_valid.h)
  *   sim_loop.c    the discrete-event world: virtual clock, links, cores
  *   scn_match.c   JSON subset matching, history expectations
  *   scn_run.c     steps, actions, expectations, healing
