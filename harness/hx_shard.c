@@ -17,9 +17,11 @@
  * merge-reports reads the shards' JSON reports (they hold everything the
  * other formats need), refuses an id that appears twice or reports of
  * different seeds or modes, orders the scenarios by file then id (the
- * suite's discovery order), rebuilds the rule table (a rule required by
- * any shard stays required) and the obligations verdicts, and writes the
- * three reports with the same writers as `run`.  Exit status as `run`'s:
+ * suite's discovery order), sums the shards' rule tables (a rule required
+ * by any shard stays required; compact traces keep no passed assertion, so
+ * the table cannot be rebuilt from them) and takes each obligation check's
+ * verdict from the shard that ran it, and writes the three reports with the
+ * same writers as `run`.  Exit status as `run`'s:
  * 0 all passed, 1 a failure (or an unchecked required rule, or nothing but
  * skips), 2 usage or unreadable input, 3 a shard had a runtime error.
  */
@@ -175,6 +177,63 @@ static void merge_usage(FILE *f)
           f);
 }
 
+/* Adds a shard's rule table to *sum: counts add up, "required" if any
+ * shard requires the rule. */
+static void merge_rules(json_t **sum, json_t *shard)
+{
+    if (!json_is_object(shard))
+        return;
+    if (!*sum) {
+        *sum = json_deep_copy(shard);
+        return;
+    }
+    const char *k;
+    json_t *row;
+    json_object_foreach(shard, k, row) {
+        json_t *into = json_object_get(*sum, k);
+        if (!into) {
+            json_object_set_new(*sum, k, json_deep_copy(row));
+            continue;
+        }
+        const char *f;
+        json_t *v;
+        json_object_foreach(row, f, v) {
+            if (json_is_integer(v))
+                json_object_set_new(into, f, json_integer(json_integer_value(json_object_get(into, f)) +
+                                                          json_integer_value(v)));
+            else if (json_is_true(v))
+                json_object_set_new(into, f, json_true());
+        }
+    }
+}
+
+/* Merges a shard's obligations table ({"obligations","problems"}) into
+ * *acc: a check's verdict is the one of the shard that ran its scenario
+ * (every other shard says "not run"). */
+static void merge_obligations(json_t **acc, json_t *shard)
+{
+    if (!json_is_object(shard))
+        return;
+    if (!*acc) {
+        *acc = json_deep_copy(shard);
+        return;
+    }
+    json_t *mine = json_object_get(*acc, "obligations"), *theirs = json_object_get(shard, "obligations");
+    if (json_array_size(mine) != json_array_size(theirs))
+        return; /* another checkout: keep the first */
+    for (size_t i = 0; i < json_array_size(mine); i++) {
+        json_t *mc = json_object_get(json_array_get(mine, i), "checks");
+        json_t *tc = json_object_get(json_array_get(theirs, i), "checks");
+        for (size_t j = 0; j < json_array_size(mc) && j < json_array_size(tc); j++) {
+            json_t *m = json_array_get(mc, j);
+            const char *mv = json_string_value(json_object_get(m, "verdict"));
+            const char *tv = json_string_value(json_object_get(json_array_get(tc, j), "verdict"));
+            if (tv && strcmp(tv, "not run") && (!mv || !strcmp(mv, "not run")))
+                json_object_set_new(m, "verdict", json_string(tv));
+        }
+    }
+}
+
 int cmd_merge_reports(int argc, char **argv)
 {
     const char *junit = NULL, *json = NULL, *html = NULL, *dir = NULL;
@@ -213,6 +272,7 @@ int cmd_merge_reports(int argc, char **argv)
     }
     merged mg = {0};
     json_t *required = json_array();
+    json_t *rules = NULL, *obligations = NULL; /* the shards' tables, merged */
     json_int_t seed = -1;
     char mode[16] = "", version[32] = "";
     int trace_full = 0, no_wall = 0, rc = HX_OK;
@@ -261,6 +321,8 @@ int cmd_merge_reports(int argc, char **argv)
             if (json_is_true(json_object_get(row, "required")) && !have)
                 json_array_append_new(required, json_string(k));
         }
+        merge_rules(&rules, json_object_get(rep, "rules"));
+        merge_obligations(&obligations, json_object_get(rep, "obligations"));
         json_decref(rep);
         for (long i = 0; i < got; i++) {
             int dup = 0;
@@ -317,11 +379,10 @@ int cmd_merge_reports(int argc, char **argv)
         rpt_run run = {mg.res, mg.errors, mg.n,
                        {(uint64_t)(seed < 0 ? 0 : seed), mode, version, trace_full, no_wall},
                        NULL, NULL};
-        run.rules = rpt_rules_build(&run, required);
-        char root[PATH_MAX], oerr[PATH_MAX + 64];
-        if (mg.n && mg.res[0].file && rpt_oblig_find_root(mg.res[0].file, root, sizeof root) == 0 &&
-            (run.obligations = rpt_oblig_scan(root, oerr, sizeof oerr)))
-            rpt_oblig_verdicts(run.obligations, root, &run);
+        /* Compact traces keep no passed assertion: the tables are the
+         * shards' own, summed (each scenario ran in one shard). */
+        run.rules = rules ? json_incref(rules) : rpt_rules_build(&run, required);
+        run.obligations = json_incref(obligations);
         printf("merged %zu scenario%s from the shards' reports\n", mg.n, mg.n == 1 ? "" : "s");
         for (size_t i = 0; i < mg.n; i++)
             if (mg.errors[i] || (!mg.res[i].passed && !mg.res[i].skipped))
@@ -349,5 +410,7 @@ int cmd_merge_reports(int argc, char **argv)
     free(mg.res);
     free(mg.errors);
     json_decref(required);
+    json_decref(rules);
+    json_decref(obligations);
     return rc;
 }
