@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
@@ -168,8 +169,20 @@ void cli_drv_http(const char *method, const char *path, const char *idem_key, in
 #define CLI_TOKEN_FILE_MAX 16384
 static char *read_token_file(const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
+    /* A regular file only, opened without blocking: a FIFO or a device
+     * (/dev/stdin) must not hang the driver that reads commands. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        snprintf(err, errlen, "token file %.200s: %s", path,
+                 fd < 0 ? strerror(errno) : "not a regular file");
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "rb");
     if (!f) {
+        close(fd);
         snprintf(err, errlen, "token file %.200s: %s", path, strerror(errno));
         return NULL;
     }

@@ -151,7 +151,10 @@ def test_token_file_flag_and_command():
         bad = env.workdir.file("bad.token")
         with open(bad, "w") as f:
             f.write("secret-one\nsecret-two\n")
-        for cmd in ({"cmd": "token", "file": env.workdir.file("missing.token")},
+        fifo = env.workdir.file("fifo.token")
+        os.mkfifo(fifo)         # must not hang the driver: only a regular file is read
+        for cmd in ({"cmd": "token", "file": fifo}, {"cmd": "token", "file": "/dev/null"},
+                    {"cmd": "token", "file": env.workdir.file("missing.token")},
                     {"cmd": "token", "file": bad}, {"cmd": "token", "file": 7},
                     {"cmd": "token", "file": btf, "token": "x"}):
             m = bob.mark()
