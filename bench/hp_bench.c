@@ -1,13 +1,18 @@
 /*
  * hp_bench.c - how fast the simulator runs the suite.
  *
- *   hp-bench [--runs N] [--seed S] [PATH...]      (default: 5 runs of scenarios/)
+ *   hp-bench [--runs N] [--seed S] [--skip ID]... [PATH...]   (default: 5 runs of scenarios/)
+ *   hp-bench --explore N [--clients C] [--steps K] [--seed S]
  *
  * Loads every scenario once, then runs the whole suite N times on one
  * thread and prints the wall time per run and the simulated messages per
  * second (scn_result.messages over wall time), how much virtual time one
  * wall second covers, the slowest scenarios (median of their runs) and the
- * process's peak resident memory.  Figures, not assertions: it always
+ * process's peak resident memory.  --skip leaves a scenario out by id (e.g.
+ * the 20 MiB cache scenario, whose megabyte payloads swamp the per-message
+ * figure).  --explore runs N schedules of `hp-harness explore` (schedule
+ * 0..N-1 of the seed, default 3 clients and 100 steps) on one thread and
+ * prints schedules per second.  Figures, not assertions: it always
  * exits 0 once the suite ran (failed scenarios included), 2 on bad input.
  */
 #define _GNU_SOURCE
@@ -20,6 +25,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "explore.h"
 #include "harness.h"
 
 typedef struct list {
@@ -98,18 +104,68 @@ static int cmp_d(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* N explore schedules on this thread: what `hp-harness explore` does per
+ * schedule (render, load, run, probe), without the shrinking. */
+static int bench_explore(int n, uint64_t seed, int clients, int steps)
+{
+    printf("hp-bench: explore, %d schedules of seed %" PRIu64 ", %d clients, %d steps\n", n, seed,
+           clients, steps);
+    uint64_t messages = 0;
+    int failed = 0;
+    double t0 = now_ms();
+    for (int i = 0; i < n; i++) {
+        exp_sched s;
+        exp_generate(&s, seed, (uint64_t)i, clients, steps);
+        exp_outcome o;
+        if (exp_run_once(&s, NULL, &o) != 0 || o.failed)
+            failed++;
+        messages += o.messages;
+        exp_outcome_clear(&o);
+        exp_sched_free(&s);
+    }
+    double el = now_ms() - t0;
+    printf("wall %.1f ms: %.1f schedules/s, %.2f ms per schedule, %" PRIu64
+           " simulated messages (%.0f per second)\n",
+           el, n / (el / 1000), el / n, messages, (double)messages / (el / 1000));
+    if (failed)
+        printf("note: %d schedule%s failed (figures still valid)\n", failed, failed == 1 ? "" : "s");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int runs = 5;
     uint64_t seed = 1;
-    list paths = {0}, files = {0};
+    list paths = {0}, files = {0}, skips = {0};
+    int explore_n = 0, clients = 3, steps = 100;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
             runs = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
             seed = strtoull(argv[++i], NULL, 10);
+        } else if (!strcmp(argv[i], "--skip") && i + 1 < argc) {
+            push(&skips, strdup(argv[++i]));
+        } else if (!strcmp(argv[i], "--explore") && i + 1 < argc) {
+            explore_n = atoi(argv[++i]);
+            if (explore_n < 1 || explore_n > 1000000) {
+                fprintf(stderr, "hp-bench: --explore wants 1..1000000\n");
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--clients") && i + 1 < argc) {
+            clients = atoi(argv[++i]);
+            if (clients < 1 || clients > EXP_MAX_CLIENTS) {
+                fprintf(stderr, "hp-bench: --clients wants 1..%d\n", EXP_MAX_CLIENTS);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--steps") && i + 1 < argc) {
+            steps = atoi(argv[++i]);
+            if (steps < 1 || steps > EXP_MAX_STEPS) {
+                fprintf(stderr, "hp-bench: --steps wants 1..%d\n", EXP_MAX_STEPS);
+                return 2;
+            }
         } else if (argv[i][0] == '-') {
-            fprintf(stderr, "usage: hp-bench [--runs N] [--seed S] [PATH...]\n");
+            fprintf(stderr, "usage: hp-bench [--runs N] [--seed S] [--skip ID]... [PATH...]\n"
+                            "       hp-bench --explore N [--clients C] [--steps K] [--seed S]\n");
             return 2;
         } else {
             push(&paths, strdup(argv[i]));
@@ -119,6 +175,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "hp-bench: --runs wants 1..100000\n");
         return 2;
     }
+    if (explore_n)
+        return bench_explore(explore_n, seed, clients, steps);
     if (paths.n == 0)
         push(&paths, strdup("scenarios/"));
     for (size_t i = 0; i < paths.n; i++)
@@ -128,8 +186,15 @@ int main(int argc, char **argv)
     size_t n = 0;
     scn_diags diags = {0};
     for (size_t i = 0; i < files.n; i++)
-        if (scn_load_file(files.v[i], &s[n], &diags) == 0)
-            n++;
+        if (scn_load_file(files.v[i], &s[n], &diags) == 0) {
+            int skip = 0;
+            for (size_t k = 0; k < skips.n; k++)
+                skip |= !strcmp(scn_id(s[n]), skips.v[k]);
+            if (skip)
+                scn_free(s[n]);
+            else
+                n++;
+        }
     if (diags.n || n == 0) {
         scn_diags_print(&diags, stderr);
         fprintf(stderr, "hp-bench: %s\n", n ? "invalid scenarios (run hp-harness lint)"
@@ -137,7 +202,8 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    printf("hp-bench: %zu scenarios, %d runs, seed %" PRIu64 "\n", n, runs, seed);
+    printf("hp-bench: %zu scenarios, %d runs, seed %" PRIu64 "%s\n", n, runs, seed,
+           skips.n ? " (some skipped with --skip)" : "");
     double *wall = calloc((size_t)runs, sizeof *wall);
     /* per[i * runs + r]: scenario i's wall time in run r */
     double *per = calloc(n * (size_t)runs, sizeof *per);
@@ -218,6 +284,9 @@ int main(int argc, char **argv)
         free(paths.v[i]);
     scn_diags_free(&diags);
     free(files.v);
+    for (size_t i = 0; i < skips.n; i++)
+        free(skips.v[i]);
+    free(skips.v);
     free(paths.v);
     free(s);
     free(wall);

@@ -17,7 +17,7 @@ checks what the demonstration claims:
 With --save the scenarios are copied to tests/explore/<mutant-id>.yaml (the
 files committed there came from this script).
 
-  tests/explore/demo_mutants.py --build build            # all four, ~3-5 min on 2 cores
+  tests/explore/demo_mutants.py --build build            # all three, ~2-4 min on 2 cores
   tests/explore/demo_mutants.py --build build --only ws2-replay-skips-first --save
   tests/explore/demo_mutants.py --work /tmp/expl-mut ...  # keep the copy (incremental)
 
@@ -44,7 +44,6 @@ DEMOS = {
     "ws2-replay-skips-first": ["--seed", "1", "--clients", "2", "--steps", "30"],
     "cf4-server-conflict-at-info": ["--seed", "1", "--clients", "2", "--steps", "30"],
     "q1-queue-not-loaded": ["--seed", "1", "--clients", "2", "--steps", "30"],
-    "blind-q1-inflight-new-key-after-crash": ["--seed", "1", "--clients", "2", "--steps", "30"],
 }
 
 
