@@ -25,8 +25,10 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "explore.h"
 #include "harness.h"
+#ifndef HP_BENCH_NO_EXPLORE /* the fake engine of tests/reports has no explore */
+#include "explore.h"
+#endif
 
 typedef struct list {
     char **v;
@@ -104,6 +106,7 @@ static int cmp_d(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+#ifndef HP_BENCH_NO_EXPLORE
 /* N explore schedules on this thread: what `hp-harness explore` does per
  * schedule (render, load, run, probe), without the shrinking. */
 static int bench_explore(int n, uint64_t seed, int clients, int steps)
@@ -131,6 +134,16 @@ static int bench_explore(int n, uint64_t seed, int clients, int steps)
         printf("note: %d schedule%s failed (figures still valid)\n", failed, failed == 1 ? "" : "s");
     return 0;
 }
+#else
+#define EXP_MAX_CLIENTS 8
+#define EXP_MAX_STEPS 10000
+static int bench_explore(int n, uint64_t seed, int clients, int steps)
+{
+    (void)n, (void)seed, (void)clients, (void)steps;
+    fprintf(stderr, "hp-bench: built without explore\n");
+    return 2;
+}
+#endif
 
 int main(int argc, char **argv)
 {
