@@ -5,7 +5,8 @@
  *   hp-floor [--listen 127.0.0.1:PORT]
  *
  * What a server of this wire shape cannot do with less: one lws context,
- * one thread, one protocol for HTTP and the stream (as srv_lws.c).  No
+ * one thread, one protocol for HTTP and the stream, the same event loop
+ * (lws's poll(); HP_FLOOR_EVLIB=ev|uv for an event-lib plugin) as srv_lws.c.  No
  * policy and no store: no token check (the household comes from the
  * `hh` query parameter hp-load adds), no HELLO timer, no heartbeats, no
  * log, no replay.  It answers
@@ -349,6 +350,15 @@ int main(int argc, char **argv)
     info.gid = -1;
     info.uid = -1;
     info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+    /* The same loop as hp-fake-server: lws's own poll() loop, which walks
+     * every descriptor per round.  HP_FLOOR_EVLIB=ev|uv: lws's libev /
+     * libuv event-lib plugin (epoll) instead, to measure what that loop
+     * would give (bench/README.md). */
+    const char *evlib = getenv("HP_FLOOR_EVLIB");
+    if (evlib && !strcmp(evlib, "ev"))
+        info.options |= LWS_SERVER_OPTION_LIBEV;
+    else if (evlib && !strcmp(evlib, "uv"))
+        info.options |= LWS_SERVER_OPTION_LIBUV;
     g_ctx = lws_create_context(&info);
     if (!g_ctx) {
         fprintf(stderr, "hp-floor: cannot listen on %s\n", listen);

@@ -6,10 +6,12 @@
 #
 # Starts each server on a free loopback port (hp-fake-server on a fresh
 # file database in a temp dir: WAL + synchronous=FULL, group commit on,
-# or as HP_LOAD_SERVER_ARGS says), runs hp-load with --server-pid, stops the
+# --max-conns 50000 (hp-load's users are all distinct, so the per-user limit
+# is never reached), plus HP_LOAD_SERVER_ARGS), runs hp-load with --server-pid, stops the
 # server, and prints both JSON lines plus the ratio server/floor of the main
 # figures.  HP_LOAD_JSON=FILE appends the JSON lines to FILE.
-# HP_LOAD_ONLY=server|floor runs one of the two.
+# HP_LOAD_ONLY=server|floor runs one of the two.  HP_FLOOR_EVLIB=ev runs the
+# floor on lws's libev plugin (epoll) instead of poll().
 set -euo pipefail
 BUILD=${1:-build}
 [ "${2:-}" = "--" ] && shift 2 || shift $(( $# > 0 ? 1 : 0 ))
@@ -40,6 +42,7 @@ ONLY=${HP_LOAD_ONLY:-both}
 if [ "$ONLY" != floor ]; then
   # shellcheck disable=SC2086
   run_one server "$SRV" --db "${HP_LOAD_DB:-$TMP/server.db}" --jwt-secret $SECRET --log-level warning \
+      --max-conns 50000 \
       ${HP_LOAD_SERVER_ARGS:-}
 fi
 if [ "$ONLY" != server ]; then

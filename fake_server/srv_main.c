@@ -94,7 +94,9 @@ static const char USAGE[] =
     "  --max-output-per-user SIZE   ... over one user's WebSockets (default 32MiB)\n"
     "  --max-output SIZE            ... over every WebSocket (default 256MiB)\n"
     "  --max-conns-per-user N       WebSockets per user, else upgrade 429 (default 32)\n"
-    "  --max-conns N                WebSockets in all, else upgrade 503 (default 10000)\n"
+    "  --max-conns N                WebSockets in all, else upgrade 503 (default 10000);\n"
+    "                               RLIMIT_NOFILE is raised to its hard limit at start,\n"
+    "                               a nofile_low WARNING says when that is below N + 64\n"
     "  --max-locks-per-user N       soft-locks one user holds, else 429 (default 256)\n"
     "  --max-heartbeat-locks N      lock ids read from one HEARTBEAT (default 256)\n"
     "  --http-timeout SECS          close a socket without a complete request head,\n"
@@ -279,16 +281,17 @@ static int token_main(int argc, char **argv)
 
 /* ---- server ------------------------------------------------------------------ */
 
-/* Descriptors the process should be able to hold: the stream connections
- * it is meant to serve (10,000 live streams, bench/README.md) plus the
- * listener, the store (db, WAL, shm) and HTTP clients. */
-#define NOFILE_WANTED (10000 + 64)
+/* Descriptors beyond the stream connections: the listener, the store (db,
+ * WAL, shm), HTTP clients, lws's own. */
+#define NOFILE_SPARE 64
 
 /* The soft RLIMIT_NOFILE (often 1024) caps live connections long before
  * memory does: raise it to the hard limit, and say so at WARNING when even
- * the hard limit is below what the server is meant to hold. */
-static void raise_nofile(const hp_env *env)
+ * the hard limit is below what --max-conns allows (+ NOFILE_SPARE).  Runs
+ * before the lws context is made: lws sizes its descriptor table from it. */
+static void raise_nofile(const hp_env *env, int max_conns)
 {
+    long long wanted = (long long)max_conns + NOFILE_SPARE;
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return;
@@ -299,11 +302,11 @@ static void raise_nofile(const hp_env *env)
             getrlimit(RLIMIT_NOFILE, &rl);
     }
     long long cur = rl.rlim_cur == RLIM_INFINITY ? -1 : (long long)rl.rlim_cur;
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < NOFILE_WANTED)
+    if (rl.rlim_cur != RLIM_INFINITY && (long long)rl.rlim_cur < wanted)
         hp_log(env, HP_LOG_WARNING, "nofile_low",
-               "nofile=%lld wanted=%d hint=\"at most about %lld connections; raise the hard "
-               "limit (ulimit -Hn, LimitNOFILE=)\"",
-               cur, NOFILE_WANTED, cur > 64 ? cur - 64 : 0);
+               "nofile=%lld wanted=%lld max_conns=%d hint=\"at most about %lld connections; "
+               "raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower --max-conns\"",
+               cur, wanted, max_conns, cur > NOFILE_SPARE ? cur - NOFILE_SPARE : 0);
     else
         hp_log(env, HP_LOG_INFO, "nofile", "nofile=%lld was=%lld", cur,
                before == RLIM_INFINITY ? -1LL : (long long)before);
@@ -617,7 +620,7 @@ int main(int argc, char **argv)
 
     hp_log(&env, HP_LOG_INFO, "starting", "db=%s time_scale=%g heartbeat_ms=%lld", db, scale,
            (long long)shown.heartbeat_ms);
-    raise_nofile(&env);
+    raise_nofile(&env, lim.conns_total);
     srv_lws_opts opts = {host[0] ? host : NULL, port, admin || admin_listen != NULL, listen,
                          strcmp(group_s, "on") == 0, tlim,
                          admin_listen && ahost[0] ? ahost : NULL, aport, admin_listen, atok};
