@@ -86,7 +86,7 @@ static void drain_items(world *w)
                 b = json_loadb(o.body, o.body_len, 0, NULL);
                 FZ_CHECK(b != NULL, "response body is not JSON: %.200s", o.body);
             }
-            if (o.status >= 400 && o.status != 405 && b)
+            if (o.status >= 400 && b)
                 FZ_CHECK(json_is_string(json_object_get(b, "error")),
                          "error answer %d without \"error\": %.200s", o.status, o.body);
             /* Idempotency-Key bound to its request: a successful PUT/DELETE of
