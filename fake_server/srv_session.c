@@ -13,15 +13,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Every line of a session carries session=ID (so two teams' lines can be
- * told apart); WARNING and ERROR lines also go to its journal, where the
- * page highlights them. */
+/* Every line of a created session carries session=ID (so two teams'
+ * lines can be told apart); the default session's lines stay as they were
+ * (no field: scenarios anchor patterns at the end of a line).  WARNING and
+ * ERROR lines also go to the session's journal, where the page highlights
+ * them. */
 static void session_sink(void *ud, const hp_log_record *rec)
 {
     srv_session *s = ud;
     char fields[2048];
-    snprintf(fields, sizeof fields, "%s%ssession=%s", rec->fields ? rec->fields : "",
-             rec->fields && *rec->fields ? " " : "", s->id);
+    if (s->is_default)
+        snprintf(fields, sizeof fields, "%s", rec->fields ? rec->fields : "");
+    else
+        snprintf(fields, sizeof fields, "%s%ssession=%s", rec->fields ? rec->fields : "",
+                 rec->fields && *rec->fields ? " " : "", s->id);
     hp_log_record r = *rec;
     r.fields = fields;
     hp_log_stderr_sink(NULL, &r);
