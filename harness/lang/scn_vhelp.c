@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "hp_policy.h"
 #include "hp_task.h"
 #include "hp_time.h"
 
@@ -149,6 +150,13 @@ int sv_need_duration(vctx *v, const scn_node *n, const char *what, int64_t *out)
     if (scn_duration(n, &ms)) {
         sv_verr(v, n, "bad duration '%s' for %s (use e.g. 250ms, 30s, 31m, 2h, 7d, 1m30s)", n->str,
              what);
+        return -1;
+    }
+    /* Issue 11: every number from outside has a range; an unbounded wait
+     * overflowed the simulator's clock (now + wait). */
+    if (ms > HP_DURATION_MAX_MS) {
+        sv_verr(v, n, "duration '%s' for %s out of range (from 0 to %s)", n->str, what,
+                HP_DURATION_MAX_TEXT);
         return -1;
     }
     if (out)

@@ -321,6 +321,13 @@ static void test_messages(void **st)
             {"{heartbeat_misses: 1000}", "from 1 to 100"},
             {"{max_body: 1GiB}", "to 64MiB"},
         };
+        /* ... and so have the steps' durations (before: `wait: 106751991167d`
+         * overflowed the simulator's clock, UBSan). */
+        char *wout = diags_of("w.yaml", "id: t/x\nname: x\nrules: [Q-1]\nclients: {alice: {}}\n"
+                                        "steps:\n  - wait: 106751991167d\n");
+        if (!strstr(wout, "w.yaml:6:11: duration '106751991167d' for wait out of range (from 0 to 366d)"))
+            fail_msg("wait range: got\n%s", wout);
+        free(wout);
         for (size_t i = 0; i < sizeof pol / sizeof pol[0]; i++) {
             char *text = NULL;
             if (asprintf(&text, "id: t/x\nname: x\nrules: [Q-1]\npolicy: %s\n"
