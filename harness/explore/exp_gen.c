@@ -309,8 +309,12 @@ void exp_duration(int64_t ms, char *out, size_t len)
         snprintf(out, len, "%llds", (long long)(ms / 1000));
 }
 
-/* The edit's values: unique per edit (title v7, notes n7, ...), so a value
- * seen on the server names the edit that wrote it. */
+/* The edit's values: unique per edit (title v7, notes n7, assignee a7,
+ * due_at and remind_at distinct instants), so a value seen on the server
+ * names the edit that wrote it, and no edit ever sets a field to the value
+ * it already had: for the three-way merge (CF-2) such an edit changes
+ * nothing and the other side's value wins, while edits_kept expects the
+ * edited value.  For the same reason done is only ever set to true. */
 static void edit_fields(buf *b, const exp_step *st)
 {
     int v = st->val;
@@ -318,18 +322,19 @@ static void edit_fields(buf *b, const exp_step *st)
         put(b, ", title: v%d", v);
     if (st->fields & EXP_F_NOTES)
         put(b, ", notes: n%d", v);
-    /* done only ever becomes true: an edit to a field's default value
-     * (false) on a task created elsewhere is, for the three-way merge, no
-     * change at all (CF-2 takes theirs), while edits_kept expects ours. */
     if (st->fields & EXP_F_DONE)
         put(b, ", done: true");
     if (st->fields & EXP_F_ASSIGNEE)
-        put(b, ", assignee: %s", exp_names[v % 3]);
+        put(b, ", assignee: a%d", v);
     if (st->fields & EXP_F_DUE)
-        put(b, ", due_at: \"2026-11-%02dT%02d:00:00+03:00\"", 26 + v % 3, 8 + v % 10);
-    if (st->fields & EXP_F_REMIND)
-        /* a few minutes after the start: reminders fire during the run */
-        put(b, ", remind_at: \"2026-11-25T09:%02d:00%s\"", 1 + v % 50, v % 2 ? "Z" : "+00:00");
+        put(b, ", due_at: \"2026-11-%02dT%02d:%02d:00+03:00\"", 26 + v / 1440 % 3, v / 60 % 24,
+            v % 60);
+    if (st->fields & EXP_F_REMIND) {
+        /* 7 s apart from 09:00:07: reminders fire during the run */
+        int sec = 7 * v;
+        put(b, ", remind_at: \"2026-11-25T%02d:%02d:%02d%s\"", 9 + sec / 3600 % 14,
+            sec / 60 % 60, sec % 60, v % 2 ? "Z" : "+00:00");
+    }
 }
 
 static void render_action(buf *b, const exp_step *st)
