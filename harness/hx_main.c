@@ -666,10 +666,14 @@ int load_all(const strv *paths, hx_suite *su)
         return HX_RUNTIME;
     }
     scn_diags diags = {0};
+    size_t bad_files = 0; /* scenario files with a problem (an included file is not one) */
     for (size_t i = 0; i < files.n; i++) {
         scn_scenario *s = NULL;
-        if (scn_load_file(files.v[i], &s, &diags) != 0 || !s)
+        size_t before = diags.n;
+        if (scn_load_file(files.v[i], &s, &diags) != 0 || !s) {
+            bad_files += diags.n > before;
             continue;
+        }
         const char *id = scn_id(s);
         for (size_t j = 0; j < su->n; j++) {
             if (strcmp(scn_id(su->s[j]), id) == 0) {
@@ -678,17 +682,13 @@ int load_all(const strv *paths, hx_suite *su)
                 scn_diags_add(&diags, files.v[i], line, col,
                               "duplicate scenario id '%s' (already used by %s)", id,
                               scn_file(su->s[j]));
+                bad_files++;
                 break;
             }
         }
         su->s[su->n++] = s;
     }
     if (diags.n) {
-        size_t bad_files = 0;
-        for (size_t i = 0; i < diags.n; i++)
-            if (i == 0 || !diags.v[i].file || !diags.v[i - 1].file ||
-                strcmp(diags.v[i].file, diags.v[i - 1].file) != 0)
-                bad_files++;
         scn_diags_print(&diags, stderr);
         fprintf(stderr, "hp-harness: %zu problem%s in %zu of %zu file%s\n",
                 diags.n, diags.n == 1 ? "" : "s", bad_files, files.n, files.n == 1 ? "" : "s");
