@@ -136,11 +136,15 @@ def test_node_ws_sees_curl_writes_and_1001():
             assert ev["entity_id"] == "t1" and ev["revision"] == 1, ev
             assert ev["payload"]["due_at"] == "2026-11-25T18:00:00+03:00", ev
 
-            # The same Idempotency-Key again: the first answer, nothing applied twice.
-            st, t2, _ = curl(srv, "PUT", API + "/t1", tok,
-                             {"base_revision": 0, "task": {"title": "other"}},
+            # The same request with the same Idempotency-Key: the first answer, nothing
+            # applied twice; another body under that key: 422, nothing applied.
+            st, t2, _ = curl(srv, "PUT", API + "/t1", tok, {"base_revision": 0, "task": task},
                              {"Idempotency-Key": "m-1"})
             assert st == 200 and t2 == t, (st, t2)
+            st, r, _ = curl(srv, "PUT", API + "/t1", tok,
+                            {"base_revision": 0, "task": {"title": "other"}},
+                            {"Idempotency-Key": "m-1"})
+            assert st == 422 and r["error"] == "idempotency_key_reused", (st, r)
             st, lst, _ = curl(srv, "GET", API + "?since=0", tok)
             assert st == 200 and lst["revision"] == 1 and len(lst["tasks"]) == 1, lst
 
@@ -152,7 +156,9 @@ def test_node_ws_sees_curl_writes_and_1001():
             wait_until(lambda: srv.log_lines("WARNING", "conflict"), what="409 WARNING line")
 
             # Lock lifecycle seen by the Node client.
-            st, lk, _ = curl(srv, "POST", API + "/t1/lock", tok)
+            # An empty POST carries Content-Length: 0 (RFC 9110 §8.6); the server
+            # answers one without any body length 411 (docs/LIMITS.md).
+            st, lk, _ = curl(srv, "POST", API + "/t1/lock", tok, headers={"Content-Length": "0"})
             assert st == 200 and lk["holder"] == "alice", (st, lk)
             node.message(lambda m: m.get("event_type") == "LOCK_REFRESHED" and
                          m["payload"]["state"] == "held", "lock held")
