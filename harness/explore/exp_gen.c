@@ -456,6 +456,18 @@ char *exp_render(const exp_sched *s, const char *header, const char *extra)
         put(&b, "%s", e.p);
     free(e.p);
     put(&b, "  - wait: 10m\n");
+    /* Drop rules outlive the schedule (the engine's healing clears them,
+     * a step cannot): a client whose HELLOs were dropped may still wait in
+     * its reconnect backoff (120 s apart) after 10 minutes.  "sync now"
+     * (Q-5) tries at once. */
+    buf z = {0};
+    int nz = 0;
+    for (int c = 0; c < s->nclients; c++)
+        if (t.lossy[c])
+            put(&z, "%s%s: sync_now", nz++ ? ", " : "", exp_names[c]);
+    if (nz)
+        put(&b, "  - {%s}\n  - wait: 1m\n", z.p);
+    free(z.p);
     if (extra)
         put(&b, "%s", extra);
     return b.p;
