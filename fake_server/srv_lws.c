@@ -266,6 +266,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 static const struct lws_protocols protocols[] = {
     /* First: upgrades without a subprotocol and plain HTTP land here. */
     {"hp-stream", callback, sizeof(pss), 0, 0, NULL, 0},
+    /* The front door's raw descriptors (srv_lws_front.c). */
+    {"hp-front", srvl_front_callback, sizeof(front), 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0} /* 4.1 has no LWS_PROTOCOL_LIST_TERM */
 };
 
@@ -276,6 +278,10 @@ static const struct lws_protocols protocols[] = {
 static void lws_emit(int level, const char *line)
 {
     if (!srvl.env)
+        return;
+    /* lws 4.1.6 reports every readbuf adoption (the front door's hand-over)
+     * at error level: it is not one. */
+    if (strstr(line, "adopt_socket_readbuf: calling service"))
         return;
     char buf[512];
     size_t o = 0;
@@ -382,19 +388,26 @@ int srv_lws_run(srv_sessions *reg, const hp_env *env, const srv_lws_opts *opts,
     reg->on_retire = on_retire;
     const hp_policy *policy = &srv_session_default(reg)->pol;
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_emit);
-    int berr = probe_bind(opts->iface, opts->port);
-    if (!berr && opts->admin_listen_text)
-        berr = probe_bind(opts->admin_iface, opts->admin_port);
+    /* The admin API's own listener is lws's; probe it first (see
+     * probe_bind). */
+    int berr = opts->admin_listen_text ? probe_bind(opts->admin_iface, opts->admin_port) : 0;
     if (berr) {
+        hp_log(env, HP_LOG_ERROR, "listen_failed", "listen=%s error=\"%s\"",
+               opts->admin_listen_text, strerror(berr));
+        return -1;
+    }
+    /* Our own listener for the API (srv_lws_front.c): every connection's
+     * first request head is read strictly before lws takes the connection. */
+    int port = opts->port;
+    if (srvl_front_listen(opts->iface, opts->port, &port) != 0) {
         hp_log(env, HP_LOG_ERROR, "listen_failed", "listen=%s error=\"%s\"", opts->listen_text,
-               strerror(berr));
+               strerror(errno));
         return -1;
     }
 
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
-    info.port = opts->port;
-    info.iface = opts->iface;
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* connections come by adoption */
     info.protocols = protocols;
     info.vhost_name = "hp-fake-server";
     info.server_string = "hp-fake-server";
@@ -432,16 +445,14 @@ int srv_lws_run(srv_sessions *reg, const hp_env *env, const srv_lws_opts *opts,
     }
     if (!srvl.ctx) {
         hp_log(env, HP_LOG_ERROR, "listen_failed", "listen=%s", opts->listen_text);
+        srvl_front_close();
         return -1;
     }
-    int port = opts->port;
-    struct lws_vhost *vh = lws_get_vhost_by_name(srvl.ctx, "hp-fake-server");
-    if (vh && lws_get_vhost_listen_port(vh) > 0)
-        port = lws_get_vhost_listen_port(vh);
-    if (port <= 0) {
+    if (srvl_front_start() != 0) {
         hp_log(env, HP_LOG_ERROR, "listen_failed", "listen=%s", opts->listen_text);
         lws_context_destroy(srvl.ctx);
         srvl.ctx = NULL;
+        srvl_front_close();
         return -1;
     }
     /* URLs to paste: all-interfaces shows as 127.0.0.1, IPv6 in brackets. */
@@ -492,6 +503,7 @@ int srv_lws_run(srv_sessions *reg, const hp_env *env, const srv_lws_opts *opts,
     srvl.ctx = NULL;
     srvl.destroying = 1;
     lws_context_destroy(ctx);
+    srvl_front_close();
     while (srvl.conns)
         srvl_conn_unlink_free(srvl.conns);
     free(srvl.wbuf);

@@ -7,7 +7,9 @@
  * Retry-After headers.  OPTIONS (CORS preflight) is answered here.
  *
  * Strictness (client teams test their apps against this server, so it is
- * stricter than production, never laxer; docs/LIMITS.md):
+ * stricter than production, never laxer; docs/LIMITS.md).  A connection's
+ * first head was already checked by the front door (srv_lws_front.c); these
+ * checks hold for every request lws parses:
  *   - a method the API does not have: 405 with Allow (RFC 9110 15.5.6);
  *   - Transfer-Encoding: request bodies are read by Content-Length only, so
  *     TE with CL is answered 400 (RFC 9112 6.1) and TE alone 411 (6.3), and
@@ -15,8 +17,8 @@
  *   - POST/PUT without Content-Length on a connection that stays open: 411
  *     and close, so a body sent without a length is never read as the next
  *     request;
- *   - a NUL byte in the path (%00): 400;
- *   - a request target over max_uri: 414; a head over max_header: 431.
+ *   (%00 in the path, 414 and 431 are the front door's: lws keeps them from
+ *   us on later keep-alive requests; its own header buffer drops them.)
  */
 #define _GNU_SOURCE
 #include "srv_lws_int.h"

@@ -6,6 +6,8 @@
  * callback, the core's outbox and timer; the others are its parts):
  *   srv_lws.c        context, service loop, graceful stop, protocol callback,
  *                    pump() (the core's outbox) and the core's timer.
+ *   srv_lws_front.c  the listening socket and the strict reading of each
+ *                    connection's first request head before lws takes it.
  *   srv_lws_http.c   HTTP/1.1: reading a request strictly (RFC 9112 framing,
  *                    limits), dispatch to the core, writing the JSON answer.
  *   srv_lws_admin.c  the bridge to the admin API (srv_admin.c): /_hp/... on
@@ -174,6 +176,25 @@ int srvl_http_begin(struct lws *wsi, pss *p, const char *uri);
 void srvl_http_body(pss *p, const char *in, size_t len);
 int srvl_http_write(struct lws *wsi, pss *p);
 void srvl_http_body_complete(struct lws *wsi, pss *p);
+
+/* srv_lws_front.c */
+/* Per raw descriptor of the front door (lws zeroes it). */
+typedef struct front {
+    int fd;
+    int listener;
+    int closing;            /* refusal sent: read and drop until EOF */
+    char *buf;              /* the head peeked so far */
+    size_t len, cap;
+    struct lws *wsi;        /* while a re-peek is scheduled */
+    lws_sorted_usec_list_t sul;
+} front;
+int srvl_front_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                        size_t len);
+/* Bind and listen (before the context): 0, or -1 with errno. */
+int srvl_front_listen(const char *iface, int port, int *bound_port);
+/* Hand the listener to the loop (after the context): 0 or -1. */
+int srvl_front_start(void);
+void srvl_front_close(void);
 
 /* srv_lws_admin.c */
 /* The session a path names: "/s/{id}/rest" -> that session, *rest =

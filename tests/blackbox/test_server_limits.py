@@ -8,7 +8,10 @@
   that keeps up gets every event;
 - connections per user; sockets without a request head reaped;
 - strict HTTP/1.1: 405 with Allow, CL + TE closed, POST/PUT without a length
-  on keep-alive answered 411 and closed (the next request is not swallowed).
+  on keep-alive answered 411 and closed (the next request is not swallowed);
+  an unknown method, %00 in the path, a 10 KB header, a 100 KB URL, no Host,
+  a folded header, TLS bytes on the plain port: each a JSON answer (lws 4.1.6
+  dropped the connection or sent an HTML 403).
 """
 
 import json
@@ -368,6 +371,50 @@ def test_strict_http():
             "POST %s/t1/lock HTTP/1.1\r\nHost: x\r\n%sContent-Length: 0\r\n\r\n%s"
             % (API, auth, get)).encode(), timeout=3)
         assert responses(out) == [200, 200], out[:600]
+        # The front door (srv_lws_front.c): what lws 4.1.6 dropped or answered
+        # with an HTML page gets a JSON reason.
+        cases = [
+            (b"FOO %s HTTP/1.1\r\nHost: x\r\n\r\n" % API.encode(), 405, "method_not_allowed"),
+            (b"GET %s/a%%00b HTTP/1.1\r\nHost: x\r\n\r\n" % API.encode(), 400, "bad_request"),
+            (b"GET %s HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n" % (API.encode(), b"a" * 10000),
+             431, "header_too_large"),
+            (b"GET %s?%s HTTP/1.1\r\nHost: x\r\n\r\n" % (API.encode(), b"a" * 100000), 414,
+             "uri_too_long"),
+            (b"GET %s HTTP/1.1\r\nAccept: */*\r\n\r\n" % API.encode(), 400, "bad_request"),
+            (b"GET %s HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n\r\n" % API.encode(), 400,
+             "bad_request"),
+            (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400, "bad_request"),
+        ]
+        for req, want, code in cases:
+            out, closed = raw_exchange(srv.port, req)
+            assert responses(out) == [want], (req[:60], out[:300])
+            body = json.loads(out.split(b"\r\n\r\n", 1)[1])
+            assert body["error"] == code and body["message"], body
+            assert closed, req[:60]
+        # A method the API lacks on a later keep-alive request (past the
+        # front door): 405 with Allow from the adapter.
+        k = socket.create_connection(("127.0.0.1", srv.port))
+        k.settimeout(10)
+        k.sendall(get.encode())
+        first = b""
+        while responses(first) != [200] or not first.endswith(b"}"):
+            d = k.recv(65536)
+            assert d, first
+            first += d
+        k.sendall(("PATCH %s/t1 HTTP/1.1\r\nHost: x\r\n%sContent-Length: 2\r\n\r\n{}"
+                   % (API, auth)).encode())
+        out = b""
+        try:
+            while True:
+                d = k.recv(65536)
+                if not d:
+                    break
+                out += d
+        except socket.timeout:
+            pass
+        k.close()
+        assert responses(out) == [405], out[:600]
+        assert re.search(rb"(?i)\r\nallow: GET, HEAD, PUT, POST, DELETE, OPTIONS\r\n", out), out
         assert srv.log_lines("INFO", "http_refused")
         assert srv.stop() == 0
 
