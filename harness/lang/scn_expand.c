@@ -157,29 +157,6 @@ static scn_node *new_node(xctx *x, scn_node_kind kind, const scn_node *from, con
     return n;
 }
 
-/* Appends a child.  The arrays grow by doubling (at n = 0, 1, 2, 4, ...):
- * one realloc per item made a mapping of n keys cost O(n^2) bytes copied
- * where realloc moves the block (always under ASan: issue 11's 84 s). */
-static void push(scn_node *p, scn_node *key, scn_node *val)
-{
-    if ((p->n & (p->n - 1)) == 0) {
-        size_t cap = p->n ? 2 * p->n : 1;
-        scn_node **items = realloc(p->items, cap * sizeof *items);
-        if (!items)
-            abort();
-        p->items = items;
-        if (p->kind == SCN_MAP) {
-            scn_node **keys = realloc(p->keys, cap * sizeof *keys);
-            if (!keys)
-                abort();
-            p->keys = keys;
-        }
-    }
-    if (p->kind == SCN_MAP)
-        p->keys[p->n] = key;
-    p->items[p->n++] = val;
-}
-
 /* A copy of val (already expanded) placed at `at` (a use of a variable;
  * o: at's origin when at is a node of an included file). */
 static scn_node *copy_at(xctx *x, const scn_node *val, const scn_node *at, const origin *o)
@@ -189,7 +166,7 @@ static scn_node *copy_at(xctx *x, const scn_node *val, const scn_node *at, const
     if (val->str && !(n->str = strdup(val->str)))
         abort();
     for (size_t i = 0; i < val->n; i++)
-        push(n, val->keys ? copy_at(x, val->keys[i], at, o) : NULL,
+        scn_node_push(n, val->keys ? copy_at(x, val->keys[i], at, o) : NULL,
              copy_at(x, val->items[i], at, o));
     return n;
 }
@@ -325,7 +302,7 @@ static scn_node *for_each_values(xctx *x, const scn_node *k, const scn_node *v, 
             scn_node *s = new_node(x, SCN_SCALAR, e, NULL);
             s->plain = 1;
             s->str = scn_asprintf("%lld", i);
-            push(seq, NULL, s);
+            scn_node_push(seq, NULL, s);
         }
         scn_node_free(e);
         return seq;
@@ -566,7 +543,7 @@ static void expand_items(xctx *x, const scn_node *seq_or_one, scn_node *dest, co
         else if (it->kind == SCN_MAP && scn_map_get(it, "include"))
             expand_include(x, it, dest, o, dir);
         else
-            push(dest, NULL, expand(x, it, o, dir));
+            scn_node_push(dest, NULL, expand(x, it, o, dir));
     }
 }
 
@@ -610,7 +587,7 @@ static scn_node *expand(xctx *x, const scn_node *n, const origin *o, const char 
         }
         int prose = x->prose;
         x->prose = prose || !strcmp(kc->str, "description") || !strcmp(kc->str, "note");
-        push(c, kc, expand(x, n->items[i], o, dir));
+        scn_node_push(c, kc, expand(x, n->items[i], o, dir));
         x->prose = prose;
     }
     return c;
@@ -670,7 +647,7 @@ int scn_expand(const char *file, scn_node **root, scn_diags *d)
             abort();
         /* vars stays as written (the validator only checks it is there). */
         x.prose = !strcmp(k->str, "description") || !strcmp(k->str, "name");
-        push(out, kc, !strcmp(k->str, "vars") ? copy_at(&x, r->items[i], r->items[i], NULL)
+        scn_node_push(out, kc, !strcmp(k->str, "vars") ? copy_at(&x, r->items[i], r->items[i], NULL)
                                               : expand(&x, r->items[i], NULL, dir));
     }
     unbind_to(&x, 0);

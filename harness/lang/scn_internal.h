@@ -49,6 +49,9 @@ int scn_yaml_parse(const char *file, const char *text, size_t len, scn_node **ou
                    scn_diags *d);
 int scn_yaml_load_file(const char *path, scn_node **out, scn_diags *d);
 void scn_node_free(scn_node *n);
+/* Appends val (with key, for a MAP) to p; p owns both after.  Arrays grow by
+ * doubling: one realloc per item made a mapping of n keys O(n^2) bytes copied. */
+void scn_node_push(scn_node *p, scn_node *key, scn_node *val);
 /* String comparisons made by this thread's duplicate-key checks so far
  * (a test keeps them linear in the number of keys). */
 size_t scn_yaml_key_compares(void);

@@ -41,7 +41,7 @@ static scn_node *node_new(scn_node_kind kind, const yaml_node_t *yn)
 /* Appends a child.  The arrays grow by doubling (at n = 0, 1, 2, 4, ...):
  * one realloc per item made a mapping of n keys cost O(n^2) bytes copied
  * where realloc moves the block (always under ASan: issue 11's 84 s). */
-static void push_child(scn_node *p, scn_node *key, scn_node *val)
+void scn_node_push(scn_node *p, scn_node *key, scn_node *val)
 {
     if ((p->n & (p->n - 1)) == 0) {
         size_t cap = p->n ? 2 * p->n : 1;
@@ -142,7 +142,7 @@ static scn_node *build(build_ctx *b, yaml_node_t *yn, int depth)
                 scn_node_free(n);
                 return NULL;
             }
-            push_child(n, NULL, c);
+            scn_node_push(n, NULL, c);
         }
         return n;
     }
@@ -183,7 +183,7 @@ static scn_node *build(build_ctx *b, yaml_node_t *yn, int depth)
                 scn_node_free(n);
                 return NULL;
             }
-            push_child(n, k, v);
+            scn_node_push(n, k, v);
         }
         keyset_free(&ks);
         return n;
