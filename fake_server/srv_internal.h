@@ -62,14 +62,12 @@ json_t *srv_store_tasks_since(srv_store *st, const char *hh, int64_t since);
 /* Append one event; then keep only the newest `retain` events of hh. */
 int srv_store_event_append(srv_store *st, const char *hh, int64_t rev, const char *type,
                            const char *entity_id, const json_t *payload, int retain);
-/* Calls fn for each event of hh with revision > since, ascending. */
+/* Calls fn for each event of hh with revision > since, ascending, and stops
+ * after the event that brings the payload bytes read to max_bytes or more (at
+ * least one event when any is left): one replay chunk (WS-2).  *n gets the
+ * number of events read. */
 typedef void (*srv_event_fn)(void *ud, int64_t rev, const char *type, const char *entity_id,
                              json_t *payload);
-int srv_store_events_since(srv_store *st, const char *hh, int64_t since, srv_event_fn fn,
-                           void *ud);
-/* Like srv_store_events_since() but stops after the event that brings the
- * payload bytes read to max_bytes or more (at least one event when any is
- * left): one replay chunk (WS-2).  *n gets the number of events read. */
 int srv_store_events_page(srv_store *st, const char *hh, int64_t since, size_t max_bytes,
                           srv_event_fn fn, void *ud, int *n);
 /* Number and payload bytes of hh's events with revision > since (the size

@@ -478,26 +478,6 @@ int srv_store_event_append(srv_store *st, const char *hh, int64_t rev, const cha
     return 0;
 }
 
-int srv_store_events_since(srv_store *st, const char *hh, int64_t since, srv_event_fn fn,
-                           void *ud)
-{
-    sqlite3_stmt *s = prep(st, "SELECT revision, event_type, entity_id, payload FROM events "
-                               "WHERE hh = ?1 AND revision > ?2 ORDER BY revision;");
-    if (!s)
-        return -1;
-    bind_text(s, 1, hh);
-    sqlite3_bind_int64(s, 2, since);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        json_t *p = json_loads((const char *)sqlite3_column_text(s, 3), JSON_DECODE_ANY, NULL);
-        fn(ud, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
-           (const char *)sqlite3_column_text(s, 2), p);
-        json_decref(p);
-    }
-    done(st, s);
-    return rc == SQLITE_DONE ? 0 : -1;
-}
-
 /* WS-2: one replay chunk.  The byte budget counts stored payload text, a
  * close enough measure of the frames it becomes. */
 int srv_store_events_page(srv_store *st, const char *hh, int64_t since, size_t max_bytes,
