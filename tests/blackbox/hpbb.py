@@ -71,6 +71,29 @@ def free_port():
         return s.getsockname()[1]
 
 
+def start_origin_server(port, title="client team app"):
+    """A page on another origin (another port) for browser tests, so CORS is exercised.
+    Serves one small HTML page on 127.0.0.1:port from a daemon thread; returns the
+    HTTPServer (call shutdown() when done)."""
+    import http.server
+
+    body = ("<!doctype html><title>%s</title><p>app</p>" % title).encode()
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+    httpd = http.server.HTTPServer(("127.0.0.1", port), H)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
 def wait_until(pred, timeout=DEFAULT_TIMEOUT, interval=0.02, what="condition"):
     """Poll pred() until it returns a truthy value; return it or raise."""
     deadline = time.monotonic() + timeout

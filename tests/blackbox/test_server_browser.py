@@ -11,17 +11,16 @@ no npm package is needed.  Without chromium (scripts/setup.sh
 --with-browser) it exits 77, which CTest reports as skipped - unless
 HP_BB_REQUIRE_ALL is set (scripts/test.sh, hence CI), then it fails."""
 
-import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 
-from hpbb import API, Env, WS, free_port, need_tools, run_tests, wait_until
+from hpbb import (API, Env, WS, free_port, need_tools, run_tests, start_origin_server,
+                  wait_until)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -51,30 +50,12 @@ class CDP:
         return r["result"].get("value")
 
 
-def start_origin_server(port):
-    """A page on another origin (another port): CORS is exercised."""
-    class H(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = b"<!doctype html><title>client team app</title><p>hi</p>"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *a):
-            pass
-    httpd = http.server.HTTPServer(("127.0.0.1", port), H)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd
-
-
 def test_browser_stream_and_fetch():
     with Env() as env:
         srv = env.server(time_scale=0.1).start()
         tok = srv.token("alice", "home")
         page_port = free_port()
-        httpd = start_origin_server(page_port)
+        httpd = start_origin_server(page_port, "client team app")
         dbg = free_port()
         prof = env.workdir.file("chromium-profile")
         chrome = subprocess.Popen(

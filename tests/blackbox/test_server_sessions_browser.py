@@ -13,16 +13,14 @@ Needs chromium and tests/blackbox/node/node_modules (scripts/setup.sh
 --with-browser --with-node): otherwise exit 77 (skipped) unless
 HP_BB_REQUIRE_ALL is set (CI), then it fails."""
 
-import http.server
 import json
 import os
 import shutil
 import subprocess
-import threading
 
 from hpbb import Env as BBEnv  # noqa: F401  (the server side comes through hpcli)
 from hpcli import Client, Env, free_port, run_tests, wait_until
-from hpbb import need_tools
+from hpbb import need_tools, start_origin_server
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_DIR = os.path.join(HERE, "node")
@@ -34,24 +32,6 @@ def admin(srv, method, path, body=None, expect=200):
     st, resp, _ = srv.http(method, path, None, body)
     assert st == expect, (method, path, body, st, resp)
     return resp
-
-
-def start_origin_server(port):
-    """The client team's app lives on another origin (CORS is exercised)."""
-    class H(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = b"<!doctype html><title>team web app</title><p>app</p>"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *a):
-            pass
-    httpd = http.server.HTTPServer(("127.0.0.1", port), H)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd
 
 
 def test_two_sessions_browser_and_client():
@@ -88,7 +68,7 @@ def test_two_sessions_browser_and_client():
 
         # The browser app in session "web", at the same time.
         page_port = free_port()
-        httpd = start_origin_server(page_port)
+        httpd = start_origin_server(page_port, "team web app")
         args = {"chromium": CHROMIUM, "profile": env.workdir.file("chromium-profile"),
                 "server": srv.url, "session": "web", "token": tweb,
                 "origin": "http://127.0.0.1:%d/" % page_port, "admin": srv.url}
