@@ -98,7 +98,7 @@ void req_drop(cli_core *c, uint64_t id)
 
 /* Push an HTTP request and remember it for the request timeout. */
 uint64_t send_http(cli_core *c, req_kind kind, const char *method, const char *path,
-                          const char *idem, char *body, const char *entity)
+                   const char *idem, char *body, const char *entity)
 {
     uint64_t id = ++c->next_req_id;
     hp_out o = hp_out_make(HP_OUT_HTTP_REQUEST, id);
