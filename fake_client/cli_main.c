@@ -2,8 +2,8 @@
  * cli_main.c - the hp-fake-client program: flags, set-up and the JSON-lines
  * driver.
  *
- * The program is two files: this one (command line, the core's environment,
- * the stdin command language and the stdout observables) and cli_lws.c (the
+ * The program has two halves: this file (command line, the core's environment,
+ * the stdin command language and the stdout observables) and cli_lws*.c (the
  * libwebsockets event loop that carries out the core's outbox).  The policy
  * lives in the core (cli_core.h); nothing here decides a rule.
  *
@@ -40,9 +40,9 @@
 #define HP_VERSION "unknown" /* CMake defines it from project() */
 #endif
 
-/* ---- the interface between the program's two files ---------------------
- * (The program has no private header: these few prototypes are repeated,
- * identically, at the top of cli_lws.c.) */
+/* ---- the interface between the program's two halves --------------------
+ * (These few prototypes are repeated, identically, in the adapter's
+ * internal header cli_lws_int.h.) */
 
 /* cli_lws.c: run the event loop until quit; 0, or -1 with err on set-up. */
 int cli_lws_run(cli_core *core, const hp_env *env, const char *server_url, char *err,
@@ -51,7 +51,7 @@ int cli_lws_run(cli_core *core, const hp_env *env, const char *server_url, char 
 void cli_lws_quit(void);
 /* cli_lws.c: check a --server URL without connecting; 0 or -1 with err. */
 int cli_lws_check_url(const char *url, char *err, size_t errlen);
-/* cli_lws.c: a raw text frame on the open stream; 0 or -1 with err. */
+/* cli_lws_ws.c: a raw text frame on the open stream; 0 or -1 with err. */
 int cli_lws_send_frame(const char *text, size_t len, char *err, size_t errlen);
 /* cli_lws.c: PEM file of CAs to trust for https:// (NULL: the system's). */
 void cli_lws_set_ca_file(const char *path);

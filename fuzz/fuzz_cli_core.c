@@ -15,7 +15,7 @@
  *   @delete ID | @lock ID | @unlock ID | @choose ID CHOICE
  *   @offline | @online | @sync | @token A|B|X|<raw> | @restart | @status
  *
- * The driver behaves as the adapter (cli_lws.c) does: every request and
+ * The driver behaves as the adapter (cli_lws*.c) does: every request and
  * connection hears back at most once, aborted requests never, a close the
  * client asked for is reported closed.  Oracles: requests have a method
  * and a path; frames the client sends are JSON objects; notifications and

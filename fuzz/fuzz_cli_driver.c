@@ -3,7 +3,7 @@
  * (fake_client/cli_main.c: cli_drv_line), over a real client core.
  *
  * cli_main.c is compiled into this target with its main() renamed (see
- * CMakeLists.txt); the libwebsockets half of the program (cli_lws.c) is
+ * CMakeLists.txt); the libwebsockets half of the program (cli_lws*.c) is
  * replaced by the stubs below, which accept or refuse like the real ones
  * without a socket.
  *
@@ -24,7 +24,7 @@
 #include "fz_util.h"
 #include "hp_policy.h"
 
-/* ---- the program's interface (as repeated in cli_main.c / cli_lws.c) ---- */
+/* ---- the program's interface (cli_main.c / cli_lws_int.h) ---- */
 int cli_drv_line(cli_core *core, const char *line, size_t len);
 
 int cli_lws_run(cli_core *core, const hp_env *env, const char *server_url, char *err,
@@ -50,7 +50,7 @@ int cli_lws_check_url(const char *url, char *err, size_t errlen)
     (void)url, (void)err, (void)errlen;
     return 0;
 }
-/* As cli_lws.c: refused when no stream is open (there never is one here). */
+/* As cli_lws_ws.c: refused when no stream is open (there never is one here). */
 int cli_lws_send_frame(const char *text, size_t len, char *err, size_t errlen)
 {
     (void)text, (void)len;
