@@ -9,7 +9,7 @@
  *                 top level), the scenario object
  *   scn_vhelp.c   the validator's checks of single values (scn_valid.h)
  *   scn_vexpect.c validation of expectations (scn_valid.h)
- *   sim_loop.c    the discrete-event world: virtual clock, links, cores
+ *   sim/         the discrete-event world: virtual clock, links, cores (sim_int.h)
  *   scn_match.c   JSON subset matching, history expectations
  *   scn_run.c     steps, actions, expectations, healing
  *   chk_invariants.c  the invariants checked after every scenario

@@ -1,0 +1,160 @@
+/*
+ * sim_frame.c - the kind of a frame ("type", or "event_type" for events)
+ * and its entity id, for drop rules and the `frames` history.
+ *
+ * Inputs: frame bytes (borrowed).  Outputs: kind and entity in the
+ * caller's buffers.  No state.
+ */
+#define _GNU_SOURCE
+#include "sim_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+
+/* The kind of a frame for drop rules and histories: its "type", or its
+ * "event_type" for events. */
+void sim_frame_kind(const char *data, size_t len, char *kind, size_t klen, char *entity,
+                       size_t elen)
+{
+    snprintf(kind, klen, "?");
+    if (entity)
+        entity[0] = '\0';
+    json_t *j = json_loadb(data, len, 0, NULL);
+    if (!j)
+        return;
+    const char *t = json_string_value(json_object_get(j, "type"));
+    const char *et = json_string_value(json_object_get(j, "event_type"));
+    if (t)
+        snprintf(kind, klen, "%s", t);
+    else if (et)
+        snprintf(kind, klen, "%s", et);
+    const char *id = json_string_value(json_object_get(j, "entity_id"));
+    if (entity && id)
+        snprintf(entity, elen, "%s", id);
+    json_decref(j);
+}
+
+/* The fast path of sim_frame_kind() for frames the cores wrote (json_dumps
+ * output: valid JSON, one object): the top-level string values of "type",
+ * "event_type" and "entity_id" by a scan that skips nested values, without
+ * building the tree (a frame can carry a task of a megabyte).  -1 when the
+ * frame is not a plain object or a wanted value has an escape: the caller
+ * then parses it. */
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+static const char *skip_string(const char *p, const char *end, int *escaped)
+{
+    /* p at the opening quote; returns past the closing one or NULL */
+    for (p++; p < end; p++) {
+        if (*p == '\\') {
+            *escaped = 1;
+            p++;
+        } else if (*p == '"') {
+            return p + 1;
+        }
+    }
+    return NULL;
+}
+
+int sim_frame_scan(const char *data, size_t len, char *kind, size_t klen, char *entity,
+                      size_t elen)
+{
+    const char *p = data, *end = data + len;
+    char type[64] = "", etype[64] = "";
+    int have_type = 0, have_etype = 0;
+    if (entity)
+        entity[0] = '\0';
+    p = skip_ws(p, end);
+    if (p >= end || *p != '{')
+        return -1;
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == '}')
+        goto done;
+    for (;;) {
+        if (p >= end || *p != '"')
+            return -1;
+        int esc = 0;
+        const char *k0 = p + 1, *k1 = skip_string(p, end, &esc);
+        if (!k1 || esc)
+            return -1;
+        size_t kl = (size_t)(k1 - 1 - k0);
+        p = skip_ws(k1, end);
+        if (p >= end || *p != ':')
+            return -1;
+        p = skip_ws(p + 1, end);
+        if (p >= end)
+            return -1;
+        if (*p == '"') {
+            const char *v0 = p + 1, *v1 = skip_string(p, end, &esc);
+            if (!v1)
+                return -1;
+            size_t vl = (size_t)(v1 - 1 - v0);
+            char *dst = NULL;
+            size_t dl = 0;
+            if (kl == 4 && !memcmp(k0, "type", 4)) {
+                dst = type;
+                dl = sizeof type;
+                have_type = 1;
+            } else if (kl == 10 && !memcmp(k0, "event_type", 10)) {
+                dst = etype;
+                dl = sizeof etype;
+                have_etype = 1;
+            } else if (kl == 9 && !memcmp(k0, "entity_id", 9) && entity) {
+                dst = entity;
+                dl = elen;
+            }
+            if (dst) {
+                if (esc)
+                    return -1;
+                snprintf(dst, dl, "%.*s", (int)vl, v0);
+            }
+            p = v1;
+        } else {
+            /* a number, literal, object or array: skip it */
+            int depth = 0;
+            while (p < end) {
+                if (*p == '"') {
+                    int e2 = 0;
+                    p = skip_string(p, end, &e2);
+                    if (!p)
+                        return -1;
+                    continue;
+                }
+                if (*p == '{' || *p == '[')
+                    depth++;
+                else if (*p == '}' || *p == ']') {
+                    if (depth == 0)
+                        break;
+                    depth--;
+                } else if (*p == ',' && depth == 0)
+                    break;
+                p++;
+            }
+            /* a non-string "type" would have made the old path say "?" */
+            if ((kl == 4 && !memcmp(k0, "type", 4)) || (kl == 10 && !memcmp(k0, "event_type", 10)))
+                return -1;
+        }
+        p = skip_ws(p, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (p < end && *p == '}')
+            break;
+        return -1;
+    }
+done:
+    snprintf(kind, klen, "?");
+    if (have_type)
+        snprintf(kind, klen, "%s", type);
+    else if (have_etype)
+        snprintf(kind, klen, "%s", etype);
+    return 0;
+}
+

@@ -1,0 +1,311 @@
+/*
+ * sim_world.c - a simulated world's life: creating it (server core and
+ * store, client cores and their stores, keys, tokens), freeing it, and the
+ * records everything else writes (trace entries, history records, the log
+ * sink).
+ *
+ * Inputs: the validated scenario (borrowed, must outlive the world), a
+ * seed, the result's trace array (borrowed).  Outputs: a sim_world the
+ * caller frees with sim_free(); the world owns its cores, stores,
+ * histories and pending events.
+ */
+#define _GNU_SOURCE
+#include "sim_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "hp_jwt.h"
+
+/* ---- records ---------------------------------------------------------- */
+
+const char *sim_actor_of(sim_world *w, int ci)
+{
+    return ci < 0 ? "server" : w->cl[ci].spec->name;
+}
+
+json_t *sim_trace(sim_world *w, const char *actor, const char *type)
+{
+    json_t *e = json_object();
+    json_object_set_new(e, "t", json_integer(w->now - w->s->start_ms));
+    json_object_set_new(e, "actor", json_string(actor));
+    json_object_set_new(e, "type", json_string(type));
+    json_array_append_new(w->trace, e);
+    return e;
+}
+
+json_t *sim_record(sim_world *w, json_t *arr)
+{
+    json_t *r = json_object();
+    json_object_set_new(r, "t", json_integer(w->now));
+    json_object_set_new(r, "n", json_integer((json_int_t)w->nrec++));
+    json_array_append_new(arr, r);
+    return r;
+}
+
+void sim_set_error(sim_world *w, const char *fmt, const char *a)
+{
+    if (w->error)
+        return;
+    if (asprintf(&w->error, fmt, a) < 0)
+        abort();
+}
+
+/* The log sink: every record of every actor, formatted, into the trace and
+ * the log history.  Records are already redacted by hp_log (A-4); the
+ * no_token_in_logs invariant checks that anyway. */
+static void sink(void *ud, const hp_log_record *rec)
+{
+    sim_world *w = ud;
+    char line[2048];
+    hp_log_format(rec, line, sizeof line);
+    const char *actor = rec->actor ? rec->actor : "?";
+    if (!strcmp(actor, "fake_server"))
+        actor = "server";
+    json_t *t = sim_trace(w, actor, "log");
+    json_object_set_new(t, "level", json_string(hp_log_level_name(rec->level)));
+    json_object_set_new(t, "line", json_string(line));
+    json_t *r = sim_record(w, w->logs);
+    json_object_set_new(r, "actor", json_string(actor));
+    json_object_set_new(r, "level", json_integer(rec->level));
+    json_object_set_new(r, "msg", json_string(rec->msg ? rec->msg : ""));
+    json_object_set_new(r, "fields", json_string(rec->fields ? rec->fields : ""));
+    json_object_set_new(r, "line", json_string(line));
+}
+
+static int64_t clock_fn(void *ud)
+{
+    return ((sim_world *)ud)->now;
+}
+
+void sim_conn_record(sim_world *w, int ci, const char *kind, int code, const char *by)
+{
+    json_t *r = sim_record(w, w->cl[ci].conn);
+    json_object_set_new(r, "kind", json_string(kind));
+    if (by) {
+        json_object_set_new(r, "code", json_integer(code));
+        json_object_set_new(r, "by", json_string(by));
+        json_t *c = sim_record(w, w->cl[ci].closes);
+        json_object_set_new(c, "code", json_integer(code));
+        json_object_set_new(c, "by", json_string(by));
+    }
+}
+
+void sim_frame_record(sim_world *w, int ci, int from_server, const char *kind,
+                         const char *entity, json_t *tr)
+{
+    json_t *r = sim_record(w, w->cl[ci].frames);
+    json_object_set_new(r, "from", json_string(from_server ? "server" : "client"));
+    json_object_set_new(r, "type", json_string(kind));
+    if (entity && *entity)
+        json_object_set_new(r, "entity_id", json_string(entity));
+    json_object_set_new(r, "lost", json_boolean(json_object_get(tr, "lost") != NULL));
+    /* The message's revision (HELLO, READY, events): what a wire record can
+     * show too (the fault proxy's journal), so `frames` can name it. */
+    const char *data = json_string_value(json_object_get(tr, "data"));
+    const char *rv = data ? strstr(data, "\"revision\":") : NULL;
+    if (rv) {
+        char *end = NULL;
+        long long v = strtoll(rv + 11, &end, 10);
+        if (end != rv + 11)
+            json_object_set_new(r, "revision", json_integer(v));
+    }
+    /* "lost" may still be set at delivery: keep the trace entry to re-check. */
+    json_object_set(r, "_trace", tr);
+}
+
+/* ---- setup ------------------------------------------------------------ */
+
+static uint64_t fnv(const char *s, uint64_t salt)
+{
+    uint64_t h = 1469598103934665603ULL ^ salt;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+char *sim_mint(sim_world *w, int ci, scn_token_kind kind, int64_t ttl_ms)
+{
+    const scn_client_spec *sp = w->cl[ci].spec;
+    int64_t now_s = w->now / 1000;
+    char *tok = NULL;
+    switch (kind) {
+    case SCN_TOKEN_NONE:
+        return NULL;
+    case SCN_TOKEN_VALID:
+        tok = hp_jwt_mint(SIM_SECRET, sp->user, sp->household, sp->device, now_s,
+                          (w->now + ttl_ms) / 1000);
+        break;
+    case SCN_TOKEN_EXPIRED:
+        tok = hp_jwt_mint(SIM_SECRET, sp->user, sp->household, sp->device, now_s - 3600,
+                          now_s - 1);
+        break;
+    case SCN_TOKEN_BAD_SIGNATURE:
+        tok = hp_jwt_mint("not-the-server-secret", sp->user, sp->household, sp->device, now_s,
+                          (w->now + ttl_ms) / 1000);
+        break;
+    }
+    if (tok)
+        json_array_append_new(w->tokens, json_string(tok));
+    return tok;
+}
+
+int sim_open_store(sim_world *w, sim_client *c, char *err, size_t errlen)
+{
+    cli_store_open_info info = {0};
+    c->store = cli_store_open(c->store_path ? c->store_path : ":memory:",
+                              c->key_other ? c->other_key : c->key, &c->env, &info, err,
+                              errlen);
+    (void)w;
+    return c->store ? 0 : -1;
+}
+
+sim_world *sim_new(const scn_scenario *s, uint64_t seed, json_t *trace, char *err, size_t errlen)
+{
+    sim_world *w = calloc(1, sizeof *w);
+    if (!w)
+        abort();
+    w->s = s;
+    w->policy = s->policy;
+    w->now = s->start_ms;
+    w->trace = trace;
+    w->journal = json_array();
+    w->logs = json_array();
+    w->edits = json_array();
+    w->tokens = json_array();
+    w->logger.sink = sink;
+    w->logger.ud = w;
+    w->logger.min_level = HP_LOG_DEBUG;
+    hp_rng_seed(&w->srng, seed ^ 0x5eed5eed5eedULL);
+    w->senv.now = clock_fn;
+    w->senv.clock_ud = w;
+    w->senv.rng = &w->srng;
+    w->senv.log = &w->logger;
+    w->senv.actor = "fake_server";
+    w->sstore = srv_store_open(":memory:", err, errlen);
+    if (!w->sstore) {
+        sim_free(w);
+        return NULL;
+    }
+    w->srv = srv_new(&w->senv, &w->policy, SIM_SECRET, w->sstore);
+    if (!w->srv) {
+        snprintf(err, errlen, "srv_new failed");
+        sim_free(w);
+        return NULL;
+    }
+    w->srv_up = 1;
+    w->ncl = s->nclients;
+    w->cl = calloc(w->ncl ? w->ncl : 1, sizeof *w->cl);
+    if (!w->cl)
+        abort();
+    for (size_t i = 0; i < w->ncl; i++) {
+        sim_client *c = &w->cl[i];
+        c->spec = &s->clients[i];
+        c->idx = (int)i;
+        hp_rng_seed(&c->rng, seed ^ fnv(c->spec->name, 0x9e3779b97f4a7c15ULL));
+        c->env.now = clock_fn;
+        c->env.clock_ud = w;
+        c->env.rng = &c->rng;
+        c->env.log = &w->logger;
+        c->env.actor = c->spec->name;
+        hp_rng kr;
+        hp_rng_seed(&kr, fnv(c->spec->name, 1));
+        for (int b = 0; b < 32; b++) {
+            c->key[b] = (uint8_t)hp_rng_next(&kr);
+            c->other_key[b] = (uint8_t)(c->key[b] ^ 0xA5);
+        }
+        c->online = c->link_up = 1;
+        c->latency_ms = c->spec->latency_ms >= 0 ? c->spec->latency_ms : s->latency_ms;
+        c->events = json_array();
+        c->notes = json_array();
+        c->closes = json_array();
+        c->frames = json_array();
+        c->conn = json_array();
+        c->queue_obs = json_array();
+        if (c->spec->needs_file_store) {
+            char tmpl[] = "/tmp/hx-store-XXXXXX";
+            int fd = mkstemp(tmpl);
+            if (fd < 0) {
+                snprintf(err, errlen, "cannot create a temporary store file");
+                sim_free(w);
+                return NULL;
+            }
+            close(fd);
+            c->store_path = strdup(tmpl);
+        }
+        if (sim_open_store(w, c, err, errlen)) {
+            sim_free(w);
+            return NULL;
+        }
+        c->token = sim_mint(w, (int)i, c->spec->token, c->spec->token_ttl_ms);
+        c->core = cli_new(&c->env, &w->policy, c->store, c->token);
+        if (!c->core) {
+            snprintf(err, errlen, "cli_new failed for %s", c->spec->name);
+            sim_free(w);
+            return NULL;
+        }
+        c->running = 1;
+    }
+    sim_drain(w);
+    return w;
+}
+
+void sim_free(sim_world *w)
+{
+    if (!w)
+        return;
+    for (size_t i = 0; i < w->ncl; i++) {
+        sim_client *c = &w->cl[i];
+        if (c->core)
+            cli_free(c->core);
+        if (c->store)
+            cli_store_close(c->store);
+        if (c->store_path) {
+            unlink(c->store_path);
+            char side[600];
+            snprintf(side, sizeof side, "%s-journal", c->store_path);
+            unlink(side);
+            snprintf(side, sizeof side, "%s-wal", c->store_path);
+            unlink(side);
+            snprintf(side, sizeof side, "%s-shm", c->store_path);
+            unlink(side);
+            free(c->store_path);
+        }
+        free(c->token);
+        json_decref(c->events);
+        json_decref(c->notes);
+        json_decref(c->closes);
+        json_decref(c->frames);
+        json_decref(c->conn);
+        json_decref(c->queue_obs);
+    }
+    free(w->cl);
+    if (w->srv)
+        srv_free(w->srv);
+    if (w->sstore)
+        srv_store_close(w->sstore);
+    for (size_t i = 0; i < w->nheap; i++)
+        sim_ev_clear(&w->heap[i]);
+    free(w->heap);
+    free(w->conns);
+    for (size_t i = 0; i < w->npend; i++) {
+        sim_pending *p = &w->pend[i];
+        free(p->method);
+        free(p->path);
+        free(p->query);
+        free(p->auth);
+        free(p->idem_key);
+        free(p->body);
+    }
+    free(w->pend);
+    json_decref(w->journal);
+    json_decref(w->logs);
+    json_decref(w->edits);
+    json_decref(w->tokens);
+    free(w->error);
+    free(w);
+}
+
