@@ -10,6 +10,7 @@
 #include "cli_store.h"
 #include "cli_internal.h"
 #include "hp_log.h"
+#include "hp_memdb.h"
 #include "hp_stmt.h"
 #include "hp_task.h"
 
@@ -34,7 +35,7 @@ struct cli_store {
  * at another program's SQLite file must be refused, not gain our tables. */
 #define CLI_APP_ID 0x4850434C
 
-static const char *SCHEMA =
+static const char SCHEMA[] =
     "PRAGMA journal_mode=WAL;"
     "PRAGMA application_id = 1213219660;" /* CLI_APP_ID */
     "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v BLOB);"
@@ -49,6 +50,10 @@ static const char *SCHEMA =
     " at INTEGER);"
     "CREATE TABLE IF NOT EXISTS cache(id TEXT PRIMARY KEY, value BLOB, size INTEGER,"
     " updated_at INTEGER, used_at INTEGER);";
+
+/* ":memory:" stores (the simulator opens one per client) are copies of one
+ * image of the schema, built at the first open (hp_memdb.h). */
+static hp_memdb_template memdb = HP_MEMDB_TEMPLATE(SCHEMA);
 
 static int64_t now_ms(const cli_store *st)
 {
@@ -299,7 +304,10 @@ cli_store *cli_store_open(const char *path, const uint8_t key[32], const hp_env 
     memcpy(st->key, key, 32);
     st->env = env;
     st->stmts = hp_stmt_cache_new();
-    if (sqlite3_open(path ? path : ":memory:", &st->db) != SQLITE_OK) {
+    int memory = !path || !strcmp(path, ":memory:");
+    /* A fresh ":memory:" database comes with the schema (nothing to
+     * identify); a file is identified, then given the schema if new. */
+    if ((memory ? hp_memdb_open(&memdb, &st->db) : sqlite3_open(path, &st->db)) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open %s: %s", path ? path : ":memory:",
                  st->db ? sqlite3_errmsg(st->db) : "?");
         close_db(st);
@@ -307,12 +315,12 @@ cli_store *cli_store_open(const char *path, const uint8_t key[32], const hp_env 
         return NULL;
     }
     sqlite3_busy_timeout(st->db, 5000);
-    if (check_ours(st->db, path ? path : ":memory:", err, errlen) != 0) {
+    if (!memory && check_ours(st->db, path, err, errlen) != 0) {
         close_db(st);
         free(st);
         return NULL;
     }
-    if (exec(st, SCHEMA) != 0) {
+    if (!memory && exec(st, SCHEMA) != 0) {
         snprintf(err, errlen, "cannot create the schema in %s: %s", path ? path : ":memory:",
                  sqlite3_errmsg(st->db));
         close_db(st);

@@ -19,6 +19,7 @@
  */
 #define _GNU_SOURCE
 #include "srv_internal.h"
+#include "hp_memdb.h"
 #include "hp_stmt.h"
 #include "hp_time.h"
 
@@ -37,7 +38,7 @@ struct srv_store {
     hp_stmt_cache *stmts; /* every query below is prepared once per store */
 };
 
-static const char *const schema_sql =
+static const char schema_sql[] =
     "CREATE TABLE households("
     "  hh TEXT PRIMARY KEY,"
     "  revision INTEGER NOT NULL DEFAULT 0,"
@@ -65,6 +66,10 @@ static const char *const schema_sql =
     "  PRIMARY KEY(hh, id, remind_at));"
     "PRAGMA application_id = 1213223766;" /* SRV_APP_ID */
     "PRAGMA user_version = 2;";
+
+/* ":memory:" stores (the simulator opens one per world) are copies of one
+ * image of the schema, built at the first open (hp_memdb.h). */
+static hp_memdb_template memdb = HP_MEMDB_TEMPLATE(schema_sql);
 
 /* Version 1 -> 2: records from before the binding have no fingerprint and
  * creation time 0, so they are out of every window: ignored, then trimmed. */
@@ -189,6 +194,20 @@ srv_store *srv_store_open(const char *path, char *err, size_t errlen)
             snprintf(err, errlen, "store: out of memory");
         return NULL;
     }
+    int memory = strcmp(path, ":memory:") == 0;
+    if (memory) {
+        /* A fresh database already holding the current schema: nothing to
+         * identify or migrate. */
+        if (hp_memdb_open(&memdb, &st->db) != SQLITE_OK) {
+            if (err && errlen)
+                snprintf(err, errlen, "store %s: cannot create the schema: %s", path,
+                         st->db ? sqlite3_errmsg(st->db) : "cannot open");
+            goto fail;
+        }
+        sqlite3_busy_timeout(st->db, 5000);
+        st->stmts = hp_stmt_cache_new();
+        return st;
+    }
     if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
         if (err && errlen)
@@ -201,13 +220,10 @@ srv_store *srv_store_open(const char *path, char *err, size_t errlen)
      * and the schema would both change another program's database. */
     if (check_ours(st->db, path, err, errlen) != 0)
         goto fail;
-    int memory = strcmp(path, ":memory:") == 0;
-    if (!memory) {
-        if (exec(st, "PRAGMA journal_mode=WAL;") != 0 || exec(st, "PRAGMA synchronous=FULL;") != 0) {
-            if (err && errlen)
-                snprintf(err, errlen, "store %s: %s", path, sqlite3_errmsg(st->db));
-            goto fail;
-        }
+    if (exec(st, "PRAGMA journal_mode=WAL;") != 0 || exec(st, "PRAGMA synchronous=FULL;") != 0) {
+        if (err && errlen)
+            snprintf(err, errlen, "store %s: %s", path, sqlite3_errmsg(st->db));
+        goto fail;
     }
     int64_t ver = pragma_int(st->db, "PRAGMA user_version;");
     const char *sql = ver == 0 ? schema_sql : ver == 1 ? migrate_v1_sql : NULL;
