@@ -185,6 +185,7 @@ void srv_push_close(srv_core *c, srv_conn *conn, int code, const char *reason)
     if (conn->state == SRV_CONN_CLOSING)
         return;
     conn->state = SRV_CONN_CLOSING;
+    srv_conn_closing(c, conn); /* no timers, no longer counted in the limits */
     hp_out o = hp_out_make(HP_OUT_WS_CLOSE, conn->id);
     o.code = code;
     o.body = hp_strdup(reason ? reason : "");
@@ -203,15 +204,17 @@ void srv_push_close(srv_core *c, srv_conn *conn, int code, const char *reason)
  * household).  A connection still awaiting HELLO or resyncing gets
  * nothing: its replay reads the log, which already has this event; lock
  * events are not logged and are simply missed (the lock is in the next
- * LOCK_REFRESHED or expires).  Replay runs inside one srv_ws_message()
- * call, so no event can interleave with it.
+ * LOCK_REFRESHED or expires).  A replay streamed chunk by chunk is
+ * REPLAYING meanwhile and reads what was written from the log.  A-3 is the
+ * index walked: only hh's own connections, in open order (srv_conns.c), so
+ * a write costs its household's listeners, not every connection.
  */
 void srv_broadcast_event(srv_core *c, const char *hh, const char *type, const char *entity_id,
                          int64_t rev, const json_t *payload)
 {
     char *frame = NULL;
-    for (srv_conn *k = c->conns; k; k = k->next) {
-        if (k->state != SRV_CONN_READY || strcmp(k->hh, hh) != 0)
+    for (srv_conn *k = srv_conn_hh_first(c, hh); k; k = k->hh_next) {
+        if (k->state != SRV_CONN_READY)
             continue;
         if (!frame)
             frame = hp_msg_event(type, entity_id, rev, payload);

@@ -380,6 +380,7 @@ static int act_now(srv_core *c, const fkind *k, json_t *v, int apply)
             /* The client must send HELLO again (WS-6), as after a trimmed log. */
             frame = hp_msg_resync(rev);
             conn->state = SRV_CONN_RESYNC;
+            srv_conn_rearm(c, conn); /* no WS-2 HELLO timer in RESYNC */
         } else {
             /* An event of a type this protocol version does not define
              * (same shape as every event, WS-3): a client must ignore it

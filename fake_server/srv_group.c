@@ -115,9 +115,9 @@ static void release_failed(srv_core *c)
             continue;
         }
         if (it.kind == HP_OUT_WS_SEND) {
-            for (srv_conn *k = c->conns; k; k = k->next)
-                if (k->id == it.id)
-                    srv_push_close(c, k, 1011, "store error");
+            srv_conn *k = srv_conn_find(c, it.id);
+            if (k)
+                srv_push_close(c, k, 1011, "store error");
             hp_out_clear(&it);
             continue;
         }

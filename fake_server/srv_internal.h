@@ -8,7 +8,9 @@
  *                 and srv_next_deadline(), faults, srv_state().
  *   srv_rest.c    srv_http(): routing, auth, every REST answer (409s, 423s).
  *   srv_stream.c  srv_ws_*(): upgrade, HELLO/replay/READY, heartbeats,
- *                 close codes.
+ *                 close codes, the per-connection deadline heap.
+ *   srv_conns.c   the connection table: open order, ids, households, users.
+ *   srv_heap.c    the binary min-heap of timers (srv_heap.h).
  *   srv_idem.c    Q-3 Idempotency-Key: fingerprint, replay, 422, storage.
  *   srv_lock.c    CF-1 soft-locks (memory only; lost on restart).
  *   srv_remind.c  R-1 reminders.
@@ -24,6 +26,7 @@
 #include "srv_core.h"
 #include "hp_jwt.h"
 #include "hp_task.h"
+#include "srv_heap.h"
 
 #define SRV_NAME_MAX 128
 
@@ -135,8 +138,30 @@ typedef struct srv_conn {
     int64_t replay_from;      /* WS-2: the HELLO's revision (for the log line) */
     int replay_n;             /* events replayed so far */
     srv_conn_state state;
-    struct srv_conn *next;
+    int counted;              /* counted in n_live and its user's live (not CLOSING) */
+    uint64_t seq;             /* open order: due connections are handled in it */
+    srv_heap_node timer;      /* in c->timers at its earliest deadline unless
+                                 CLOSING (srv_stream.c keeps the key exact) */
+    /* srv_conns.c's indexes */
+    struct srv_conn *prev, *next;       /* c->conns, open order */
+    struct srv_conn *id_next;           /* c->by_id bucket */
+    struct srv_conn *hh_prev, *hh_next; /* its household's, open order */
+    struct srv_named *hh_ent, *user_ent;
 } srv_conn;
+
+/* An entry of a name-keyed index (household or user), srv_conns.c. */
+typedef struct srv_named {
+    struct srv_named *next;   /* bucket chain */
+    int refs;                 /* connections naming it; freed at 0 */
+    int live;                 /* users: those not CLOSING */
+    srv_conn *head, *tail;    /* households: its connections, open order */
+    char name[];
+} srv_named;
+
+typedef struct srv_names {
+    srv_named **b;
+    size_t nb, n;             /* buckets (power of two), entries */
+} srv_names;
 
 typedef struct srv_lock {
     char hh[SRV_NAME_MAX];
@@ -200,7 +225,16 @@ struct srv_core {
     char *secret;
     srv_store *st;
     hp_outbox out;
-    srv_conn *conns;          /* open order */
+    srv_conn *conns;          /* open order (srv_conns.c keeps every index) */
+    srv_conn *conns_tail;
+    srv_conn **by_id;         /* hash of conns by id, by_id_n buckets */
+    size_t by_id_n;
+    srv_names hhs, users;     /* per household / per user */
+    int n_live;               /* conns not CLOSING (conns_total limit) */
+    uint64_t next_seq;
+    srv_heap timers;          /* one node per live conn: its earliest deadline */
+    srv_conn **due;           /* srv_stream_tick's batch, due_cap >= timers.cap */
+    size_t due_cap;
     srv_lock *locks;          /* acquisition order */
     srv_fail_fault *fails;    /* scripted failures, oldest first */
     srv_hb_fault *hb_faults;
@@ -288,9 +322,29 @@ void srv_fault_use(srv_core *c, srv_afault *f, const char *what);
 void srv_faults_free(srv_core *c);
 json_t *srv_afault_json(const srv_core *c, const srv_afault *f);
 
+/* srv_conns.c: the connection table.  add: links k (id, user, hh, state
+ * set by the caller; k owned by the table until remove) into every index
+ * and reserves its timer slot; 0, or -1 when out of memory (nothing
+ * changed).  closing: k turned CLOSING (out of the heap and the counts;
+ * idempotent).  remove: unlinks k (the caller frees it).  find: by id, O(1).
+ * table_free: frees every record and index. */
+int srv_conn_add(srv_core *c, srv_conn *k);
+void srv_conn_closing(srv_core *c, srv_conn *k);
+void srv_conn_remove(srv_core *c, srv_conn *k);
+srv_conn *srv_conn_find(const srv_core *c, uint64_t id);
+void srv_conn_table_free(srv_core *c);
+/* Connections of user not CLOSING (any household). */
+int srv_conn_user_live(const srv_core *c, const char *user);
+/* hh's first connection in open order (then ->hh_next), NULL when none. */
+srv_conn *srv_conn_hh_first(const srv_core *c, const char *hh);
+
 /* srv_stream.c */
 void srv_stream_tick(srv_core *c);
 int64_t srv_stream_next_deadline(const srv_core *c);
+/* k's deadlines or state changed: its heap entry follows (removed when
+ * CLOSING).  Every change of state, last_rx_ms or next_hb_ms outside
+ * srv_stream.c calls it. */
+void srv_conn_rearm(srv_core *c, srv_conn *k);
 void srv_conn_free_all(srv_core *c);
 /* Percent-decoded value of name in a raw query string (malloc'd), "" for a
  * bare name, NULL when absent. */

@@ -10,21 +10,27 @@
  * Close codes: 4001 token expired (A-2), 4002 protocol error (bad JSON,
  * unknown or unexpected type, no HELLO in time, a second HELLO), 4008
  * heartbeat timeout (WS-5), 1009 frame too big, 1001 shutdown.
+ *
+ * Timers (issue 13): each connection not CLOSING sits in c->timers, a
+ * min-heap keyed by its earliest deadline (A-2 expiry, WS-2 HELLO, WS-5
+ * silence, WS-4 heartbeat; conn_deadline).  The key is kept exact:
+ * srv_conn_rearm() follows every change of state, last_rx_ms or
+ * next_hb_ms, so srv_stream_next_deadline() is the heap's top and
+ * srv_stream_tick() looks only at the connections due.
  */
 #define _GNU_SOURCE
 #include "srv_internal.h"
 #include "hp_msg.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* O(1) by the driver's id (srv_conns.c). */
 static srv_conn *find_conn(srv_core *c, uint64_t id)
 {
-    for (srv_conn *k = c->conns; k; k = k->next)
-        if (k->id == id)
-            return k;
-    return NULL;
+    return srv_conn_find(c, id);
 }
 
 static int hexval(char ch)
@@ -138,15 +144,8 @@ int srv_ws_open(srv_core *c, uint64_t conn_id, const char *path, const char *que
     }
     /* Limits (docs/LIMITS.md): one user cannot take every socket, and the
      * server keeps a ceiling on the state it holds.  Counted over the
-     * connections not already closing. */
-    int mine = 0, all = 0;
-    for (srv_conn *o = c->conns; o; o = o->next) {
-        if (o->state == SRV_CONN_CLOSING)
-            continue;
-        all++;
-        if (strcmp(o->user, cl.sub) == 0)
-            mine++;
-    }
+     * connections not already closing (kept by srv_conns.c: O(1)). */
+    int mine = srv_conn_user_live(c, cl.sub), all = c->n_live;
     if (mine >= c->lim.conns_per_user || all >= c->lim.conns_total) {
         int per_user = mine >= c->lim.conns_per_user;
         char m[160];
@@ -177,6 +176,13 @@ int srv_ws_open(srv_core *c, uint64_t conn_id, const char *path, const char *que
     k->last_rx_ms = now;
     k->next_hb_ms = now + c->pol.heartbeat_ms;
     k->state = SRV_CONN_AWAIT_HELLO;
+    if (srv_conn_add(c, k) != 0) {
+        free(k);
+        if (refusal_body)
+            *refusal_body = hp_error_body("internal", "out of memory");
+        return 503;
+    }
+    srv_conn_rearm(c, k);
     /* Heartbeat drops scripted before this user connected. */
     for (srv_hb_fault **pp = &c->hb_faults; *pp;) {
         srv_hb_fault *f = *pp;
@@ -189,11 +195,6 @@ int srv_ws_open(srv_core *c, uint64_t conn_id, const char *path, const char *que
             pp = &f->next;
         }
     }
-    srv_conn **pp = &c->conns;
-    while (*pp)
-        pp = &(*pp)->next;
-    *pp = k;
-    c->n_conns++;
     hp_log(&c->env, HP_LOG_INFO, "ws_open", "conn=%llu user=%s hh=%s dev=%s",
            (unsigned long long)conn_id, k->user, k->hh, cl.dev);
     return 0;
@@ -322,6 +323,7 @@ void srv_ws_writable(srv_core *c, uint64_t conn_id)
      * stops these pulls and meets the silence timeout. */
     k->last_rx_ms = srv_now(c);
     replay_step(c, k);
+    srv_conn_rearm(c, k);
 }
 
 const char *srv_ws_user(srv_core *c, uint64_t conn_id)
@@ -338,6 +340,7 @@ void srv_ws_message(srv_core *c, uint64_t conn_id, const char *data, size_t len)
     if (!k || k->state == SRV_CONN_CLOSING)
         return;
     k->last_rx_ms = srv_now(c); /* WS-5: any client message proves liveness */
+    srv_conn_rearm(c, k);
     if (len > c->pol.max_frame) {
         srv_push_close(c, k, HP_CLOSE_TOO_BIG, "frame too big");
         return;
@@ -373,23 +376,20 @@ void srv_ws_message(srv_core *c, uint64_t conn_id, const char *data, size_t len)
         break;
     }
     hp_msg_clear(&m);
+    srv_conn_rearm(c, k); /* a HELLO ends the WS-2 timer */
 }
 
 void srv_ws_closed(srv_core *c, uint64_t conn_id)
 {
     if (!c)
         return;
-    for (srv_conn **pp = &c->conns; *pp; pp = &(*pp)->next) {
-        srv_conn *k = *pp;
-        if (k->id == conn_id) {
-            *pp = k->next;
-            c->n_conns--;
-            hp_log(&c->env, HP_LOG_INFO, "ws_closed", "conn=%llu user=%s",
-                   (unsigned long long)conn_id, k->user);
-            free(k);
-            return;
-        }
-    }
+    srv_conn *k = find_conn(c, conn_id);
+    if (!k)
+        return;
+    srv_conn_remove(c, k);
+    hp_log(&c->env, HP_LOG_INFO, "ws_closed", "conn=%llu user=%s",
+           (unsigned long long)conn_id, k->user);
+    free(k);
 }
 
 void srv_shutdown(srv_core *c)
@@ -415,17 +415,75 @@ static int64_t hb_grace(const srv_core *c)
 }
 
 /*
- * Per connection, in open order: A-2 token expiry (4001), WS-2 HELLO
+ * The earliest of k's deadlines: A-2 token expiry, WS-2 HELLO (only while
+ * awaiting it), WS-5 silence, WS-4 next heartbeat; INT64_MAX when CLOSING
+ * (no timers).  The heap key of k.
+ */
+static int64_t conn_deadline(const srv_core *c, const srv_conn *k)
+{
+    int64_t silence = c->pol.heartbeat_ms * (c->pol.heartbeat_misses > 0 ? c->pol.heartbeat_misses : 1);
+    silence += hb_grace(c);
+    int64_t d = INT64_MAX;
+    if (k->state != SRV_CONN_CLOSING) {
+        int64_t t[4] = {k->token_exp_ms, k->state == SRV_CONN_AWAIT_HELLO ? k->hello_deadline : INT64_MAX,
+                        k->last_rx_ms + silence, k->next_hb_ms};
+        for (int i = 0; i < 4; i++)
+            if (t[i] < d)
+                d = t[i];
+    }
+    return d;
+}
+
+void srv_conn_rearm(srv_core *c, srv_conn *k)
+{
+    if (k->state == SRV_CONN_CLOSING) {
+        srv_heap_remove(&c->timers, &k->timer);
+        return;
+    }
+    /* Cannot fail: srv_conn_add() reserved a slot for every connection. */
+    (void)srv_heap_set(&c->timers, &k->timer, conn_deadline(c, k));
+}
+
+static int by_open_order(const void *a, const void *b)
+{
+    const srv_conn *x = *(srv_conn *const *)a, *y = *(srv_conn *const *)b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/*
+ * Takes every connection whose earliest deadline is at or before now out
+ * of the heap into c->due, in open order (the order a scan of c->conns
+ * had, so a simulation's trace does not depend on the heap's shape);
+ * returns how many.
+ */
+static size_t take_due(srv_core *c, int64_t now)
+{
+    size_t n = 0;
+    srv_heap_node *x;
+    while ((x = srv_heap_top(&c->timers)) && x->key <= now) {
+        srv_heap_pop(&c->timers);
+        c->due[n++] = (srv_conn *)((char *)x - offsetof(srv_conn, timer));
+    }
+    if (n > 1)
+        qsort(c->due, n, sizeof *c->due, by_open_order);
+    return n;
+}
+
+/*
+ * Per connection due, in open order: A-2 token expiry (4001), WS-2 HELLO
  * timeout (4002), WS-5 silence (4008), WS-4 heartbeat.  A heartbeat that
  * fell behind (the driver ticked late) is sent once and rescheduled from
- * now rather than bursting.
+ * now rather than bursting.  A connection not due has nothing to do: none
+ * of its deadlines is reached (conn_deadline is their minimum).
  */
 void srv_stream_tick(srv_core *c)
 {
     int64_t now = srv_now(c);
     int64_t silence = c->pol.heartbeat_ms * (c->pol.heartbeat_misses > 0 ? c->pol.heartbeat_misses : 1);
     silence += hb_grace(c);
-    for (srv_conn *k = c->conns; k; k = k->next) {
+    size_t n_due = take_due(c, now);
+    for (size_t i = 0; i < n_due; i++) {
+        srv_conn *k = c->due[i];
         if (k->state == SRV_CONN_CLOSING)
             continue;
         if (now >= k->token_exp_ms) {
@@ -463,31 +521,17 @@ void srv_stream_tick(srv_core *c)
                 k->next_hb_ms = now + c->pol.heartbeat_ms;
         }
     }
+    /* Back into the heap at their next deadline (out of it when closed). */
+    for (size_t i = 0; i < n_due; i++)
+        srv_conn_rearm(c, c->due[i]);
 }
 
 int64_t srv_stream_next_deadline(const srv_core *c)
 {
-    int64_t d = INT64_MAX;
-    int64_t silence = c->pol.heartbeat_ms * (c->pol.heartbeat_misses > 0 ? c->pol.heartbeat_misses : 1);
-    silence += hb_grace(c);
-    for (const srv_conn *k = c->conns; k; k = k->next) {
-        if (k->state == SRV_CONN_CLOSING)
-            continue;
-        int64_t t[4] = {k->token_exp_ms, k->state == SRV_CONN_AWAIT_HELLO ? k->hello_deadline : INT64_MAX,
-                        k->last_rx_ms + silence, k->next_hb_ms};
-        for (int i = 0; i < 4; i++)
-            if (t[i] < d)
-                d = t[i];
-    }
-    return d;
+    return srv_heap_min(&c->timers);
 }
 
 void srv_conn_free_all(srv_core *c)
 {
-    for (srv_conn *k = c->conns, *n; k; k = n) {
-        n = k->next;
-        free(k);
-    }
-    c->conns = NULL;
-    c->n_conns = 0;
+    srv_conn_table_free(c);
 }
