@@ -159,7 +159,7 @@ srv_conn *srv_conn_hh_first(const srv_core *c, const char *hh)
     return e ? e->head : NULL;
 }
 
-int srv_conn_add(srv_core *c, srv_conn *k)
+int srv_conn_add(srv_core *c, srv_conn *k, const char *user, const char *hh)
 {
     size_t want = (size_t)c->n_conns + 1;
     if (srv_heap_reserve(&c->timers, want) != 0)
@@ -173,15 +173,17 @@ int srv_conn_add(srv_core *c, srv_conn *k)
         c->due = d;
         c->due_cap = cap;
     }
-    srv_named *u = names_take(&c->users, k->user);
+    srv_named *u = names_take(&c->users, user);
     if (!u)
         return -1;
-    srv_named *h = names_take(&c->hhs, k->hh);
+    srv_named *h = names_take(&c->hhs, hh);
     if (!h) {
         names_drop(&c->users, u);
         return -1;
     }
     k->seq = c->next_seq++;
+    k->user = u->name;
+    k->hh = h->name;
     k->user_ent = u;
     u->refs++;
     k->counted = 1; /* a new connection is never CLOSING */
@@ -254,6 +256,7 @@ void srv_conn_remove(srv_core *c, srv_conn *k)
     c->n_conns--;
     k->prev = k->next = k->hh_prev = k->hh_next = k->id_next = NULL;
     k->hh_ent = k->user_ent = NULL;
+    k->user = k->hh = ""; /* the names may be gone with their entries */
 }
 
 void srv_conn_table_free(srv_core *c)

@@ -126,8 +126,9 @@ typedef enum srv_conn_state {
 
 typedef struct srv_conn {
     uint64_t id;
-    char user[SRV_NAME_MAX];
-    char hh[SRV_NAME_MAX];
+    const char *user;         /* the token's sub and hh claims: the names of */
+    const char *hh;           /* user_ent and hh_ent (shared, not copied per
+                                 connection: 10,000 streams, issue 13) */
     char dev[SRV_NAME_MAX];   /* the token's dev claim, "" when absent */
     int64_t token_exp_ms;     /* */
     int64_t hello_deadline;   /* WS-2, only in AWAIT_HELLO */
@@ -322,13 +323,14 @@ void srv_fault_use(srv_core *c, srv_afault *f, const char *what);
 void srv_faults_free(srv_core *c);
 json_t *srv_afault_json(const srv_core *c, const srv_afault *f);
 
-/* srv_conns.c: the connection table.  add: links k (id, user, hh, state
- * set by the caller; k owned by the table until remove) into every index
- * and reserves its timer slot; 0, or -1 when out of memory (nothing
- * changed).  closing: k turned CLOSING (out of the heap and the counts;
+/* srv_conns.c: the connection table.  add: links k (id and state set by
+ * the caller; k owned by the table until remove) into every index under
+ * user and hh (copied once per name; k->user and k->hh then point at the
+ * copies) and reserves its timer slot; 0, or -1 when out of memory
+ * (nothing changed).  closing: k turned CLOSING (out of the heap and the counts;
  * idempotent).  remove: unlinks k (the caller frees it).  find: by id, O(1).
  * table_free: frees every record and index. */
-int srv_conn_add(srv_core *c, srv_conn *k);
+int srv_conn_add(srv_core *c, srv_conn *k, const char *user, const char *hh);
 void srv_conn_closing(srv_core *c, srv_conn *k);
 void srv_conn_remove(srv_core *c, srv_conn *k);
 srv_conn *srv_conn_find(const srv_core *c, uint64_t id);

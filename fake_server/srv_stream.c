@@ -168,15 +168,13 @@ int srv_ws_open(srv_core *c, uint64_t conn_id, const char *path, const char *que
     }
     int64_t now = srv_now(c);
     k->id = conn_id;
-    snprintf(k->user, sizeof k->user, "%s", cl.sub);
-    snprintf(k->hh, sizeof k->hh, "%s", cl.hh);
     snprintf(k->dev, sizeof k->dev, "%s", cl.dev);
     k->token_exp_ms = cl.exp > INT64_MAX / 1000 ? INT64_MAX : cl.exp * 1000;
     k->hello_deadline = now + c->pol.hello_timeout_ms;
     k->last_rx_ms = now;
     k->next_hb_ms = now + c->pol.heartbeat_ms;
     k->state = SRV_CONN_AWAIT_HELLO;
-    if (srv_conn_add(c, k) != 0) {
+    if (srv_conn_add(c, k, cl.sub, cl.hh) != 0) {
         free(k);
         if (refusal_body)
             *refusal_body = hp_error_body("internal", "out of memory");
@@ -386,9 +384,9 @@ void srv_ws_closed(srv_core *c, uint64_t conn_id)
     srv_conn *k = find_conn(c, conn_id);
     if (!k)
         return;
-    srv_conn_remove(c, k);
     hp_log(&c->env, HP_LOG_INFO, "ws_closed", "conn=%llu user=%s",
            (unsigned long long)conn_id, k->user);
+    srv_conn_remove(c, k); /* k->user goes with it */
     free(k);
 }
 
