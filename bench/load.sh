@@ -12,6 +12,14 @@
 # figures.  HP_LOAD_JSON=FILE appends the JSON lines to FILE.
 # HP_LOAD_ONLY=server|floor runs one of the two.  HP_FLOOR_EVLIB=ev runs the
 # floor on lws's libev plugin (epoll) instead of poll().
+#
+# Descriptors: hp-load holds one socket per stream and the server one per
+# connection plus about 64 of its own, so a run of N streams needs a nofile
+# limit above N + 64 in both.  The script raises its own limit (inherited by
+# both) before starting anything: as root, the hard limit to HP_LOAD_NOFILE
+# (default 65536) with prlimit; then the soft limit to the hard one.  Where
+# the hard limit cannot be raised (a container without CAP_SYS_RESOURCE) it
+# says so, and warns when --conns does not fit.
 set -euo pipefail
 BUILD=${1:-build}
 [ "${2:-}" = "--" ] && shift 2 || shift $(( $# > 0 ? 1 : 0 ))
@@ -38,6 +46,31 @@ run_one() { # name cmd...
   grep -h "commit_stats\|nofile" "$TMP/$name.log" || true
 }
 LOAD_ARGS=("$@")
+
+conns=0
+for ((i = 0; i < ${#LOAD_ARGS[@]}; i++)); do
+  case "${LOAD_ARGS[$i]}" in
+    --conns) conns=${LOAD_ARGS[$((i + 1))]:-0} ;;
+    --conns=*) conns=${LOAD_ARGS[$i]#--conns=} ;;
+  esac
+done
+[[ "$conns" =~ ^[0-9]+$ ]] || conns=0
+NOFILE=${HP_LOAD_NOFILE:-65536}
+hard=$(ulimit -Hn)
+if [ "$hard" != unlimited ] && [ "$hard" -lt "$NOFILE" ] && [ "$(id -u)" = 0 ]; then
+  if prlimit --nofile="$NOFILE:$NOFILE" --pid $$ 2>/dev/null; then
+    echo "load.sh: nofile raised to $NOFILE (hard and soft)" >&2
+  elif [ $((conns + 64)) -gt "$hard" ]; then
+    echo "load.sh: could not raise the hard nofile limit to $NOFILE" \
+         "(no CAP_SYS_RESOURCE?); it stays $hard" >&2
+  fi
+fi
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+nofile=$(ulimit -n)
+if [ "$nofile" != unlimited ] && [ $((conns + 64)) -gt "$nofile" ]; then
+  echo "load.sh: --conns $conns needs a nofile limit above $((conns + 64)), it is $nofile:" \
+       "expect refused or failed connections (at most about $((nofile - 64)) fit)" >&2
+fi
 ONLY=${HP_LOAD_ONLY:-both}
 if [ "$ONLY" != floor ]; then
   # shellcheck disable=SC2086
