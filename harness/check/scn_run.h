@@ -1,6 +1,6 @@
 /*
  * scn_run.h - shared between the step runner (scn_run.c), the expectation
- * evaluator (scn_expect.c) and the invariant checks (chk_invariants.c).
+ * evaluator (scn_expect*.c) and the invariant checks (chk_invariants.c).
  */
 #ifndef SCN_RUN_H
 #define SCN_RUN_H

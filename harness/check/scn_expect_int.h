@@ -1,0 +1,38 @@
+/*
+ * scn_expect_int.h - what the expectation evaluator's two files share
+ * (not a contract; scn_run.h is).
+ *
+ *   scn_expect.c        common helpers, the JSON subset, histories
+ *                       (received, notified, requests, closed, frames) and
+ *                       logs.
+ *   scn_expect_state.c  client and server state, scn_expect_actor().
+ */
+#ifndef SCN_EXPECT_INT_H
+#define SCN_EXPECT_INT_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include "scn_run.h"
+
+/* Longest list a failure message shows before "... N more". */
+#define SUMMARY_MAX 15
+
+typedef enum hist_kind { H_RECEIVED, H_NOTIFIED, H_REQUESTS, H_CLOSED, H_FRAMES } hist_kind;
+
+/* Compact, sorted JSON of j ("(nothing)" for NULL); malloc'd. */
+char *scn__dump(const json_t *j);
+/* As scn__dump, in a per-thread ring of 8 (valid until 8 more calls; freed
+ * by scn_expect_cleanup()): for use inside a format. */
+const char *scn__jtxt(const json_t *j);
+/* 1 when a history record's time falls in the window. */
+int scn__in_window(const json_t *rec, const scn_window *win);
+/* The string member k of o, "" when absent (borrowed). */
+const char *scn__jstr(const json_t *o, const char *k);
+/* 1 when n matches the quantity of m (count / at_least / at_most);
+ * desc gets the wanted quantity in words. */
+int scn__quantity_ok(const scn_node *m, long n, char *desc, size_t dlen);
+/* A history expectation (val) on actor's history of kind k in the window. */
+void scn__eval_history(sim_world *w, const char *actor, hist_kind k, const scn_node *val,
+                       const scn_window *win, scn_outcome *o);
+
+#endif
