@@ -525,6 +525,23 @@ static void h_state(srv_sessions *reg, const srv_admin_req *q, srv_admin_resp *o
         answer_json(o, 200, srv_state(s->core));
 }
 
+/* /_hp/proxy/REST: after the admin checks, the driver relays it to the
+ * fault proxy's control API (srv_lws_proxy.c). */
+static void h_proxy(const srv_admin_req *q, const char *rest, srv_admin_resp *o)
+{
+    if (!q->fault_proxy) {
+        answer_err(o, 404, "proxy_not_configured", "no fault proxy: start hp-fake-server with "
+                   "--fault-proxy HOST:PORT (the --control address of hp-fault-proxy)");
+        return;
+    }
+    if (q->content_length > SRV_ADMIN_BODY_MAX || q->body_len > SRV_ADMIN_BODY_MAX) {
+        answer_err(o, 413, NULL, "admin bodies are at most %d bytes", SRV_ADMIN_BODY_MAX);
+        return;
+    }
+    o->status = 0;
+    o->proxy_path = rest;
+}
+
 void srv_admin_http(srv_sessions *reg, const char *token, const srv_admin_req *q,
                     srv_admin_resp *o)
 {
@@ -567,8 +584,10 @@ void srv_admin_http(srv_sessions *reg, const char *token, const srv_admin_req *q
         h_verify(reg, q, o);
     else if (!strcmp(p, "/_hp/state"))
         h_state(reg, q, o);
+    else if (!strcmp(p, "/_hp/proxy") || !strncmp(p, "/_hp/proxy/", 11))
+        h_proxy(q, p + 10, o);
     else
         answer_err(o, 404, "not_found", "no admin endpoint %.100s (endpoints: /_hp/, "
                                         "/_hp/sessions, /_hp/faults, /_hp/journal, /_hp/verify, "
-                                        "/_hp/state)", p);
+                                        "/_hp/state, /_hp/proxy/...)", p);
 }

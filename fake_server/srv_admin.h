@@ -37,6 +37,7 @@ typedef struct srv_admin_req {
     const char *body;
     size_t body_len;
     int64_t content_length;     /* -1: absent */
+    int fault_proxy;            /* --fault-proxy given: /_hp/proxy/... is relayed */
 } srv_admin_req;
 
 typedef struct srv_admin_resp {
@@ -44,6 +45,9 @@ typedef struct srv_admin_resp {
     char *body;                 /* malloc'd, caller frees */
     const char *content_type;   /* static */
     const char *allow;          /* 405: the allowed methods (static), else NULL */
+    const char *proxy_path;     /* non-NULL (status 0, no body): the request passed the
+                                   admin checks and goes to the fault proxy as this path
+                                   (points into q->path; "" for /_hp/proxy) */
 } srv_admin_resp;
 
 /* token: NULL for none (then the API must be on loopback: srv_main.c). */

@@ -268,6 +268,8 @@ static const struct lws_protocols protocols[] = {
     {"hp-stream", callback, sizeof(pss), 0, 0, NULL, 0},
     /* The front door's raw descriptors (srv_lws_front.c). */
     {"hp-front", srvl_front_callback, sizeof(front), 0, 0, NULL, 0},
+    /* Relays to the fault proxy's control API (srv_lws_proxy.c). */
+    {"hp-proxy", srvl_proxy_callback, sizeof(srvl_relay), 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0} /* 4.1 has no LWS_PROTOCOL_LIST_TERM */
 };
 

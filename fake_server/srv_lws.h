@@ -50,6 +50,9 @@ typedef struct srv_lws_opts {
     int admin_port;
     const char *admin_listen_text; /* NULL: admin API on the main address */
     const char *admin_token;    /* NULL: no token (loopback only) */
+    const char *fault_proxy_text; /* --fault-proxy as given, NULL: none */
+    const char *fault_proxy_host; /* its numeric address (resolved at start) */
+    int fault_proxy_port;
 } srv_lws_opts;
 
 /*

@@ -94,7 +94,8 @@ void srvl_admin_handle(pss *p, const char *path)
         return;
     }
     srv_admin_req q = {p->method, path, hint[0] ? hint : NULL, p->query, p->auth,
-                       p->origin, p->host, p->body, p->body_len, p->content_length};
+                       p->origin, p->host, p->body, p->body_len, p->content_length,
+                       srvl.opts.fault_proxy_host != NULL};
     srv_admin_resp o;
     /* An admin call may read what a pending group has not committed, and
      * may retire cores: every session is flushed first. */
@@ -102,6 +103,11 @@ void srvl_admin_handle(pss *p, const char *path)
         srv_flush(x->core);
     srvl_pump();
     srv_admin_http(srvl.reg, srvl.admin_token, &q, &o);
+    if (o.proxy_path) { /* answered later, by the relay */
+        free(o.body);
+        srvl_proxy_start(p, o.proxy_path);
+        return;
+    }
     srvl_set_response(p, o.status, o.body ? o.body : "", o.body ? strlen(o.body) : 0, -1);
     p->ctype = o.content_type;
     if (o.allow)

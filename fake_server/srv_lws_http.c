@@ -64,6 +64,7 @@ void srvl_http_free(pss *p)
     if (!p)
         return;
     srvl_pend_unlink(p); /* a client gone before its answer: the answer is dropped */
+    srvl_proxy_detach(p); /* ... and so is a relayed one */
     if (p->holding) {
         lws_sul_cancel(&p->hold_sul);
         p->holding = 0;

@@ -13,6 +13,8 @@
  *   srv_lws_admin.c  the bridge to the admin API (srv_admin.c): /_hp/... on
  *                    the main address (--admin) or on --admin-listen,
  *                    without CORS headers; session routing (/s/{id}).
+ *   srv_lws_proxy.c  /_hp/proxy/...: the fault proxy's control API
+ *                    relayed without blocking the loop (--fault-proxy).
  *   srv_lws_ws.c     WebSocket connections: upgrade, reassembly, output
  *                    queues and their limits (per connection, per user, in
  *                    total), replay flow control (WS-2).
@@ -75,6 +77,8 @@ typedef struct conn {
     int rx_skip;               /* oversized message reported: drop the rest */
 } conn;
 
+struct srvl_relay;
+
 /* Per-session data; lws zeroes it and may reset it between keep-alive
  * transactions (lws_http_transaction_completed), so every pointer here is
  * freed before that call. */
@@ -109,6 +113,8 @@ typedef struct pss {
     int retry_after;           /* -1: none */
     int close_after;           /* RFC 9112: the framing is unsafe, close after */
     const char *allow;         /* 405: the Allow header, NULL when none */
+    char *allow_own;           /* a relayed Allow header (p->allow points here) */
+    struct srvl_relay *relay;  /* /_hp/proxy: the relay answering p, or NULL */
     unsigned char *resp;       /* LWS_PRE + resp_len bytes */
     size_t resp_len;
 } pss;
@@ -207,5 +213,32 @@ void srvl_admin_handle(pss *p, const char *path);
 /* Journal an answered REST request at its reserved seq. */
 void srvl_journal_http(pss *p);
 srv_jwho srvl_conn_who(const conn *c);
+
+/* srv_lws_proxy.c */
+#define SRVL_PROXY_TIMEOUT_MS 5000          /* 504 after this (docs/ADMIN_API.md) */
+#define SRVL_PROXY_ANSWER_MAX (8u << 20)    /* a larger answer is a 502 */
+/* One relay in flight: the raw wsi's per-session data. */
+typedef struct srvl_relay {
+    pss *p;                    /* the admin request; NULL once it went away */
+    struct lws *wsi;
+    int fd;
+    int connected;
+    int answered;              /* p has its answer (or p is gone) */
+    char method[12];
+    char *path;                /* "/clients/alice?x=1", for the log line (owned) */
+    char *out;                 /* the request bytes (owned) */
+    size_t out_len, out_off;
+    char *in;                  /* the answer so far (owned) */
+    size_t in_len, in_cap;
+    int64_t t0_ms;
+    lws_sorted_usec_list_t sul; /* the timeout */
+} srvl_relay;
+int srvl_proxy_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                        size_t len);
+/* Send p's admin request to the fault proxy as METHOD rest?query with its
+ * body; p is answered later (or at once on a local error). */
+void srvl_proxy_start(pss *p, const char *rest);
+/* p goes away (or is reused): its relay, if any, no longer answers it. */
+void srvl_proxy_detach(pss *p);
 
 #endif

@@ -6,6 +6,7 @@
  *                  [--time-scale F] [--log-level LEVEL] [--admin] [--policy JSON]
  *                  [--group-commit on|off]
  *                  [--admin-listen HOST:PORT] [--admin-token T | --admin-token-file F]
+ *                  [--fault-proxy HOST:PORT]
  *                  [limit flags: docs/LIMITS.md, "Server transport"]
  *   hp-fake-server token --sub U --hh H [--dev D] [--ttl 1h]
  *                  (--jwt-secret S | --jwt-secret-file F)
@@ -24,6 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netdb.h>
 
 #include "hp_env.h"
 #include "hp_jwt.h"
@@ -49,6 +53,7 @@ static const char USAGE[] =
     "                      [--policy JSON] [--group-commit on|off]\n"
     "                      [--admin-listen HOST:PORT]\n"
     "                      [--admin-token T | --admin-token-file F]\n"
+    "                      [--fault-proxy HOST:PORT]\n"
     "       hp-fake-server token --sub USER --hh HOUSEHOLD [--dev DEVICE] [--ttl 1h]\n"
     "                      (--jwt-secret S | --jwt-secret-file F)\n"
     "\n"
@@ -85,6 +90,10 @@ static const char USAGE[] =
     "                         otherwise (exit 2)\n"
     "  --admin-token-file F   read the admin token from F\n"
     "                         (endpoints and fault bodies: docs/ADMIN_API.md)\n"
+    "  --fault-proxy HOST:PORT  relay /_hp/proxy/... (same admin auth) to the control\n"
+    "                         API of hp-fault-proxy at HOST:PORT (its --control;\n"
+    "                         PORT 1-65535, HOST resolved once at start; needs\n"
+    "                         --admin or --admin-listen)\n"
     "\n"
     "Limits (docs/LIMITS.md; SIZE is bytes or e.g. 64KiB, 8MiB, 1GiB):\n"
     "  --max-replay SIZE            a HELLO whose replay is larger is answered\n"
@@ -429,6 +438,32 @@ static int parse_listen(const char *s, char *host, size_t hostlen, int *port)
     return 0;
 }
 
+/* --fault-proxy HOST:PORT ("[v6]:PORT"): HOST resolved now (a name too),
+ * written numeric into addr.  0, -1 bad syntax, -2 does not resolve. */
+static int parse_fault_proxy(const char *s, char *addr, size_t alen, int *port)
+{
+    char host[256];
+    int p = 0;
+    if (parse_listen(s, host, sizeof host, &p) != 0 || !strchr(s, ':') || !host[0] || p < 1)
+        return -1;
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+        return -2;
+    int ok = 0;
+    if (res->ai_family == AF_INET)
+        ok = inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, addr,
+                       (socklen_t)alen) != NULL;
+    else if (res->ai_family == AF_INET6)
+        ok = inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, addr,
+                       (socklen_t)alen) != NULL;
+    freeaddrinfo(res);
+    *port = p;
+    return ok ? 0 : -2;
+}
+
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
@@ -444,6 +479,7 @@ int main(int argc, char **argv)
                *group_s = "on";
     int admin = 0;
     const char *admin_listen = NULL, *admin_token_s = NULL, *admin_token_file = NULL;
+    const char *fault_proxy = NULL;
     srv_limits lim;
     srv_limits_defaults(&lim);
     srv_lws_limits tlim;
@@ -491,6 +527,7 @@ int main(int argc, char **argv)
         FLAG("--admin-listen", admin_listen)
         FLAG("--admin-token-file", admin_token_file)
         FLAG("--admin-token", admin_token_s)
+        FLAG("--fault-proxy", fault_proxy)
 #undef FLAG
         int matched = 0;
         for (size_t k = 0; k < n_lflags && !matched; k++) {
@@ -539,6 +576,22 @@ int main(int argc, char **argv)
                                admin_listen);
         if (!strchr(admin_listen, ':'))
             strcpy(ahost, "127.0.0.1"); /* "PORT" alone: loopback, not every interface */
+    }
+    char fp_host[INET6_ADDRSTRLEN] = "";
+    int fp_port = 0;
+    if (fault_proxy) {
+        if (!admin && !admin_listen)
+            return usage_error("--fault-proxy needs --admin or --admin-listen (it is reached "
+                               "through /_hp/proxy/...)%s", "");
+        int fr = parse_fault_proxy(fault_proxy, fp_host, sizeof fp_host, &fp_port);
+        if (fr == -1)
+            return usage_error("bad --fault-proxy %s (expected HOST:PORT of hp-fault-proxy's "
+                               "--control, PORT 1-65535, e.g. 127.0.0.1:9001)", fault_proxy);
+        if (fr == -2) {
+            fprintf(stderr, "hp-fake-server: --fault-proxy %s: the host does not resolve\n",
+                    fault_proxy);
+            return EXIT_RUNTIME;
+        }
     }
     if (admin_token_s && admin_token_file)
         return usage_error("give --admin-token or --admin-token-file, not both%s", "");
@@ -623,7 +676,8 @@ int main(int argc, char **argv)
     raise_nofile(&env, lim.conns_total);
     srv_lws_opts opts = {host[0] ? host : NULL, port, admin || admin_listen != NULL, listen,
                          strcmp(group_s, "on") == 0, tlim,
-                         admin_listen && ahost[0] ? ahost : NULL, aport, admin_listen, atok};
+                         admin_listen && ahost[0] ? ahost : NULL, aport, admin_listen, atok,
+                         fault_proxy, fault_proxy ? fp_host : NULL, fp_port};
     int r = srv_lws_run(reg, &env, &opts, &g_stop);
     srv_sessions_free(reg);
     srv_store_close(st);
