@@ -195,8 +195,8 @@ void srv_push_close(srv_core *c, srv_conn *conn, int code, const char *reason)
      * bug).  The WARNINGs are the rule events: heartbeat_timeout (WS-5),
      * token_refused (A-1), conflict (CF-4). */
     hp_log(&c->env, HP_LOG_INFO, "ws_close",
-           "conn=%llu user=%s code=%d reason=\"%s\"", (unsigned long long)conn->id, conn->user,
-           code, reason ? reason : "");
+           "conn=%llu user=%s code=%d reason=\"%s\" hh=%s dev=%s", (unsigned long long)conn->id,
+           conn->user, code, reason ? reason : "", conn->hh, srv_dash(conn->dev));
 }
 
 /*

@@ -367,8 +367,10 @@ static int act_now(srv_core *c, const fkind *k, json_t *v, int apply)
             continue;
         if (!strcmp(k->name, "close_stream")) {
             const char *reason = jstr(v, "reason");
-            hp_log(&c->env, HP_LOG_INFO, "fault_applied", "kind=close_stream conn=%llu code=%d",
-                   (unsigned long long)conn->id, (int)json_integer_value(json_object_get(v, "code")));
+            hp_log(&c->env, HP_LOG_INFO, "fault_applied",
+                   "kind=close_stream conn=%llu code=%d user=%s hh=%s dev=%s",
+                   (unsigned long long)conn->id, (int)json_integer_value(json_object_get(v, "code")),
+                   conn->user, conn->hh, srv_dash(conn->dev));
             srv_push_close(c, conn, (int)json_integer_value(json_object_get(v, "code")),
                            reason ? reason : "injected close");
             continue;
@@ -389,8 +391,8 @@ static int act_now(srv_core *c, const fkind *k, json_t *v, int apply)
             frame = hp_msg_event(type, "injected", rev, pl);
             json_decref(pl);
         }
-        hp_log(&c->env, HP_LOG_INFO, "fault_applied", "kind=inject type=%s conn=%llu user=%s",
-               type, (unsigned long long)conn->id, conn->user);
+        hp_log(&c->env, HP_LOG_INFO, "fault_applied", "kind=inject type=%s conn=%llu user=%s hh=%s dev=%s",
+               type, (unsigned long long)conn->id, conn->user, conn->hh, srv_dash(conn->dev));
         srv_push_send(c, conn->id, frame);
     }
     return n;
@@ -554,11 +556,12 @@ srv_afault *srv_fault_match(srv_core *c, int kind, const srv_who *who, int scope
     return NULL;
 }
 
-void srv_fault_use(srv_core *c, srv_afault *f, const char *what)
+void srv_fault_use(srv_core *c, srv_afault *f, const char *what, const srv_who *who)
 {
     f->left--;
-    hp_log(&c->env, HP_LOG_INFO, "fault_applied", "kind=%s id=%llu left=%d%s%s",
+    hp_log(&c->env, HP_LOG_INFO, "fault_applied", "kind=%s id=%llu left=%d%s%s user=%s hh=%s dev=%s",
            kind_name(f->kind), (unsigned long long)f->id, f->left, what && *what ? " " : "",
-           what ? what : "");
+           what ? what : "", srv_dash(who ? who->user : NULL), srv_dash(who ? who->hh : NULL),
+           srv_dash(who ? who->dev : NULL));
     prune(c);
 }

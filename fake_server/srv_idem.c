@@ -113,8 +113,8 @@ int srv_idem_check(srv_core *c, const srv_http_req *q, const char *method, const
     }
     if (got == 1 && strcmp(rec.fingerprint, out->fp) == 0) {
         /* the same request again: the first result, nothing applied. */
-        hp_log(&c->env, HP_LOG_INFO, "idempotent_replay", "method=%.16s path=%.200s user=%s",
-               method, path, cl->sub);
+        hp_log(&c->env, HP_LOG_INFO, "idempotent_replay", "method=%.16s path=%.200s user=%s hh=%s dev=%s",
+               method, path, cl->sub, cl->hh, srv_dash(cl->dev));
         *status = rec.status;
         *body = rec.body;
         free(rec.request);
@@ -123,8 +123,8 @@ int srv_idem_check(srv_core *c, const srv_http_req *q, const char *method, const
     if (got == 1) {
         /* Q-3 (IETF draft): a key is never re-targeted to another request. */
         hp_log(&c->env, HP_LOG_WARNING, "idempotency_key_reused",
-               "method=%.16s path=%.200s user=%s first=\"%.220s\"", method, path, cl->sub,
-               rec.request ? rec.request : "?");
+               "method=%.16s path=%.200s user=%s first=\"%.220s\" hh=%s dev=%s", method, path,
+               cl->sub, rec.request ? rec.request : "?", cl->hh, srv_dash(cl->dev));
         *status = 422;
         snprintf(msg, msglen,
                  "Idempotency-Key was first used for %.220s with another body or target; "

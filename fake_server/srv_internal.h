@@ -168,6 +168,7 @@ typedef struct srv_lock {
     char hh[SRV_NAME_MAX];
     char id[HP_TASK_ID_MAX + 1];
     char holder[SRV_NAME_MAX];
+    char dev[SRV_NAME_MAX];   /* the holder's device that took or refreshed it last */
     int64_t expires_ms;
     struct srv_lock *next;
 } srv_lock;
@@ -214,6 +215,14 @@ typedef struct srv_afault {
 typedef struct srv_who {
     const char *hh, *user, *dev;
 } srv_who;
+
+/* Log lines about a request or a connection end with "hh=H dev=D" (and
+ * "user=U" where the line has none earlier), "-" when unknown
+ * (docs/LOG_RECORDS.md); a created session's sink appends session=ID. */
+static inline const char *srv_dash(const char *s)
+{
+    return s && *s ? s : "-";
+}
 
 typedef struct srv_name {
     char *name;
@@ -301,10 +310,13 @@ int srv_idem_store(srv_core *c, const srv_idem *id, const hp_claims *cl, int sta
 /* Take or refresh; 0 ok (*out set), 1 held by another user (*out = theirs),
  * 2 the user holds locks_per_user locks already (*out NULL), -1 no memory. */
 int srv_lock_take(srv_core *c, const char *hh, const char *id, const char *user,
-                  srv_lock **out);
-/* Release hh/id if user holds it; 1 released, 0 nothing to do, -1 other holder. */
-int srv_lock_release(srv_core *c, const char *hh, const char *id, const char *user);
-void srv_lock_refresh_list(srv_core *c, const char *hh, const char *user, const json_t *ids);
+                  const char *dev, srv_lock **out);
+/* Release hh/id if user holds it; 1 released, 0 nothing to do, -1 other holder.
+ * dev (the acting device, "" or NULL when none) is for the log line. */
+int srv_lock_release(srv_core *c, const char *hh, const char *id, const char *user,
+                     const char *dev);
+void srv_lock_refresh_list(srv_core *c, const char *hh, const char *user, const char *dev,
+                           const json_t *ids);
 void srv_lock_expire(srv_core *c);
 int64_t srv_lock_next_deadline(const srv_core *c);
 void srv_lock_free_all(srv_core *c);
@@ -318,8 +330,9 @@ void srv_remind_tick(srv_core *c);
  * scoped_only: only scoped ones) and the filters; NULL when none. */
 srv_afault *srv_fault_match(srv_core *c, int kind, const srv_who *who, int scoped_only,
                             const char *method, const char *path, const char *task);
-/* One use of f (freed when none is left); what goes to the log line. */
-void srv_fault_use(srv_core *c, srv_afault *f, const char *what);
+/* One use of f (freed when none is left); what and who (NULL: before the
+ * token was checked) go to the log line. */
+void srv_fault_use(srv_core *c, srv_afault *f, const char *what, const srv_who *who);
 void srv_faults_free(srv_core *c);
 json_t *srv_afault_json(const srv_core *c, const srv_afault *f);
 

@@ -37,8 +37,8 @@ static void announce(srv_core *c, const srv_lock *l, const char *state, int64_t 
     int64_t rev = srv_store_revision(c->st, l->hh);
     srv_broadcast_event(c, l->hh, "LOCK_REFRESHED", l->id, rev < 0 ? 0 : rev, p);
     json_decref(p);
-    hp_log(&c->env, HP_LOG_INFO, "lock", "entity=task/%s user=%s state=%s expires_at=%s", l->id,
-           l->holder, state, ts);
+    hp_log(&c->env, HP_LOG_INFO, "lock", "entity=task/%s user=%s state=%s expires_at=%s hh=%s dev=%s",
+           l->id, l->holder, state, ts, l->hh, srv_dash(l->dev));
 }
 
 static srv_lock *find(srv_core *c, const char *hh, const char *id)
@@ -66,7 +66,8 @@ static void unlink_lock(srv_core *c, srv_lock *x)
  * whose expiry has passed but whose tick has not run yet counts as free;
  * its expiry is announced first so observers see expired, then held.
  */
-int srv_lock_take(srv_core *c, const char *hh, const char *id, const char *user, srv_lock **out)
+int srv_lock_take(srv_core *c, const char *hh, const char *id, const char *user, const char *dev,
+                  srv_lock **out)
 {
     int64_t now = srv_now(c);
     srv_lock *l = find(c, hh, id);
@@ -90,8 +91,8 @@ int srv_lock_take(srv_core *c, const char *hh, const char *id, const char *user,
                 held++;
         if (held >= c->lim.locks_per_user) {
             hp_log(&c->env, HP_LOG_WARNING, "limit_reached",
-                   "limit=locks_per_user entity=task/%s user=%s value=%d", id, user,
-                   c->lim.locks_per_user);
+                   "limit=locks_per_user entity=task/%s user=%s value=%d hh=%s dev=%s", id, user,
+                   c->lim.locks_per_user, hh, srv_dash(dev));
             *out = NULL;
             return 2;
         }
@@ -107,6 +108,7 @@ int srv_lock_take(srv_core *c, const char *hh, const char *id, const char *user,
         *pp = l;
     }
     l->expires_ms = now + c->pol.lock_ttl_ms;
+    snprintf(l->dev, sizeof l->dev, "%s", dev ? dev : "");
     announce(c, l, "held", l->expires_ms);
     *out = l;
     return 0;
@@ -114,13 +116,15 @@ int srv_lock_take(srv_core *c, const char *hh, const char *id, const char *user,
 
 /* CF-1: released on save/cancel by its holder.  Releasing a lock one does
  * not hold changes nothing (returns 0, or -1 when someone else holds it). */
-int srv_lock_release(srv_core *c, const char *hh, const char *id, const char *user)
+int srv_lock_release(srv_core *c, const char *hh, const char *id, const char *user,
+                     const char *dev)
 {
     srv_lock *l = find(c, hh, id);
     if (!l)
         return 0;
     if (strcmp(l->holder, user) != 0)
         return l->expires_ms <= srv_now(c) ? 0 : -1;
+    snprintf(l->dev, sizeof l->dev, "%s", dev ? dev : "");
     announce(c, l, "released", srv_now(c));
     unlink_lock(c, l);
     free(l);
@@ -133,7 +137,8 @@ int srv_lock_release(srv_core *c, const char *hh, const char *id, const char *us
  * heartbeat_lock_ids entries are read, and a lock named twice is refreshed
  * (and announced) once, so one HEARTBEAT cannot make more LOCK_REFRESHED
  * frames than the user holds locks. */
-void srv_lock_refresh_list(srv_core *c, const char *hh, const char *user, const json_t *ids)
+void srv_lock_refresh_list(srv_core *c, const char *hh, const char *user, const char *dev,
+                           const json_t *ids)
 {
     size_t i;
     json_t *v;
@@ -142,8 +147,8 @@ void srv_lock_refresh_list(srv_core *c, const char *hh, const char *user, const 
     size_t n = json_array_size(ids);
     if (n > (size_t)c->lim.heartbeat_lock_ids)
         hp_log(&c->env, HP_LOG_WARNING, "limit_reached",
-               "limit=heartbeat_lock_ids user=%s ids=%zu value=%d", user, n,
-               c->lim.heartbeat_lock_ids);
+               "limit=heartbeat_lock_ids user=%s ids=%zu value=%d hh=%s dev=%s", user, n,
+               c->lim.heartbeat_lock_ids, hh, srv_dash(dev));
     json_array_foreach((json_t *)ids, i, v) {
         if (i >= (size_t)c->lim.heartbeat_lock_ids)
             break;
@@ -154,6 +159,7 @@ void srv_lock_refresh_list(srv_core *c, const char *hh, const char *user, const 
         if (!l || strcmp(l->holder, user) != 0 || l->expires_ms <= now || l->expires_ms == until)
             continue;
         l->expires_ms = until;
+        snprintf(l->dev, sizeof l->dev, "%s", dev ? dev : "");
         announce(c, l, "held", l->expires_ms);
     }
 }

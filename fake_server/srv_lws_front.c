@@ -71,7 +71,9 @@ static void refuse(struct lws *wsi, front *f, int st, const char *msg)
     if (send(f->fd, head, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n && body)
         (void)send(f->fd, body, strlen(body), MSG_NOSIGNAL | MSG_DONTWAIT);
     shutdown(f->fd, SHUT_WR);
-    hp_log(srvl.env, HP_LOG_INFO, "http_refused", "method=- status=%d reason=\"%s\"", st, msg);
+    /* Refused before the head is read: no session, nobody known. */
+    hp_log(srvl.env, HP_LOG_INFO, "http_refused",
+           "method=- status=%d reason=\"%s\" user=- hh=- dev=-", st, msg);
     free(body);
     free(f->buf);
     f->buf = NULL;

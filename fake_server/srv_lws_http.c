@@ -337,8 +337,17 @@ int srvl_http_begin(struct lws *wsi, pss *p, const char *uri)
     }
     const char *refusal = strict_refusal(wsi, p);
     if (refusal) {
-        hp_log(srvl.env, HP_LOG_INFO, "http_refused", "method=%s status=%d reason=\"%s\"",
-               p->method, p->status, refusal);
+        /* The line goes to the session the path names, with who the token
+         * says (when it verifies there). */
+        const char *rest;
+        char hint[SRV_SESSION_ID_MAX + 1];
+        srv_session *s = srvl_route(p->path, &rest, hint, sizeof hint);
+        hp_claims cl;
+        int known = s && p->auth && srv_identify(s->core, p->auth, 0, &cl) == 0;
+        hp_log(s ? &s->env : srvl.env, HP_LOG_INFO, "http_refused",
+               "method=%s status=%d reason=\"%s\" user=%s hh=%s dev=%s", p->method, p->status,
+               refusal, known ? cl.sub : "-", known ? cl.hh : "-",
+               known && cl.dev[0] ? cl.dev : "-");
         lws_callback_on_writable(wsi);
         return 0;
     }

@@ -133,9 +133,10 @@ void srvl_conn_close(conn *c, int code, const char *reason)
  * hears of it as an ordinary close (srv_ws_closed). */
 static void close_slow(conn *c, const char *limit, size_t value)
 {
-    hp_log(srvl.env, HP_LOG_WARNING, "limit_reached",
-           "limit=%s conn=%llu user=%s queued=%zu value=%zu", limit, (unsigned long long)c->id,
-           c->user ? c->user->name : "-", c->queued, value);
+    hp_log(c->sess ? &c->sess->env : srvl.env, HP_LOG_WARNING, "limit_reached",
+           "limit=%s conn=%llu user=%s queued=%zu value=%zu hh=%s dev=%s", limit,
+           (unsigned long long)c->id, c->user ? c->user->name : "-", c->queued, value,
+           c->who.hh[0] ? c->who.hh : "-", c->who.dev[0] ? c->who.dev : "-");
     drop_queue(c);
     c->want_pull = 0;
     c->close_code = 1008; /* RFC 6455 policy violation: it does not read */

@@ -98,12 +98,12 @@ static int apply_fail_fault(rq *r)
                                      NULL);
     if (af) {
         r->hold_ms = af->hold_ms;
-        srv_fault_use(c, af, "");
+        srv_fault_use(c, af, "", r->cl ? &who : NULL);
     }
     af = srv_fault_match(c, SRV_AF_FAIL, r->cl ? &who : NULL, r->cl != NULL, r->method, r->path, NULL);
     if (af) {
         int status = af->status, ra = af->retry_after_s;
-        srv_fault_use(c, af, "");
+        srv_fault_use(c, af, "", r->cl ? &who : NULL);
         reply(r, status, hp_error_body(hp_error_code_for_status(status), "injected failure"),
               ra >= 0 ? ra : -1);
         return 1;
@@ -123,7 +123,9 @@ static int apply_fail_fault(rq *r)
             free(f->prefix);
             free(f);
         }
-        hp_log(&c->env, HP_LOG_INFO, "fault_applied", "kind=fail_requests method=%.16s path=%.200s status=%d",
+        /* scripted faults fire before the token is checked: nobody known yet */
+        hp_log(&c->env, HP_LOG_INFO, "fault_applied",
+               "kind=fail_requests method=%.16s path=%.200s status=%d user=- hh=- dev=-",
                r->method, r->path, status);
         reply(r, status, hp_error_body(hp_error_code_for_status(status), "injected failure"),
               ra >= 0 ? ra : -1);
@@ -139,7 +141,7 @@ static int take_forced_conflict(rq *r, const char *id)
     srv_who who = {r->cl->hh, r->cl->sub, r->cl->dev[0] ? r->cl->dev : NULL};
     srv_afault *af = srv_fault_match(c, SRV_AF_CONFLICT, &who, 0, NULL, NULL, id);
     if (af) {
-        srv_fault_use(c, af, "");
+        srv_fault_use(c, af, "", &who);
         return 1;
     }
     for (srv_name **pp = &c->force_409; *pp; pp = &(*pp)->next) {
@@ -178,8 +180,10 @@ static int authenticate(rq *r, hp_claims *cl)
             snprintf(msg, sizeof msg, "Authorization must be \"Bearer <token>\"");
         }
     }
-    hp_log(&r->c->env, HP_LOG_WARNING, "token_refused", "where=rest method=%.16s path=%.200s reason=%s",
-           r->method, r->path, reason ? reason : "invalid");
+    /* A refused token names nobody: its claims are not trusted. */
+    hp_log(&r->c->env, HP_LOG_WARNING, "token_refused",
+           "where=rest method=%.16s path=%.200s reason=%s user=- hh=- dev=-", r->method, r->path,
+           reason ? reason : "invalid");
     reply_error(r, 401, msg);
     return -1;
 }
@@ -212,8 +216,9 @@ static void reply_conflict(rq *r, const char *id, int64_t base, const json_t *cu
                            const char *why)
 {
     int64_t crev = json_integer_value(json_object_get(cur, "revision"));
-    hp_log(&r->c->env, HP_LOG_WARNING, "conflict", "entity=task/%s base=%lld current=%lld user=%s",
-           id, (long long)base, (long long)crev, r->cl->sub);
+    hp_log(&r->c->env, HP_LOG_WARNING, "conflict",
+           "entity=task/%s base=%lld current=%lld user=%s hh=%s dev=%s", id, (long long)base,
+           (long long)crev, r->cl->sub, r->cl->hh, srv_dash(r->cl->dev));
     char msg[200];
     snprintf(msg, sizeof msg, "%s (base %lld, current %lld)", why, (long long)base,
              (long long)crev);
@@ -540,7 +545,7 @@ static void lock_route(rq *r, const char *id, int take)
 {
     srv_lock *l = NULL;
     if (take) {
-        int rc = srv_lock_take(r->c, r->cl->hh, id, r->cl->sub, &l);
+        int rc = srv_lock_take(r->c, r->cl->hh, id, r->cl->sub, r->cl->dev, &l);
         if (rc < 0) {
             reply_error(r, 503, "out of memory");
             return;
@@ -565,7 +570,7 @@ static void lock_route(rq *r, const char *id, int take)
         json_decref(lj);
         return;
     }
-    int rc = srv_lock_release(r->c, r->cl->hh, id, r->cl->sub);
+    int rc = srv_lock_release(r->c, r->cl->hh, id, r->cl->sub, r->cl->dev);
     if (rc >= 0) {
         reply(r, 204, NULL, -1);
         return;

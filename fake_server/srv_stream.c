@@ -104,7 +104,7 @@ int srv_ws_open(srv_core *c, uint64_t conn_id, const char *path, const char *que
     if (!path || strcmp(path, HP_STREAM_PATH) != 0) {
         if (refusal_body)
             *refusal_body = hp_error_body("not_found", "no such stream endpoint");
-        hp_log(&c->env, HP_LOG_INFO, "ws_refused", "conn=%llu status=404",
+        hp_log(&c->env, HP_LOG_INFO, "ws_refused", "conn=%llu status=404 user=- hh=- dev=-",
                (unsigned long long)conn_id);
         return 404;
     }
@@ -118,8 +118,9 @@ int srv_ws_open(srv_core *c, uint64_t conn_id, const char *path, const char *que
     if (!ok) {
         if (refusal_body)
             *refusal_body = hp_error_body("unauthorized", msg);
-        hp_log(&c->env, HP_LOG_WARNING, "token_refused", "where=stream conn=%llu reason=%s",
-               (unsigned long long)conn_id, reason ? reason : "invalid");
+        hp_log(&c->env, HP_LOG_WARNING, "token_refused",
+               "where=stream conn=%llu reason=%s user=- hh=- dev=-", (unsigned long long)conn_id,
+               reason ? reason : "invalid");
         return 401;
     }
     /* Admin fault refuse_upgrade (scope from the verified token). */
@@ -127,11 +128,11 @@ int srv_ws_open(srv_core *c, uint64_t conn_id, const char *path, const char *que
     srv_afault *af = srv_fault_match(c, SRV_AF_REFUSE, &who, 0, NULL, NULL, NULL);
     if (af) {
         int st = af->status;
-        srv_fault_use(c, af, "");
+        srv_fault_use(c, af, "", &who);
         if (refusal_body)
             *refusal_body = hp_error_body(hp_error_code_for_status(st), "injected refusal");
-        hp_log(&c->env, HP_LOG_INFO, "ws_refused", "conn=%llu status=%d user=%s hh=%s",
-               (unsigned long long)conn_id, st, cl.sub, cl.hh);
+        hp_log(&c->env, HP_LOG_INFO, "ws_refused", "conn=%llu status=%d user=%s hh=%s dev=%s",
+               (unsigned long long)conn_id, st, cl.sub, cl.hh, srv_dash(cl.dev));
         return st;
     }
     srv_conn *old = find_conn(c, conn_id);
@@ -155,9 +156,9 @@ int srv_ws_open(srv_core *c, uint64_t conn_id, const char *path, const char *que
         if (refusal_body)
             *refusal_body = hp_error_body("too_many_connections", m);
         hp_log(&c->env, HP_LOG_WARNING, "limit_reached",
-               "limit=%s conn=%llu user=%s value=%d", per_user ? "conns_per_user" : "conns_total",
-               (unsigned long long)conn_id, cl.sub,
-               per_user ? c->lim.conns_per_user : c->lim.conns_total);
+               "limit=%s conn=%llu user=%s value=%d hh=%s dev=%s",
+               per_user ? "conns_per_user" : "conns_total", (unsigned long long)conn_id, cl.sub,
+               per_user ? c->lim.conns_per_user : c->lim.conns_total, cl.hh, srv_dash(cl.dev));
         return per_user ? 429 : 503;
     }
     srv_conn *k = calloc(1, sizeof *k);
@@ -194,7 +195,7 @@ int srv_ws_open(srv_core *c, uint64_t conn_id, const char *path, const char *que
         }
     }
     hp_log(&c->env, HP_LOG_INFO, "ws_open", "conn=%llu user=%s hh=%s dev=%s",
-           (unsigned long long)conn_id, k->user, k->hh, cl.dev);
+           (unsigned long long)conn_id, k->user, k->hh, srv_dash(cl.dev));
     return 0;
 }
 
@@ -233,8 +234,9 @@ static void replay_step(srv_core *c, srv_conn *k)
         srv_push_send(c, k->id, hp_msg_resync(cur));
         k->state = SRV_CONN_RESYNC;
         hp_log(&c->env, HP_LOG_INFO, "resync_required",
-               "conn=%llu user=%s hello=%lld current=%lld reason=trimmed_during_replay",
-               (unsigned long long)k->id, k->user, (long long)k->replay_from, (long long)cur);
+               "conn=%llu user=%s hello=%lld current=%lld reason=trimmed_during_replay hh=%s dev=%s",
+               (unsigned long long)k->id, k->user, (long long)k->replay_from, (long long)cur,
+               k->hh, srv_dash(k->dev));
         return;
     }
     if (k->replay_pos < cur) {
@@ -257,9 +259,10 @@ static void replay_step(srv_core *c, srv_conn *k)
     }
     srv_push_send(c, k->id, hp_msg_ready(cur, c->pol.heartbeat_ms));
     k->state = SRV_CONN_READY;
-    hp_log(&c->env, HP_LOG_INFO, "ready", "conn=%llu user=%s hello=%lld replayed=%d revision=%lld",
+    hp_log(&c->env, HP_LOG_INFO, "ready",
+           "conn=%llu user=%s hello=%lld replayed=%d revision=%lld hh=%s dev=%s",
            (unsigned long long)k->id, k->user, (long long)k->replay_from, k->replay_n,
-           (long long)cur);
+           (long long)cur, k->hh, srv_dash(k->dev));
 }
 
 /*
@@ -295,11 +298,13 @@ static void on_hello(srv_core *c, srv_conn *k, int64_t r)
         if (too_big)
             hp_log(&c->env, HP_LOG_WARNING, "limit_reached",
                    "limit=replay_max_bytes conn=%llu user=%s hello=%lld current=%lld "
-                   "events=%lld bytes=%lld value=%zu",
+                   "events=%lld bytes=%lld value=%zu hh=%s dev=%s",
                    (unsigned long long)k->id, k->user, (long long)r, (long long)cur,
-                   (long long)n_ev, (long long)bytes, c->lim.replay_max_bytes);
-        hp_log(&c->env, HP_LOG_INFO, "resync_required", "conn=%llu user=%s hello=%lld current=%lld",
-               (unsigned long long)k->id, k->user, (long long)r, (long long)cur);
+                   (long long)n_ev, (long long)bytes, c->lim.replay_max_bytes, k->hh,
+                   srv_dash(k->dev));
+        hp_log(&c->env, HP_LOG_INFO, "resync_required",
+               "conn=%llu user=%s hello=%lld current=%lld hh=%s dev=%s", (unsigned long long)k->id,
+               k->user, (long long)r, (long long)cur, k->hh, srv_dash(k->dev));
         return;
     }
     k->state = SRV_CONN_REPLAYING;
@@ -363,7 +368,7 @@ void srv_ws_message(srv_core *c, uint64_t conn_id, const char *data, size_t len)
         }
         /* CF-1: the client's heartbeat refreshes the locks it edits. */
         if (m.locks)
-            srv_lock_refresh_list(c, k->hh, k->user, m.locks);
+            srv_lock_refresh_list(c, k->hh, k->user, k->dev, m.locks);
         break;
     case HP_MSG_UNKNOWN:
         srv_push_close(c, k, HP_CLOSE_PROTOCOL, "unknown message type");
@@ -384,8 +389,8 @@ void srv_ws_closed(srv_core *c, uint64_t conn_id)
     srv_conn *k = find_conn(c, conn_id);
     if (!k)
         return;
-    hp_log(&c->env, HP_LOG_INFO, "ws_closed", "conn=%llu user=%s",
-           (unsigned long long)conn_id, k->user);
+    hp_log(&c->env, HP_LOG_INFO, "ws_closed", "conn=%llu user=%s hh=%s dev=%s",
+           (unsigned long long)conn_id, k->user, k->hh, srv_dash(k->dev));
     srv_conn_remove(c, k); /* k->user goes with it */
     free(k);
 }
@@ -493,8 +498,9 @@ void srv_stream_tick(srv_core *c)
             continue;
         }
         if (now >= k->last_rx_ms + silence) {
-            hp_log(&c->env, HP_LOG_WARNING, "heartbeat_timeout", "conn=%llu user=%s silent_ms=%lld",
-                   (unsigned long long)k->id, k->user, (long long)(now - k->last_rx_ms));
+            hp_log(&c->env, HP_LOG_WARNING, "heartbeat_timeout",
+                   "conn=%llu user=%s silent_ms=%lld hh=%s dev=%s", (unsigned long long)k->id,
+                   k->user, (long long)(now - k->last_rx_ms), k->hh, srv_dash(k->dev));
             srv_push_close(c, k, HP_CLOSE_HEARTBEAT, "heartbeat timeout");
             continue;
         }
@@ -505,12 +511,13 @@ void srv_stream_tick(srv_core *c)
                                                               NULL, NULL);
             if (k->drop_hb > 0) {
                 k->drop_hb--; /* fault: the heartbeat is "lost" */
-                hp_log(&c->env, HP_LOG_INFO, "heartbeat_dropped", "conn=%llu user=%s left=%d",
-                       (unsigned long long)k->id, k->user, k->drop_hb);
+                hp_log(&c->env, HP_LOG_INFO, "heartbeat_dropped",
+                       "conn=%llu user=%s left=%d hh=%s dev=%s", (unsigned long long)k->id,
+                       k->user, k->drop_hb, k->hh, srv_dash(k->dev));
             } else if (af) {
                 char what[64];
                 snprintf(what, sizeof what, "conn=%llu", (unsigned long long)k->id);
-                srv_fault_use(c, af, what); /* admin fault: the heartbeat is "lost" */
+                srv_fault_use(c, af, what, &who); /* admin fault: the heartbeat is "lost" */
             } else {
                 srv_push_send(c, k->id, hp_msg_heartbeat(NULL));
             }

@@ -9,9 +9,10 @@ bodies (unknown key, wrong type, huge count, negative duration: 400 naming
 the key, nothing changed); the journal (requests without the token,
 frames both ways, who) and POST /_hp/verify (count, order)."""
 
+import re
 import time
 
-from hpbb import API, STREAM, WSRefused, Env, run_tests, wait_until
+from hpbb import API, STREAM, WSRefused, Env, raw_http, run_tests, wait_until
 
 SCALE = 0.1
 
@@ -393,6 +394,85 @@ def test_journal_and_verify():
         assert srv.stop() == 0
 
 
+# Every line about a request or a connection (docs/LOG_RECORDS.md).
+WHO_LINES = {"request", "ws_open", "ready", "resync_required", "conflict", "idempotent_replay",
+             "idempotency_key_reused", "lock", "limit_reached", "fault_applied", "http_refused",
+             "ws_close", "ws_closed", "token_refused"}
+
+
+def log_records(srv):
+    """(message, {field: value}) of every server line."""
+    out = []
+    for l in srv.stderr_text().splitlines():
+        parts = l.split(" ", 3)
+        if len(parts) < 4 or parts[2] != "fake_server":
+            continue
+        msg, _, rest = parts[3].partition(" ")
+        f = {k: v.strip('"') for k, v in re.findall(r'(\w+)=("[^"]*"|\S*)', rest)}
+        out.append((msg, f, l))
+    return out
+
+
+def test_log_lines_name_session_household_device():
+    """Two sessions at once, each driving every kind of line that concerns a
+    request or a connection: each line names its session, user, household
+    and device (hh=/dev=, as the request line), and none crosses."""
+    with Env() as env:
+        srv = env.server(time_scale=SCALE, admin=True,
+                         extra_args=["--max-locks-per-user", "1"]).start()
+        who = {"sa": ("alice", "hh-a", "web"), "sb": ("bob", "hh-b", "phone")}
+        for sid, (user, hh, dev) in who.items():
+            mk_session(srv, id=sid)
+            tok = token(srv, sid, user, hh, dev)
+            pre = "/s/" + sid
+            w = env.track(srv.ws(tok, path=pre + STREAM))          # ws_open
+            w.send_json({"type": "HELLO", "revision": 99})         # resync_required
+            w.wait_type("RESYNC_REQUIRED")
+            w.hello(0)                                             # ready
+            w.start_heartbeats(0.5)
+            k = {"Idempotency-Key": "key-" + sid}
+            body = {"base_revision": 0, "task": {"title": "x"}}
+            assert srv.http("PUT", pre + API + "/t1", tok, body, k)[0] == 200
+            assert srv.http("PUT", pre + API + "/t1", tok, body, k)[0] == 200  # replay
+            st = srv.http("PUT", pre + API + "/t2", tok, body, k)[0]            # key reused
+            assert st == 422, st
+            assert put(srv, sid, "t1", tok, "stale")[0] == 409                 # conflict
+            assert srv.http("POST", pre + API + "/t1/lock", tok, {})[0] == 200  # lock
+            assert put(srv, sid, "t3", tok, "y")[0] == 200
+            st = srv.http("POST", pre + API + "/t3/lock", tok, {})[0]          # limit
+            assert st == 429, st
+            admin(srv, "POST", "/_hp/faults?session=" + sid,
+                  {"fail_requests": {"status": 503, "device": dev}})
+            assert put(srv, sid, "t4", tok, "z")[0] == 503                     # fault_applied
+            req = ("PUT %s%s/t5 HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                   "Authorization: Bearer %s\r\n\r\n" % (pre, API, srv.port, tok))
+            assert raw_http(srv.port, req.encode())[0] == 411                  # http_refused
+            st = srv.http("GET", pre + API + "?since=0", "not-a-token")[0]     # token_refused
+            assert st == 401, st
+            admin(srv, "POST", "/_hp/faults?session=" + sid,
+                  {"close_stream": {"code": 4321, "device": dev}})          # ws_close
+            assert w.wait_close() == 4321
+        wait_until(lambda: len([1 for msg, f, _ in log_records(srv)
+                                if msg == "ws_closed" and f.get("session")]) == 2,
+                   what="both ws_closed lines")
+        seen = {}
+        for msg, f, line in log_records(srv):
+            if msg not in WHO_LINES or "session" not in f:
+                continue
+            sid = f["session"]
+            user, hh, dev = who[sid]
+            seen.setdefault(sid, set()).add(msg)
+            if msg == "token_refused" or f.get("status") == "401":  # a refused token names nobody
+                assert (f["user"], f["hh"], f["dev"]) == ("-", "-", "-"), line
+                continue
+            assert (f.get("user"), f.get("hh"), f.get("dev")) == (user, hh, dev), line
+            other = [x for x in who if x != sid][0]
+            assert who[other][1] not in line and who[other][0] not in line, line
+        for sid in who:
+            assert seen.get(sid) == WHO_LINES, (sid, WHO_LINES - seen.get(sid, set()))
+        assert srv.stop() == 0
+
+
 run_tests([test_sessions_are_isolated, test_session_bodies_and_lifecycle,
            test_scoped_faults_list_clear_expire, test_strict_fault_bodies, test_new_faults,
-           test_journal_and_verify])
+           test_journal_and_verify, test_log_lines_name_session_household_device])
