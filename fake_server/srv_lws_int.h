@@ -120,6 +120,7 @@ typedef struct pss {
 } pss;
 
 #define CONN_BUCKETS 16384 /* power of two; ids are sequential */
+#define USER_BUCKETS 4096  /* power of two; users hashed by name */
 
 typedef struct srv_lws_state {
     struct lws_context *ctx;
@@ -137,7 +138,8 @@ typedef struct srv_lws_state {
                                          connections by id, and a scan per
                                          frame made a broadcast O(n^2) */
     size_t n_conns;
-    ws_user *users;
+    ws_user *users[USER_BUCKETS];     /* name -> ws_user: one list scanned per
+                                         upgrade and close was O(users) */
     size_t queued_total;              /* bytes queued over every connection */
     unsigned char *wbuf;              /* LWS_PRE + wbuf_cap: the frame being written */
     size_t wbuf_cap;

@@ -44,11 +44,19 @@ static void conn_link(conn *c)
     srvl.n_conns++;
 }
 
+static ws_user **user_bucket(const char *name)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return &srvl.users[h & (USER_BUCKETS - 1)];
+}
+
 static void user_unref(ws_user *u)
 {
     if (!u || --u->refs > 0)
         return;
-    for (ws_user **pp = &srvl.users; *pp; pp = &(*pp)->next) {
+    for (ws_user **pp = user_bucket(u->name); *pp; pp = &(*pp)->next) {
         if (*pp == u) {
             *pp = u->next;
             break;
@@ -59,7 +67,8 @@ static void user_unref(ws_user *u)
 
 static ws_user *user_ref(const char *name)
 {
-    for (ws_user *u = srvl.users; u; u = u->next) {
+    ws_user **b = user_bucket(name);
+    for (ws_user *u = *b; u; u = u->next) {
         if (strcmp(u->name, name) == 0) {
             u->refs++;
             return u;
@@ -71,8 +80,8 @@ static ws_user *user_ref(const char *name)
         return NULL;
     memcpy(u->name, name, n + 1);
     u->refs = 1;
-    u->next = srvl.users;
-    srvl.users = u;
+    u->next = *b;
+    *b = u;
     return u;
 }
 
