@@ -17,13 +17,13 @@
 
 static int pinned_cb(void *ud, const char *id)
 {
-    return q_last_of((const cli_core *)ud, id) >= 0;
+    return cli__q_last_of((const cli_core *)ud, id) >= 0;
 }
 
 /* C-1 / C-2: enforce the window and the cap, then re-arm the C-1 timer. */
-void cache_upkeep(cli_core *c)
+void cli__cache_upkeep(cli_core *c)
 {
-    int n = cli_store_cache_enforce(c->st, now(c), c->pol.cache_window_ms, c->pol.cache_cap_bytes,
+    int n = cli_store_cache_enforce(c->st, cli__now(c), c->pol.cache_window_ms, c->pol.cache_cap_bytes,
                                     pinned_cb, c);
     if (n > 0)
         hp_log(c->env, HP_LOG_INFO, "cache_evicted", "entries=%d", n);
@@ -37,7 +37,7 @@ void cache_upkeep(cli_core *c)
  * higher revision, which an event already brought and no later event would
  * repair.  1 when stored.
  */
-int cache_put_server(cli_core *c, const char *id, const json_t *task)
+int cli__cache_put_server(cli_core *c, const char *id, const json_t *task)
 {
     json_t *old = cli_store_cache_get(c->st, id);
     int64_t orev = old ? json_integer_value(json_object_get(old, "revision")) : -1;

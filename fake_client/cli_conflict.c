@@ -2,12 +2,12 @@
  * cli_conflict.c - soft-locks (CF-1) and conflicts (CF-2..CF-4): part of
  * the client core (cli_core_int.h).
  *
- * Inputs: cli_lock / cli_unlock, READY (relock_all, from cli_stream.c), a
- * 409 on the head item (head_conflict, from cli_queue.c) and the user's
- * choice (cli_choose).  Outputs: lock requests (POST / DELETE .../lock,
- * best effort), the head retried on the current revision with the same
- * mutation id, or the CONFLICT banner and a waiting queue; the CF-4
- * WARNING log.  Ownership: c->locks / c->unlocks are arrays of id strings
+ * Inputs: cli_lock / cli_unlock, READY (cli__relock_all, from
+ * cli_stream.c), a 409 on the head item (cli__head_conflict, from
+ * cli_queue.c) and the user's choice (cli_choose).  Outputs: lock
+ * requests (POST / DELETE .../lock, best effort), the head retried on the
+ * current revision with the same mutation id, or the CONFLICT banner and a
+ * waiting queue; the CF-4 WARNING log.  Ownership: c->locks / c->unlocks are arrays of id strings
  * owned by the core; a pending conflict's current version is held by the
  * head item (conflict_current).
  */
@@ -44,16 +44,16 @@ static int lock_index(const cli_core *c, const char *id)
 int cli_lock(cli_core *c, const char *id, char *err, size_t errlen)
 {
     if (!id || !hp_task_id_valid(id))
-        return fail(err, errlen, "invalid task id");
+        return cli__fail(err, errlen, "invalid task id");
     if (lock_index(c, id) < 0)
         json_array_append_new(c->locks, json_string(id));
     int u = id_index(c->unlocks, id);
     if (u >= 0)
         json_array_remove(c->unlocks, (size_t)u); /* editing again: no release due */
-    if (!paused(c)) {
+    if (!cli__paused(c)) {
         char path[160];
         snprintf(path, sizeof path, HP_API_PREFIX "/%s/lock", id);
-        send_http(c, REQ_LOCK, "POST", path, NULL, NULL, id);
+        cli__send_http(c, REQ_LOCK, "POST", path, NULL, NULL, id);
     }
     return 0;
 }
@@ -66,22 +66,22 @@ int cli_lock(cli_core *c, const char *id, char *err, size_t errlen)
  * server already holds.  Releases done while offline (save/cancel) are
  * DELETEd then.  Best effort, like cli_lock.
  */
-void relock_all(cli_core *c)
+void cli__relock_all(cli_core *c)
 {
     size_t i;
     json_t *v;
-    if (paused(c))
+    if (cli__paused(c))
         return;
     json_array_foreach(c->locks, i, v) {
         char path[160];
         snprintf(path, sizeof path, HP_API_PREFIX "/%s/lock", json_string_value(v));
-        send_http(c, REQ_LOCK, "POST", path, NULL, NULL, json_string_value(v));
+        cli__send_http(c, REQ_LOCK, "POST", path, NULL, NULL, json_string_value(v));
     }
     /* CF-1: releases done while offline reach the server now. */
     json_array_foreach(c->unlocks, i, v) {
         char path[160];
         snprintf(path, sizeof path, HP_API_PREFIX "/%s/lock", json_string_value(v));
-        send_http(c, REQ_UNLOCK, "DELETE", path, NULL, NULL, json_string_value(v));
+        cli__send_http(c, REQ_UNLOCK, "DELETE", path, NULL, NULL, json_string_value(v));
     }
     json_array_clear(c->unlocks);
 }
@@ -90,14 +90,14 @@ void relock_all(cli_core *c)
 int cli_unlock(cli_core *c, const char *id, char *err, size_t errlen)
 {
     if (!id || !hp_task_id_valid(id))
-        return fail(err, errlen, "invalid task id");
+        return cli__fail(err, errlen, "invalid task id");
     int i = lock_index(c, id);
     if (i >= 0)
         json_array_remove(c->locks, (size_t)i);
-    if (!paused(c)) {
+    if (!cli__paused(c)) {
         char path[160];
         snprintf(path, sizeof path, HP_API_PREFIX "/%s/lock", id);
-        send_http(c, REQ_UNLOCK, "DELETE", path, NULL, NULL, id);
+        cli__send_http(c, REQ_UNLOCK, "DELETE", path, NULL, NULL, id);
     } else if (i >= 0 && id_index(c->unlocks, id) < 0) {
         /* CF-1: released on save/cancel: the DELETE goes at the next READY. */
         json_array_append_new(c->unlocks, json_string(id));
@@ -119,10 +119,10 @@ static void retry_on_current(cli_core *c, json_t *snapshot, const char *op)
     json_decref(h->it.base);
     h->it.base = cur;
     h->it.base_revision = json_integer_value(json_object_get(cur, "revision"));
-    h->next_at = now(c);
+    h->next_at = cli__now(c);
     cli_store_queue_update(c->st, &h->it);
-    observe_queue(c, "rebased", &h->it);
-    pump(c);
+    cli__observe_queue(c, "rebased", &h->it);
+    cli__pump(c);
 }
 
 /* The head is settled without sending (edit-vs-delete resolved in favour
@@ -135,14 +135,14 @@ static void head_resolved(cli_core *c)
     char id[72];
     snprintf(id, sizeof id, "%s", h->it.entity_id);
     cli_store_queue_remove(c->st, h->it.seq);
-    observe(c, json_pack("{s:s, s:s, s:s, s:s, s:i}", "kind", "queue", "op", "resolved",
-                         "entity_id", copy.entity_id, "mutation_id", copy.mutation_id, "length",
-                         c->qn - 1));
-    q_remove_at(c, 0);
-    reset_streak(c, NULL);
-    rebase_next(c, 0, id, cur);
+    cli__observe(c, json_pack("{s:s, s:s, s:s, s:s, s:i}", "kind", "queue", "op", "resolved",
+                              "entity_id", copy.entity_id, "mutation_id", copy.mutation_id, "length",
+                              c->qn - 1));
+    cli__q_remove_at(c, 0);
+    cli__reset_streak(c, NULL);
+    cli__rebase_next(c, 0, id, cur);
     json_decref(cur);
-    pump(c);
+    cli__pump(c);
 }
 
 /*
@@ -156,9 +156,9 @@ static void head_resolved(cli_core *c)
 int cli_choose(cli_core *c, const char *id, const char *choice, char *err, size_t errlen)
 {
     if (!id || c->qn == 0 || !c->q[0].conflict_current || strcmp(c->q[0].it.entity_id, id) != 0)
-        return fail(err, errlen, "no conflict pending on that id");
+        return cli__fail(err, errlen, "no conflict pending on that id");
     if (!choice || (strcmp(choice, "merge") != 0 && strcmp(choice, "overwrite") != 0))
-        return fail(err, errlen, "choice must be \"merge\" or \"overwrite\"");
+        return cli__fail(err, errlen, "choice must be \"merge\" or \"overwrite\"");
     qitem *h = &c->q[0];
     hp_log(c->env, HP_LOG_INFO, "conflict_choice", "entity=task/%s choice=%s", id, choice);
     int is_delete = strcmp(h->it.op, "delete") == 0;
@@ -187,7 +187,7 @@ static int unchanged_since_base(const json_t *base, const json_t *cur)
 }
 
 /* CF-2 / CF-3 / CF-4: a 409 on the head item. */
-void head_conflict(cli_core *c, json_t *bodyj)
+void cli__head_conflict(cli_core *c, json_t *bodyj)
 {
     qitem *h = &c->q[0];
     json_t *cur = json_object_get(bodyj, "current");
@@ -195,16 +195,16 @@ void head_conflict(cli_core *c, json_t *bodyj)
     int64_t crev = json_integer_value(json_object_get(cur, "revision"));
     /* CF-4: every 409 received, at WARNING. */
     hp_log(c->env, HP_LOG_WARNING, "conflict", "entity=task/%s base=%lld current=%lld user=%s",
-           h->it.entity_id, (long long)h->it.base_revision, (long long)crev, user_of(c));
-    reset_streak(c, h);
+           h->it.entity_id, (long long)h->it.base_revision, (long long)crev, cli__user_of(c));
+    cli__reset_streak(c, h);
     if (!cur || hp_task_validate_full(cur, err, sizeof err) != 0) {
         /* No usable current version: fetch nothing, treat as a failure. */
         hp_log(c->env, HP_LOG_WARNING, "bad_conflict_body", "entity=task/%s", h->it.entity_id);
-        head_failed(c, 0, "bad_409");
+        cli__head_failed(c, 0, "bad_409");
         return;
     }
-    if (cache_put_server(c, h->it.entity_id, cur)) /* WS-2: keep the newest */
-        cache_upkeep(c);
+    if (cli__cache_put_server(c, h->it.entity_id, cur)) /* WS-2: keep the newest */
+        cli__cache_upkeep(c);
     int we_delete = strcmp(h->it.op, "delete") == 0;
     int they_deleted = json_is_true(json_object_get(cur, "deleted"));
     if (we_delete && they_deleted) {
@@ -238,7 +238,7 @@ void head_conflict(cli_core *c, json_t *bodyj)
         if (conf & (1u << i))
             json_array_append_new(fields, json_string(hp_field_name(i)));
     /* CF-3: the banner; the queue waits for the choice. */
-    notify(c, json_pack("{s:s, s:s, s:[s,s], s:o, s:b}", "type", "CONFLICT", "entity_id",
-                        h->it.entity_id, "choices", "merge", "overwrite", "fields", fields,
-                        "edit_vs_delete", evd));
+    cli__notify(c, json_pack("{s:s, s:s, s:[s,s], s:o, s:b}", "type", "CONFLICT", "entity_id",
+                             h->it.entity_id, "choices", "merge", "overwrite", "fields", fields,
+                             "edit_vs_delete", evd));
 }

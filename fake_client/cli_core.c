@@ -24,54 +24,54 @@
 
 /* ---- small helpers ---------------------------------------------------- */
 
-int64_t now(const cli_core *c)
+int64_t cli__now(const cli_core *c)
 {
     return hp_env_now(c->env);
 }
 
-const char *user_of(const cli_core *c)
+const char *cli__user_of(const cli_core *c)
 {
     return c->user ? c->user : "unknown";
 }
 
-void notify(cli_core *c, json_t *info)
+void cli__notify(cli_core *c, json_t *info)
 {
     hp_out o = hp_out_make(HP_OUT_NOTIFY, 0);
     o.info = info;
     hp_outbox_push(&c->ob, &o);
 }
 
-void observe(cli_core *c, json_t *info)
+void cli__observe(cli_core *c, json_t *info)
 {
     hp_out o = hp_out_make(HP_OUT_OBSERVE, 0);
     o.info = info;
     hp_outbox_push(&c->ob, &o);
 }
 
-void observe_queue(cli_core *c, const char *op, const cli_item *it)
+void cli__observe_queue(cli_core *c, const char *op, const cli_item *it)
 {
-    observe(c, json_pack("{s:s, s:s, s:s, s:s, s:i}", "kind", "queue", "op", op, "entity_id",
-                         it->entity_id, "mutation_id", it->mutation_id, "length", c->qn));
+    cli__observe(c, json_pack("{s:s, s:s, s:s, s:s, s:i}", "kind", "queue", "op", op, "entity_id",
+                              it->entity_id, "mutation_id", it->mutation_id, "length", c->qn));
 }
 
-void observe_conn(cli_core *c, const char *state, int code, int64_t rev)
+void cli__observe_conn(cli_core *c, const char *state, int code, int64_t rev)
 {
     json_t *o = json_pack("{s:s, s:s}", "kind", "connection", "state", state);
     if (code >= 0)
         json_object_set_new(o, "code", json_integer(code));
     if (rev >= 0)
         json_object_set_new(o, "revision", json_integer(rev));
-    observe(c, o);
+    cli__observe(c, o);
 }
 
 /* a mutation id (Idempotency-Key) of 32 hex chars from env->rng. */
-void new_mutation_id(cli_core *c, char *out, size_t n)
+void cli__new_mutation_id(cli_core *c, char *out, size_t n)
 {
     uint64_t a = hp_rng_next(c->env->rng), b = hp_rng_next(c->env->rng);
     snprintf(out, n, "m-%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
 }
 
-void set_applied(cli_core *c, int64_t rev)
+void cli__set_applied(cli_core *c, int64_t rev)
 {
     c->applied = rev;
     cli_store_set_applied_revision(c->st, rev);
@@ -79,7 +79,7 @@ void set_applied(cli_core *c, int64_t rev)
 
 /* ---- requests --------------------------------------------------------- */
 
-pending_req *req_find(cli_core *c, uint64_t id)
+pending_req *cli__req_find(cli_core *c, uint64_t id)
 {
     for (int i = 0; i < c->nreq; i++)
         if (c->reqs[i].id == id)
@@ -87,7 +87,7 @@ pending_req *req_find(cli_core *c, uint64_t id)
     return NULL;
 }
 
-void req_drop(cli_core *c, uint64_t id)
+void cli__req_drop(cli_core *c, uint64_t id)
 {
     for (int i = 0; i < c->nreq; i++)
         if (c->reqs[i].id == id) {
@@ -97,8 +97,8 @@ void req_drop(cli_core *c, uint64_t id)
 }
 
 /* Push an HTTP request and remember it for the request timeout. */
-uint64_t send_http(cli_core *c, req_kind kind, const char *method, const char *path,
-                   const char *idem, char *body, const char *entity)
+uint64_t cli__send_http(cli_core *c, req_kind kind, const char *method, const char *path,
+                        const char *idem, char *body, const char *entity)
 {
     uint64_t id = ++c->next_req_id;
     hp_out o = hp_out_make(HP_OUT_HTTP_REQUEST, id);
@@ -121,7 +121,7 @@ uint64_t send_http(cli_core *c, req_kind kind, const char *method, const char *p
     memset(r, 0, sizeof *r);
     r->id = id;
     r->kind = kind;
-    r->sent_at = now(c);
+    r->sent_at = cli__now(c);
     r->token_gen = c->token_gen;
     snprintf(r->entity_id, sizeof r->entity_id, "%s", entity ? entity : "");
     return id;
@@ -131,7 +131,7 @@ static void abort_http(cli_core *c, uint64_t id)
 {
     hp_out o = hp_out_make(HP_OUT_HTTP_ABORT, id);
     hp_outbox_push(&c->ob, &o);
-    req_drop(c, id);
+    cli__req_drop(c, id);
 }
 
 /* ---- lifecycle ------------------------------------------------------- */
@@ -166,7 +166,7 @@ cli_core *cli_new(const hp_env *env, const hp_policy *policy, cli_store *st, con
         qitem qi;
         memset(&qi, 0, sizeof qi);
         qi.it = items[i];
-        if (q_append(c, &qi) != 0)
+        if (cli__q_append(c, &qi) != 0)
             cli_item_clear(&items[i]);
     }
     free(items);
@@ -184,7 +184,7 @@ void cli_free(cli_core *c)
     if (!c)
         return;
     for (int i = 0; i < c->qn; i++)
-        qitem_free(&c->q[i]);
+        cli__qitem_free(&c->q[i]);
     free(c->q);
     free(c->reqs);
     free(c->token);
@@ -201,21 +201,21 @@ void cli_start(cli_core *c)
     if (c->started)
         return;
     c->started = 1;
-    offline_begin(c); /* N-1: no READY connection yet */
+    cli__offline_begin(c); /* N-1: no READY connection yet */
     cli_store_open_info inf = cli_store_info(c->st);
     if (inf.key_mismatch)
-        notify(c, json_pack("{s:s, s:i, s:i}", "type", "KEY_MISMATCH", "quarantined",
-                            inf.quarantined, "restored", inf.restored));
+        cli__notify(c, json_pack("{s:s, s:i, s:i}", "type", "KEY_MISMATCH", "quarantined",
+                                 inf.quarantined, "restored", inf.restored));
     else if (inf.restored > 0)
-        notify(c, json_pack("{s:s, s:i, s:i}", "type", "QUARANTINE_RESTORED", "quarantined",
-                            inf.quarantined, "restored", inf.restored));
+        cli__notify(c, json_pack("{s:s, s:i, s:i}", "type", "QUARANTINE_RESTORED", "quarantined",
+                                 inf.quarantined, "restored", inf.restored));
     if (!c->token) {
-        auth_required(c, "no_token");
+        cli__auth_required(c, "no_token");
         return;
     }
-    cache_upkeep(c);
-    ws_connect(c);
-    pump(c);
+    cli__cache_upkeep(c);
+    cli__ws_connect(c);
+    cli__pump(c);
 }
 
 /* ---- online / offline, sync now, token -------------------------------- */
@@ -240,8 +240,8 @@ void cli_set_online(cli_core *c, int online)
     if (!online) {
         hp_log(c->env, HP_LOG_INFO, "offline", NULL);
         abort_all(c);
-        ws_close(c, 1000, "offline");
-        offline_begin(c);
+        cli__ws_close(c, 1000, "offline");
+        cli__offline_begin(c);
         c->reconnect_at = NEVER;
         return;
     }
@@ -249,25 +249,25 @@ void cli_set_online(cli_core *c, int online)
     /* WS-6: immediate connect after "online"; the queue goes at once. */
     c->backoff = 0;
     if (c->qn > 0)
-        c->q[0].next_at = now(c);
-    ws_connect(c);
-    pump(c);
+        c->q[0].next_at = cli__now(c);
+    cli__ws_connect(c);
+    cli__pump(c);
 }
 
 void cli_sync_now(cli_core *c)
 {
     /* try at once, reset the schedule. */
     if (c->qn > 0) {
-        reset_streak(c, &c->q[0]);
-        c->q[0].next_at = now(c);
+        cli__reset_streak(c, &c->q[0]);
+        c->q[0].next_at = cli__now(c);
     } else {
         c->sync_failed_sent = 0;
     }
     if (c->cs == CONN_IDLE && c->reconnect_at != NEVER) {
         c->backoff = 0;
-        ws_connect(c);
+        cli__ws_connect(c);
     }
-    pump(c);
+    cli__pump(c);
 }
 
 void cli_set_token(cli_core *c, const char *token)
@@ -280,15 +280,15 @@ void cli_set_token(cli_core *c, const char *token)
     c->user = cli_token_sub(token);
     c->auth_required = 0;
     c->token_gen++;
-    hp_log(c->env, HP_LOG_INFO, "token_set", "user=%s", user_of(c));
+    hp_log(c->env, HP_LOG_INFO, "token_set", "user=%s", cli__user_of(c));
     /* A-2 / WS-6: resume at once: immediate connect, the queue with the same key. */
     c->backoff = 0;
     if (c->qn > 0 && !c->q[0].req_id)
-        c->q[0].next_at = now(c);
+        c->q[0].next_at = cli__now(c);
     if (c->started) {
-        ws_connect(c);
-        pump(c);
-        cache_upkeep(c);
+        cli__ws_connect(c);
+        cli__pump(c);
+        cli__cache_upkeep(c);
     }
 }
 
@@ -296,7 +296,7 @@ void cli_set_token(cli_core *c, const char *token)
 
 void cli_tick(cli_core *c)
 {
-    int64_t t = now(c);
+    int64_t t = cli__now(c);
     /* request timeout => abort and count a failure. */
     for (int i = 0; i < c->nreq;) {
         pending_req *r = &c->reqs[i];
@@ -305,7 +305,7 @@ void cli_tick(cli_core *c)
             hp_out o = hp_out_make(HP_OUT_HTTP_ABORT, id);
             hp_outbox_push(&c->ob, &o);
             hp_log(c->env, HP_LOG_INFO, "request_timeout", "entity=task/%s", r->entity_id);
-            request_failed(c, id, "timeout");
+            cli__request_failed(c, id, "timeout");
             i = 0;
             continue;
         }
@@ -316,15 +316,15 @@ void cli_tick(cli_core *c)
         t - c->last_rx >= c->hb_ms * (c->pol.heartbeat_misses > 0 ? c->pol.heartbeat_misses : 2)) {
         hp_log(c->env, HP_LOG_WARNING, "heartbeat_timeout", "silence_ms=%lld",
                (long long)(t - c->last_rx));
-        ws_close(c, HP_CLOSE_HEARTBEAT, "heartbeat timeout");
-        schedule_reconnect(c);
+        cli__ws_close(c, HP_CLOSE_HEARTBEAT, "heartbeat timeout");
+        cli__schedule_reconnect(c);
     }
     /* WS-4: our heartbeat. */
     if ((c->cs == CONN_OPEN || c->cs == CONN_READY) && t >= c->next_hb)
-        send_heartbeat(c);
+        cli__send_heartbeat(c);
     /* WS-6: reconnect. */
     if (c->reconnect_at != NEVER && t >= c->reconnect_at)
-        ws_connect(c);
+        cli__ws_connect(c);
     /* N-1: once per offline period, when offline for MORE than offline_long
      * (strictly: not yet at exactly 30:00.000). */
     if (c->started && c->offline_since >= 0 && !c->offline_long_sent &&
@@ -332,13 +332,13 @@ void cli_tick(cli_core *c)
         c->offline_long_sent = 1;
         hp_log(c->env, HP_LOG_INFO, "offline_long", "since_ms=%lld",
                (long long)(t - c->offline_since));
-        notify(c, json_pack("{s:s, s:I}", "type", "OFFLINE_LONG", "offline_ms",
-                            (json_int_t)(t - c->offline_since)));
+        cli__notify(c, json_pack("{s:s, s:I}", "type", "OFFLINE_LONG", "offline_ms",
+                                 (json_int_t)(t - c->offline_since)));
     }
     /* C-1 timer. */
     if (c->cache_check_at != NEVER && t >= c->cache_check_at)
-        cache_upkeep(c);
-    pump(c);
+        cli__cache_upkeep(c);
+    cli__pump(c);
 }
 
 int64_t cli_next_deadline(const cli_core *c)
@@ -361,7 +361,7 @@ int64_t cli_next_deadline(const cli_core *c)
     if (c->started && c->offline_since >= 0 && !c->offline_long_sent)
         MIN_AT(c->offline_since + c->pol.offline_long_ms + 1); /* N-1: "more than" */
     MIN_AT(c->cache_check_at);
-    if (!paused(c) && c->qn > 0 && !c->q[0].req_id && !c->q[0].conflict_current)
+    if (!cli__paused(c) && c->qn > 0 && !c->q[0].req_id && !c->q[0].conflict_current)
         MIN_AT(c->q[0].next_at);
 #undef MIN_AT
     return d; /* INT64_MAX when nothing is due, as srv_next_deadline() */

@@ -26,8 +26,9 @@
  * through c->st (cli_store.h).  Ownership: the cli_core owns its queue
  * items (qitem: snapshot, base, conflict_current), the request table, the
  * token/user strings and the lock arrays; c->env and c->st are borrowed.
- * The functions below keep the names they had as file-local helpers; they
- * are internal to hp_client_core.
+ * The functions below are internal to hp_client_core: prefix cli__ (STYLE:
+ * internal module__verb), so that no short name (now, fail, pump, ...)
+ * leaves the library.
  */
 #ifndef CLI_CORE_INT_H
 #define CLI_CORE_INT_H
@@ -112,88 +113,88 @@ struct cli_core {
 
 /* ---- cli_core.c ---------------------------------------------------------- */
 
-int64_t now(const cli_core *c);
+int64_t cli__now(const cli_core *c);
 /* The token's "sub" for logs, "unknown" when none. */
-const char *user_of(const cli_core *c);
+const char *cli__user_of(const cli_core *c);
 /* Push an HP_OUT_NOTIFY / HP_OUT_OBSERVE item; takes info. */
-void notify(cli_core *c, json_t *info);
-void observe(cli_core *c, json_t *info);
-void observe_queue(cli_core *c, const char *op, const cli_item *it);
+void cli__notify(cli_core *c, json_t *info);
+void cli__observe(cli_core *c, json_t *info);
+void cli__observe_queue(cli_core *c, const char *op, const cli_item *it);
 /* code / rev < 0: left out of the observable. */
-void observe_conn(cli_core *c, const char *state, int code, int64_t rev);
+void cli__observe_conn(cli_core *c, const char *state, int code, int64_t rev);
 /* a mutation id (Idempotency-Key) of 32 hex chars from env->rng. */
-void new_mutation_id(cli_core *c, char *out, size_t n);
+void cli__new_mutation_id(cli_core *c, char *out, size_t n);
 /* WS-2: the last applied revision, persisted. */
-void set_applied(cli_core *c, int64_t rev);
+void cli__set_applied(cli_core *c, int64_t rev);
 /* Push an HTTP request and remember it for the request timeout (Q-7).
  * Takes body (malloc'd or NULL); the other strings are copied.  Returns
  * the request id. */
-uint64_t send_http(cli_core *c, req_kind kind, const char *method, const char *path,
-                   const char *idem, char *body, const char *entity);
+uint64_t cli__send_http(cli_core *c, req_kind kind, const char *method, const char *path,
+                        const char *idem, char *body, const char *entity);
 /* The pending request with that id, or NULL (answered, aborted, timed out). */
-pending_req *req_find(cli_core *c, uint64_t id);
-void req_drop(cli_core *c, uint64_t id);
+pending_req *cli__req_find(cli_core *c, uint64_t id);
+void cli__req_drop(cli_core *c, uint64_t id);
 
 /* ---- cli_queue.c --------------------------------------------------------- */
 
-void qitem_free(qitem *q);
-void q_remove_at(cli_core *c, int i);
+void cli__qitem_free(qitem *q);
+void cli__q_remove_at(cli_core *c, int i);
 /* Copies *qi (taking what it points to); 0, or -1 when out of memory. */
-int q_append(cli_core *c, const qitem *qi);
+int cli__q_append(cli_core *c, const qitem *qi);
 /* Last queued item of an entity, or -1. */
-int q_last_of(const cli_core *c, const char *id);
+int cli__q_last_of(const cli_core *c, const char *id);
 /* Not started, offline, waiting for a token or without one. */
-int paused(const cli_core *c);
+int cli__paused(const cli_core *c);
 /* send the head item when it is due: FIFO, one in flight. */
-void pump(cli_core *c);
+void cli__pump(cli_core *c);
 /* a streak ends (ack, dead-letter, 409 answer, sync now); h may be NULL. */
-void reset_streak(cli_core *c, qitem *h);
+void cli__reset_streak(cli_core *c, qitem *h);
 /* Q-4 delay before retry number n (1-based) with jitter from env->rng
  * (also WS-6's reconnect schedule). */
-int64_t retry_delay(cli_core *c, int n);
+int64_t cli__retry_delay(cli_core *c, int n);
 /* the head failed retryably (network, timeout, 5xx, 429). */
-void head_failed(cli_core *c, int retry_after_s, const char *why);
+void cli__head_failed(cli_core *c, int retry_after_s, const char *why);
 /* Q-3: rebase the next item of id at or after index from onto task
  * (borrowed, may be NULL). */
-void rebase_next(cli_core *c, int from, const char *id, const json_t *task);
+void cli__rebase_next(cli_core *c, int from, const char *id, const json_t *task);
 /* Copy msg into err; returns -1. */
-int fail(char *err, size_t errlen, const char *msg);
+int cli__fail(char *err, size_t errlen, const char *msg);
 /* A body as JSON (new reference) or NULL. */
-json_t *parse_body(const char *body, size_t len);
+json_t *cli__parse_body(const char *body, size_t len);
 /* A request got no answer (network, timeout): the head counts a failure,
  * a reload fails, a lock request is only logged. */
-void request_failed(cli_core *c, uint64_t req_id, const char *why);
+void cli__request_failed(cli_core *c, uint64_t req_id, const char *why);
 
 /* ---- cli_conflict.c ------------------------------------------------------ */
 
 /* CF-1: on READY, POST the locks held and DELETE those released offline. */
-void relock_all(cli_core *c);
+void cli__relock_all(cli_core *c);
 /* CF-2 / CF-3 / CF-4: a 409 on the head item (bodyj borrowed). */
-void head_conflict(cli_core *c, json_t *bodyj);
+void cli__head_conflict(cli_core *c, json_t *bodyj);
 
 /* ---- cli_stream.c -------------------------------------------------------- */
 
 /* stop, say AUTH_REQUIRED once, wait for cli_set_token. */
-void auth_required(cli_core *c, const char *why);
+void cli__auth_required(cli_core *c, const char *why);
 /* N-1: an offline period starts (unless one is running). */
-void offline_begin(cli_core *c);
+void cli__offline_begin(cli_core *c);
 /* WS-6: open the stream now (if allowed). */
-void ws_connect(cli_core *c);
+void cli__ws_connect(cli_core *c);
 /* WS-6: arm the next reconnect of the schedule. */
-void schedule_reconnect(cli_core *c);
+void cli__schedule_reconnect(cli_core *c);
 /* Close our side; the connection is forgotten at once. */
-void ws_close(cli_core *c, int code, const char *reason);
+void cli__ws_close(cli_core *c, int code, const char *reason);
 /* WS-4: send a heartbeat (with the CF-1 locks) and re-arm its timer. */
-void send_heartbeat(cli_core *c);
+void cli__send_heartbeat(cli_core *c);
 /* WS-2: the answer (or failure: status 0) of the reload after RESYNC. */
-void reload_answer(cli_core *c, int status, const char *body, size_t len);
+void cli__reload_answer(cli_core *c, int status, const char *body, size_t len);
 
 /* ---- cli_cache.c --------------------------------------------------------- */
 
 /* C-1 / C-2: enforce the window and the cap, then re-arm the C-1 timer. */
-void cache_upkeep(cli_core *c);
+void cli__cache_upkeep(cli_core *c);
 /* WS-2: store a version from a REST answer unless a newer one is cached;
  * 1 when stored. */
-int cache_put_server(cli_core *c, const char *id, const json_t *task);
+int cli__cache_put_server(cli_core *c, const char *id, const json_t *task);
 
 #endif

@@ -5,11 +5,12 @@
  * Inputs: user edits and deletes (cli_edit / cli_delete), HTTP results
  * (cli_http_response / cli_http_failed, dispatched here by request kind:
  * the head's answer, the reload's, a lock's) and the head's failures
- * (head_failed, request_failed).  Outputs: one request at a time for the head (pump, via
- * send_http), queue observables, SYNC_FAILED / QUEUE_FULL / REJECTED
- * notifications, the queue and dead-letter rows in the store (persisted
- * before anything is said).  Ownership: queue items (qitem) belong to
- * c->q; an item's snapshot and base are its own (json references).
+ * (cli__head_failed, cli__request_failed).  Outputs: one request at a
+ * time for the head (cli__pump, via cli__send_http), queue observables,
+ * SYNC_FAILED / QUEUE_FULL / REJECTED notifications, the queue and
+ * dead-letter rows in the store (persisted before anything is said).
+ * Ownership: queue items (qitem) belong to c->q; an item's snapshot and
+ * base are its own (json references).
  */
 #include "cli_core_int.h"
 #include "hp_msg.h"
@@ -21,21 +22,21 @@
 
 /* ---- queue basics ------------------------------------------------------ */
 
-void qitem_free(qitem *q)
+void cli__qitem_free(qitem *q)
 {
     cli_item_clear(&q->it);
     json_decref(q->conflict_current);
     q->conflict_current = NULL;
 }
 
-void q_remove_at(cli_core *c, int i)
+void cli__q_remove_at(cli_core *c, int i)
 {
-    qitem_free(&c->q[i]);
+    cli__qitem_free(&c->q[i]);
     memmove(&c->q[i], &c->q[i + 1], (size_t)(c->qn - i - 1) * sizeof *c->q);
     c->qn--;
 }
 
-int q_append(cli_core *c, const qitem *qi)
+int cli__q_append(cli_core *c, const qitem *qi)
 {
     if (c->qn == c->qcap) {
         int nc = c->qcap ? c->qcap * 2 : 16;
@@ -50,7 +51,7 @@ int q_append(cli_core *c, const qitem *qi)
 }
 
 /* Last queued item of an entity, or -1. */
-int q_last_of(const cli_core *c, const char *id)
+int cli__q_last_of(const cli_core *c, const char *id)
 {
     for (int i = c->qn - 1; i >= 0; i--)
         if (strcmp(c->q[i].it.entity_id, id) == 0)
@@ -58,18 +59,18 @@ int q_last_of(const cli_core *c, const char *id)
     return -1;
 }
 
-int paused(const cli_core *c)
+int cli__paused(const cli_core *c)
 {
     return !c->started || !c->online || c->auth_required || !c->token;
 }
 
 /* send the head item when it is due: FIFO, one in flight. */
-void pump(cli_core *c)
+void cli__pump(cli_core *c)
 {
-    if (paused(c) || c->qn == 0)
+    if (cli__paused(c) || c->qn == 0)
         return;
     qitem *h = &c->q[0];
-    if (h->req_id || h->conflict_current || now(c) < h->next_at)
+    if (h->req_id || h->conflict_current || cli__now(c) < h->next_at)
         return;
     char path[256];
     char *body = NULL;
@@ -90,13 +91,13 @@ void pump(cli_core *c)
         h->it.sent = 1;
         cli_store_queue_update(c->st, &h->it);
     }
-    h->req_id = send_http(c, REQ_QUEUE, method, path, h->it.mutation_id, body, h->it.entity_id);
+    h->req_id = cli__send_http(c, REQ_QUEUE, method, path, h->it.mutation_id, body, h->it.entity_id);
     hp_log(c->env, HP_LOG_DEBUG, "send", "method=%s entity=task/%s base=%lld mutation_id=%s",
            method, h->it.entity_id, (long long)h->it.base_revision, h->it.mutation_id);
 }
 
 /* a streak ends (ack, dead-letter, 409 answer, sync now). */
-void reset_streak(cli_core *c, qitem *h)
+void cli__reset_streak(cli_core *c, qitem *h)
 {
     if (h) {
         h->it.attempts = 0;
@@ -106,7 +107,7 @@ void reset_streak(cli_core *c, qitem *h)
 }
 
 /* Q-4 delay before retry number n (1-based) with jitter from env->rng. */
-int64_t retry_delay(cli_core *c, int n)
+int64_t cli__retry_delay(cli_core *c, int n)
 {
     int64_t d = hp_policy_retry_delay(&c->pol, n);
     if (c->pol.retry_jitter > 0) {
@@ -119,7 +120,7 @@ int64_t retry_delay(cli_core *c, int n)
 }
 
 /* the head failed retryably (network, timeout, 5xx, 429). */
-void head_failed(cli_core *c, int retry_after_s, const char *why)
+void cli__head_failed(cli_core *c, int retry_after_s, const char *why)
 {
     if (c->qn == 0)
         return;
@@ -127,12 +128,12 @@ void head_failed(cli_core *c, int retry_after_s, const char *why)
     h->req_id = 0;
     h->it.attempts++;
     cli_store_queue_update(c->st, &h->it);
-    int64_t d = retry_delay(c, h->it.attempts);
+    int64_t d = cli__retry_delay(c, h->it.attempts);
     if (retry_after_s > 7 * 86400) /* a number from outside: at most 7 days (LIMITS.md) */
         retry_after_s = 7 * 86400;
     if (retry_after_s > 0 && (int64_t)retry_after_s * 1000 > d)
         d = (int64_t)retry_after_s * 1000; /* honour Retry-After */
-    h->next_at = now(c) + d;
+    h->next_at = cli__now(c) + d;
     hp_log(c->env, HP_LOG_INFO, "retry", "entity=task/%s mutation_id=%s attempts=%d reason=%s "
            "delay_ms=%lld", h->it.entity_id, h->it.mutation_id, h->it.attempts, why, (long long)d);
     if (h->it.attempts >= c->pol.sync_failed_after && !c->sync_failed_sent) {
@@ -140,8 +141,8 @@ void head_failed(cli_core *c, int retry_after_s, const char *why)
         c->sync_failed_sent = 1;
         hp_log(c->env, HP_LOG_WARNING, "sync_failed", "entity=task/%s attempts=%d",
                h->it.entity_id, h->it.attempts);
-        notify(c, json_pack("{s:s, s:s, s:i, s:[s]}", "type", "SYNC_FAILED", "entity_id",
-                            h->it.entity_id, "attempts", h->it.attempts, "actions", "sync_now"));
+        cli__notify(c, json_pack("{s:s, s:s, s:i, s:[s]}", "type", "SYNC_FAILED", "entity_id",
+                                 h->it.entity_id, "attempts", h->it.attempts, "actions", "sync_now"));
     }
 }
 
@@ -158,7 +159,7 @@ void head_failed(cli_core *c, int retry_after_s, const char *why)
  * the item's value (the user's latest edit).  Nothing known (NULL): the
  * snapshot stays as it is.
  */
-void rebase_next(cli_core *c, int from, const char *id, const json_t *task)
+void cli__rebase_next(cli_core *c, int from, const char *id, const json_t *task)
 {
     for (int j = from; j < c->qn; j++) {
         if (strcmp(c->q[j].it.entity_id, id) != 0)
@@ -182,14 +183,14 @@ void rebase_next(cli_core *c, int from, const char *id, const json_t *task)
         n->base = task ? hp_task_copy(task) : NULL;
         n->base_revision = task ? json_integer_value(json_object_get(task, "revision")) : 0;
         cli_store_queue_update(c->st, n);
-        observe_queue(c, "rebased", n);
+        cli__observe_queue(c, "rebased", n);
         return;
     }
 }
 
 /* ---- user actions ------------------------------------------------------ */
 
-int fail(char *err, size_t errlen, const char *msg)
+int cli__fail(char *err, size_t errlen, const char *msg)
 {
     if (err && errlen)
         snprintf(err, errlen, "%s", msg);
@@ -200,7 +201,7 @@ int fail(char *err, size_t errlen, const char *msg)
  * cached server version, else NULL.  New reference. */
 static json_t *local_view(cli_core *c, const char *id)
 {
-    int i = q_last_of(c, id);
+    int i = cli__q_last_of(c, id);
     if (i >= 0)
         return hp_task_copy(c->q[i].it.snapshot);
     return cli_store_cache_get(c->st, id);
@@ -216,7 +217,7 @@ static json_t *local_view(cli_core *c, const char *id)
 static int enqueue(cli_core *c, const char *id, const char *op, json_t *snap, char *err,
                    size_t errlen)
 {
-    int last = q_last_of(c, id);
+    int last = cli__q_last_of(c, id);
     if (c->qn >= c->pol.queue_max) {
         if (last >= 0 && !c->q[last].req_id) {
             /* coalesce in place. */
@@ -225,26 +226,26 @@ static int enqueue(cli_core *c, const char *id, const char *op, json_t *snap, ch
             it->snapshot = snap;
             snprintf(it->op, sizeof it->op, "%s", op);
             if (it->sent) {
-                new_mutation_id(c, it->mutation_id, sizeof it->mutation_id);
+                cli__new_mutation_id(c, it->mutation_id, sizeof it->mutation_id);
                 it->sent = 0;
             }
             cli_store_queue_update(c->st, it);
-            observe_queue(c, "coalesced", it);
-            pump(c);
+            cli__observe_queue(c, "coalesced", it);
+            cli__pump(c);
             return 0;
         }
         json_decref(snap);
         hp_log(c->env, HP_LOG_WARNING, "queue_full", "entity=task/%s length=%d max=%d", id, c->qn,
                c->pol.queue_max);
-        notify(c, json_pack("{s:s, s:s, s:i}", "type", "QUEUE_FULL", "entity_id", id, "length",
-                            c->qn));
-        observe(c, json_pack("{s:s, s:s, s:s, s:s, s:i}", "kind", "queue", "op", "refused",
-                             "entity_id", id, "mutation_id", "", "length", c->qn));
-        return fail(err, errlen, "queue full");
+        cli__notify(c, json_pack("{s:s, s:s, s:i}", "type", "QUEUE_FULL", "entity_id", id, "length",
+                                 c->qn));
+        cli__observe(c, json_pack("{s:s, s:s, s:s, s:s, s:i}", "kind", "queue", "op", "refused",
+                                  "entity_id", id, "mutation_id", "", "length", c->qn));
+        return cli__fail(err, errlen, "queue full");
     }
     qitem qi;
     memset(&qi, 0, sizeof qi);
-    new_mutation_id(c, qi.it.mutation_id, sizeof qi.it.mutation_id);
+    cli__new_mutation_id(c, qi.it.mutation_id, sizeof qi.it.mutation_id);
     snprintf(qi.it.op, sizeof qi.it.op, "%s", op);
     snprintf(qi.it.entity_id, sizeof qi.it.entity_id, "%s", id);
     if (last >= 0) {
@@ -257,23 +258,23 @@ static int enqueue(cli_core *c, const char *id, const char *op, json_t *snap, ch
             qi.it.base ? json_integer_value(json_object_get(qi.it.base, "revision")) : 0;
     }
     qi.it.snapshot = snap;
-    qi.it.created_at = now(c);
-    qi.next_at = now(c);
-    if (cli_store_queue_push(c->st, &qi.it) != 0 || q_append(c, &qi) != 0) {
+    qi.it.created_at = cli__now(c);
+    qi.next_at = cli__now(c);
+    if (cli_store_queue_push(c->st, &qi.it) != 0 || cli__q_append(c, &qi) != 0) {
         cli_item_clear(&qi.it);
-        return fail(err, errlen, "cannot store the edit");
+        return cli__fail(err, errlen, "cannot store the edit");
     }
-    observe_queue(c, "enqueued", &c->q[c->qn - 1].it);
-    pump(c);
+    cli__observe_queue(c, "enqueued", &c->q[c->qn - 1].it);
+    cli__pump(c);
     return 0;
 }
 
 int cli_edit(cli_core *c, const char *id, const json_t *fields, char *err, size_t errlen)
 {
     if (!id || !hp_task_id_valid(id))
-        return fail(err, errlen, "invalid task id");
+        return cli__fail(err, errlen, "invalid task id");
     if (!json_is_object(fields))
-        return fail(err, errlen, "fields must be an object");
+        return cli__fail(err, errlen, "fields must be an object");
     json_t *snap = local_view(c, id);
     if (!snap)
         snap = hp_task_new(id);
@@ -288,17 +289,17 @@ int cli_edit(cli_core *c, const char *id, const json_t *fields, char *err, size_
 int cli_delete(cli_core *c, const char *id, char *err, size_t errlen)
 {
     if (!id || !hp_task_id_valid(id))
-        return fail(err, errlen, "invalid task id");
+        return cli__fail(err, errlen, "invalid task id");
     json_t *snap = local_view(c, id);
     if (!snap)
-        return fail(err, errlen, "unknown task");
+        return cli__fail(err, errlen, "unknown task");
     json_object_set_new(snap, "deleted", json_true());
     return enqueue(c, id, "delete", snap, err, errlen);
 }
 
 /* ---- HTTP results ---------------------------------------------------- */
 
-json_t *parse_body(const char *body, size_t len)
+json_t *cli__parse_body(const char *body, size_t len)
 {
     if (!body || len == 0)
         return NULL;
@@ -313,9 +314,9 @@ static void head_answer(cli_core *c, int status, int retry_after_s, const char *
 {
     qitem *h = &c->q[0];
     h->req_id = 0;
-    observe(c, json_pack("{s:s, s:s, s:i}", "kind", "request_result", "mutation_id",
-                         h->it.mutation_id, "status", status));
-    json_t *bj = parse_body(body, len);
+    cli__observe(c, json_pack("{s:s, s:s, s:i}", "kind", "request_result", "mutation_id",
+                              h->it.mutation_id, "status", status));
+    json_t *bj = cli__parse_body(body, len);
     const char *wrong_task = NULL;
     if (status >= 200 && status < 300) {
         /* Q-3: a 2xx naming another task is not this item's result (a
@@ -338,30 +339,30 @@ static void head_answer(cli_core *c, int status, int retry_after_s, const char *
         char id[72];
         snprintf(id, sizeof id, "%s", h->it.entity_id);
         if (valid)
-            cache_put_server(c, id, res); /* WS-2: never back to an older version */
+            cli__cache_put_server(c, id, res); /* WS-2: never back to an older version */
         cli_store_queue_remove(c->st, h->it.seq);
         cli_item copy = h->it;
         h->it.base = NULL;
         h->it.snapshot = NULL;
-        q_remove_at(c, 0);
-        observe_queue(c, "acked", &copy);
+        cli__q_remove_at(c, 0);
+        cli__observe_queue(c, "acked", &copy);
         cli_item_clear(&copy);
         c->sync_failed_sent = 0;
         /* rebase the next item of this entity onto the result. */
         if (valid) {
-            rebase_next(c, 0, id, res);
+            cli__rebase_next(c, 0, id, res);
         } else {
             json_t *cached = cli_store_cache_get(c->st, id);
-            rebase_next(c, 0, id, cached);
+            cli__rebase_next(c, 0, id, cached);
             json_decref(cached);
         }
-        cache_upkeep(c);
+        cli__cache_upkeep(c);
         json_decref(bj);
-        pump(c);
+        cli__pump(c);
         return;
     }
     if (status == 409) {
-        head_conflict(c, bj);
+        cli__head_conflict(c, bj);
         json_decref(bj);
         return;
     }
@@ -369,22 +370,22 @@ static void head_answer(cli_core *c, int status, int retry_after_s, const char *
         /* Q-7 / A-2: refused for the old token; a newer one is already here:
          * not a failure, resent at once with the same key. */
         json_decref(bj);
-        h->next_at = now(c);
-        pump(c);
+        h->next_at = cli__now(c);
+        cli__pump(c);
         return;
     }
     if (status == 401) {
         /* not a failure; same key once a token arrives. */
         json_decref(bj);
-        h->next_at = now(c);
-        auth_required(c, "http_401");
+        h->next_at = cli__now(c);
+        cli__auth_required(c, "http_401");
         return;
     }
     if (status == 429 || status >= 500 || status <= 0) {
         json_decref(bj);
         char why[16];
         snprintf(why, sizeof why, "http_%d", status);
-        head_failed(c, status == 429 ? retry_after_s : 0, why);
+        cli__head_failed(c, status == 429 ? retry_after_s : 0, why);
         return;
     }
     /* any other status (4xx, or unexpected) => dead-letter, queue goes on. */
@@ -407,18 +408,18 @@ static void head_answer(cli_core *c, int status, int retry_after_s, const char *
     cli_item copy = h->it;
     h->it.base = NULL;
     h->it.snapshot = NULL;
-    q_remove_at(c, 0);
-    observe_queue(c, "dead_letter", &copy);
-    notify(c, json_pack("{s:s, s:s, s:s, s:i, s:s}", "type", "REJECTED", "entity_id", id,
-                        "mutation_id", copy.mutation_id, "status", status, "error",
-                        code ? code : hp_error_code_for_status(status)));
+    cli__q_remove_at(c, 0);
+    cli__observe_queue(c, "dead_letter", &copy);
+    cli__notify(c, json_pack("{s:s, s:s, s:s, s:i, s:s}", "type", "REJECTED", "entity_id", id,
+                             "mutation_id", copy.mutation_id, "status", status, "error",
+                             code ? code : hp_error_code_for_status(status)));
     cli_item_clear(&copy);
-    reset_streak(c, NULL);
+    cli__reset_streak(c, NULL);
     json_t *cached = cli_store_cache_get(c->st, id);
-    rebase_next(c, 0, id, cached); /* onto the cached server version */
+    cli__rebase_next(c, 0, id, cached); /* onto the cached server version */
     json_decref(cached);
     json_decref(bj);
-    pump(c);
+    cli__pump(c);
 }
 
 /* ---- HTTP results: dispatch by request kind ----------------------------- */
@@ -426,51 +427,51 @@ static void head_answer(cli_core *c, int status, int retry_after_s, const char *
 void cli_http_response(cli_core *c, uint64_t req_id, int status, int retry_after_s,
                        const char *body, size_t len)
 {
-    pending_req *r = req_find(c, req_id);
+    pending_req *r = cli__req_find(c, req_id);
     if (!r)
         return; /* aborted or timed out already */
     req_kind kind = r->kind;
     int stale_token = r->token_gen != c->token_gen;
     char eid[72];
     snprintf(eid, sizeof eid, "%s", r->entity_id);
-    req_drop(c, req_id);
+    cli__req_drop(c, req_id);
     switch (kind) {
     case REQ_QUEUE:
         if (c->qn > 0 && c->q[0].req_id == req_id)
             head_answer(c, status, retry_after_s, body, len, stale_token);
         break;
     case REQ_RELOAD:
-        reload_answer(c, status, body, len);
+        cli__reload_answer(c, status, body, len);
         break;
     case REQ_LOCK:
     case REQ_UNLOCK:
         hp_log(c->env, status >= 200 && status < 300 ? HP_LOG_DEBUG : HP_LOG_INFO,
                kind == REQ_LOCK ? "lock_result" : "unlock_result", "entity=task/%s status=%d",
                eid, status);
-        observe(c, json_pack("{s:s, s:s, s:s, s:i}", "kind", "lock", "op",
-                             kind == REQ_LOCK ? "lock" : "unlock", "entity_id", eid, "status",
-                             status));
+        cli__observe(c, json_pack("{s:s, s:s, s:s, s:i}", "kind", "lock", "op",
+                                  kind == REQ_LOCK ? "lock" : "unlock", "entity_id", eid, "status",
+                                  status));
         if (status == 401 && !stale_token) /* not for an older token */
-            auth_required(c, "http_401");
+            cli__auth_required(c, "http_401");
         break;
     }
 }
 
-void request_failed(cli_core *c, uint64_t req_id, const char *why)
+void cli__request_failed(cli_core *c, uint64_t req_id, const char *why)
 {
-    pending_req *r = req_find(c, req_id);
+    pending_req *r = cli__req_find(c, req_id);
     if (!r)
         return;
     req_kind kind = r->kind;
-    req_drop(c, req_id);
+    cli__req_drop(c, req_id);
     if (kind == REQ_QUEUE) {
         if (c->qn > 0 && c->q[0].req_id == req_id) {
-            observe(c, json_pack("{s:s, s:s, s:i, s:s}", "kind", "request_result", "mutation_id",
-                                 c->q[0].it.mutation_id, "status", 0, "error", why));
-            head_failed(c, 0, why);
+            cli__observe(c, json_pack("{s:s, s:s, s:i, s:s}", "kind", "request_result", "mutation_id",
+                                      c->q[0].it.mutation_id, "status", 0, "error", why));
+            cli__head_failed(c, 0, why);
         }
     } else if (kind == REQ_RELOAD) {
-        reload_answer(c, 0, NULL, 0);
+        cli__reload_answer(c, 0, NULL, 0);
     } else {
         hp_log(c->env, HP_LOG_INFO, "lock_failed", "reason=%s", why);
     }
@@ -478,5 +479,5 @@ void request_failed(cli_core *c, uint64_t req_id, const char *why)
 
 void cli_http_failed(cli_core *c, uint64_t req_id, const char *reason)
 {
-    request_failed(c, req_id, reason ? reason : "network");
+    cli__request_failed(c, req_id, reason ? reason : "network");
 }

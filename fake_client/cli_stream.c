@@ -4,7 +4,8 @@
  *
  * Inputs: cli_ws_opened / cli_ws_refused / cli_ws_message / cli_ws_closed
  * from the driver, the reload's answer after RESYNC_REQUIRED
- * (reload_answer), and the timers cli_tick fires (heartbeat, reconnect).
+ * (cli__reload_answer), and the timers cli_tick fires (heartbeat,
+ * reconnect).
  * Outputs: connect / send / close items, "connection" and "event"
  * observables, AUTH_REQUIRED (A-2), the applied revision and cached
  * versions in the store (WS-2, C-4).  Ownership: the connection is named
@@ -19,34 +20,34 @@
 #include <string.h>
 
 /* stop, say AUTH_REQUIRED once, wait for cli_set_token. */
-void auth_required(cli_core *c, const char *why)
+void cli__auth_required(cli_core *c, const char *why)
 {
     c->reconnect_at = NEVER;
     if (c->auth_required)
         return;
     c->auth_required = 1;
     hp_log(c->env, HP_LOG_WARNING, "auth_required", "reason=%s", why);
-    notify(c, json_pack("{s:s, s:s}", "type", "AUTH_REQUIRED", "reason", why));
+    cli__notify(c, json_pack("{s:s, s:s}", "type", "AUTH_REQUIRED", "reason", why));
     /* The driver contract's level-1 `connection` line: a harness judging
      * this program as a foreign client reads its state from these lines. */
-    observe_conn(c, "auth_required", -1, -1);
+    cli__observe_conn(c, "auth_required", -1, -1);
 }
 
 /* ---- connection ------------------------------------------------------- */
 
-void offline_begin(cli_core *c)
+void cli__offline_begin(cli_core *c)
 {
     if (c->offline_since < 0) {
-        c->offline_since = now(c);
+        c->offline_since = cli__now(c);
         c->offline_long_sent = 0;
     }
 }
 
 /* WS-6: open the stream now (if allowed). */
-void ws_connect(cli_core *c)
+void cli__ws_connect(cli_core *c)
 {
     c->reconnect_at = NEVER;
-    if (paused(c) || c->cs != CONN_IDLE)
+    if (cli__paused(c) || c->cs != CONN_IDLE)
         return;
     c->conn_id = ++c->next_conn_id;
     c->cs = CONN_CONNECTING;
@@ -59,17 +60,17 @@ void ws_connect(cli_core *c)
     hp_out o = hp_out_make(HP_OUT_WS_CONNECT, c->conn_id);
     o.path = path;
     hp_outbox_push(&c->ob, &o);
-    observe_conn(c, "connecting", -1, -1);
+    cli__observe_conn(c, "connecting", -1, -1);
 }
 
 /* WS-6: the next reconnect after a lost connection: 1, 3, 9, 27, 120, 120 s. */
-void schedule_reconnect(cli_core *c)
+void cli__schedule_reconnect(cli_core *c)
 {
-    if (paused(c))
+    if (cli__paused(c))
         return;
     c->backoff++;
-    int64_t d = retry_delay(c, c->backoff);
-    c->reconnect_at = now(c) + d;
+    int64_t d = cli__retry_delay(c, c->backoff);
+    c->reconnect_at = cli__now(c) + d;
     hp_log(c->env, HP_LOG_INFO, "reconnect_scheduled", "attempt=%d delay_ms=%lld", c->backoff,
            (long long)d);
 }
@@ -86,7 +87,7 @@ static void ws_send(cli_core *c, char *text)
 
 /* Close our side; the connection is forgotten at once (later callbacks
  * with its id are ignored). */
-void ws_close(cli_core *c, int code, const char *reason)
+void cli__ws_close(cli_core *c, int code, const char *reason)
 {
     if (c->cs == CONN_IDLE)
         return;
@@ -97,22 +98,22 @@ void ws_close(cli_core *c, int code, const char *reason)
     hp_outbox_push(&c->ob, &o);
     c->cs = CONN_IDLE;
     c->conn_id = 0;
-    offline_begin(c);
-    observe_conn(c, "closed", code, -1);
+    cli__offline_begin(c);
+    cli__observe_conn(c, "closed", code, -1);
 }
 
-void send_heartbeat(cli_core *c)
+void cli__send_heartbeat(cli_core *c)
 {
     /* WS-4 / CF-1: the ids being edited refresh their soft-locks. */
     ws_send(c, hp_msg_heartbeat(c->locks));
-    c->next_hb = now(c) + c->hb_ms;
+    c->next_hb = cli__now(c) + c->hb_ms;
 }
 
 /* WS-2: the reload after RESYNC_REQUIRED. */
-void reload_answer(cli_core *c, int status, const char *body, size_t len)
+void cli__reload_answer(cli_core *c, int status, const char *body, size_t len)
 {
     c->reload_pending = 0;
-    json_t *bj = status == 200 ? parse_body(body, len) : NULL;
+    json_t *bj = status == 200 ? cli__parse_body(body, len) : NULL;
     json_t *tasks = json_object_get(bj, "tasks");
     json_t *rev = json_object_get(bj, "revision");
     /* Issue 11: the revision is a number from outside: 0..HP_REVISION_MAX. */
@@ -120,11 +121,11 @@ void reload_answer(cli_core *c, int status, const char *body, size_t len)
         json_integer_value(rev) > HP_REVISION_MAX) {
         json_decref(bj);
         if (status == 401)
-            auth_required(c, "http_401");
+            cli__auth_required(c, "http_401");
         hp_log(c->env, HP_LOG_WARNING, "reload_failed", "status=%d", status);
         if (c->cs != CONN_IDLE) {
-            ws_close(c, 1000, "reload failed");
-            schedule_reconnect(c);
+            cli__ws_close(c, 1000, "reload failed");
+            cli__schedule_reconnect(c);
         }
         return;
     }
@@ -138,11 +139,11 @@ void reload_answer(cli_core *c, int status, const char *body, size_t len)
         if (id && hp_task_validate_full(t, err, sizeof err) == 0)
             cli_store_cache_put(c->st, id, t);
     }
-    set_applied(c, json_integer_value(rev));
+    cli__set_applied(c, json_integer_value(rev));
     hp_log(c->env, HP_LOG_INFO, "reloaded", "revision=%lld tasks=%zu", (long long)c->applied,
            json_array_size(tasks));
     json_decref(bj);
-    cache_upkeep(c);
+    cli__cache_upkeep(c);
     if (c->cs == CONN_OPEN)
         ws_send(c, hp_msg_hello(c->applied));
 }
@@ -154,11 +155,11 @@ void cli_ws_opened(cli_core *c, uint64_t conn_id)
     if (conn_id != c->conn_id || c->cs != CONN_CONNECTING)
         return;
     c->cs = CONN_OPEN;
-    c->last_rx = now(c);
+    c->last_rx = cli__now(c);
     /* WS-2: HELLO with the last applied revision. */
     ws_send(c, hp_msg_hello(c->applied));
-    observe_conn(c, "open", -1, -1); /* contract level 1: socket up, HELLO sent */
-    c->next_hb = now(c) + c->hb_ms;
+    cli__observe_conn(c, "open", -1, -1); /* contract level 1: socket up, HELLO sent */
+    c->next_hb = cli__now(c) + c->hb_ms;
     hp_log(c->env, HP_LOG_INFO, "ws_open", "revision=%lld", (long long)c->applied);
 }
 
@@ -168,20 +169,20 @@ void cli_ws_refused(cli_core *c, uint64_t conn_id, int http_status)
         return;
     c->cs = CONN_IDLE;
     c->conn_id = 0;
-    observe_conn(c, "closed", 0, -1);
+    cli__observe_conn(c, "closed", 0, -1);
     hp_log(c->env, HP_LOG_INFO, "ws_refused", "status=%d", http_status);
     if (http_status == 401 && c->conn_token_gen != c->token_gen) {
         /* A-2 / WS-6: refused for a token older than the one now held: the
          * new token is already here, so connect with it at once. */
         c->backoff = 0;
-        ws_connect(c);
+        cli__ws_connect(c);
         return;
     }
     if (http_status == 401) {
-        auth_required(c, "upgrade_401");
+        cli__auth_required(c, "upgrade_401");
         return;
     }
-    schedule_reconnect(c);
+    cli__schedule_reconnect(c);
 }
 
 void cli_ws_closed(cli_core *c, uint64_t conn_id, int code)
@@ -190,22 +191,22 @@ void cli_ws_closed(cli_core *c, uint64_t conn_id, int code)
         return;
     c->cs = CONN_IDLE;
     c->conn_id = 0;
-    offline_begin(c);
-    observe_conn(c, "closed", code, -1);
+    cli__offline_begin(c);
+    cli__observe_conn(c, "closed", code, -1);
     hp_log(c->env, HP_LOG_INFO, "ws_closed", "code=%d", code);
     if (code == HP_CLOSE_AUTH && c->conn_token_gen != c->token_gen) {
         /* A-2 / WS-6: the connection's (old) token expired, but a new token
          * arrived meanwhile: "until a new token" is already over, so
          * reconnect at once with it instead of asking again. */
         c->backoff = 0;
-        ws_connect(c);
+        cli__ws_connect(c);
         return;
     }
     if (code == HP_CLOSE_AUTH) {
-        auth_required(c, "close_4001"); /* */
+        cli__auth_required(c, "close_4001"); /* */
         return;
     }
-    schedule_reconnect(c);
+    cli__schedule_reconnect(c);
 }
 
 /* WS-2 / WS-3: apply one event, or ignore a duplicate or unknown type. */
@@ -220,9 +221,9 @@ static void apply_event(cli_core *c, hp_msg *m)
         return; /* WS-3: unknown event types are ignored */
     if (is_lock) {
         /* Not in the log: carries the current revision, never moves ours. */
-        observe(c, json_pack("{s:s, s:s, s:s, s:I, s:O}", "kind", "event", "event_type", et,
-                             "entity_id", eid, "revision", (json_int_t)m->revision, "payload",
-                             m->payload ? m->payload : json_null()));
+        cli__observe(c, json_pack("{s:s, s:s, s:s, s:I, s:O}", "kind", "event", "event_type", et,
+                                  "entity_id", eid, "revision", (json_int_t)m->revision, "payload",
+                                  m->payload ? m->payload : json_null()));
         return;
     }
     if (m->revision <= c->applied)
@@ -239,19 +240,19 @@ static void apply_event(cli_core *c, hp_msg *m)
         /* C-4: stored verbatim. */
         cli_store_cache_put(c->st, eid, m->payload);
     }
-    set_applied(c, m->revision);
-    observe(c, json_pack("{s:s, s:s, s:s, s:I, s:O}", "kind", "event", "event_type", et,
-                         "entity_id", eid, "revision", (json_int_t)m->revision, "payload",
-                         m->payload ? m->payload : json_null()));
+    cli__set_applied(c, m->revision);
+    cli__observe(c, json_pack("{s:s, s:s, s:s, s:I, s:O}", "kind", "event", "event_type", et,
+                              "entity_id", eid, "revision", (json_int_t)m->revision, "payload",
+                              m->payload ? m->payload : json_null()));
     if (is_task)
-        cache_upkeep(c);
+        cli__cache_upkeep(c);
 }
 
 void cli_ws_message(cli_core *c, uint64_t conn_id, const char *data, size_t len)
 {
     if (conn_id != c->conn_id || (c->cs != CONN_OPEN && c->cs != CONN_READY))
         return;
-    c->last_rx = now(c); /* WS-5: any message resets the watchdog */
+    c->last_rx = cli__now(c); /* WS-5: any message resets the watchdog */
     hp_msg m;
     char err[160];
     if (hp_msg_parse(data, len, &m, err, sizeof err) != 0) {
@@ -261,27 +262,27 @@ void cli_ws_message(cli_core *c, uint64_t conn_id, const char *data, size_t len)
     switch (m.type) {
     case HP_MSG_READY:
         if (m.revision > c->applied)
-            set_applied(c, m.revision);
+            cli__set_applied(c, m.revision);
         if (m.heartbeat_ms > 0 && m.heartbeat_ms != c->hb_ms) {
             c->hb_ms = m.heartbeat_ms;
-            c->next_hb = now(c) + c->hb_ms;
+            c->next_hb = cli__now(c) + c->hb_ms;
         }
         c->cs = CONN_READY;
         c->backoff = 0; /* WS-6: READY resets the schedule */
         c->offline_since = -1;
         c->offline_long_sent = 0;
-        observe_conn(c, "ready", -1, m.revision);
+        cli__observe_conn(c, "ready", -1, m.revision);
         hp_log(c->env, HP_LOG_INFO, "ws_ready", "revision=%lld", (long long)m.revision);
-        relock_all(c); /* CF-1: re-take the locks of ids still being edited */
+        cli__relock_all(c); /* CF-1: re-take the locks of ids still being edited */
         break;
     case HP_MSG_RESYNC:
         /* WS-2: reload with GET ?since=0, then HELLO again. */
-        observe_conn(c, "resync", -1, m.revision);
+        cli__observe_conn(c, "resync", -1, m.revision);
         hp_log(c->env, HP_LOG_INFO, "resync_required", "revision=%lld applied=%lld",
                (long long)m.revision, (long long)c->applied);
         if (!c->reload_pending) {
             c->reload_pending = 1;
-            send_http(c, REQ_RELOAD, "GET", HP_API_PREFIX "?since=0", NULL, NULL, NULL);
+            cli__send_http(c, REQ_RELOAD, "GET", HP_API_PREFIX "?since=0", NULL, NULL, NULL);
         }
         break;
     case HP_MSG_EVENT:
