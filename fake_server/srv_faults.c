@@ -310,8 +310,8 @@ json_t *srv_afault_json(const srv_core *c, const srv_afault *f)
         json_object_set_new(o, "method", json_string(f->method));
     if (f->prefix)
         json_object_set_new(o, "path_prefix", json_string(f->prefix));
-    if (f->task)
-        json_object_set_new(o, "id", json_string(f->task));
+    if (f->task) /* the body's "id"; here "id" is the fault's own (DELETE /_hp/faults/ID) */
+        json_object_set_new(o, "task", json_string(f->task));
     if (f->kind == SRV_AF_FAIL || f->kind == SRV_AF_REFUSE)
         json_object_set_new(o, "status", json_integer(f->status));
     if (f->retry_after_s >= 0 && f->kind == SRV_AF_FAIL)
