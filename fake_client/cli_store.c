@@ -29,6 +29,7 @@ struct cli_store {
     uint8_t key[32];
     const hp_env *env;
     cli_store_open_info info;
+    int memory;           /* ":memory:": from and back to the pool (hp_memdb.h) */
 };
 
 /* PRAGMA application_id of a device store ("HPCL"): issue 11, --db pointed
@@ -52,8 +53,12 @@ static const char SCHEMA[] =
     " updated_at INTEGER, used_at INTEGER);";
 
 /* ":memory:" stores (the simulator opens one per client) are copies of one
- * image of the schema, built at the first open (hp_memdb.h). */
-static hp_memdb_template memdb = HP_MEMDB_TEMPLATE(SCHEMA);
+ * image of the schema, built at the first open, and go back to a pool
+ * emptied by WIPE when closed (hp_memdb.h). */
+static const char *const WIPE[] = {
+    "DELETE FROM meta;", "DELETE FROM queue;", "DELETE FROM quarantine;",
+    "DELETE FROM dead_letter;", "DELETE FROM cache;", "DELETE FROM sqlite_sequence;", NULL};
+static hp_memdb_template memdb = HP_MEMDB_TEMPLATE(SCHEMA, WIPE);
 
 static int64_t now_ms(const cli_store *st)
 {
@@ -89,9 +94,14 @@ static void done(cli_store *st, sqlite3_stmt *s)
 /* Cached statements first: sqlite3_close() refuses a handle that has some. */
 static void close_db(cli_store *st)
 {
-    hp_stmt_cache_free(st->stmts);
+    if (st->memory) {
+        hp_memdb_close(&memdb, st->db, st->stmts);
+    } else {
+        hp_stmt_cache_free(st->stmts);
+        sqlite3_close(st->db);
+    }
     st->stmts = NULL;
-    sqlite3_close(st->db);
+    st->db = NULL;
 }
 
 /* Seal a JSON value (sorted compact dump) with aad = entity id. */
@@ -303,11 +313,13 @@ cli_store *cli_store_open(const char *path, const uint8_t key[32], const hp_env 
     }
     memcpy(st->key, key, 32);
     st->env = env;
-    st->stmts = hp_stmt_cache_new();
-    int memory = !path || !strcmp(path, ":memory:");
+    int memory = st->memory = !path || !strcmp(path, ":memory:");
+    if (!memory)
+        st->stmts = hp_stmt_cache_new();
     /* A fresh ":memory:" database comes with the schema (nothing to
      * identify); a file is identified, then given the schema if new. */
-    if ((memory ? hp_memdb_open(&memdb, &st->db) : sqlite3_open(path, &st->db)) != SQLITE_OK) {
+    if ((memory ? hp_memdb_open(&memdb, &st->db, &st->stmts) : sqlite3_open(path, &st->db)) !=
+        SQLITE_OK) {
         snprintf(err, errlen, "cannot open %s: %s", path ? path : ":memory:",
                  st->db ? sqlite3_errmsg(st->db) : "?");
         close_db(st);

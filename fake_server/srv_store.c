@@ -36,6 +36,7 @@
 struct srv_store {
     sqlite3 *db;
     hp_stmt_cache *stmts; /* every query below is prepared once per store */
+    int memory;           /* ":memory:": from and back to the pool (hp_memdb.h) */
 };
 
 static const char schema_sql[] =
@@ -68,8 +69,12 @@ static const char schema_sql[] =
     "PRAGMA user_version = 2;";
 
 /* ":memory:" stores (the simulator opens one per world) are copies of one
- * image of the schema, built at the first open (hp_memdb.h). */
-static hp_memdb_template memdb = HP_MEMDB_TEMPLATE(schema_sql);
+ * image of the schema, built at the first open, and go back to a pool
+ * emptied by wipe_sql when closed (hp_memdb.h). */
+static const char *const wipe_sql[] = {
+    "DELETE FROM households;", "DELETE FROM tasks;", "DELETE FROM events;",
+    "DELETE FROM idempotency;", "DELETE FROM reminders_fired;", NULL};
+static hp_memdb_template memdb = HP_MEMDB_TEMPLATE(schema_sql, wipe_sql);
 
 /* Version 1 -> 2: records from before the binding have no fingerprint and
  * creation time 0, so they are out of every window: ignored, then trimmed. */
@@ -198,14 +203,15 @@ srv_store *srv_store_open(const char *path, char *err, size_t errlen)
     if (memory) {
         /* A fresh database already holding the current schema: nothing to
          * identify or migrate. */
-        if (hp_memdb_open(&memdb, &st->db) != SQLITE_OK) {
+        st->memory = 1;
+        if (hp_memdb_open(&memdb, &st->db, &st->stmts) != SQLITE_OK) {
             if (err && errlen)
                 snprintf(err, errlen, "store %s: cannot create the schema: %s", path,
                          st->db ? sqlite3_errmsg(st->db) : "cannot open");
-            goto fail;
+            srv_store_close(st);
+            return NULL;
         }
         sqlite3_busy_timeout(st->db, 5000);
-        st->stmts = hp_stmt_cache_new();
         return st;
     }
     if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
@@ -249,8 +255,12 @@ void srv_store_close(srv_store *st)
 {
     if (!st)
         return;
-    hp_stmt_cache_free(st->stmts); /* unfinalized statements would keep the file open */
-    sqlite3_close(st->db);
+    if (st->memory) {
+        hp_memdb_close(&memdb, st->db, st->stmts);
+    } else {
+        hp_stmt_cache_free(st->stmts); /* unfinalized statements would keep the file open */
+        sqlite3_close(st->db);
+    }
     free(st);
 }
 

@@ -13,6 +13,7 @@
 static const char SCHEMA[] = "CREATE TABLE t(k INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT);"
                              "CREATE INDEX t_v ON t(v);"
                              "PRAGMA user_version = 7;";
+static const char *const WIPE[] = {"DELETE FROM t;", "DELETE FROM sqlite_sequence;", NULL};
 
 static int64_t one_int(sqlite3 *db, const char *sql)
 {
@@ -29,13 +30,14 @@ static int64_t one_int(sqlite3 *db, const char *sql)
 static void test_fresh_and_independent(void **state)
 {
     (void)state;
-    static hp_memdb_template tpl = HP_MEMDB_TEMPLATE(SCHEMA);
+    static hp_memdb_template tpl = HP_MEMDB_TEMPLATE(SCHEMA, NULL);
     sqlite3 *a = NULL, *b = NULL;
-    assert_int_equal(hp_memdb_open(&tpl, &a), SQLITE_OK);
+    hp_stmt_cache *sa = NULL, *sb = NULL;
+    assert_int_equal(hp_memdb_open(&tpl, &a, &sa), SQLITE_OK);
     assert_non_null(tpl.image); /* built by the first open */
     assert_int_equal(sqlite3_exec(a, "INSERT INTO t(v) VALUES('x'),('y');", NULL, NULL, NULL),
                      SQLITE_OK);
-    assert_int_equal(hp_memdb_open(&tpl, &b), SQLITE_OK);
+    assert_int_equal(hp_memdb_open(&tpl, &b, &sb), SQLITE_OK);
     assert_int_equal(one_int(b, "PRAGMA user_version;"), 7);
     assert_int_equal(one_int(b, "SELECT COUNT(*) FROM t;"), 0);
     /* AUTOINCREMENT starts over: the copy is of the empty template */
@@ -46,8 +48,53 @@ static void test_fresh_and_independent(void **state)
     assert_int_equal(sqlite3_exec(b, "BEGIN; DELETE FROM t; ROLLBACK;", NULL, NULL, NULL),
                      SQLITE_OK);
     assert_int_equal(one_int(b, "SELECT COUNT(*) FROM t;"), 1);
-    assert_int_equal(sqlite3_close(a), SQLITE_OK);
-    assert_int_equal(sqlite3_close(b), SQLITE_OK);
+    hp_memdb_close(&tpl, a, sa); /* no wipe statements: closed */
+    hp_memdb_close(&tpl, b, sb);
+    assert_int_equal(tpl.npool, 0);
+}
+
+/* A closed connection comes back emptied, with its prepared statements,
+ * and behaves as a fresh copy (rows gone, AUTOINCREMENT from 1). */
+static void test_pool(void **state)
+{
+    (void)state;
+    static hp_memdb_template tpl = HP_MEMDB_TEMPLATE(SCHEMA, WIPE);
+    sqlite3 *a = NULL, *b = NULL;
+    hp_stmt_cache *sa = NULL, *sb = NULL;
+    assert_int_equal(hp_memdb_open(&tpl, &a, &sa), SQLITE_OK);
+    sqlite3_stmt *ins = hp_stmt_get(sa, a, "INSERT INTO t(v) VALUES(?1);");
+    for (int i = 0; i < 3; i++) {
+        sqlite3_bind_text(ins, 1, "x", -1, SQLITE_STATIC);
+        assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
+        sqlite3_reset(ins);
+    }
+    hp_stmt_done(sa, ins);
+    hp_memdb_close(&tpl, a, sa);
+    assert_int_equal(tpl.npool, 1);
+    assert_int_equal(hp_memdb_open(&tpl, &b, &sb), SQLITE_OK);
+    assert_ptr_equal(b, a); /* the pooled one */
+    assert_ptr_equal(sb, sa);
+    assert_int_equal(one_int(b, "SELECT COUNT(*) FROM t;"), 0);
+    assert_int_equal(one_int(b, "PRAGMA user_version;"), 7);
+    ins = hp_stmt_get(sb, b, "INSERT INTO t(v) VALUES(?1);");
+    sqlite3_bind_text(ins, 1, "y", -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
+    hp_stmt_done(sb, ins);
+    assert_int_equal(one_int(b, "SELECT k FROM t WHERE v = 'y';"), 1);
+    /* In a transaction: not pooled (closed). */
+    assert_int_equal(sqlite3_exec(b, "BEGIN;", NULL, NULL, NULL), SQLITE_OK);
+    hp_memdb_close(&tpl, b, sb);
+    assert_int_equal(tpl.npool, 0);
+    /* A statement left running: not pooled either. */
+    assert_int_equal(hp_memdb_open(&tpl, &a, &sa), SQLITE_OK);
+    sqlite3_stmt *q = hp_stmt_get(sa, a, "SELECT 1 UNION ALL SELECT 2;");
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    sqlite3_stmt *q2 = NULL;
+    assert_int_equal(sqlite3_prepare_v2(a, "SELECT 3;", -1, &q2, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q2), SQLITE_ROW); /* not reset: busy */
+    hp_memdb_close(&tpl, a, sa);
+    assert_int_equal(tpl.npool, 0);
+    sqlite3_finalize(q2); /* the handle closes once its last statement goes */
 }
 
 /* A schema that does not run: no image, and the open reports the error
@@ -55,18 +102,21 @@ static void test_fresh_and_independent(void **state)
 static void test_bad_schema(void **state)
 {
     (void)state;
-    static hp_memdb_template tpl = HP_MEMDB_TEMPLATE("CREATE TABLE (;");
+    static hp_memdb_template tpl = HP_MEMDB_TEMPLATE("CREATE TABLE (;", WIPE);
     sqlite3 *a = NULL;
-    assert_int_not_equal(hp_memdb_open(&tpl, &a), SQLITE_OK);
+    hp_stmt_cache *sa = NULL;
+    assert_int_not_equal(hp_memdb_open(&tpl, &a, &sa), SQLITE_OK);
     assert_null(tpl.image);
     assert_int_equal(tpl.failed, 1);
-    sqlite3_close(a);
+    hp_memdb_close(&tpl, a, sa); /* the wipe fails (no table t): closed */
+    assert_int_equal(tpl.npool, 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fresh_and_independent),
+        cmocka_unit_test(test_pool),
         cmocka_unit_test(test_bad_schema),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
