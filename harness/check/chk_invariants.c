@@ -219,6 +219,56 @@ static int superseded(sim_world *w, size_t i, const json_t *e)
     return 0;
 }
 
+/* "a" NUL "b" into *key (malloc'd); its length. */
+static size_t key2(const char *a, const char *b, char **key)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    *key = malloc(la + 1 + lb + 1);
+    if (!*key)
+        abort();
+    memcpy(*key, a, la + 1);
+    memcpy(*key + la + 1, b, lb + 1);
+    return la + 1 + lb;
+}
+
+/* The journal's PUT and DELETE records of one client and task, in journal
+ * order, keyed by client name, NUL, entity id (names and ids may hold any
+ * other byte).  edits_kept looks at these instead of scanning the whole
+ * journal for every edit. */
+static json_t *writes_index(sim_world *w)
+{
+    json_t *idx = json_object();
+    size_t j;
+    json_t *r;
+    json_array_foreach(w->journal, j, r)
+    {
+        char buf[128];
+        const char *pe = path_entity(jstr(r, "path"), buf, sizeof buf);
+        const char *m = jstr(r, "method");
+        if (!pe || (strcmp(m, "PUT") && strcmp(m, "DELETE")))
+            continue;
+        char *key = NULL;
+        size_t kl = key2(jstr(r, "from"), pe, &key);
+        json_t *list = json_object_getn(idx, key, kl);
+        if (!list) {
+            list = json_array();
+            json_object_setn_new(idx, key, kl, list);
+        }
+        json_array_append(list, r);
+        free(key);
+    }
+    return idx;
+}
+
+static json_t *writes_of(json_t *idx, const char *cname, const char *id)
+{
+    char *key = NULL;
+    size_t kl = key2(cname, id, &key);
+    json_t *list = json_object_getn(idx, key, kl);
+    free(key);
+    return list; /* NULL: none (json_array_foreach of NULL runs no round) */
+}
+
 /*
  * Q-1: every accepted edit is accounted for, each on its own evidence:
  * a later write of the same client and task does not stand in for an
@@ -235,6 +285,13 @@ static char *edits_kept(sim_world *w, chk_where *at)
 {
     size_t i;
     json_t *e;
+    /* Each client's status once (cli_status reads the whole store; nothing
+     * changes while the invariants run), the journal indexed once. */
+    json_t **status = calloc(w->ncl ? w->ncl : 1, sizeof *status);
+    json_t *idx = writes_index(w);
+    char *found = NULL;
+    if (!status)
+        abort();
     json_array_foreach(w->edits, i, e)
     {
         if (!json_is_true(json_object_get(e, "accepted")))
@@ -246,7 +303,10 @@ static char *edits_kept(sim_world *w, chk_where *at)
         double rel = (double)(t0 - w->s->start_ms) / 1000.0;
         int ci = scn_client_index(w->s, cname);
         sim_client *c = &w->cl[ci];
-        json_t *st = c->core ? cli_status(c->core) : NULL;
+        if (!status[ci] && c->core)
+            status[ci] = cli_status(c->core);
+        json_t *st = status[ci];
+        json_t *writes = writes_of(idx, cname, id);
         json_t *dead = json_object_get(st, "dead_letter");
         json_t *conf = json_object_get(st, "conflicts");
         json_t *queue = json_object_get(st, "queue");
@@ -276,7 +336,7 @@ static char *edits_kept(sim_world *w, chk_where *at)
             int ok = superseded(w, i, e);
             size_t j;
             json_t *r;
-            json_array_foreach(w->journal, j, r)
+            json_array_foreach(writes, j, r)
             {
                 if (is_write_of(r, cname, id, t0) && !strcmp(jstr(r, "method"), "DELETE") &&
                     jint(r, "status") >= 200 && jint(r, "status") <= 299)
@@ -295,7 +355,7 @@ static char *edits_kept(sim_world *w, chk_where *at)
             json_t *closest = NULL;
             size_t j;
             json_t *r;
-            json_array_foreach(w->journal, j, r)
+            json_array_foreach(writes, j, r)
             {
                 if (ok || !is_write_of(r, cname, id, t0) || jint(r, "status") < 200 ||
                     jint(r, "status") > 299)
@@ -331,13 +391,17 @@ static char *edits_kept(sim_world *w, chk_where *at)
             }
             json_decref(f);
         }
-        json_decref(st);
         if (why) {
             where_record(at, e);
-            return why;
+            found = why;
+            break;
         }
     }
-    return NULL;
+    for (size_t k = 0; k < w->ncl; k++)
+        json_decref(status[k]);
+    free(status);
+    json_decref(idx);
+    return found;
 }
 
 /* ---- entity_order -------------------------------------------------------- */
