@@ -11,7 +11,9 @@
  * (RFC 9112) by peeking at the socket; a bad one gets a JSON answer with a
  * reason and the connection is closed; a good one is handed to lws
  * untouched (nothing was consumed: lws 4.1.6's readbuf adoption serves a
- * body wrongly) and lws serves it as if it had accepted it.  Later requests on a keep-alive connection are lws's (the checks that
+ * body wrongly) and lws serves it as if it had accepted it; when it asks
+ * for a WebSocket upgrade, srv_lws_rx.c checks the frames that follow.
+ * Later requests on a keep-alive connection are lws's (the checks that
  * can be made in its callbacks are in srv_lws_http.c).
  *
  * The listener and each connection in its head are raw file descriptors in
@@ -198,9 +200,26 @@ static int check_head(const char *h, size_t len, const char **msg)
     return 405;
 }
 
+/* Does the head ask for a WebSocket upgrade (an Upgrade header naming
+ * websocket)?  Then srv_lws_rx.c checks the frames that follow. */
+static int wants_upgrade(const char *h, size_t len)
+{
+    const char *end = h + len, *line = memmem(h, len, "\r\n", 2);
+    for (line = line ? line + 2 : end; line < end;) {
+        const char *le = memmem(line, (size_t)(end - line), "\r\n", 2);
+        if (!le || le == line)
+            break;
+        if ((size_t)(le - line) > 8 && !strncasecmp(line, "upgrade:", 8) &&
+            memmem(line, (size_t)(le - line), "ebsocket", 8)) /* [Ww]ebsocket */
+            return 1;
+        line = le + 2;
+    }
+    return 0;
+}
+
 /* The head is good: lws takes the connection and reads it from the start
  * (nothing was consumed: only peeked). */
-static int hand_over(front *f)
+static int hand_over(front *f, size_t hlen)
 {
     struct lws_vhost *vh = lws_get_vhost_by_name(srvl.ctx, "hp-fake-server");
     int nfd = dup(f->fd); /* the raw wsi closes f->fd; the socket lives on */
@@ -209,6 +228,7 @@ static int hand_over(front *f)
             close(nfd);
         return -1;
     }
+    srvl_rx_watch(nfd, hlen, wants_upgrade(f->buf, hlen));
     lws_sock_file_fd_type u;
     u.sockfd = nfd;
     if (!lws_adopt_descriptor_vhost(vh, LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP, u, NULL, NULL))
@@ -274,7 +294,7 @@ static int on_readable(struct lws *wsi, front *f)
             refuse(wsi, f, st, msg);
             return on_readable(wsi, f); /* start draining */
         }
-        return hand_over(f);
+        return hand_over(f, hlen);
     }
     const char *eol = memmem(f->buf, f->len, "\r\n", 2);
     if (!eol && f->len > l->max_uri + 32) {

@@ -18,6 +18,9 @@
  *   srv_lws_ws.c     WebSocket connections: upgrade, reassembly, output
  *                    queues and their limits (per connection, per user, in
  *                    total), replay flow control (WS-2).
+ *   srv_lws_rx.c     RFC 6455 checks on the frame headers a peer sends
+ *                    (masking, reserved bits, fragmentation) that lws
+ *                    4.1.6 does not make: 1002 on a violation.
  */
 #ifndef SRV_LWS_INT_H
 #define SRV_LWS_INT_H
@@ -75,6 +78,7 @@ typedef struct conn {
     size_t rx_len, rx_cap;
     size_t rx_total;           /* real size so far, may exceed the buffer */
     int rx_skip;               /* oversized message reported: drop the rest */
+    int rx_fd;                 /* its socket while srv_lws_rx.c checks it, or -1 */
 } conn;
 
 struct srvl_relay;
@@ -165,6 +169,9 @@ void srvl_conn_want_write(conn *c);
  * enforce the output limits. */
 void srvl_conn_queue(conn *c, char *body, size_t len);
 void srvl_conn_close(conn *c, int code, const char *reason);
+/* The peer broke the protocol: drop c's queue, close with code at once
+ * (WARNING ws_protocol_error). */
+void srvl_conn_fail(conn *c, int code, const char *reason);
 void srvl_conn_want_pull(conn *c);
 int srvl_ws_filter(struct lws *wsi, pss *p);
 void srvl_ws_receive(struct lws *wsi, conn *c, const unsigned char *in, size_t len);
@@ -184,6 +191,13 @@ int srvl_http_begin(struct lws *wsi, pss *p, const char *uri);
 void srvl_http_body(pss *p, const char *in, size_t len);
 int srvl_http_write(struct lws *wsi, pss *p);
 void srvl_http_body_complete(struct lws *wsi, pss *p);
+
+/* srv_lws_rx.c: see its header comment.  upgrade: the request head asks
+ * for a WebSocket upgrade (other sockets are only forgotten). */
+void srvl_rx_watch(int fd, size_t head_len, int upgrade);
+void srvl_rx_bind(int fd, conn *c);
+void srvl_rx_arm(conn *c);
+void srvl_rx_forget(conn *c);
 
 /* srv_lws_front.c */
 /* Per raw descriptor of the front door (lws zeroes it). */

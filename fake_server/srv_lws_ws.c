@@ -116,6 +116,7 @@ void srvl_conn_unlink_free(conn *c)
         }
     }
     srvl.n_conns--;
+    srvl_rx_forget(c);
     drop_queue(c);
     user_unref(c->user);
     free(c->rx);
@@ -138,19 +139,39 @@ void srvl_conn_close(conn *c, int code, const char *reason)
     srvl_conn_want_write(c);
 }
 
-/* A limit was passed: drop c's queue and close it 1008 at once.  The core
- * hears of it as an ordinary close (srv_ws_closed). */
+/* Drop c's queue and close it with code at once (nothing queued goes out
+ * first).  The core hears of it as an ordinary close (srv_ws_closed). */
+static void close_now(conn *c, int code, const char *reason)
+{
+    drop_queue(c);
+    c->want_pull = 0;
+    c->close_code = code;
+    snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
+    srvl_conn_want_write(c);
+}
+
+/* A limit was passed: close 1008 (RFC 6455 policy violation: it does not
+ * read). */
 static void close_slow(conn *c, const char *limit, size_t value)
 {
     hp_log(c->sess ? &c->sess->env : srvl.env, HP_LOG_WARNING, "limit_reached",
            "limit=%s conn=%llu user=%s queued=%zu value=%zu hh=%s dev=%s", limit,
            (unsigned long long)c->id, c->user ? c->user->name : "-", c->queued, value,
            c->who.hh[0] ? c->who.hh : "-", c->who.dev[0] ? c->who.dev : "-");
-    drop_queue(c);
-    c->want_pull = 0;
-    c->close_code = 1008; /* RFC 6455 policy violation: it does not read */
-    snprintf(c->close_reason, sizeof c->close_reason, "output buffer full (%s)", limit);
-    srvl_conn_want_write(c);
+    char why[64];
+    snprintf(why, sizeof why, "output buffer full (%s)", limit);
+    close_now(c, 1008, why);
+}
+
+void srvl_conn_fail(conn *c, int code, const char *reason)
+{
+    if (c->close_code == code)
+        return;
+    hp_log(c->sess ? &c->sess->env : srvl.env, HP_LOG_WARNING, "ws_protocol_error",
+           "conn=%llu user=%s code=%d reason=\"%s\" hh=%s dev=%s", (unsigned long long)c->id,
+           c->user ? c->user->name : "-", code, reason, c->who.hh[0] ? c->who.hh : "-",
+           c->who.dev[0] ? c->who.dev : "-");
+    close_now(c, code, reason);
 }
 
 /* The open connection with the largest queue, among user u's (NULL: all). */
@@ -293,6 +314,7 @@ int srvl_ws_filter(struct lws *wsi, pss *p)
     c->id = ++srvl.next_id;
     c->wsi = wsi;
     c->sess = s;
+    srvl_rx_bind((int)lws_get_socket_fd(wsi), c);
     conn_link(c);
     char *query = srvl_copy_query(wsi);
     char *refusal = NULL;
@@ -326,6 +348,7 @@ int srvl_ws_filter(struct lws *wsi, pss *p)
 void srvl_ws_established(struct lws *wsi, conn *c)
 {
     c->established = 1;
+    srvl_rx_arm(c); /* RFC 6455 5.1, 5.2, 5.4, 5.5: from here on */
     /* The kernel's own buffer for a reader that does not read: bounded too
      * (Linux autotunes it up to tcp_wmem's maximum, 4 MiB by default,
      * per connection). */
