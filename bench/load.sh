@@ -75,7 +75,7 @@ ONLY=${HP_LOAD_ONLY:-both}
 if [ "$ONLY" != floor ]; then
   # shellcheck disable=SC2086
   run_one server "$SRV" --db "${HP_LOAD_DB:-$TMP/server.db}" --jwt-secret $SECRET --log-level warning \
-      --max-conns 50000 \
+      --max-conns 50000 --keep-alive \
       ${HP_LOAD_SERVER_ARGS:-}
 fi
 if [ "$ONLY" != server ]; then

@@ -53,6 +53,10 @@ typedef struct srv_lws_opts {
     const char *fault_proxy_text; /* --fault-proxy as given, NULL: none */
     const char *fault_proxy_host; /* its numeric address (resolved at start) */
     int fault_proxy_port;
+    int keep_alive;             /* 1: lws keeps HTTP connections open between
+                                   requests (--keep-alive); 0: every answer
+                                   closes, so every request passes the front
+                                   door's strict checks (srv_lws_front.c) */
 } srv_lws_opts;
 
 /*

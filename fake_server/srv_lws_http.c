@@ -312,6 +312,11 @@ int srvl_http_begin(struct lws *wsi, pss *p, const char *uri)
     p->host = copy_header(wsi, WSI_TOKEN_HOST);
     p->wsi = wsi;
     p->admin_vhost = srvl.admin_vh && lws_get_vhost(wsi) == srvl.admin_vh;
+    /* Without --keep-alive every answer closes: the next request comes on
+     * a new connection, through the front door, which reads each head
+     * strictly (RFC 9112); lws 4.1.6 is laxer on a later keep-alive request
+     * (docs/LIMITS.md).  The admin address is lws's own listener. */
+    p->close_after = !srvl.opts.keep_alive && !p->admin_vhost;
     if (p->path) { /* known now: even a refusal below is sent without CORS */
         const char *rest;
         char hint[SRV_SESSION_ID_MAX + 1];

@@ -109,7 +109,11 @@ static const char USAGE[] =
     "  --max-locks-per-user N       soft-locks one user holds, else 429 (default 256)\n"
     "  --max-heartbeat-locks N      lock ids read from one HEARTBEAT (default 256)\n"
     "  --http-timeout SECS          close a socket without a complete request head,\n"
-    "                               or idle on keep-alive, after SECS (default 10)\n"    "  --ws-sndbuf SIZE             kernel send buffer of a WebSocket (SO_SNDBUF,\n"
+    "                               or idle on keep-alive, after SECS (default 10)\n"
+    "  --keep-alive                 keep HTTP connections open between requests;\n"
+    "                               without it every answer closes, so each request\n"
+    "                               is read strictly by the front door (LIMITS.md)\n"
+    "  --ws-sndbuf SIZE             kernel send buffer of a WebSocket (SO_SNDBUF,\n"
     "                               default 256KiB)\n"
     "  -h, --help             this text\n"
     "  --version              print the version and exit\n"
@@ -477,7 +481,7 @@ int main(int argc, char **argv)
     const char *listen = "127.0.0.1:8080", *db = DEFAULT_DB, *secret = NULL,
                *secret_file = NULL, *scale_s = NULL, *level_s = "info", *policy_s = NULL,
                *group_s = "on";
-    int admin = 0;
+    int admin = 0, keep_alive = 0;
     const char *admin_listen = NULL, *admin_token_s = NULL, *admin_token_file = NULL;
     const char *fault_proxy = NULL;
     srv_limits lim;
@@ -507,6 +511,10 @@ int main(int argc, char **argv)
         }
         if (!strcmp(argv[i], "--admin")) {
             admin = 1;
+            continue;
+        }
+        if (!strcmp(argv[i], "--keep-alive")) {
+            keep_alive = 1;
             continue;
         }
 #define FLAG(name, var)                                                  \
@@ -677,7 +685,7 @@ int main(int argc, char **argv)
     srv_lws_opts opts = {host[0] ? host : NULL, port, admin || admin_listen != NULL, listen,
                          strcmp(group_s, "on") == 0, tlim,
                          admin_listen && ahost[0] ? ahost : NULL, aport, admin_listen, atok,
-                         fault_proxy, fault_proxy ? fp_host : NULL, fp_port};
+                         fault_proxy, fault_proxy ? fp_host : NULL, fp_port, keep_alive};
     int r = srv_lws_run(reg, &env, &opts, &g_stop);
     srv_sessions_free(reg);
     srv_store_close(st);

@@ -11,7 +11,9 @@
   on keep-alive answered 411 and closed (the next request is not swallowed);
   an unknown method, %00 in the path, a 10 KB header, a 100 KB URL, no Host,
   a folded header, TLS bytes on the plain port: each a JSON answer (lws 4.1.6
-  dropped the connection or sent an HTML 403).
+  dropped the connection or sent an HTML 403); without --keep-alive every
+  answer closes (Connection: close), so each request is read by the front
+  door; with --keep-alive the callbacks' checks hold on later requests.
 """
 
 import json
@@ -367,11 +369,14 @@ def test_strict_http():
             "POST %s/t1/lock HTTP/1.1\r\nHost: x\r\n%s\r\n{}%s" % (API, auth, get)).encode())
         assert responses(out) == [411], out[:400]
         assert b"length_required" in out and closed, out
-        # ... while with Content-Length the same keep-alive pair is served.
+        # ... while with Content-Length the POST is served and, without
+        # --keep-alive, the connection closes after it: the pipelined GET will
+        # come on a new connection, through the front door.
         out, closed = raw_exchange(srv.port, (
             "POST %s/t1/lock HTTP/1.1\r\nHost: x\r\n%sContent-Length: 0\r\n\r\n%s"
             % (API, auth, get)).encode(), timeout=3)
-        assert responses(out) == [200, 200], out[:600]
+        assert responses(out) == [200] and closed, out[:600]
+        assert re.search(rb"(?i)\r\nconnection: close\r\n", out), out[:600]
         # The front door (srv_lws_front.c): what lws 4.1.6 dropped or answered
         # with an HTML page gets a JSON reason.
         cases = [
@@ -392,7 +397,28 @@ def test_strict_http():
             body = json.loads(out.split(b"\r\n\r\n", 1)[1])
             assert body["error"] == code and body["message"], body
             assert closed, req[:60]
-        # A method the API lacks on a later keep-alive request (past the
+        assert srv.log_lines("INFO", "http_refused")
+        assert srv.stop() == 0
+
+
+def test_strict_http_keep_alive():
+    """With --keep-alive a later request on a connection is lws's: the
+    checks the adapter makes in its callbacks still hold there."""
+    with Env() as env:
+        srv = env.server(time_scale=1.0, extra_args=["--keep-alive"]).start()
+        tok = srv.token("alice", "home")
+        auth = "Authorization: Bearer %s\r\n" % tok
+        get = "GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n" % (API, auth)
+        # The same keep-alive pair is served on one connection.
+        out, closed = raw_exchange(srv.port, (
+            "POST %s/t1/lock HTTP/1.1\r\nHost: x\r\n%sContent-Length: 0\r\n\r\n%s"
+            % (API, auth, get)).encode(), timeout=3)
+        assert responses(out) == [200, 200], out[:600]
+        # POST without Content-Length on keep-alive: still 411 and closed.
+        out, closed = raw_exchange(srv.port, (
+            "POST %s/t1/lock HTTP/1.1\r\nHost: x\r\n%s\r\n{}%s" % (API, auth, get)).encode())
+        assert responses(out) == [411] and closed, out[:400]
+        # A method the API lacks on a later request (past the
         # front door): 405 with Allow from the adapter.
         k = socket.create_connection(("127.0.0.1", srv.port))
         k.settimeout(10)
@@ -416,10 +442,9 @@ def test_strict_http():
         k.close()
         assert responses(out) == [405], out[:600]
         assert re.search(rb"(?i)\r\nallow: GET, HEAD, PUT, POST, DELETE, OPTIONS\r\n", out), out
-        assert srv.log_lines("INFO", "http_refused")
         assert srv.stop() == 0
 
 
-run_tests([test_strict_http, test_connections_per_user, test_socket_without_request_is_reaped,
+run_tests([test_strict_http, test_strict_http_keep_alive, test_connections_per_user, test_socket_without_request_is_reaped,
            test_replay_over_bound_is_resync_required, test_new_device_syncs_over_100mib_log,
            test_500_slow_readers_memory_ceiling])

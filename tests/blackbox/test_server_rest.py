@@ -235,11 +235,39 @@ def test_cors_for_browsers():
         assert srv.stop() == 0
 
 
-def test_keep_alive_many_requests_one_connection():
-    """Several requests on one keep-alive connection (browsers, Node, curl
-    reuse connections; lws resets per-session data between them)."""
+def test_default_answer_closes():
+    """Without --keep-alive every answer says Connection: close and the
+    server closes: the next request comes on a new connection, read
+    strictly by the front door (docs/LIMITS.md); a request pipelined behind
+    is not served."""
     with Env() as env:
         srv = env.server(time_scale=0.1).start()
+        tok = srv.token("alice", "home")
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        get = "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n" % (API, tok)
+        s.sendall((get + get).encode())
+        buf = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        s.close()
+        assert buf.count(b"HTTP/1.1 ") == 1, buf[:600]
+        st, h, _ = parse_http_response(buf)
+        assert st == 200 and h.get("connection") == "close", (st, h)
+        # The client's next connection is served as usual.
+        st, _ = srv.http("GET", API, tok)[:2]
+        assert st == 200, st
+        assert srv.stop() == 0
+
+
+def test_keep_alive_many_requests_one_connection():
+    """Several requests on one keep-alive connection with --keep-alive
+    (browsers, Node, curl reuse connections; lws resets per-session data
+    between them)."""
+    with Env() as env:
+        srv = env.server(time_scale=0.1, extra_args=["--keep-alive"]).start()
         tok = srv.token("alice", "home")
         s = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
         buf = b""
@@ -284,4 +312,5 @@ def test_keep_alive_many_requests_one_connection():
 
 run_tests([test_put_get_delete_roundtrip, test_conflict_409_and_warning, test_idempotency,
            test_idempotency_key_bound_to_request,
-           test_bad_input, test_cors_for_browsers, test_keep_alive_many_requests_one_connection])
+           test_bad_input, test_cors_for_browsers, test_default_answer_closes,
+           test_keep_alive_many_requests_one_connection])
