@@ -202,6 +202,22 @@ static void arm_timer(void)
 
 /* ---- the protocol callback ----------------------------------------------- */
 
+/* A WebSocket the core accepted is gone: tell the core (once). */
+static void ws_closed(pss *p)
+{
+    if (!p || !p->c)
+        return;
+    conn *c = p->c;
+    p->c = NULL;
+    uint64_t id = c->id;
+    srv_session *s = c->sess;
+    srvl_conn_unlink_free(c);
+    if (s) {
+        srv_ws_closed(s->core, id);
+        srvl_pump();
+    }
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
@@ -245,18 +261,22 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_CLOSED:
         /* Also fires for refused upgrades that never reached ESTABLISHED
          * (LWS_NOTES): only connections the core accepted are reported. */
-        if (p && p->c) {
-            conn *c = p->c;
-            p->c = NULL;
-            uint64_t id = c->id;
-            srv_session *s = c->sess;
-            srvl_conn_unlink_free(c);
-            if (s) {
-                srv_ws_closed(s->core, id);
-                srvl_pump();
-            }
+        ws_closed(p);
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY: {
+        /* Sent to protocols[0] for every wsi of the vhost, the front door's
+         * raw ones included (their user data is a `front`).  The last word
+         * on a pss: lws frees it next, so nothing may still point at it
+         * (a request waiting for its group's COMMIT sits on srvl.pending;
+         * a dangling entry there looped the server once a new pss took the
+         * same address). */
+        const struct lws_protocols *pr = lws_get_protocol(wsi);
+        if (p && pr && pr->callback == callback) {
+            ws_closed(p);
+            srvl_http_free(p);
         }
         return 0;
+    }
     default:
         break;
     }

@@ -88,6 +88,7 @@ void srvl_http_free(pss *p)
     p->allow = NULL;
     p->close_after = 0;
     p->have_req = 0;
+    p->dispatched = 0;
     p->resp_ready = 0;
     p->body_len = p->body_cap = p->resp_len = 0;
 }
@@ -197,6 +198,13 @@ static const char *const METHODS[] = {"GET",    "POST",    "OPTIONS", "PUT",  "P
  */
 static void http_dispatch(struct lws *wsi, pss *p)
 {
+    /* Once per request: lws 4.1.6 may also send HTTP_BODY_COMPLETION for a
+     * POST with Content-Length: 0, which was dispatched at once; a second
+     * dispatch while the first waits for its group's COMMIT pushed p on
+     * the pending list again (a cycle: the server spun in srvl_pend_find). */
+    if (p->dispatched)
+        return;
+    p->dispatched = 1;
     const char *path = p->path ? p->path : "/";
     const char *rest = path;
     srv_session *s = srvl_route(path, &rest, p->hint, sizeof p->hint);

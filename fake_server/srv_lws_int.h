@@ -102,6 +102,7 @@ typedef struct pss {
     lws_sorted_usec_list_t hold_sul;
     /* HTTP request */
     int have_req;
+    int dispatched;            /* handed to the core (or answered) once */
     uint64_t req_id;
     char method[12];
     char *path, *query, *auth, *idem;
