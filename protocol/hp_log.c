@@ -256,21 +256,43 @@ void hp_log(const struct hp_env *env, hp_log_level level, const char *msg,
     free(ractor);
 }
 
+/* Appends n bytes of s at *o, as far as buflen - 1 allows (the snprintf
+ * truncation the format had). */
+static void append(char *buf, size_t buflen, size_t *o, const char *s, size_t n)
+{
+    size_t room = buflen - 1 - *o;
+    if (n > room)
+        n = room;
+    memcpy(buf + *o, s, n);
+    *o += n;
+}
+
 size_t hp_log_format(const hp_log_record *rec, char *buf, size_t buflen)
 {
     if (!buf || buflen == 0)
         return 0;
+    /* "TS LEVEL actor msg[ fields]": built by copies, not snprintf (every
+     * record of a simulated run is formatted; bench/README.md). */
     char ts[32];
     hp_time_format_utc(rec->time_ms, ts, sizeof ts);
     const char *fields = rec->fields ? rec->fields : "";
-    int n = snprintf(buf, buflen, "%s %s %s %s%s%s", ts, hp_log_level_name(rec->level),
-                     rec->actor ? rec->actor : "-", rec->msg ? rec->msg : "",
-                     *fields ? " " : "", fields);
-    if (n < 0) {
-        buf[0] = '\0';
-        return 0;
+    const char *level = hp_log_level_name(rec->level);
+    const char *actor = rec->actor ? rec->actor : "-";
+    const char *msg = rec->msg ? rec->msg : "";
+    size_t o = 0;
+    append(buf, buflen, &o, ts, strlen(ts));
+    append(buf, buflen, &o, " ", 1);
+    append(buf, buflen, &o, level, strlen(level));
+    append(buf, buflen, &o, " ", 1);
+    append(buf, buflen, &o, actor, strlen(actor));
+    append(buf, buflen, &o, " ", 1);
+    append(buf, buflen, &o, msg, strlen(msg));
+    if (*fields) {
+        append(buf, buflen, &o, " ", 1);
+        append(buf, buflen, &o, fields, strlen(fields));
     }
-    return (size_t)n >= buflen ? buflen - 1 : (size_t)n;
+    buf[o] = '\0';
+    return o;
 }
 
 const char *hp_log_level_name(hp_log_level level)

@@ -25,14 +25,21 @@ const char *sim_actor_of(sim_world *w, int ci)
     return ci < 0 ? "server" : w->cl[ci].spec->name;
 }
 
-json_t *sim_trace(sim_world *w, const char *actor, const char *type)
+/* sim_trace with the actor's string value given (a new reference taken
+ * over; NULL leaves "actor" out, as json_string() of bad UTF-8 did). */
+static json_t *trace_j(sim_world *w, json_t *actor, const char *type)
 {
     json_t *e = json_object();
     json_object_set_new(e, "t", json_integer(w->now - w->s->start_ms));
-    json_object_set_new(e, "actor", json_string(actor));
+    json_object_set_new(e, "actor", actor);
     json_object_set_new(e, "type", json_string(type));
     json_array_append_new(w->trace, e);
     return e;
+}
+
+json_t *sim_trace(sim_world *w, const char *actor, const char *type)
+{
+    return trace_j(w, json_string(actor), type);
 }
 
 json_t *sim_record(sim_world *w, json_t *arr)
@@ -63,15 +70,18 @@ static void sink(void *ud, const hp_log_record *rec)
     const char *actor = rec->actor ? rec->actor : "?";
     if (!strcmp(actor, "fake_server"))
         actor = "server";
-    json_t *t = sim_trace(w, actor, "log");
+    /* The actor and the line are one string value each, shared by the
+     * trace entry and the record (strings are never changed in place). */
+    json_t *jactor = json_string(actor), *jline = json_string(line);
+    json_t *t = trace_j(w, json_incref(jactor), "log");
     json_object_set_new(t, "level", json_string(hp_log_level_name(rec->level)));
-    json_object_set_new(t, "line", json_string(line));
+    json_object_set(t, "line", jline);
     json_t *r = sim_record(w, w->logs);
-    json_object_set_new(r, "actor", json_string(actor));
+    json_object_set_new(r, "actor", jactor);
     json_object_set_new(r, "level", json_integer(rec->level));
     json_object_set_new(r, "msg", json_string(rec->msg ? rec->msg : ""));
     json_object_set_new(r, "fields", json_string(rec->fields ? rec->fields : ""));
-    json_object_set_new(r, "line", json_string(line));
+    json_object_set_new(r, "line", jline);
 }
 
 static int64_t clock_fn(void *ud)
