@@ -738,16 +738,33 @@ int64_t cli_store_cache_bytes(cli_store *st)
     return n;
 }
 
+/* C-1: the entries updated at or before ?1, oldest first. */
+#define EXPIRED_SQL                                                                                \
+    "SELECT id,size,updated_at FROM cache WHERE updated_at <= ?1 ORDER BY updated_at, id"
+
 /* Collect ids (and their sizes) in the order of an ORDER BY query. */
 typedef struct idrow {
     char id[72];
     int64_t size, t;
 } idrow;
 
-static int load_rows(cli_store *st, const char *sql, idrow **rows)
+/* An id as idrow keeps it (cut to fit, as the snprintf it replaces did). */
+static void copy_id(char *dst, size_t dlen, const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n > dlen - 1)
+        n = dlen - 1;
+    memcpy(dst, id ? id : "", n);
+    dst[n] = '\0';
+}
+
+/* The rows of sql (with ?1 bound to bound when bound != INT64_MIN). */
+static int load_rows_upto(cli_store *st, const char *sql, int64_t bound, idrow **rows)
 {
     *rows = NULL;
     sqlite3_stmt *s = prep(st, sql);
+    if (s && bound != INT64_MIN)
+        sqlite3_bind_int64(s, 1, bound);
     int n = 0, cap = 0;
     while (s && sqlite3_step(s) == SQLITE_ROW) {
         if (n == cap) {
@@ -758,13 +775,18 @@ static int load_rows(cli_store *st, const char *sql, idrow **rows)
             *rows = nr;
         }
         const char *id = (const char *)sqlite3_column_text(s, 0);
-        snprintf((*rows)[n].id, sizeof(*rows)[n].id, "%s", id ? id : "");
+        copy_id((*rows)[n].id, sizeof(*rows)[n].id, id);
         (*rows)[n].size = sqlite3_column_int64(s, 1);
         (*rows)[n].t = sqlite3_column_int64(s, 2);
         n++;
     }
     done(st, s);
     return n;
+}
+
+static int load_rows(cli_store *st, const char *sql, idrow **rows)
+{
+    return load_rows_upto(st, sql, INT64_MIN, rows);
 }
 
 /*
@@ -777,7 +799,11 @@ int cli_store_cache_enforce(cli_store *st, int64_t now_ms_, int64_t window_ms, i
 {
     int removed = 0;
     idrow *rows = NULL;
-    int n = load_rows(st, "SELECT id,size,updated_at FROM cache ORDER BY updated_at, id", &rows);
+    int n = 0;
+    /* Only the rows out of the window are read (this runs after every cache
+     * write; reading them all made a large cache quadratic). */
+    if (window_ms > 0)
+        n = load_rows_upto(st, EXPIRED_SQL, now_ms_ - window_ms, &rows);
     for (int i = 0; i < n; i++) {
         if (window_ms > 0 && rows[i].t <= now_ms_ - window_ms &&
             !(pinned && pinned(ud, rows[i].id))) {
@@ -807,16 +833,21 @@ int64_t cli_store_cache_next_expiry(cli_store *st, int64_t window_ms, cli_pin_fn
 {
     if (window_ms <= 0)
         return INT64_MAX;
-    idrow *rows = NULL;
-    int n = load_rows(st, "SELECT id,size,updated_at FROM cache ORDER BY updated_at, id", &rows);
+    /* The oldest row not pinned: rows are read one by one up to it, not all
+     * (this runs after every cache write). */
+    sqlite3_stmt *s = prep(st, EXPIRED_SQL);
     int64_t r = INT64_MAX;
-    for (int i = 0; i < n; i++) {
-        if (pinned && pinned(ud, rows[i].id))
+    if (s)
+        sqlite3_bind_int64(s, 1, INT64_MAX);
+    while (s && sqlite3_step(s) == SQLITE_ROW) {
+        char id[sizeof(((idrow *)0)->id)];
+        copy_id(id, sizeof id, (const char *)sqlite3_column_text(s, 0));
+        if (pinned && pinned(ud, id))
             continue;
-        r = rows[i].t + window_ms;
+        r = sqlite3_column_int64(s, 2) + window_ms;
         break;
     }
-    free(rows);
+    done(st, s);
     return r;
 }
 
