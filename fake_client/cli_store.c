@@ -50,7 +50,9 @@ static const char SCHEMA[] =
     " op TEXT, entity_id TEXT, base_revision INTEGER, snapshot BLOB, status INTEGER, reason TEXT,"
     " at INTEGER);"
     "CREATE TABLE IF NOT EXISTS cache(id TEXT PRIMARY KEY, value BLOB, size INTEGER,"
-    " updated_at INTEGER, used_at INTEGER);";
+    " updated_at INTEGER, used_at INTEGER);"
+    /* C-1 upkeep after every cache write reads the oldest entries (EXPIRED_SQL) */
+    "CREATE INDEX IF NOT EXISTS cache_updated ON cache(updated_at, id);";
 
 /* ":memory:" stores (the simulator opens one per client) are copies of one
  * image of the schema, built at the first open, and go back to a pool
