@@ -21,6 +21,13 @@ struct srv_journal {
     size_t head, len;
     uint64_t next_seq;
     uint64_t dropped;
+    /* The last frame's bytes and what was derived from them (its type,
+     * event, revision, redacted body): a broadcast journals the same bytes
+     * once per listener, and parsing and redacting them 1,000 times was
+     * most of the server's CPU in a fan-out (bench/README.md). */
+    char *memo_raw;
+    size_t memo_len;
+    json_t *memo_meta;
 };
 
 srv_journal *srv_journal_new(void)
@@ -53,6 +60,8 @@ void srv_journal_free(srv_journal *j)
     if (!j)
         return;
     srv_journal_clear(j);
+    free(j->memo_raw);
+    json_decref(j->memo_meta);
     free(j->ring);
     free(j);
 }
@@ -176,6 +185,29 @@ void srv_journal_http(srv_journal *j, int64_t t, const char *method, const char 
     add_seq(j, e, t, seq);
 }
 
+/* The fields a frame's bytes give an entry (shared, never modified). */
+static json_t *frame_meta(const char *data, size_t len)
+{
+    json_t *meta = json_object();
+    if (!meta)
+        return NULL;
+    json_t *m = data && len <= SRV_JOURNAL_BODY_MAX ? json_loadb(data, len, 0, NULL) : NULL;
+    if (json_is_object(m)) {
+        json_t *x = json_object_get(m, "type");
+        if (json_is_string(x))
+            json_object_set(meta, "type", x);
+        if ((x = json_object_get(m, "event_type")) && json_is_string(x))
+            json_object_set(meta, "event_type", x);
+        if ((x = json_object_get(m, "entity_id")) && json_is_string(x))
+            json_object_set(meta, "entity_id", x);
+        if ((x = json_object_get(m, "revision")) && json_is_integer(x))
+            json_object_set(meta, "revision", x);
+    }
+    json_decref(m);
+    set_body(meta, "body", data, len);
+    return meta;
+}
+
 void srv_journal_frame(srv_journal *j, int64_t t, const char *dir, uint64_t conn,
                        const char *data, size_t len, const srv_jwho *who)
 {
@@ -184,20 +216,28 @@ void srv_journal_frame(srv_journal *j, int64_t t, const char *dir, uint64_t conn
     json_t *e = json_pack("{s:s, s:I}", "kind", dir, "conn", (json_int_t)conn);
     if (!e)
         return;
-    json_t *m = data && len <= SRV_JOURNAL_BODY_MAX ? json_loadb(data, len, 0, NULL) : NULL;
-    if (json_is_object(m)) {
-        json_t *x = json_object_get(m, "type");
-        if (json_is_string(x))
-            json_object_set(e, "type", x);
-        if ((x = json_object_get(m, "event_type")) && json_is_string(x))
-            json_object_set(e, "event_type", x);
-        if ((x = json_object_get(m, "entity_id")) && json_is_string(x))
-            json_object_set(e, "entity_id", x);
-        if ((x = json_object_get(m, "revision")) && json_is_integer(x))
-            json_object_set(e, "revision", x);
+    if (!(j->memo_meta && data && len == j->memo_len && !memcmp(data, j->memo_raw, len))) {
+        json_t *meta = frame_meta(data, len);
+        char *raw = data && len ? malloc(len) : NULL;
+        free(j->memo_raw);
+        json_decref(j->memo_meta);
+        j->memo_raw = NULL;
+        j->memo_len = 0;
+        j->memo_meta = NULL;
+        if (meta && raw) {
+            memcpy(raw, data, len);
+            j->memo_raw = raw;
+            j->memo_len = len;
+            j->memo_meta = meta;
+        } else {
+            free(raw);
+            json_object_update(e, meta);
+            json_decref(meta);
+            meta = NULL;
+        }
     }
-    json_decref(m);
-    set_body(e, "body", data, len);
+    if (j->memo_meta && data && len == j->memo_len)
+        json_object_update(e, j->memo_meta); /* shared values, same key order */
     set_who(e, who);
     add(j, e, t);
 }

@@ -64,6 +64,50 @@ static void test_reserved_seq_keeps_order(void **state)
     srv_journal_free(j);
 }
 
+/* A broadcast journals the same bytes once per listener: each entry has
+ * its own conn and device and the fields of its own bytes, also when the
+ * bytes change, come back, or carry a token (redacted every time). */
+static void test_same_frame_many_listeners(void **state)
+{
+    (void)state;
+    srv_journal *j = srv_journal_new();
+    const char *a = "{\"type\":\"EVENT\",\"event_type\":\"TASK_UPDATED\",\"entity_id\":\"t1\","
+                    "\"revision\":3}";
+    const char *b = "{\"type\":\"RESYNC_REQUIRED\",\"token\":\"eyJhbGciOiJIUzI1NiJ9.eyJ4Ijo"
+                    "xfQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ\"}";
+    srv_journal_frame(j, 1, "ws_out", 1, a, strlen(a), &PHONE);
+    srv_journal_frame(j, 1, "ws_out", 2, a, strlen(a), &WEB);
+    srv_journal_frame(j, 2, "ws_out", 1, b, strlen(b), &PHONE);
+    srv_journal_frame(j, 2, "ws_out", 2, b, strlen(b), &WEB);
+    srv_journal_frame(j, 3, "ws_in", 2, a, strlen(a) - 1, &WEB); /* a prefix: not JSON */
+    srv_journal_frame(j, 4, "ws_out", 3, a, strlen(a), &WEB);
+    json_t *r, *e = entries(j, 0, NULL, NULL, 100, &r);
+    assert_int_equal(json_array_size(e), 6);
+    static const int conns[] = {1, 2, 1, 2, 2, 3};
+    for (size_t i = 0; i < 6; i++) {
+        json_t *x = json_array_get(e, i);
+        assert_int_equal(json_integer_value(json_object_get(x, "conn")), conns[i]);
+        const char *body = sget(x, "body");
+        assert_non_null(body);
+        if (i < 2 || i == 5) {
+            assert_string_equal(sget(x, "event_type"), "TASK_UPDATED");
+            assert_int_equal(json_integer_value(json_object_get(x, "revision")), 3);
+            assert_string_equal(body, a);
+        } else if (i < 4) {
+            assert_string_equal(sget(x, "type"), "RESYNC_REQUIRED");
+            assert_null(json_object_get(x, "event_type"));
+            assert_null(strstr(body, "eyJ"));
+        } else {
+            assert_string_equal(sget(x, "kind"), "ws_in");
+            assert_null(json_object_get(x, "type"));
+            assert_int_equal(strlen(body), strlen(a) - 1);
+        }
+        assert_string_equal(sget(x, "device"), conns[i] == 1 ? "phone" : "web");
+    }
+    json_decref(r);
+    srv_journal_free(j);
+}
+
 /* A-4: tokens never reach the journal; bodies are bounded. */
 static void test_redacted_and_truncated(void **state)
 {
@@ -207,6 +251,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reserved_seq_keeps_order),
         cmocka_unit_test(test_redacted_and_truncated),
+        cmocka_unit_test(test_same_frame_many_listeners),
         cmocka_unit_test(test_bound_drops_oldest),
         cmocka_unit_test(test_query_filters_and_paging),
         cmocka_unit_test(test_verify),
