@@ -232,25 +232,7 @@ int sim_client_send_request(sim_world *w, int ci, const json_t *req, char *err, 
                                      : json_dumps(jb, JSON_COMPACT | JSON_ENCODE_ANY);
         p->body_len = p->body ? strlen(p->body) : 0;
     }
-    json_t *tr = sim_trace(w, c->spec->name, "http");
-    json_object_set_new(tr, "from", json_string(c->spec->name));
-    json_object_set_new(tr, "to", json_string("server"));
-    json_object_set_new(tr, "method", json_string(p->method));
-    char redacted[1024];
-    hp_log_redact(path, redacted, sizeof redacted);
-    json_object_set_new(tr, "path", json_string(redacted));
-    json_object_set_new(tr, "status", json_null());
-    json_object_set_new(tr, "idem_key", p->idem_key ? json_string(p->idem_key) : json_null());
-    json_object_set_new(tr, "request", sim_body_json(p->body, p->body_len));
-    json_object_set_new(tr, "response", json_null());
-    json_object_set_new(tr, "raw", json_true());
-    p->trace = tr;
-    sim_ev e = {0};
-    e.kind = EV_SRV_HTTP;
-    e.id = pi;
-    e.gen = w->srv_gen;
-    e.tr = json_incref(tr);
-    sim_send_link(w, ci, 1, &e, "request");
+    sim_http_out(w, ci, pi, path);
     sim_drain(w);
     return 0;
 }

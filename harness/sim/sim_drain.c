@@ -114,6 +114,36 @@ void sim_drain_server(sim_world *w)
     }
 }
 
+/* The request w->pend[pi] of client ci leaves: its trace entry (kept by
+ * the pending request, the path redacted: A-4) and the delivery on the
+ * client's link.  path is the target as the client wrote it, query
+ * included.  Used for the core's requests and a scenario's raw ones. */
+void sim_http_out(sim_world *w, int ci, uint64_t pi, const char *path)
+{
+    sim_client *c = &w->cl[ci];
+    sim_pending *p = &w->pend[pi];
+    json_t *tr = sim_trace(w, c->spec->name, "http");
+    json_object_set_new(tr, "from", json_string(c->spec->name));
+    json_object_set_new(tr, "to", json_string("server"));
+    json_object_set_new(tr, "method", json_string(p->method));
+    char redacted[1024];
+    hp_log_redact(path, redacted, sizeof redacted);
+    json_object_set_new(tr, "path", json_string(redacted));
+    json_object_set_new(tr, "status", json_null());
+    json_object_set_new(tr, "idem_key", p->idem_key ? json_string(p->idem_key) : json_null());
+    json_object_set_new(tr, "request", sim_body_json(p->body, p->body_len));
+    json_object_set_new(tr, "response", json_null());
+    if (p->raw)
+        json_object_set_new(tr, "raw", json_true());
+    p->trace = tr;
+    sim_ev e = {0};
+    e.kind = EV_SRV_HTTP;
+    e.id = pi;
+    e.gen = w->srv_gen;
+    e.tr = json_incref(tr);
+    sim_send_link(w, ci, 1, &e, "request");
+}
+
 static void drain_client(sim_world *w, int ci)
 {
     sim_client *c = &w->cl[ci];
@@ -139,25 +169,7 @@ static void drain_client(sim_world *w, int ci)
             p->body = o.body;
             p->body_len = o.body_len;
             o.body = NULL;
-            json_t *tr = sim_trace(w, c->spec->name, "http");
-            json_object_set_new(tr, "from", json_string(c->spec->name));
-            json_object_set_new(tr, "to", json_string("server"));
-            json_object_set_new(tr, "method", json_string(p->method));
-            char redacted[1024];
-            hp_log_redact(path, redacted, sizeof redacted);
-            json_object_set_new(tr, "path", json_string(redacted));
-            json_object_set_new(tr, "status", json_null());
-            json_object_set_new(tr, "idem_key", p->idem_key ? json_string(p->idem_key)
-                                                            : json_null());
-            json_object_set_new(tr, "request", sim_body_json(p->body, p->body_len));
-            json_object_set_new(tr, "response", json_null());
-            p->trace = tr;
-            sim_ev e = {0};
-            e.kind = EV_SRV_HTTP;
-            e.id = pi;
-            e.gen = w->srv_gen;
-            e.tr = json_incref(tr);
-            sim_send_link(w, ci, 1, &e, "request");
+            sim_http_out(w, ci, pi, path);
             break;
         }
         case HP_OUT_HTTP_ABORT:

@@ -68,6 +68,8 @@ int sim_link_usable(const sim_client *c);
  * down; kind is the message's kind for drop rules.  Returns 0 when
  * scheduled, -1 when lost now (e is cleared, its trace entry marked). */
 int sim_send_link(sim_world *w, int ci, int up, sim_ev *e, const char *kind);
+/* sim_drain.c: trace the pending request pi of client ci and send it. */
+void sim_http_out(sim_world *w, int ci, uint64_t pi, const char *path);
 /* Schedule e at time t, not over a link (never lost). */
 void sim_schedule_local(sim_world *w, int64_t t, sim_ev *e);
 /* Connection / pending tables: entries live in w's arrays, which may move
