@@ -16,14 +16,21 @@
 /* ---- HTTP results ------------------------------------------------------------ */
 
 /* The exchange ended without a usable answer. */
-static void req_fail(req *r, const char *why)
+/* r's exchange is over: detach it (once).  0 when nobody is to hear of it
+ * (already over, or the program is stopping). */
+static int req_end(req *r)
 {
     if (r->done)
-        return;
+        return 0;
     r->done = 1;
     clw_detach(r->wsi);
     r->wsi = NULL;
-    if (A.shutting_down)
+    return !A.shutting_down;
+}
+
+static void req_fail(req *r, const char *why)
+{
+    if (!req_end(r))
         return;
     hp_log(A.env, HP_LOG_DEBUG, "http_failed", "method=%s path=%s reason=\"%s\"", r->method,
            r->path, why ? why : "");
@@ -35,12 +42,7 @@ static void req_fail(req *r, const char *why)
 
 static void req_deliver(req *r)
 {
-    if (r->done)
-        return;
-    r->done = 1;
-    clw_detach(r->wsi);
-    r->wsi = NULL;
-    if (A.shutting_down)
+    if (!req_end(r))
         return;
     if (clw_take_drop(1, "response"))
         return; /* a drop fault: the core times out and retries */

@@ -17,13 +17,20 @@
 
 /* The upgrade never got through: status 401 for a refused token, another
  * HTTP status when lws could tell it, else 0. */
-static void conn_refused(conn *c, int status)
+/* c's socket is over: detach it.  0 when nobody is to hear of it (already
+ * over, or the program is stopping). */
+static int conn_end(conn *c)
 {
     int was_done = c->done;
     c->done = 1;
     clw_detach(c->wsi);
     c->wsi = NULL;
-    if (was_done || A.shutting_down)
+    return !(was_done || A.shutting_down);
+}
+
+static void conn_refused(conn *c, int status)
+{
+    if (!conn_end(c))
         return;
     hp_log(A.env, HP_LOG_DEBUG, "ws_refused", "conn=%llu status=%d", (unsigned long long)c->id,
            status);
@@ -33,11 +40,7 @@ static void conn_refused(conn *c, int status)
 
 static void conn_closed(conn *c)
 {
-    int was_done = c->done;
-    c->done = 1;
-    clw_detach(c->wsi);
-    c->wsi = NULL;
-    if (was_done || A.shutting_down)
+    if (!conn_end(c))
         return;
     hp_log(A.env, HP_LOG_DEBUG, "ws_closed", "conn=%llu code=%d", (unsigned long long)c->id,
            c->peer_code);
