@@ -355,6 +355,20 @@ static void h_session(srv_sessions *reg, const srv_admin_req *q, const char *res
     answer_json(o, 200, json_pack("{s:b, s:s}", reset ? "reset" : "restarted", 1, "id", s->id));
 }
 
+/* The query holds only qp[0..n-1] and the method is `method`; else the
+ * refusal is set on o and 1 returned (the handler returns). */
+static int refuse_shape(const srv_admin_req *q, const char *const *qp, size_t n,
+                        const char *method, srv_admin_resp *o)
+{
+    if (check_query(q->query, qp, n, o))
+        return 1;
+    if (strcmp(q->method, method)) {
+        method_not_allowed(o, method);
+        return 1;
+    }
+    return 0;
+}
+
 static void h_faults(srv_sessions *reg, const srv_admin_req *q, const char *rest,
                      srv_admin_resp *o)
 {
@@ -438,12 +452,8 @@ static void h_faults(srv_sessions *reg, const srv_admin_req *q, const char *rest
 static void h_journal(srv_sessions *reg, const srv_admin_req *q, srv_admin_resp *o)
 {
     static const char *const QP[] = {"session", "since", "device", "kind", "limit"};
-    if (check_query(q->query, QP, 5, o))
+    if (refuse_shape(q, QP, 5, "GET", o))
         return;
-    if (strcmp(q->method, "GET")) {
-        method_not_allowed(o, "GET");
-        return;
-    }
     srv_session *s = pick(reg, q, o);
     if (!s)
         return;
@@ -477,12 +487,8 @@ static void h_journal(srv_sessions *reg, const srv_admin_req *q, srv_admin_resp 
 static void h_verify(srv_sessions *reg, const srv_admin_req *q, srv_admin_resp *o)
 {
     static const char *const QP[] = {"session"};
-    if (check_query(q->query, QP, 1, o))
+    if (refuse_shape(q, QP, 1, "POST", o))
         return;
-    if (strcmp(q->method, "POST")) {
-        method_not_allowed(o, "POST");
-        return;
-    }
     json_t *b = load_body(q, o, 0);
     if (!b)
         return;
@@ -514,12 +520,8 @@ static void h_verify(srv_sessions *reg, const srv_admin_req *q, srv_admin_resp *
 static void h_state(srv_sessions *reg, const srv_admin_req *q, srv_admin_resp *o)
 {
     static const char *const QP[] = {"session"};
-    if (check_query(q->query, QP, 1, o))
+    if (refuse_shape(q, QP, 1, "GET", o))
         return;
-    if (strcmp(q->method, "GET")) {
-        method_not_allowed(o, "GET");
-        return;
-    }
     srv_session *s = pick(reg, q, o);
     if (s)
         answer_json(o, 200, srv_state(s->core));
