@@ -76,7 +76,7 @@ const char *const scn_log_messages[] = {
     "core_failed", "limit_reached", "http_refused", "lws_orphan_response", "lws",
     "commit_stats", "nofile_low", "nofile",
     "admin_listening", "fault_expired", "fault_cleared", "session_created", "session_deleted",
-    "session_reset", "session_restarted", "proxy_relay",
+    "session_reset", "session_restarted", "proxy_relay", "ws_protocol_error",
     /* client (names shared with the server are listed once, above) */
     "send", "retry", "sync_failed", "auth_required", "reconnect_scheduled", "queue_full",
     "offline", "online", "offline_long", "conflict_choice", "token_set", "bad_conflict_body",
