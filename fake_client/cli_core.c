@@ -374,7 +374,9 @@ hp_outbox *cli_outbox(cli_core *c)
 
 /* ---- inspection ------------------------------------------------------- */
 
-json_t *cli_status(cli_core *c)
+/* The status object, in cli_status()'s key order; the store's parts only
+ * with with_store. */
+static json_t *status(cli_core *c, int with_store)
 {
     static const char *names[] = {"idle", "connecting", "open", "ready"};
     const char *conn = c->auth_required ? "auth_required" : names[c->cs];
@@ -404,15 +406,35 @@ json_t *cli_status(cli_core *c)
         if (attempt > 0 && !c->q[0].req_id)
             next_retry = json_integer(c->q[0].next_at);
     }
-    return json_pack("{s:b, s:s, s:I, s:o, s:o, s:o, s:o, s:O, s:i, s:o, s:i, s:o, s:o}",
-                     "online", c->online, "connection", conn, "applied_revision",
-                     (json_int_t)c->applied, "queue", q, "dead_letter",
-                     cli_store_dead_list(c->st), "conflicts", conflicts, "cache",
-                     cli_store_cache_info(c->st), "locks", c->locks, "retry_attempt", attempt,
-                     "next_retry_at", next_retry, "reconnect_attempt", c->backoff,
-                     "next_reconnect_at",
-                     c->reconnect_at == NEVER ? json_null() : json_integer(c->reconnect_at),
-                     "quarantined", json_integer(cli_store_quarantine_count(c->st)));
+    json_t *s = json_object();
+    json_object_set_new(s, "online", json_boolean(c->online));
+    json_object_set_new(s, "connection", json_string(conn));
+    json_object_set_new(s, "applied_revision", json_integer(c->applied));
+    json_object_set_new(s, "queue", q);
+    if (with_store)
+        json_object_set_new(s, "dead_letter", cli_store_dead_list(c->st));
+    json_object_set_new(s, "conflicts", conflicts);
+    if (with_store)
+        json_object_set_new(s, "cache", cli_store_cache_info(c->st));
+    json_object_set(s, "locks", c->locks);
+    json_object_set_new(s, "retry_attempt", json_integer(attempt));
+    json_object_set_new(s, "next_retry_at", next_retry);
+    json_object_set_new(s, "reconnect_attempt", json_integer(c->backoff));
+    json_object_set_new(s, "next_reconnect_at",
+                        c->reconnect_at == NEVER ? json_null() : json_integer(c->reconnect_at));
+    if (with_store)
+        json_object_set_new(s, "quarantined", json_integer(cli_store_quarantine_count(c->st)));
+    return s;
+}
+
+json_t *cli_status(cli_core *c)
+{
+    return status(c, 1);
+}
+
+json_t *cli_status_light(cli_core *c)
+{
+    return status(c, 0);
 }
 
 int cli_queue_length(const cli_core *c)

@@ -105,6 +105,11 @@ hp_outbox *cli_outbox(cli_core *c);
  *  next_retry_at is epoch ms or null.  New reference. */
 json_t *cli_status(cli_core *c);
 
+/* cli_status() without what it reads from the store ("dead_letter",
+ * "cache", "quarantined"): for a check that runs after every simulated
+ * event (a scenario's wait_until) and needs none of them.  New reference. */
+json_t *cli_status_light(cli_core *c);
+
 /* The queue's length now (what cli_status()'s "queue" array counts),
  * without building the status object: the simulator samples it after
  * every step. */
