@@ -11,6 +11,7 @@
 #include "srv_journal.h"
 #include "hp_jwt.h"
 #include "hp_msg.h"
+#include "hp_util.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -84,20 +85,6 @@ static int check_query(const char *query, const char *const *allowed, size_t n,
             p++;
     }
     return 0;
-}
-
-/* Strict unsigned decimal in [0, max]; -1 when not. */
-static int64_t parse_u(const char *s, int64_t max)
-{
-    if (!s || !*s || strlen(s) > 18)
-        return -1;
-    int64_t v = 0;
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return -1;
-        v = v * 10 + (*p - '0');
-    }
-    return v <= max ? v : -1;
 }
 
 /* The session a request is about: ?session=, else the /s/{id} prefix,
@@ -379,7 +366,7 @@ static void h_faults(srv_sessions *reg, const srv_admin_req *q, const char *rest
     if (!s)
         return;
     if (*rest) { /* /_hp/faults/{id} */
-        int64_t id = parse_u(rest + 1, INT64_MAX / 2);
+        int64_t id = hp_parse_decimal(rest + 1, INT64_MAX / 2);
         if (rest[0] != '/' || id <= 0) {
             answer_err(o, 404, "not_found", "no such fault (ids are positive integers)");
             return;
@@ -459,8 +446,8 @@ static void h_journal(srv_sessions *reg, const srv_admin_req *q, srv_admin_resp 
         return;
     char *since = srv_query_get(q->query, "since"), *dev = srv_query_get(q->query, "device"),
          *kind = srv_query_get(q->query, "kind"), *limit = srv_query_get(q->query, "limit");
-    int64_t sv = since ? parse_u(since, INT64_MAX / 2) : 0;
-    int64_t lv = limit ? parse_u(limit, SRV_JOURNAL_MAX) : 1000;
+    int64_t sv = since ? hp_parse_decimal(since, INT64_MAX / 2) : 0;
+    int64_t lv = limit ? hp_parse_decimal(limit, SRV_JOURNAL_MAX) : 1000;
     static const char *const KINDS[] = {"http",     "ws",         "ws_open", "ws_in",
                                         "ws_out",   "ws_close",   "ws_refused", "log"};
     int kind_ok = !kind;

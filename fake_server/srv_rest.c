@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #include "srv_internal.h"
 #include "hp_msg.h"
+#include "hp_util.h"
 #include "hp_time.h"
 
 #include <ctype.h>
@@ -194,15 +195,8 @@ static int authenticate(rq *r, hp_claims *cl)
  * overflow: issue 11, every number from outside has a range). */
 static int parse_rev(const char *s, int64_t *out)
 {
-    if (!s || !*s || strlen(s) > 18)
-        return -1;
-    int64_t v = 0;
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return -1;
-        v = v * 10 + (*p - '0');
-    }
-    if (v > HP_REVISION_MAX)
+    int64_t v = hp_parse_decimal(s, HP_REVISION_MAX);
+    if (v < 0)
         return -1;
     *out = v;
     return 0;

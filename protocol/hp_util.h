@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * The protocol parsers' error convention: format a human message into
@@ -24,5 +25,10 @@ int hp_verrf(char *err, size_t errlen, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)))
 #endif
     ;
+
+/* A strict unsigned decimal from outside (a query value, a path segment):
+ * digits only (no sign, space or empty string), at most 18 of them, and
+ * <= max.  Returns the value, or -1 when s is not one. */
+int64_t hp_parse_decimal(const char *s, int64_t max);
 
 #endif

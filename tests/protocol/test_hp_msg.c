@@ -290,6 +290,22 @@ static void test_errf(void **st)
     assert_int_equal(err[0], 'k'); /* errlen 0: untouched */
 }
 
+/* hp_parse_decimal: both sides of every bound, and what is not a number. */
+static void test_parse_decimal(void **st)
+{
+    (void)st;
+    assert_int_equal(hp_parse_decimal("0", 10), 0);
+    assert_int_equal(hp_parse_decimal("10", 10), 10);
+    assert_int_equal(hp_parse_decimal("11", 10), -1);
+    assert_int_equal(hp_parse_decimal("007", 10), 7);
+    assert_int_equal(hp_parse_decimal("999999999999999999", INT64_MAX), 999999999999999999LL);
+    assert_int_equal(hp_parse_decimal("1000000000000000000", INT64_MAX), -1); /* 19 digits */
+    static const char *const bad[] = {"", "-1", "+1", " 1", "1 ", "1e3", "0x1", "1.0"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(hp_parse_decimal(bad[i], INT64_MAX), -1);
+    assert_int_equal(hp_parse_decimal(NULL, 10), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -303,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_error_body),
         cmocka_unit_test(test_status_codes),
         cmocka_unit_test(test_errf),
+        cmocka_unit_test(test_parse_decimal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
