@@ -407,6 +407,7 @@ class WS:
         self.sock = sock
         self.buf = leftover
         self.messages = []
+        self.pongs = 0              # PONG frames received (answers to our PINGs)
         self.close_code = None
         self.close_reason = None
         self.closed = False
@@ -592,6 +593,9 @@ class WS:
                         pass
                     continue
                 if op == OP_PONG:
+                    with self.cond:
+                        self.pongs += 1
+                        self.cond.notify_all()
                     continue
                 if op == OP_CLOSE:
                     code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005

@@ -22,7 +22,7 @@ import socket
 import struct
 import time
 
-from hpbb import OP_CLOSE, OP_CONT, OP_PING, OP_TEXT, STREAM, WS, Env, run_tests
+from hpbb import OP_CLOSE, OP_CONT, OP_PING, OP_TEXT, STREAM, WS, Env, run_tests, wait_until
 
 
 
@@ -68,7 +68,9 @@ def one_case(raw, words, what, before=None):
         w.send_raw(raw)
         expect_1002(srv, w, other, words, what)
         if what == "unmasked ping":
-            # lws did not answer the PING: only the close came back.
+            # lws did not answer the PING (a masked one is answered:
+            # test_masked_edges_are_served): only the close came back.
+            assert w.pongs == 0, w.pongs
             assert len(w.messages) == n, w.messages[n:]
 
 
@@ -170,6 +172,7 @@ def test_masked_edges_are_served():
         w.send_frame(OP_TEXT, '{"type":"HEART', fin=False)
         w.send_frame(OP_PING, b"between")
         w.send_frame(OP_CONT, 'BEAT","locks":[]}', fin=True)
+        wait_until(lambda: w.pongs == 1, timeout=10, what="the PONG to the masked PING")
         raw = WS.frame(OP_TEXT, hb())
         w.send_raw(raw[:1])
         time.sleep(0.05)
