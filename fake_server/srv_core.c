@@ -134,7 +134,13 @@ int srv_identify(srv_core *c, const char *authorization, int bare, hp_claims *ou
         while (*t == ' ')
             t++;
     }
-    return hp_jwt_verify(c->secret, t, srv_now(c), out, NULL, NULL, 0);
+    return hp_jwt_verify_memo(c->jwt_memo, c->secret, t, srv_now(c), out, NULL, NULL, 0);
+}
+
+void srv_set_jwt_memo(srv_core *c, hp_jwt_memo *memo)
+{
+    if (c)
+        c->jwt_memo = memo;
 }
 
 hp_outbox *srv_outbox(srv_core *c)

@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <jansson.h>
 #include "hp_env.h"
+#include "hp_jwt.h"
 #include "hp_outbox.h"
 #include "hp_policy.h"
 
@@ -64,6 +65,12 @@ typedef struct srv_limits {
 } srv_limits;
 
 void srv_limits_defaults(srv_limits *l);
+
+/* SIMULATOR ONLY: token checks go through memo (borrowed, must outlive the
+ * core; NULL: none, the default).  Same answers as without it (hp_jwt.h:
+ * expiry is checked against the core's clock every time); never set by the
+ * real server's adapter, because a memo lookup is a timing side channel. */
+void srv_set_jwt_memo(srv_core *c, hp_jwt_memo *memo);
 /* Replace the core's limits (copied).  Zero fields take the default. */
 void srv_set_limits(srv_core *c, const srv_limits *l);
 

@@ -233,6 +233,7 @@ struct srv_core {
     hp_env env;               /* copied struct; logger/rng/clock borrowed */
     hp_policy pol;
     char *secret;
+    hp_jwt_memo *jwt_memo;    /* simulator only (srv_set_jwt_memo); NULL */
     srv_store *st;
     hp_outbox out;
     srv_conn *conns;          /* open order (srv_conns.c keeps every index) */

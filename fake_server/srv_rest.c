@@ -173,8 +173,8 @@ static int authenticate(rq *r, hp_claims *cl)
             const char *tok = h + 7;
             while (*tok == ' ')
                 tok++;
-            if (hp_jwt_verify(r->c->secret, tok, srv_now(r->c), cl, &reason, msg, sizeof msg) ==
-                0)
+            if (hp_jwt_verify_memo(r->c->jwt_memo, r->c->secret, tok, srv_now(r->c), cl, &reason,
+                                   msg, sizeof msg) == 0)
                 return 0;
         } else {
             reason = "malformed";

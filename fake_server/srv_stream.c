@@ -113,7 +113,7 @@ int srv_ws_open(srv_core *c, uint64_t conn_id, const char *path, const char *que
     const char *reason = "missing";
     char msg[256] = "token missing";
     int ok = token && *token &&
-             hp_jwt_verify(c->secret, token, srv_now(c), &cl, &reason, msg, sizeof msg) == 0;
+             hp_jwt_verify_memo(c->jwt_memo, c->secret, token, srv_now(c), &cl, &reason, msg, sizeof msg) == 0;
     free(token);
     if (!ok) {
         if (refusal_body)

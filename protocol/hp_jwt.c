@@ -137,15 +137,13 @@ static int64_t s_to_ms(int64_t s)
     return s * 1000;
 }
 
-int hp_jwt_verify(const char *secret, const char *token, int64_t now_ms, hp_claims *out,
-                  const char **reason, char *message, size_t msglen)
+/* Everything of hp_jwt_verify() that depends on (secret, token) alone:
+ * shape, alg pin, signature, claim types.  0 with *c filled (has_nbf /
+ * has_iat: the claim was present), or -1 with the refusal. */
+static int verify_static(const char *secret, const char *token, hp_claims *out, int *has_nbf,
+                         int *has_iat, const char **reason, char *message, size_t msglen)
 {
-    if (!token || !*token)
-        return refuse(reason, "missing", message, msglen, "no token");
-    if (!secret || !*secret)
-        /* An empty key would make libjwt skip the signature check. */
-        return refuse(reason, "bad_signature", message, msglen, "no secret configured");
-
+    /* token and secret are non-empty (hp_jwt_verify_memo checked) */
     /* Shape: three base64url segments. */
     const char *d1 = strchr(token, '.');
     const char *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
@@ -225,24 +223,107 @@ int hp_jwt_verify(const char *secret, const char *token, int64_t now_ms, hp_clai
     if (r == 0) {
         c.nbf = json_integer_value(json_object_get(claims, "nbf"));
         c.iat = json_integer_value(json_object_get(claims, "iat"));
-        /* A-2 / §3: no leeway in either direction. */
-        if (now_ms >= s_to_ms(c.exp))
-            r = refuse(reason, "expired", message, msglen, "token expired");
-        else if (json_object_get(claims, "nbf") && now_ms < s_to_ms(c.nbf))
-            r = refuse(reason, "not_yet_valid", message, msglen, "token not valid yet (nbf)");
-        else if (json_object_get(claims, "iat") && s_to_ms(c.iat) > now_ms)
-            r = refuse(reason, "iat_in_future", message, msglen, "token issued in the future");
+        *has_nbf = json_object_get(claims, "nbf") != NULL;
+        *has_iat = json_object_get(claims, "iat") != NULL;
+        *out = c;
     }
     json_decref(claims);
-    if (r != 0)
-        return -1;
+    return r;
+}
+
+/* The checks against the clock, every time (A-2 / §3: no leeway in either
+ * direction). */
+static int verify_time(const hp_claims *c, int has_nbf, int has_iat, int64_t now_ms,
+                       hp_claims *out, const char **reason, char *message, size_t msglen)
+{
+    if (now_ms >= s_to_ms(c->exp))
+        return refuse(reason, "expired", message, msglen, "token expired");
+    if (has_nbf && now_ms < s_to_ms(c->nbf))
+        return refuse(reason, "not_yet_valid", message, msglen, "token not valid yet (nbf)");
+    if (has_iat && s_to_ms(c->iat) > now_ms)
+        return refuse(reason, "iat_in_future", message, msglen, "token issued in the future");
     if (out)
-        *out = c;
+        *out = *c;
     if (reason)
         *reason = NULL;
     if (message && msglen)
         message[0] = '\0';
     return 0;
+}
+
+int hp_jwt_verify(const char *secret, const char *token, int64_t now_ms, hp_claims *out,
+                  const char **reason, char *message, size_t msglen)
+{
+    return hp_jwt_verify_memo(NULL, secret, token, now_ms, out, reason, message, msglen);
+}
+
+/* A memo entry: a (secret, token) pair whose static checks passed. */
+typedef struct memo_ent {
+    char *secret, *token;
+    hp_claims c;
+    int has_nbf, has_iat;
+} memo_ent;
+
+#define MEMO_CAP 64
+
+struct hp_jwt_memo {
+    memo_ent e[MEMO_CAP];
+    int n, next;  /* entries used; the slot replaced next when full */
+};
+
+hp_jwt_memo *hp_jwt_memo_new(void)
+{
+    return calloc(1, sizeof(hp_jwt_memo));
+}
+
+void hp_jwt_memo_free(hp_jwt_memo *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < m->n; i++) {
+        free(m->e[i].secret);
+        free(m->e[i].token);
+    }
+    free(m);
+}
+
+int hp_jwt_verify_memo(hp_jwt_memo *m, const char *secret, const char *token, int64_t now_ms,
+                       hp_claims *out, const char **reason, char *message, size_t msglen)
+{
+    if (!token || !*token)
+        return refuse(reason, "missing", message, msglen, "no token");
+    if (!secret || !*secret)
+        /* An empty key would make libjwt skip the signature check. */
+        return refuse(reason, "bad_signature", message, msglen, "no secret configured");
+    if (m)
+        for (int i = 0; i < m->n; i++)
+            if (!strcmp(m->e[i].token, token) && !strcmp(m->e[i].secret, secret))
+                return verify_time(&m->e[i].c, m->e[i].has_nbf, m->e[i].has_iat, now_ms, out,
+                                   reason, message, msglen);
+    hp_claims c;
+    int has_nbf = 0, has_iat = 0;
+    if (verify_static(secret, token, &c, &has_nbf, &has_iat, reason, message, msglen) != 0)
+        return -1;
+    if (m) {
+        char *sd = strdup(secret), *td = strdup(token);
+        if (sd && td) {
+            memo_ent *e;
+            if (m->n < MEMO_CAP) {
+                e = &m->e[m->n++];
+            } else {
+                /* full: replace the oldest */
+                e = &m->e[m->next];
+                m->next = (m->next + 1) % MEMO_CAP;
+                free(e->secret);
+                free(e->token);
+            }
+            *e = (memo_ent){sd, td, c, has_nbf, has_iat};
+        } else {
+            free(sd);
+            free(td);
+        }
+    }
+    return verify_time(&c, has_nbf, has_iat, now_ms, out, reason, message, msglen);
 }
 
 /*

@@ -30,6 +30,26 @@ typedef struct hp_claims {
 int hp_jwt_verify(const char *secret, const char *token, int64_t now_ms,
                   hp_claims *out, const char **reason, char *message, size_t msglen);
 
+/*
+ * A memo of tokens whose checks that depend on the token alone (shape, alg,
+ * signature, claims) passed: hp_jwt_verify_memo() skips the HMAC and JSON
+ * for a (secret, token) pair it has seen pass, and still checks exp, nbf
+ * and iat against now_ms every time.  The results are those of
+ * hp_jwt_verify() for every input.
+ *
+ * SIMULATOR ONLY.  A real server must not use it: comparing a presented
+ * token with remembered ones is a timing side channel (strcmp stops at the
+ * first differing byte).  The simulator has no attacker and a virtual clock;
+ * there it saves a verification per request and per upgrade.  At most 64
+ * entries (the oldest is replaced); a memo serves one thread.
+ */
+typedef struct hp_jwt_memo hp_jwt_memo;
+hp_jwt_memo *hp_jwt_memo_new(void);
+void hp_jwt_memo_free(hp_jwt_memo *m);
+/* hp_jwt_verify() through memo m (NULL: no memo, exactly hp_jwt_verify). */
+int hp_jwt_verify_memo(hp_jwt_memo *m, const char *secret, const char *token, int64_t now_ms,
+                       hp_claims *out, const char **reason, char *message, size_t msglen);
+
 /* Mint an HS256 token.  dev may be NULL (no "dev" claim).  iat_s is written
  * as "iat" (0 = no "iat" claim); exp_s as "exp".  No other claim is added.
  * Returns a malloc'd string (free()) or NULL (NULL/empty secret, NULL sub/hh,

@@ -95,6 +95,7 @@ typedef struct sim_world {
     hp_rng srng;
     srv_store *sstore;
     srv_core *srv;
+    hp_jwt_memo *jwt_memo;  /* verified tokens: the simulator's server only */
     int srv_up;
     unsigned srv_gen;
     /* clients */

@@ -270,6 +270,7 @@ void sim_server_start(sim_world *w)
         sim_set_error(w, "%s", "srv_new failed on restart");
         return;
     }
+    srv_set_jwt_memo(w->srv, w->jwt_memo); /* as sim_new() */
     w->srv_up = 1;
     sim_drain(w);
 }

@@ -201,11 +201,15 @@ sim_world *sim_new(const scn_scenario *s, uint64_t seed, json_t *trace, char *er
         return NULL;
     }
     w->srv = srv_new(&w->senv, &w->policy, SIM_SECRET, w->sstore);
-    if (!w->srv) {
+    w->jwt_memo = hp_jwt_memo_new();
+    if (!w->srv || !w->jwt_memo) {
         snprintf(err, errlen, "srv_new failed");
         sim_free(w);
         return NULL;
     }
+    /* Sim only (no attacker, a virtual clock): a token verified once is
+     * not verified again; its expiry still is, every time (hp_jwt.h). */
+    srv_set_jwt_memo(w->srv, w->jwt_memo);
     w->srv_up = 1;
     w->ncl = s->nclients;
     w->cl = calloc(w->ncl ? w->ncl : 1, sizeof *w->cl);
@@ -297,6 +301,7 @@ void sim_free(sim_world *w)
         srv_free(w->srv);
     if (w->sstore)
         srv_store_close(w->sstore);
+    hp_jwt_memo_free(w->jwt_memo);
     for (size_t i = 0; i < w->nheap; i++)
         sim_ev_clear(&w->heap[i]);
     free(w->heap);

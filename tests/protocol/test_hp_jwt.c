@@ -440,6 +440,71 @@ static void test_peek_sub(void **st)
     }
 }
 
+/* The simulator's memo (hp_jwt_verify_memo): the same answer as
+ * hp_jwt_verify() for every token and clock, on the first call (which
+ * fills it) and on later ones (which hit it); a remembered token still
+ * expires, still waits for nbf and iat; a token with another secret is
+ * not taken from the memo; past 64 entries the oldest go. */
+static void same_answer(hp_jwt_memo *m, const char *secret, const char *tok, int64_t now_ms)
+{
+    hp_claims a, b;
+    memset(&a, 0x55, sizeof a);
+    memset(&b, 0x55, sizeof b);
+    const char *ra = "unset", *rb = "unset";
+    char ma[128] = "unset", mb[128] = "unset";
+    int rca = hp_jwt_verify(secret, tok, now_ms, &a, &ra, ma, sizeof ma);
+    int rcb = hp_jwt_verify_memo(m, secret, tok, now_ms, &b, &rb, mb, sizeof mb);
+    assert_int_equal(rca, rcb);
+    assert_true(ra == rb || (ra && rb && !strcmp(ra, rb)));
+    assert_string_equal(ma, mb);
+    assert_memory_equal(&a, &b, sizeof a);
+}
+
+static void test_memo_same_answers(void **st)
+{
+    (void)st;
+    hp_jwt_memo *m = hp_jwt_memo_new();
+    assert_non_null(m);
+    char grants[256];
+    snprintf(grants, sizeof grants, "{\"sub\":\"a\",\"hh\":\"h\",\"exp\":%lld,\"nbf\":%lld}",
+             NOW_S + 600, NOW_S + 60);
+    char *toks[] = {
+        hp_jwt_mint(SECRET, "alice", "house-1", "phone", NOW_S - 10, NOW_S + 3600),
+        hp_jwt_mint(SECRET, "bob", "h2", NULL, 0, NOW_S),
+        hp_jwt_mint(SECRET, "carol", "h1", NULL, NOW_S + 1, NOW_S + 600),
+        mint_raw(JWT_ALG_HS256, SECRET, grants),
+        hp_jwt_mint("another-secret", "mallory", "h1", NULL, 0, NOW_S + 600),
+        mint_raw(JWT_ALG_HS512, SECRET, "{\"sub\":\"a\",\"hh\":\"h\",\"exp\":9999999999}"),
+        strdup("not.a.token"),
+    };
+    int64_t times[] = {NOW_MS - 1, NOW_MS, NOW_MS + 999, (NOW_S + 60) * 1000,
+                       (NOW_S + 600) * 1000, (NOW_S + 3600) * 1000};
+    for (int round = 0; round < 2; round++)
+        for (size_t i = 0; i < sizeof toks / sizeof *toks; i++)
+            for (size_t k = 0; k < sizeof times / sizeof *times; k++) {
+                same_answer(m, SECRET, toks[i], times[k]);
+                same_answer(m, "another-secret", toks[i], times[k]);
+            }
+    same_answer(m, SECRET, NULL, NOW_MS);
+    same_answer(m, SECRET, "", NOW_MS);
+    same_answer(m, "", toks[0], NOW_MS);
+    /* more tokens than entries: the oldest are replaced, answers unchanged */
+    for (int i = 0; i < 70; i++) {
+        char sub[16];
+        snprintf(sub, sizeof sub, "u%d", i);
+        char *t = hp_jwt_mint(SECRET, sub, "h", NULL, 0, NOW_S + 10 + i);
+        same_answer(m, SECRET, t, NOW_MS);
+        same_answer(m, SECRET, t, (NOW_S + 10 + i) * 1000);
+        free(t);
+    }
+    for (size_t i = 0; i < sizeof toks / sizeof *toks; i++) {
+        same_answer(m, SECRET, toks[i], NOW_MS);
+        free(toks[i]);
+    }
+    hp_jwt_memo_free(m);
+    hp_jwt_memo_free(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -454,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_missing_claims),
         cmocka_unit_test(test_peek_sub),
+        cmocka_unit_test(test_memo_same_answers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
