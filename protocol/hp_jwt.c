@@ -267,8 +267,8 @@ typedef struct memo_ent {
 #define MEMO_CAP 64
 
 struct hp_jwt_memo {
-    memo_ent e[MEMO_CAP];
-    int n, next;  /* entries used; the slot replaced next when full */
+    memo_ent *e;  /* grown on demand up to MEMO_CAP (a world uses a few) */
+    int n, cap, next;  /* entries used, allocated; the slot replaced next when full */
 };
 
 hp_jwt_memo *hp_jwt_memo_new(void)
@@ -284,7 +284,31 @@ void hp_jwt_memo_free(hp_jwt_memo *m)
         free(m->e[i].secret);
         free(m->e[i].token);
     }
+    free(m->e);
     free(m);
+}
+
+/* The entry to fill next (its old strings freed), or NULL when out of
+ * memory: a new one while fewer than MEMO_CAP, else the oldest. */
+static memo_ent *memo_slot(hp_jwt_memo *m)
+{
+    if (m->n == m->cap && m->cap < MEMO_CAP) {
+        int cap = m->cap ? m->cap * 4 : 4;
+        if (cap > MEMO_CAP)
+            cap = MEMO_CAP;
+        memo_ent *ne = realloc(m->e, (size_t)cap * sizeof *ne);
+        if (!ne)
+            return NULL;
+        m->e = ne;
+        m->cap = cap;
+    }
+    if (m->n < m->cap)
+        return &m->e[m->n++];
+    memo_ent *e = &m->e[m->next];
+    m->next = (m->next + 1) % MEMO_CAP;
+    free(e->secret);
+    free(e->token);
+    return e;
 }
 
 int hp_jwt_verify_memo(hp_jwt_memo *m, const char *secret, const char *token, int64_t now_ms,
@@ -304,23 +328,19 @@ int hp_jwt_verify_memo(hp_jwt_memo *m, const char *secret, const char *token, in
     int has_nbf = 0, has_iat = 0;
     if (verify_static(secret, token, &c, &has_nbf, &has_iat, reason, message, msglen) != 0)
         return -1;
-    if (m) {
-        char *sd = strdup(secret), *td = strdup(token);
-        if (sd && td) {
-            memo_ent *e;
-            if (m->n < MEMO_CAP) {
-                e = &m->e[m->n++];
-            } else {
-                /* full: replace the oldest */
-                e = &m->e[m->next];
-                m->next = (m->next + 1) % MEMO_CAP;
-                free(e->secret);
-                free(e->token);
-            }
-            *e = (memo_ent){sd, td, c, has_nbf, has_iat};
+    memo_ent *e = m ? memo_slot(m) : NULL;
+    if (e) {
+        e->secret = strdup(secret);
+        e->token = strdup(token);
+        if (e->secret && e->token) {
+            e->c = c;
+            e->has_nbf = has_nbf;
+            e->has_iat = has_iat;
         } else {
-            free(sd);
-            free(td);
+            /* out of memory: not remembered */
+            free(e->secret);
+            free(e->token);
+            *e = m->e[--m->n];
         }
     }
     return verify_time(&c, has_nbf, has_iat, now_ms, out, reason, message, msglen);
