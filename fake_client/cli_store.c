@@ -30,6 +30,10 @@ struct cli_store {
     const hp_env *env;
     cli_store_open_info info;
     int memory;           /* ":memory:": from and back to the pool (hp_memdb.h) */
+    int64_t cache_bytes;  /* SUM(size) of the cache as last read, -1 when a
+                             cache write since may have changed it: C-1 reads
+                             it after every cache write, the simulator after
+                             every step, mostly with no write in between */
 };
 
 /* PRAGMA application_id of a device store ("HPCL"): issue 11, --db pointed
@@ -309,6 +313,8 @@ cli_store *cli_store_open(const char *path, const uint8_t key[32], const hp_env 
                           cli_store_open_info *info, char *err, size_t errlen)
 {
     cli_store *st = calloc(1, sizeof *st);
+    if (st)
+        st->cache_bytes = -1;
     if (!st) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -679,6 +685,7 @@ int cli_store_cache_put(cli_store *st, const char *id, const json_t *task)
     sqlite3_bind_int64(s, 5, t);
     int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
     done(st, s);
+    st->cache_bytes = -1;
     return rc;
 }
 
@@ -722,21 +729,28 @@ int cli_store_cache_remove(cli_store *st, const char *id)
     sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
     done(st, s);
+    st->cache_bytes = -1;
     return rc;
 }
 
 int cli_store_cache_clear(cli_store *st)
 {
+    st->cache_bytes = -1;
     return exec(st, "DELETE FROM cache");
 }
 
 int64_t cli_store_cache_bytes(cli_store *st)
 {
+    if (st->cache_bytes >= 0)
+        return st->cache_bytes; /* no cache write since the last SUM */
     sqlite3_stmt *s = prep(st, "SELECT COALESCE(SUM(size),0) FROM cache");
     int64_t n = 0;
-    if (s && sqlite3_step(s) == SQLITE_ROW)
+    int ok = s && sqlite3_step(s) == SQLITE_ROW;
+    if (ok)
         n = sqlite3_column_int64(s, 0);
     done(st, s);
+    if (ok)
+        st->cache_bytes = n;
     return n;
 }
 
