@@ -70,8 +70,13 @@ static int fingerprint(const srv_http_req *q, const char *method, const char *pa
     EVP_MD_CTX_free(ctx);
     if (!ok)
         return -1;
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    /* lower-case hex, as "%02x" per byte wrote it (once per request) */
+    static const char hex[] = "0123456789abcdef";
+    for (unsigned i = 0; i < 32; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[64] = '\0';
     return 0;
 }
 

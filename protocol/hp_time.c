@@ -141,6 +141,25 @@ void hp_time_format_utc(int64_t epoch_ms, char *buf, size_t buflen)
     int64_t y;
     int m, d;
     civil_from_days(days, &y, &m, &d);
+    if (y >= 0 && y <= 9999 && buflen >= 25) {
+        /* What the snprintf below writes for a four-digit year, digit by
+         * digit: every log record carries one (hp_log). */
+        int v[7] = {(int)y, m, d, (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60),
+                    (int)ms};
+        static const char pat[] = "YYYY-MM-DDThh:mm:ss.fffZ";
+        static const signed char field[] = {0, 0, 0, 0, -1, 1, 1, -1, 2, 2, -1, 3, 3,
+                                            -1, 4, 4, -1, 5, 5, -1, 6, 6, 6, -1};
+        for (int i = 23; i >= 0; i--) {
+            if (field[i] < 0) {
+                buf[i] = pat[i];
+            } else {
+                buf[i] = (char)('0' + v[field[i]] % 10);
+                v[field[i]] /= 10;
+            }
+        }
+        buf[24] = '\0';
+        return;
+    }
     snprintf(buf, buflen, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
              (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), (int)ms);
 }

@@ -41,6 +41,16 @@ void sim_frame_kind(const char *data, size_t len, char *kind, size_t klen, char 
  * building the tree (a frame can carry a task of a megabyte).  -1 when the
  * frame is not a plain object or a wanted value has an escape: the caller
  * then parses it. */
+/* dst = the first n bytes of src, cut to dlen - 1 as snprintf("%.*s")
+ * would cut them (called for three keys of every frame). */
+static void copy_cut(char *dst, size_t dlen, const char *src, size_t n)
+{
+    if (n > dlen - 1)
+        n = dlen - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 static const char *skip_ws(const char *p, const char *end)
 {
     while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
@@ -112,7 +122,7 @@ int sim_frame_scan(const char *data, size_t len, char *kind, size_t klen, char *
             if (dst) {
                 if (esc)
                     return -1;
-                snprintf(dst, dl, "%.*s", (int)vl, v0);
+                copy_cut(dst, dl, v0, vl);
             }
             p = v1;
         } else {
@@ -150,11 +160,12 @@ int sim_frame_scan(const char *data, size_t len, char *kind, size_t klen, char *
         return -1;
     }
 done:
-    snprintf(kind, klen, "?");
     if (have_type)
-        snprintf(kind, klen, "%s", type);
+        copy_cut(kind, klen, type, strlen(type));
     else if (have_etype)
-        snprintf(kind, klen, "%s", etype);
+        copy_cut(kind, klen, etype, strlen(etype));
+    else
+        copy_cut(kind, klen, "?", 1);
     return 0;
 }
 

@@ -3,7 +3,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "hp_time.h"
@@ -145,6 +147,34 @@ static void test_format_utc(void **st)
         assert_int_equal(hp_time_parse(buf, &back), 0);
         assert_int_equal(back, t);
     }
+    /* The digit-by-digit path (years 0 to 9999) writes what snprintf of
+     * gmtime_r's fields writes; outside it, and into a buffer under 25
+     * bytes, snprintf itself. */
+    for (int64_t t = -62167219200000LL; t < 253402300800000LL; t += 86399999LL * 3697 + 7) {
+        time_t secs = (time_t)(t >= 0 ? t / 1000 : (t - 999) / 1000);
+        int ms = (int)(t - (int64_t)secs * 1000);
+        struct tm tm;
+        assert_non_null(gmtime_r(&secs, &tm));
+        char want[64];
+        snprintf(want, sizeof want, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                 (long long)tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                 tm.tm_sec, ms);
+        hp_time_format_utc(t, buf, sizeof buf);
+        assert_string_equal(buf, want);
+    }
+    hp_time_format_utc(-62167219200000LL, buf, sizeof buf);
+    assert_string_equal(buf, "0000-01-01T00:00:00.000Z");
+    hp_time_format_utc(253402300799999LL, buf, sizeof buf);
+    assert_string_equal(buf, "9999-12-31T23:59:59.999Z");
+    hp_time_format_utc(253402300800000LL, buf, sizeof buf);
+    assert_string_equal(buf, "10000-01-01T00:00:00.000Z");
+    hp_time_format_utc(-62167219200001LL, buf, sizeof buf);
+    assert_string_equal(buf, "-001-12-31T23:59:59.999Z");
+    char b25[25], b24[24];
+    hp_time_format_utc(1795600800123LL, b25, sizeof b25);
+    assert_string_equal(b25, "2026-11-25T10:00:00.123Z");
+    hp_time_format_utc(1795600800123LL, b24, sizeof b24);
+    assert_string_equal(b24, "2026-11-25T10:00:00.123");
     /* Truncation stays NUL-terminated. */
     char small[8];
     hp_time_format_utc(0, small, sizeof small);
