@@ -114,6 +114,7 @@ typedef struct sim_world {
     uint64_t messages;
     int same_instant;           /* loop guard */
     char *error;                /* runtime error (malloc'd) */
+    json_t *strs[128];          /* sim_str(): one string value per text */
 } sim_world;
 
 sim_world *sim_new(const scn_scenario *s, uint64_t seed, json_t *trace, char *err, size_t errlen);

@@ -60,8 +60,8 @@ void sim_drain_server(sim_world *w)
             if (!o.body || sim_frame_scan(o.body, o.body_len, kind, sizeof kind, entity, sizeof entity))
                 sim_frame_kind(o.body, o.body_len, kind, sizeof kind, entity, sizeof entity);
             json_t *tr = sim_trace(w, "server", "ws");
-            json_object_set_new(tr, "from", json_string("server"));
-            json_object_set_new(tr, "to", json_string(sim_actor_of(w, k->ci)));
+            json_object_set_new(tr, "from", sim_str(w, "server"));
+            json_object_set_new(tr, "to", sim_str(w, sim_actor_of(w, k->ci)));
             json_object_set_new(tr, "data", json_string(o.body ? o.body : ""));
             sim_ev e = {0};
             e.kind = EV_CLI_WS_MSG;
@@ -80,8 +80,8 @@ void sim_drain_server(sim_world *w)
                 break;
             sim_conn *k = &w->conns[o.id];
             json_t *tr = sim_trace(w, "server", "ws");
-            json_object_set_new(tr, "from", json_string("server"));
-            json_object_set_new(tr, "to", json_string(sim_actor_of(w, k->ci)));
+            json_object_set_new(tr, "from", sim_str(w, "server"));
+            json_object_set_new(tr, "to", sim_str(w, sim_actor_of(w, k->ci)));
             json_object_set_new(tr, "close", json_integer(o.code));
             /* The server's side ends now (the close handshake is not
              * modelled); the client hears the code one hop later. */
@@ -123,9 +123,9 @@ void sim_http_out(sim_world *w, int ci, uint64_t pi, const char *path)
     sim_client *c = &w->cl[ci];
     sim_pending *p = &w->pend[pi];
     json_t *tr = sim_trace(w, c->spec->name, "http");
-    json_object_set_new(tr, "from", json_string(c->spec->name));
-    json_object_set_new(tr, "to", json_string("server"));
-    json_object_set_new(tr, "method", json_string(p->method));
+    json_object_set_new(tr, "from", sim_str(w, c->spec->name));
+    json_object_set_new(tr, "to", sim_str(w, "server"));
+    json_object_set_new(tr, "method", sim_str(w, p->method));
     char redacted[1024];
     hp_log_redact(path, redacted, sizeof redacted);
     json_object_set_new(tr, "path", json_string(redacted));
@@ -186,8 +186,8 @@ static void drain_client(sim_world *w, int ci)
             uint64_t ki = sim_conn_index(w, k);
             sim_conn_record(w, ci, "attempt", 0, NULL);
             json_t *tr = sim_trace(w, c->spec->name, "ws");
-            json_object_set_new(tr, "from", json_string(c->spec->name));
-            json_object_set_new(tr, "to", json_string("server"));
+            json_object_set_new(tr, "from", sim_str(w, c->spec->name));
+            json_object_set_new(tr, "to", sim_str(w, "server"));
             char redacted[1024];
             hp_log_redact(o.path ? o.path : "", redacted, sizeof redacted);
             json_object_set_new(tr, "connect", json_string(redacted));
@@ -219,8 +219,8 @@ static void drain_client(sim_world *w, int ci)
             if (!o.body || sim_frame_scan(o.body, o.body_len, kind, sizeof kind, entity, sizeof entity))
                 sim_frame_kind(o.body, o.body_len, kind, sizeof kind, entity, sizeof entity);
             json_t *tr = sim_trace(w, c->spec->name, "ws");
-            json_object_set_new(tr, "from", json_string(c->spec->name));
-            json_object_set_new(tr, "to", json_string("server"));
+            json_object_set_new(tr, "from", sim_str(w, c->spec->name));
+            json_object_set_new(tr, "to", sim_str(w, "server"));
             json_object_set_new(tr, "data", json_string(o.body ? o.body : ""));
             if (!k || k->cli_state != 1) {
                 json_object_set_new(tr, "lost", json_string("not connected"));
@@ -242,8 +242,8 @@ static void drain_client(sim_world *w, int ci)
         case HP_OUT_WS_CLOSE: {
             sim_conn *k = sim_conn_by_cli(w, ci, o.id);
             json_t *tr = sim_trace(w, c->spec->name, "ws");
-            json_object_set_new(tr, "from", json_string(c->spec->name));
-            json_object_set_new(tr, "to", json_string("server"));
+            json_object_set_new(tr, "from", sim_str(w, c->spec->name));
+            json_object_set_new(tr, "to", sim_str(w, "server"));
             json_object_set_new(tr, "close", json_integer(o.code));
             if (!k || k->cli_state == 2)
                 break;

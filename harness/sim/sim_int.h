@@ -96,6 +96,12 @@ int sim_frame_scan(const char *data, size_t len, char *kind, size_t klen, char *
 /* ---- sim_world.c ------------------------------------------------------ */
 
 const char *sim_actor_of(sim_world *w, int ci);
+/* json_string(s) for the texts that repeat in every record (actor names,
+ * record types, frame kinds, log levels and messages): one value per world
+ * and text, shared by reference (the harness never changes a string value
+ * in place), so a record costs no allocation for them.  A new reference;
+ * NULL when s is not UTF-8, as json_string(). */
+json_t *sim_str(sim_world *w, const char *s);
 /* Opens client c's store (its file or ":memory:", its key or the other
  * one) into c->store; 0, or -1 with err. */
 int sim_open_store(sim_world *w, sim_client *c, char *err, size_t errlen);

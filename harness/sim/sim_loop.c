@@ -68,8 +68,8 @@ void sim_deliver(sim_world *w, sim_ev *e)
             return;
         }
         json_t *j = sim_record(w, w->journal);
-        json_object_set_new(j, "from", json_string(sim_actor_of(w, p->ci)));
-        json_object_set_new(j, "method", json_string(p->method));
+        json_object_set_new(j, "from", sim_str(w, sim_actor_of(w, p->ci)));
+        json_object_set_new(j, "method", sim_str(w, p->method));
         json_object_set_new(j, "path", json_string(p->path));
         json_object_set_new(j, "query", p->query ? json_string(p->query) : json_null());
         json_object_set_new(j, "idem_key", p->idem_key ? json_string(p->idem_key) : json_null());
@@ -164,8 +164,8 @@ void sim_deliver(sim_world *w, sim_ev *e)
                                                      ? "server" : "network");
         if (e->kind == EV_CLI_CONNECT_TIMEOUT) {
             json_t *tr = sim_trace(w, "harness", "ws");
-            json_object_set_new(tr, "from", json_string("server"));
-            json_object_set_new(tr, "to", json_string(c->spec->name));
+            json_object_set_new(tr, "from", sim_str(w, "server"));
+            json_object_set_new(tr, "to", sim_str(w, c->spec->name));
             json_object_set_new(tr, "refused", json_integer(0));
         }
         cli_ws_refused(c->core, k->cli_id, e->status);

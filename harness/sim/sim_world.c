@@ -25,6 +25,28 @@ const char *sim_actor_of(sim_world *w, int ci)
     return ci < 0 ? "server" : w->cl[ci].spec->name;
 }
 
+json_t *sim_str(sim_world *w, const char *s)
+{
+    enum { N = sizeof w->strs / sizeof *w->strs };
+    size_t h = 2166136261u, n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p && n < 64; p++, n++)
+        h = (h ^ *p) * 16777619u;
+    if (n >= 64)
+        return json_string(s); /* long: not one of the repeating texts */
+    for (size_t i = 0; i < N; i++) {
+        json_t **slot = &w->strs[(h + i) % N];
+        if (!*slot) {
+            if (i > N / 2)
+                break; /* crowded: fall back rather than probe on */
+            *slot = json_string(s);
+            return json_incref(*slot);
+        }
+        if (!strcmp(json_string_value(*slot), s))
+            return json_incref(*slot);
+    }
+    return json_string(s);
+}
+
 /* sim_trace with the actor's string value given (a new reference taken
  * over; NULL leaves "actor" out, as json_string() of bad UTF-8 did). */
 static json_t *trace_j(sim_world *w, json_t *actor, const char *type)
@@ -32,14 +54,14 @@ static json_t *trace_j(sim_world *w, json_t *actor, const char *type)
     json_t *e = json_object();
     json_object_set_new(e, "t", json_integer(w->now - w->s->start_ms));
     json_object_set_new(e, "actor", actor);
-    json_object_set_new(e, "type", json_string(type));
+    json_object_set_new(e, "type", sim_str(w, type));
     json_array_append_new(w->trace, e);
     return e;
 }
 
 json_t *sim_trace(sim_world *w, const char *actor, const char *type)
 {
-    return trace_j(w, json_string(actor), type);
+    return trace_j(w, sim_str(w, actor), type);
 }
 
 json_t *sim_record(sim_world *w, json_t *arr)
@@ -72,14 +94,14 @@ static void sink(void *ud, const hp_log_record *rec)
         actor = "server";
     /* The actor and the line are one string value each, shared by the
      * trace entry and the record (strings are never changed in place). */
-    json_t *jactor = json_string(actor), *jline = json_string(line);
+    json_t *jactor = sim_str(w, actor), *jline = json_string(line);
     json_t *t = trace_j(w, json_incref(jactor), "log");
-    json_object_set_new(t, "level", json_string(hp_log_level_name(rec->level)));
+    json_object_set_new(t, "level", sim_str(w, hp_log_level_name(rec->level)));
     json_object_set(t, "line", jline);
     json_t *r = sim_record(w, w->logs);
     json_object_set_new(r, "actor", jactor);
     json_object_set_new(r, "level", json_integer(rec->level));
-    json_object_set_new(r, "msg", json_string(rec->msg ? rec->msg : ""));
+    json_object_set_new(r, "msg", sim_str(w, rec->msg ? rec->msg : ""));
     json_object_set_new(r, "fields", json_string(rec->fields ? rec->fields : ""));
     json_object_set_new(r, "line", jline);
 }
@@ -92,13 +114,13 @@ static int64_t clock_fn(void *ud)
 void sim_conn_record(sim_world *w, int ci, const char *kind, int code, const char *by)
 {
     json_t *r = sim_record(w, w->cl[ci].conn);
-    json_object_set_new(r, "kind", json_string(kind));
+    json_object_set_new(r, "kind", sim_str(w, kind));
     if (by) {
         json_object_set_new(r, "code", json_integer(code));
-        json_object_set_new(r, "by", json_string(by));
+        json_object_set_new(r, "by", sim_str(w, by));
         json_t *c = sim_record(w, w->cl[ci].closes);
         json_object_set_new(c, "code", json_integer(code));
-        json_object_set_new(c, "by", json_string(by));
+        json_object_set_new(c, "by", sim_str(w, by));
     }
 }
 
@@ -106,10 +128,10 @@ void sim_frame_record(sim_world *w, int ci, int from_server, const char *kind,
                          const char *entity, json_t *tr)
 {
     json_t *r = sim_record(w, w->cl[ci].frames);
-    json_object_set_new(r, "from", json_string(from_server ? "server" : "client"));
-    json_object_set_new(r, "type", json_string(kind));
+    json_object_set_new(r, "from", sim_str(w, from_server ? "server" : "client"));
+    json_object_set_new(r, "type", sim_str(w, kind));
     if (entity && *entity)
-        json_object_set_new(r, "entity_id", json_string(entity));
+        json_object_set_new(r, "entity_id", sim_str(w, entity));
     json_object_set_new(r, "lost", json_boolean(json_object_get(tr, "lost") != NULL));
     /* The message's revision (HELLO, READY, events): what a wire record can
      * show too (the fault proxy's journal), so `frames` can name it. */
@@ -271,6 +293,8 @@ void sim_free(sim_world *w)
 {
     if (!w)
         return;
+    for (size_t i = 0; i < sizeof w->strs / sizeof *w->strs; i++)
+        json_decref(w->strs[i]);
     for (size_t i = 0; i < w->ncl; i++) {
         sim_client *c = &w->cl[i];
         if (c->core)
