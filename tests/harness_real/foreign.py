@@ -27,6 +27,9 @@ import tempfile
 import time
 
 hx, build, here = sys.argv[1], sys.argv[2], sys.argv[3]
+# CTest runs at 0.03; tests/harness_real/margin.sh runs the profile at half
+# that to show the real-mode margins hold (HP_REAL_TIME_SCALE).
+scale = os.environ.get("HP_REAL_TIME_SCALE", "0.03")
 profile = sys.argv[5] if len(sys.argv) > 5 and sys.argv[4] == "--server-profile" else None
 server_bin = os.path.join(build, "fake_server", "hp-fake-server")
 fails = []
@@ -58,7 +61,7 @@ with tempfile.TemporaryDirectory() as d:
     port = free_port()
     srv = subprocess.Popen([server_bin, "--listen", "127.0.0.1:%d" % port, "--db",
                             os.path.join(d, "s.db"), "--jwt-secret-file", secret,
-                            "--time-scale", "0.03"],
+                            "--time-scale", scale],
                            stdout=subprocess.DEVNULL, stderr=open(os.path.join(d, "srv.log"), "w"))
     try:
         for _ in range(300):
@@ -69,7 +72,7 @@ with tempfile.TemporaryDirectory() as d:
                 time.sleep(0.05)
         url = "http://127.0.0.1:%d" % port
         common = ["--mode", "real", "--bin-dir", build, "--no-reports", "--server", url,
-                  "--jwt-secret-file", secret, "--time-scale", "0.03"]
+                  "--jwt-secret-file", secret, "--time-scale", scale]
         if profile:
             # The server profile against a server the harness sees as foreign:
             # the default --require-rules is every server rule.
