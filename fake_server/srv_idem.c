@@ -36,8 +36,12 @@
  * client that re-serializes its retry in another key order or spacing is
  * still recognised), or its raw bytes when it is not JSON.  A "j"/"r" tag
  * keeps the two forms apart.  Written as 64 hex characters + NUL.
+ * parsed: the body as the handler parsed it (duplicate keys refused), or
+ * NULL; where that parse succeeded this one would give the same tree, so
+ * the body is not parsed a second time.
  */
-static int fingerprint(const srv_http_req *q, const char *method, const char *path, char out[65])
+static int fingerprint(const srv_http_req *q, const char *method, const char *path,
+                       const json_t *parsed, char out[65])
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (!ctx)
@@ -51,9 +55,11 @@ static int fingerprint(const srv_http_req *q, const char *method, const char *pa
         ok = ok && EVP_DigestUpdate(ctx, q->query, strlen(q->query)) == 1;
     }
     ok = ok && EVP_DigestUpdate(ctx, "\n", 1) == 1;
-    json_t *root = q->body && q->body_len ? json_loadb(q->body, q->body_len, JSON_DECODE_ANY, NULL)
-                                          : NULL;
-    char *canon = root ? json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+    json_t *root = parsed ? NULL
+                   : q->body && q->body_len ? json_loadb(q->body, q->body_len, JSON_DECODE_ANY, NULL)
+                                            : NULL;
+    const json_t *tree = parsed ? parsed : root;
+    char *canon = tree ? json_dumps(tree, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
     json_decref(root);
     if (canon) {
         ok = ok && EVP_DigestUpdate(ctx, "j", 1) == 1;
@@ -80,9 +86,9 @@ static int fingerprint(const srv_http_req *q, const char *method, const char *pa
     return 0;
 }
 
-int srv_idem_check(srv_core *c, const srv_http_req *q, const char *method, const char *path,
-                   const hp_claims *cl, srv_idem *out, int *status, char **body, char *msg,
-                   size_t msglen)
+int srv_idem_check(srv_core *c, const srv_http_req *q, const json_t *parsed, const char *method,
+                   const char *path, const hp_claims *cl, srv_idem *out, int *status, char **body,
+                   char *msg, size_t msglen)
 {
     memset(out, 0, sizeof *out);
     *status = 0;
@@ -101,7 +107,7 @@ int srv_idem_check(srv_core *c, const srv_http_req *q, const char *method, const
                  SRV_IDEM_KEY_MAX);
         return 1;
     }
-    if (fingerprint(q, method, path, out->fp) != 0) {
+    if (fingerprint(q, method, path, parsed, out->fp) != 0) {
         *status = 503;
         snprintf(msg, msglen, "cannot fingerprint the request");
         return -1;

@@ -299,10 +299,12 @@ typedef struct srv_idem {
 } srv_idem;
 /* Looks the request's key up.  0: go on (out->key set when the result must
  * be stored); 1: answer now with *status and (*body malloc'd, may be NULL:
- * then msg is the error message); -1: store trouble (*status 503, msg). */
-int srv_idem_check(srv_core *c, const srv_http_req *q, const char *method, const char *path,
-                   const hp_claims *cl, srv_idem *out, int *status, char **body, char *msg,
-                   size_t msglen);
+ * then msg is the error message); -1: store trouble (*status 503, msg).
+ * parsed: q's body as parsed with JSON_REJECT_DUPLICATES when that
+ * succeeded (borrowed), else NULL (then the body is parsed here). */
+int srv_idem_check(srv_core *c, const srv_http_req *q, const json_t *parsed, const char *method,
+                   const char *path, const hp_claims *cl, srv_idem *out, int *status, char **body,
+                   char *msg, size_t msglen);
 /* Stores a 2xx result for out->key in the open transaction (0 when no key). */
 int srv_idem_store(srv_core *c, const srv_idem *id, const hp_claims *cl, int status,
                    const char *body);
