@@ -115,6 +115,7 @@ typedef struct sim_world {
     int same_instant;           /* loop guard */
     char *error;                /* runtime error (malloc'd) */
     json_t *strs[128];          /* sim_str(): one string value per text */
+    json_t *t_trace, *t_rec;    /* the instant's "t" values (sim_world.c) */
 } sim_world;
 
 sim_world *sim_new(const scn_scenario *s, uint64_t seed, json_t *trace, char *err, size_t errlen);

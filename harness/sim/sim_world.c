@@ -47,12 +47,24 @@ json_t *sim_str(sim_world *w, const char *s)
     return json_string(s);
 }
 
+/* A new reference to the integer v, kept in *slot while the instant lasts:
+ * many records share one instant (integer values are never changed in
+ * place either). */
+static json_t *same_int(json_t **slot, json_int_t v)
+{
+    if (!*slot || json_integer_value(*slot) != v) {
+        json_decref(*slot);
+        *slot = json_integer(v);
+    }
+    return json_incref(*slot);
+}
+
 /* sim_trace with the actor's string value given (a new reference taken
  * over; NULL leaves "actor" out, as json_string() of bad UTF-8 did). */
 static json_t *trace_j(sim_world *w, json_t *actor, const char *type)
 {
     json_t *e = json_object();
-    json_object_set_new(e, "t", json_integer(w->now - w->s->start_ms));
+    json_object_set_new(e, "t", same_int(&w->t_trace, w->now - w->s->start_ms));
     json_object_set_new(e, "actor", actor);
     json_object_set_new(e, "type", sim_str(w, type));
     json_array_append_new(w->trace, e);
@@ -67,7 +79,7 @@ json_t *sim_trace(sim_world *w, const char *actor, const char *type)
 json_t *sim_record(sim_world *w, json_t *arr)
 {
     json_t *r = json_object();
-    json_object_set_new(r, "t", json_integer(w->now));
+    json_object_set_new(r, "t", same_int(&w->t_rec, w->now));
     json_object_set_new(r, "n", json_integer((json_int_t)w->nrec++));
     json_array_append_new(arr, r);
     return r;
@@ -295,6 +307,8 @@ void sim_free(sim_world *w)
         return;
     for (size_t i = 0; i < sizeof w->strs / sizeof *w->strs; i++)
         json_decref(w->strs[i]);
+    json_decref(w->t_trace);
+    json_decref(w->t_rec);
     for (size_t i = 0; i < w->ncl; i++) {
         sim_client *c = &w->cl[i];
         if (c->core)
