@@ -2,9 +2,10 @@
  * scn_expect_int.h - what the expectation evaluator's two files share
  * (not a contract; scn_run.h is).
  *
- *   scn_expect.c        common helpers, the JSON subset, histories
- *                       (received, notified, requests, closed, frames) and
- *                       logs.
+ *   scn_expect.c        common helpers, the JSON subset, which records a
+ *                       history (received, notified, requests, closed,
+ *                       frames) or log expectation reads.
+ *   chk_history.c       the matcher of both modes (chk_history.h).
  *   scn_expect_state.c  client and server state, scn_expect_actor().
  */
 #ifndef SCN_EXPECT_INT_H
@@ -13,11 +14,11 @@
 #include <stddef.h>
 #include <jansson.h>
 #include "scn_run.h"
+#include "chk_history.h"
 
 /* Longest list a failure message shows before "... N more". */
 #define SUMMARY_MAX 15
 
-typedef enum hist_kind { H_RECEIVED, H_NOTIFIED, H_REQUESTS, H_CLOSED, H_FRAMES } hist_kind;
 
 /* Compact, sorted JSON of j ("(nothing)" for NULL); malloc'd. */
 char *scn__dump(const json_t *j);
@@ -28,9 +29,6 @@ const char *scn__jtxt(const json_t *j);
 int scn__in_window(const json_t *rec, const scn_window *win);
 /* The string member k of o, "" when absent (borrowed). */
 const char *scn__jstr(const json_t *o, const char *k);
-/* 1 when n matches the quantity of m (count / at_least / at_most);
- * desc gets the wanted quantity in words. */
-int scn__quantity_ok(const scn_node *m, long n, char *desc, size_t dlen);
 /* A history expectation (val) on actor's history of kind k in the window. */
 void scn__eval_history(sim_world *w, const char *actor, hist_kind k, const scn_node *val,
                        const scn_window *win, scn_outcome *o);

@@ -27,54 +27,13 @@ static void fail_at(scn_outcome *o, char *expected, char *actual)
     o->actual = actual;
 }
 
-static json_t *ids_of(const json_t *items, const char *key)
-{
-    json_t *a = json_array();
-    size_t i;
-    json_t *it;
-    json_array_foreach(items, i, it)
-    {
-        json_t *v = json_is_object(it) ? json_object_get(it, key) : it;
-        json_array_append(a, v ? v : json_null());
-    }
-    return a;
-}
-
-/* queue / dead_letter forms on the item array `items`. */
+/* queue / dead_letter forms on the item array `items` (chk_list_form,
+ * shared with real mode). */
 static void eval_list_form(const scn_node *val, json_t *items, const char *idkey, scn_outcome *o)
 {
-    o->ok = 1;
-    json_t *ids = ids_of(items, idkey);
-    int64_t x;
-    if (val->kind == SCN_SCALAR && !scn_get_int(val, &x)) {
-        if ((int64_t)json_array_size(items) != x)
-            fail_at(o, scn_asprintf("length %lld", (long long)x),
-                    scn_asprintf("length %zu: %s", json_array_size(items), scn__jtxt(ids)));
-    } else if (val->kind == SCN_SEQ) {
-        json_t *want = scn_node_json(val);
-        if (!json_equal(want, ids))
-            fail_at(o, scn__dump(want), scn__dump(ids));
-        json_decref(want);
-    } else if (val->kind == SCN_MAP) {
-        const scn_node *n;
-        if ((n = scn_map_get(val, "length")) && !scn_get_int(n, &x) &&
-            (int64_t)json_array_size(items) != x)
-            fail_at(o, scn_asprintf("length %lld", (long long)x),
-                    scn_asprintf("length %zu: %s", json_array_size(items), scn__jtxt(ids)));
-        if (o->ok && (n = scn_map_get(val, "entities"))) {
-            json_t *want = scn_node_json(n);
-            if (!json_equal(want, ids))
-                fail_at(o, scn_asprintf("entities %s", scn__jtxt(want)), scn__dump(ids));
-            json_decref(want);
-        }
-        if (o->ok && (n = scn_map_get(val, "items"))) {
-            json_t *want = scn_node_json(n);
-            if (!scn_json_subset(want, items))
-                fail_at(o, scn_asprintf("items %s", scn__jtxt(want)), scn__dump(items));
-            json_decref(want);
-        }
-    }
-    json_decref(ids);
+    json_t *want = scn_node_json(val);
+    chk_list_form(want, items, idkey, o);
+    json_decref(want);
 }
 
 static json_t *sorted_copy(const json_t *a)
@@ -214,18 +173,7 @@ static void eval_client(sim_world *w, int ci, const char *key, const scn_node *v
             if (scn__in_window(r, win) && !strcmp(scn__jstr(r, "kind"), "attempt"))
                 n++;
         }
-        char desc[96];
-        int64_t x;
-        int ok;
-        if (val->kind == SCN_MAP)
-            ok = scn__quantity_ok(val, n, desc, sizeof desc);
-        else {
-            scn_get_int(val, &x);
-            snprintf(desc, sizeof desc, "exactly %lld", (long long)x);
-            ok = n == x;
-        }
-        if (!ok)
-            fail_at(o, scn_asprintf("%s connect attempts", desc), scn_asprintf("%ld", n));
+        chk_count(val, n, "connect attempts", o);
         return;
     }
     /* State expectations need a running app. */

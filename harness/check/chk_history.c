@@ -1,0 +1,521 @@
+/*
+ * chk_history.c - the one matcher of history and log expectations
+ * (chk_history.h says the record shape, the language and what real mode
+ * passes as data).  Used by the simulator's evaluator (scn_expect*.c) and
+ * by real mode (real_expect.c).
+ *
+ * Inputs: records in the documented shape, expectation nodes, a window.
+ * Outputs: a scn_outcome; its strings are malloc'd and owned by it.
+ * Strings from scn__jtxt() live in a per-thread ring (scn_expect_cleanup).
+ */
+#define _GNU_SOURCE
+#include "chk_history.h"
+#include "scn_expect_int.h"
+
+#include <fnmatch.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "hp_log.h"
+
+static void fail_at(scn_outcome *o, char *expected, char *actual)
+{
+    o->ok = 0;
+    o->expected = expected;
+    o->actual = actual;
+}
+
+int chk_in_window(const json_t *rec, const chk_window *win)
+{
+    for (int i = 0; win && i < 2; i++)
+        if (win->key[i] && json_number_value(json_object_get(rec, win->key[i])) < win->min[i])
+            return 0;
+    return 1;
+}
+
+/* The records of recs in win: a new array. */
+static json_t *in_window(const json_t *recs, const chk_window *win)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *r;
+    json_array_foreach(recs, i, r)
+    {
+        if (chk_in_window(r, win))
+            json_array_append(out, r);
+    }
+    return out;
+}
+
+/* Arrays of strings equal as sets (CONFLICT "fields" order is not part of
+ * the contract). */
+static int same_set(const json_t *a, const json_t *b)
+{
+    if (!json_is_array(a) || !json_is_array(b) || json_array_size(a) != json_array_size(b))
+        return 0;
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        int found = 0;
+        for (size_t j = 0; j < json_array_size(b) && !found; j++)
+            found = json_equal(json_array_get(a, i), json_array_get(b, j));
+        if (!found)
+            return 0;
+    }
+    return 1;
+}
+
+static int frame_lost(const json_t *r)
+{
+    json_t *tr = json_object_get(r, "_trace");
+    return tr ? json_object_get(tr, "lost") != NULL : json_is_true(json_object_get(r, "lost"));
+}
+
+/* ---- what a failure shows of the records ---------------------------------- */
+
+static char *summarize_one(hist_kind k, const json_t *r)
+{
+    switch (k) {
+    case H_RECEIVED:
+        return scn_asprintf("%s %s r%lld", scn__jstr(r, "event_type"), scn__jstr(r, "entity_id"),
+                         (long long)json_integer_value(json_object_get(r, "revision")));
+    case H_NOTIFIED:
+        return scn_asprintf("%s%s%s", scn__jstr(r, "type"), *scn__jstr(r, "entity_id") ? " " : "",
+                         scn__jstr(r, "entity_id"));
+    case H_REQUESTS: {
+        json_t *st = json_object_get(r, "status");
+        const char *q = scn__jstr(r, "query");
+        char status[24] = "";
+        if (json_is_integer(st))
+            snprintf(status, sizeof status, " %lld", (long long)json_integer_value(st));
+        return scn_asprintf("%s %s%s%s%s (%s)", scn__jstr(r, "method"), scn__jstr(r, "path"),
+                            *q ? "?" : "", q, status, scn__jstr(r, "from"));
+    }
+    case H_CLOSED:
+        return scn_asprintf("%lld by %s", (long long)json_integer_value(json_object_get(r, "code")),
+                         scn__jstr(r, "by"));
+    case H_FRAMES:
+        return scn_asprintf("%s %s%s", scn__jstr(r, "from"), scn__jstr(r, "type"),
+                         frame_lost(r) ? " (lost)" : "");
+    }
+    return strdup("?");
+}
+
+static char *summarize(hist_kind k, const json_t *recs)
+{
+    size_t n = json_array_size(recs);
+    size_t cap = 256, len = 0;
+    char *out = malloc(cap);
+    if (!out)
+        abort();
+    out[len++] = '[';
+    for (size_t i = 0; i < n && i < SUMMARY_MAX; i++) {
+        char *one = summarize_one(k, json_array_get(recs, i));
+        size_t l = strlen(one);
+        while (len + l + 8 > cap) {
+            cap *= 2;
+            out = realloc(out, cap);
+            if (!out)
+                abort();
+        }
+        if (i)
+            out[len++] = ',', out[len++] = ' ';
+        memcpy(out + len, one, l);
+        len += l;
+        free(one);
+    }
+    out[len] = '\0';
+    char *res;
+    if (n > SUMMARY_MAX)
+        res = scn_asprintf("%s, ... %zu more]", out, n - SUMMARY_MAX);
+    else
+        res = scn_asprintf("%s]", out);
+    free(out);
+    return res;
+}
+
+/* ---- one record against one expectation item ------------------------------ */
+
+/* The matcher of a word form: "TASK_UPDATED t1", "CONFLICT t1",
+ * "PUT /path 409", "4008", "HEARTBEAT". */
+static json_t *word_matcher(hist_kind k, const scn_node *n)
+{
+    json_t *m = json_object();
+    const char *s = scn_str(n) ? scn_str(n) : "";
+    char a[128] = "", b[512] = "", c[32] = "";
+    int parts = sscanf(s, "%127s %511s %31s", a, b, c);
+    switch (k) {
+    case H_RECEIVED:
+        json_object_set_new(m, "event_type", json_string(a));
+        if (parts >= 2)
+            json_object_set_new(m, "entity_id", json_string(b));
+        break;
+    case H_NOTIFIED:
+        json_object_set_new(m, "type", json_string(a));
+        if (parts >= 2)
+            json_object_set_new(m, "entity_id", json_string(b));
+        break;
+    case H_REQUESTS:
+        json_object_set_new(m, "method", json_string(a));
+        if (parts >= 2)
+            json_object_set_new(m, "path", json_string(b));
+        if (parts >= 3)
+            json_object_set_new(m, "status", json_integer(atoi(c)));
+        break;
+    case H_CLOSED:
+        json_object_set_new(m, "code", json_integer(atoi(a)));
+        break;
+    case H_FRAMES:
+        json_object_set_new(m, "type", json_string(a));
+        break;
+    }
+    return m;
+}
+
+static json_t *node_matcher(hist_kind k, const scn_node *n, const chk_opts *opts)
+{
+    json_t *m;
+    if (n->kind == SCN_SCALAR) {
+        m = word_matcher(k, n);
+    } else {
+        m = scn_node_json(n);
+        static const char *const q[] = {"count", "at_least", "at_most", "same_idem_key"};
+        for (size_t i = 0; i < 4; i++)
+            json_object_del(m, q[i]);
+    }
+    if (opts && opts->xlate)
+        opts->xlate(opts->ud, m);
+    return m;
+}
+
+/* A path pattern against a request record: with a "?", against
+ * path?query when the record has a query; without, against the path. */
+static int path_match(const char *pat, const json_t *r, unsigned flags)
+{
+    char subj[2048], pbuf[2048];
+    const char *q = scn__jstr(r, "query");
+    if (pat && strchr(pat, '?') && *q) {
+        snprintf(subj, sizeof subj, "%s?%s", scn__jstr(r, "path"), q);
+    } else {
+        snprintf(subj, sizeof subj, "%s", scn__jstr(r, "path"));
+        if (pat && (flags & CHK_NO_QUERY) && strchr(pat, '?')) {
+            /* A-4: the source omits every query; only the path part of the
+             * pattern can be checked. */
+            snprintf(pbuf, sizeof pbuf, "%.*s", (int)strcspn(pat, "?"), pat);
+            pat = pbuf;
+        }
+    }
+    return pat && fnmatch(pat, subj, 0) == 0;
+}
+
+static int rec_match(hist_kind k, const json_t *m, const json_t *r, unsigned flags)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)m, key, v)
+    {
+        if (k == H_REQUESTS && !strcmp(key, "path")) {
+            if (!path_match(json_string_value(v), r, flags))
+                return 0;
+        } else if (k == H_REQUESTS && !strcmp(key, "idem_key")) {
+            json_t *have = json_object_get(r, "idem_key");
+            int present = json_is_string(have);
+            if (json_is_boolean(v)) {
+                if (json_is_true(v) != present)
+                    return 0;
+            } else if (!json_equal(v, have)) {
+                return 0;
+            }
+        } else if (k == H_NOTIFIED && !strcmp(key, "fields")) {
+            if (!same_set(v, json_object_get(r, "fields")))
+                return 0;
+        } else if (k == H_FRAMES && !strcmp(key, "lost")) {
+            if (json_is_true(v) != frame_lost(r))
+                return 0;
+        } else if (!scn_json_subset(v, json_object_get(r, key))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* ---- quantities ------------------------------------------------------------ */
+
+int chk_quantity_ok(const scn_node *m, long n, char *desc, size_t dlen)
+{
+    int64_t x;
+    const scn_node *q;
+    if ((q = scn_map_get(m, "count")) && !scn_get_int(q, &x)) {
+        snprintf(desc, dlen, "exactly %lld", (long long)x);
+        return n == x;
+    }
+    int ok = 1;
+    desc[0] = '\0';
+    if ((q = scn_map_get(m, "at_least")) && !scn_get_int(q, &x)) {
+        snprintf(desc, dlen, "at least %lld", (long long)x);
+        ok &= n >= x;
+    }
+    if ((q = scn_map_get(m, "at_most")) && !scn_get_int(q, &x)) {
+        size_t l = strlen(desc);
+        snprintf(desc + l, dlen - l, "%sat most %lld", l ? " and " : "", (long long)x);
+        ok &= n <= x;
+    }
+    if (!desc[0]) {
+        snprintf(desc, dlen, "at least 1");
+        ok = n >= 1;
+    }
+    return ok;
+}
+
+void chk_count(const scn_node *val, long n, const char *what, scn_outcome *o)
+{
+    char desc[96];
+    int64_t x = 0;
+    int ok;
+    o->ok = 1;
+    if (val->kind == SCN_MAP)
+        ok = chk_quantity_ok(val, n, desc, sizeof desc);
+    else {
+        scn_get_int(val, &x);
+        snprintf(desc, sizeof desc, "exactly %lld", (long long)x);
+        ok = n == x;
+    }
+    if (!ok)
+        fail_at(o, scn_asprintf("%s %s", desc, what), scn_asprintf("%ld", n));
+}
+
+/* ---- histories ------------------------------------------------------------- */
+
+/* A list (in order) or {exactly: list} on the windowed records. */
+static void eval_sequence(hist_kind k, const json_t *recs, const scn_node *val,
+                          const chk_opts *opts, unsigned flags, scn_outcome *o)
+{
+    size_t n = json_array_size(recs);
+    int exact = val->kind == SCN_MAP;
+    const scn_node *list = exact ? scn_map_get(val, "exactly") : val;
+    size_t pos = 0, matched = 0;
+    for (size_t i = 0; i < list->n; i++) {
+        json_t *m = node_matcher(k, list->items[i], opts);
+        int found = 0;
+        if (exact) {
+            if (pos < n && rec_match(k, m, json_array_get(recs, pos), flags)) {
+                found = 1;
+                pos++;
+            }
+        } else {
+            while (pos < n && !found) {
+                if (rec_match(k, m, json_array_get(recs, pos), flags))
+                    found = 1;
+                pos++;
+            }
+        }
+        json_decref(m);
+        if (!found)
+            break;
+        matched++;
+    }
+    if (matched < list->n || (exact && pos != n)) {
+        o->ok = 0;
+        char *want = scn_node_text(list);
+        o->expected = scn_asprintf("%s %s", exact ? "exactly" : "in order", want);
+        free(want);
+        char *have = summarize(k, recs);
+        if (matched < list->n) {
+            char *miss = scn_node_text(list->items[matched]);
+            o->actual = scn_asprintf("%s (no match for item %zu: %s)", have, matched + 1, miss);
+            free(miss);
+        } else {
+            o->actual = scn_asprintf("%s (%zu more than expected)", have, n - pos);
+        }
+        free(have);
+    }
+}
+
+void chk_history(hist_kind k, const json_t *all, const scn_node *val, const chk_window *win,
+                 const chk_opts *opts, scn_outcome *o)
+{
+    unsigned flags = opts ? opts->flags : 0;
+    json_t *recs = in_window(all, win);
+    o->ok = 1;
+    if (val->kind == SCN_SEQ || (val->kind == SCN_MAP && scn_map_get(val, "exactly"))) {
+        eval_sequence(k, recs, val, opts, flags, o);
+        json_decref(recs);
+        return;
+    }
+    json_t *m = node_matcher(k, val, opts);
+    json_t *hits = json_array();
+    size_t i;
+    json_t *r;
+    json_array_foreach(recs, i, r)
+    {
+        if (rec_match(k, m, r, flags))
+            json_array_append(hits, r);
+    }
+    char desc[96];
+    long nh = (long)json_array_size(hits);
+    int ok = val->kind == SCN_MAP ? chk_quantity_ok(val, nh, desc, sizeof desc)
+                                  : (snprintf(desc, sizeof desc, "at least 1"), nh >= 1);
+    const scn_node *same = val->kind == SCN_MAP ? scn_map_get(val, "same_idem_key") : NULL;
+    int want_same = 0;
+    const char *why = NULL;
+    if (ok && same && !scn_get_bool(same, &want_same) && want_same) {
+        const char *first = NULL;
+        json_array_foreach(hits, i, r)
+        {
+            const char *key = json_string_value(json_object_get(r, "idem_key"));
+            if (!key) {
+                ok = 0;
+                why = "a request without Idempotency-Key";
+                break;
+            }
+            if (!first)
+                first = key;
+            else if (strcmp(first, key)) {
+                ok = 0;
+                why = "different Idempotency-Keys";
+                break;
+            }
+        }
+    }
+    if (!ok) {
+        o->ok = 0;
+        char *mt = scn__dump(m);
+        o->expected = scn_asprintf("%s matching %s%s", desc, mt,
+                                same && want_same ? " sharing one Idempotency-Key" : "");
+        free(mt);
+        char *hs = summarize(k, hits), *rs = summarize(k, recs);
+        if (why)
+            o->actual = scn_asprintf("%s: %s", why, hs);
+        else
+            o->actual = scn_asprintf("%ld matching %s among %s", nh, hs, rs);
+        free(hs);
+        free(rs);
+    }
+    json_decref(hits);
+    json_decref(m);
+    json_decref(recs);
+}
+
+/* ---- logs ------------------------------------------------------------------ */
+
+int chk_log(const json_t *recs, const char *actor, const scn_node *m, const chk_window *win,
+            scn_outcome *o)
+{
+    o->ok = 1;
+    const scn_node *a = scn_map_get(m, "actor");
+    if (a && scn_str(a))
+        actor = scn_str(a);
+    int minlvl = 0, by_level = 0;
+    const scn_node *lv = scn_map_get(m, "level");
+    if (lv && scn_str(lv)) {
+        hp_log_level l;
+        if (!hp_log_level_parse(scn_str(lv), &l)) {
+            minlvl = (int)l;
+            by_level = 1;
+        }
+    }
+    const char *msg = scn_str(scn_map_get(m, "message"));
+    const char *pat = scn_str(scn_map_get(m, "pattern"));
+    regex_t re;
+    int have_re = 0;
+    if (pat) {
+        if (regcomp(&re, pat, REG_EXTENDED | REG_NOSUB)) {
+            o->ok = 0;
+            o->at = scn_map_get(m, "pattern");
+            o->expected = scn_asprintf("a valid regular expression");
+            o->actual = scn_asprintf("'%s' does not compile", pat);
+            return 0;
+        }
+        have_re = 1;
+    }
+    long hits = 0;
+    size_t i;
+    json_t *r;
+    char *examples = strdup("");
+    json_array_foreach(recs, i, r)
+    {
+        if (!chk_in_window(r, win))
+            continue;
+        if (actor && strcmp(scn__jstr(r, "actor"), actor))
+            continue;
+        if (by_level && json_integer_value(json_object_get(r, "level")) < minlvl)
+            continue;
+        if (msg && strcmp(scn__jstr(r, "msg"), msg))
+            continue;
+        if (have_re) {
+            char *subj = scn_asprintf("%s %s", scn__jstr(r, "msg"), scn__jstr(r, "fields"));
+            int rc = regexec(&re, subj, 0, NULL, 0);
+            free(subj);
+            if (rc)
+                continue;
+        }
+        hits++;
+        if (hits <= 5) {
+            char *e = scn_asprintf("%s%s\"%s\"", examples, hits > 1 ? ", " : "",
+                                   scn__jstr(r, "line"));
+            free(examples);
+            examples = e;
+        }
+    }
+    if (have_re)
+        regfree(&re);
+    char desc[96];
+    if (!chk_quantity_ok(m, hits, desc, sizeof desc)) {
+        o->ok = 0;
+        json_t *j = scn_node_json(m);
+        json_object_del(j, "count");
+        json_object_del(j, "at_least");
+        json_object_del(j, "at_most");
+        json_object_del(j, "since");
+        json_object_del(j, "within");
+        if (actor && !json_object_get(j, "actor"))
+            json_object_set_new(j, "actor", json_string(actor));
+        char *mt = scn__dump(j);
+        json_decref(j);
+        o->expected = scn_asprintf("%s log records matching %s", desc, mt);
+        free(mt);
+        o->actual = scn_asprintf("%ld%s%s%s", hits, hits ? ": " : "", examples,
+                              hits > 5 ? ", ..." : "");
+    }
+    free(examples);
+    return o->ok;
+}
+
+/* ---- list forms (queue, dead_letter, conflicts) ---------------------------- */
+
+static json_t *ids_of(const json_t *items, const char *key)
+{
+    json_t *a = json_array();
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        json_t *v = json_is_object(it) ? json_object_get(it, key) : it;
+        json_array_append(a, v ? v : json_null());
+    }
+    return a;
+}
+
+void chk_list_form(const json_t *want, const json_t *items, const char *idkey, scn_outcome *o)
+{
+    o->ok = 1;
+    json_t *ids = ids_of(items, idkey);
+    json_t *n;
+    if (json_is_integer(want)) {
+        if ((json_int_t)json_array_size(items) != json_integer_value(want))
+            fail_at(o, scn_asprintf("length %lld", (long long)json_integer_value(want)),
+                    scn_asprintf("length %zu: %s", json_array_size(items), scn__jtxt(ids)));
+    } else if (json_is_array(want)) {
+        if (!json_equal((json_t *)want, ids))
+            fail_at(o, scn__dump(want), scn__dump(ids));
+    } else if (json_is_object(want)) {
+        if ((n = json_object_get(want, "length")) && json_is_integer(n) &&
+            (json_int_t)json_array_size(items) != json_integer_value(n))
+            fail_at(o, scn_asprintf("length %lld", (long long)json_integer_value(n)),
+                    scn_asprintf("length %zu: %s", json_array_size(items), scn__jtxt(ids)));
+        if (o->ok && (n = json_object_get(want, "entities")) && !json_equal(n, ids))
+            fail_at(o, scn_asprintf("entities %s", scn__jtxt(n)), scn__dump(ids));
+        if (o->ok && (n = json_object_get(want, "items")) && !scn_json_subset(n, items))
+            fail_at(o, scn_asprintf("items %s", scn__jtxt(n)), scn__dump(items));
+    }
+    json_decref(ids);
+}
