@@ -6,7 +6,7 @@
  *
  * Inputs: records in the documented shape, expectation nodes, a window.
  * Outputs: a scn_outcome; its strings are malloc'd and owned by it.
- * Strings from scn__jtxt() live in a per-thread ring (scn_expect_cleanup).
+ * Strings from chk_jtxt() live in a per-thread ring (scn_expect_cleanup).
  */
 #define _GNU_SOURCE
 #include "chk_history.h"
@@ -24,6 +24,37 @@ static void fail_at(scn_outcome *o, char *expected, char *actual)
     o->ok = 0;
     o->expected = expected;
     o->actual = actual;
+}
+
+/* ---- failure texts -------------------------------------------------------- */
+
+char *chk_dump(const json_t *j)
+{
+    if (!j)
+        return strdup("(nothing)");
+    char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
+    return s ? s : strdup("?");
+}
+
+/* Compact JSON for use inside a format: a per-thread ring of strings,
+ * valid until 8 more calls (freed by scn_expect_cleanup()). */
+static __thread char *ring[8];
+static __thread unsigned ring_i;
+
+const char *chk_jtxt(const json_t *j)
+{
+    unsigned i = ring_i++ % 8;
+    free(ring[i]);
+    ring[i] = chk_dump(j);
+    return ring[i];
+}
+
+void scn_expect_cleanup(void)
+{
+    for (unsigned i = 0; i < 8; i++) {
+        free(ring[i]);
+        ring[i] = NULL;
+    }
 }
 
 int chk_in_window(const json_t *rec, const chk_window *win)
@@ -378,7 +409,7 @@ void chk_history(hist_kind k, const json_t *all, const scn_node *val, const chk_
     }
     if (!ok) {
         o->ok = 0;
-        char *mt = scn__dump(m);
+        char *mt = chk_dump(m);
         o->expected = scn_asprintf("%s matching %s%s", desc, mt,
                                 same && want_same ? " sharing one Idempotency-Key" : "");
         free(mt);
@@ -469,7 +500,7 @@ int chk_log(const json_t *recs, const char *actor, const scn_node *m, const chk_
         json_object_del(j, "within");
         if (actor && !json_object_get(j, "actor"))
             json_object_set_new(j, "actor", json_string(actor));
-        char *mt = scn__dump(j);
+        char *mt = chk_dump(j);
         json_decref(j);
         o->expected = scn_asprintf("%s log records matching %s", desc, mt);
         free(mt);
@@ -503,19 +534,19 @@ void chk_list_form(const json_t *want, const json_t *items, const char *idkey, s
     if (json_is_integer(want)) {
         if ((json_int_t)json_array_size(items) != json_integer_value(want))
             fail_at(o, scn_asprintf("length %lld", (long long)json_integer_value(want)),
-                    scn_asprintf("length %zu: %s", json_array_size(items), scn__jtxt(ids)));
+                    scn_asprintf("length %zu: %s", json_array_size(items), chk_jtxt(ids)));
     } else if (json_is_array(want)) {
         if (!json_equal((json_t *)want, ids))
-            fail_at(o, scn__dump(want), scn__dump(ids));
+            fail_at(o, chk_dump(want), chk_dump(ids));
     } else if (json_is_object(want)) {
         if ((n = json_object_get(want, "length")) && json_is_integer(n) &&
             (json_int_t)json_array_size(items) != json_integer_value(n))
             fail_at(o, scn_asprintf("length %lld", (long long)json_integer_value(n)),
-                    scn_asprintf("length %zu: %s", json_array_size(items), scn__jtxt(ids)));
+                    scn_asprintf("length %zu: %s", json_array_size(items), chk_jtxt(ids)));
         if (o->ok && (n = json_object_get(want, "entities")) && !json_equal(n, ids))
-            fail_at(o, scn_asprintf("entities %s", scn__jtxt(n)), scn__dump(ids));
+            fail_at(o, scn_asprintf("entities %s", chk_jtxt(n)), chk_dump(ids));
         if (o->ok && (n = json_object_get(want, "items")) && !scn_json_subset(n, items))
-            fail_at(o, scn_asprintf("items %s", scn__jtxt(n)), scn__dump(items));
+            fail_at(o, scn_asprintf("items %s", chk_jtxt(n)), chk_dump(items));
     }
     json_decref(ids);
 }

@@ -62,6 +62,13 @@ typedef struct chk_opts {
     void *ud;
 } chk_opts;
 
+/* Compact, sorted JSON of j ("(nothing)" for NULL), malloc'd: how every
+ * failure text of both modes shows a value. */
+char *chk_dump(const json_t *j);
+/* As chk_dump, in a per-thread ring of 8 (valid until 8 more calls; freed
+ * by scn_expect_cleanup()): for use inside a format. */
+const char *chk_jtxt(const json_t *j);
+
 /* 1 when rec falls in win (NULL: always). */
 int chk_in_window(const json_t *rec, const chk_window *win);
 

@@ -2,13 +2,12 @@
  * scn_expect.c - the simulator's side of history and log expectations:
  * which records of the world an expectation reads (the matching itself is
  * chk_history.c, shared with real mode), and the helpers the evaluator's
- * files share (scn_expect_int.h): outcomes, compact JSON, the JSON subset.
+ * files share (scn_expect_int.h): outcomes, the JSON subset.
  * The client and server state expectations are scn_expect_state.c.
  *
  * Inputs: the world's recorded histories (sim_world) and a scenario's
  * expectation nodes.  Outputs: a scn_outcome per check; its strings are
- * malloc'd and owned by the outcome (scn_outcome_clear).  Strings from
- * scn__jtxt() live in a per-thread ring (scn_expect_cleanup frees it).
+ * malloc'd and owned by the outcome (scn_outcome_clear).
  */
 #define _GNU_SOURCE
 #include "scn_run.h"
@@ -25,35 +24,6 @@ void scn_outcome_clear(scn_outcome *o)
     free(o->expected);
     free(o->actual);
     memset(o, 0, sizeof *o);
-}
-
-char *scn__dump(const json_t *j)
-{
-    if (!j)
-        return strdup("(nothing)");
-    char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
-    return s ? s : strdup("?");
-}
-
-/* Compact JSON for use inside a format: a per-thread ring of strings,
- * valid until 8 more calls (freed by scn_expect_cleanup()). */
-static __thread char *ring[8];
-static __thread unsigned ring_i;
-
-const char *scn__jtxt(const json_t *j)
-{
-    unsigned i = ring_i++ % 8;
-    free(ring[i]);
-    ring[i] = scn__dump(j);
-    return ring[i];
-}
-
-void scn_expect_cleanup(void)
-{
-    for (unsigned i = 0; i < 8; i++) {
-        free(ring[i]);
-        ring[i] = NULL;
-    }
 }
 
 /* ---- JSON subset --------------------------------------------------------- */

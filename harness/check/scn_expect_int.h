@@ -19,12 +19,6 @@
 /* Longest list a failure message shows before "... N more". */
 #define SUMMARY_MAX 15
 
-
-/* Compact, sorted JSON of j ("(nothing)" for NULL); malloc'd. */
-char *scn__dump(const json_t *j);
-/* As scn__dump, in a per-thread ring of 8 (valid until 8 more calls; freed
- * by scn_expect_cleanup()): for use inside a format. */
-const char *scn__jtxt(const json_t *j);
 /* 1 when a history record's time falls in the window. */
 int scn__in_window(const json_t *rec, const scn_window *win);
 /* The string member k of o, "" when absent (borrowed). */

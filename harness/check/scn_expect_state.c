@@ -193,7 +193,7 @@ static void eval_client(sim_world *w, int ci, const char *key, const scn_node *v
         json_t *want = scn_node_json(val);
         json_t *have = json_object_get(st, key);
         if (!scn_json_subset(want, have))
-            fail_at(o, scn__dump(want), scn__dump(have));
+            fail_at(o, chk_dump(want), chk_dump(have));
         json_decref(want);
     } else if (!strcmp(key, "queue")) {
         eval_list_form(val, json_object_get(st, "queue"), "entity_id", o);
@@ -206,7 +206,7 @@ static void eval_client(sim_world *w, int ci, const char *key, const scn_node *v
         json_t *have = json_object_get(st, "locks");
         json_t *hs = sorted_copy(have), *ws = sorted_copy(want);
         if (!json_equal(hs, ws))
-            fail_at(o, scn__dump(want), scn__dump(have));
+            fail_at(o, chk_dump(want), chk_dump(have));
         json_decref(hs);
         json_decref(ws);
         json_decref(want);
@@ -223,7 +223,7 @@ static void eval_client(sim_world *w, int ci, const char *key, const scn_node *v
             o->at = val->keys[i];
             if (!strcmp(ck, "entries") && entries != v)
                 fail_at(o, scn_asprintf("%lld entries", (long long)v),
-                        scn_asprintf("%lld entries %s", (long long)entries, scn__jtxt(ids)));
+                        scn_asprintf("%lld entries %s", (long long)entries, chk_jtxt(ids)));
             else if (!strcmp(ck, "bytes") && bytes != v)
                 fail_at(o, scn_asprintf("%lld bytes", (long long)v),
                         scn_asprintf("%lld bytes", (long long)bytes));
@@ -236,7 +236,7 @@ static void eval_client(sim_world *w, int ci, const char *key, const scn_node *v
             else if (!strcmp(ck, "ids")) {
                 json_t *want = scn_node_json(x), *ws = sorted_copy(want), *hs = sorted_copy(ids);
                 if (!json_equal(ws, hs))
-                    fail_at(o, scn_asprintf("ids %s", scn__jtxt(ws)), scn__dump(hs));
+                    fail_at(o, scn_asprintf("ids %s", chk_jtxt(ws)), chk_dump(hs));
                 json_decref(want);
                 json_decref(ws);
                 json_decref(hs);
@@ -247,7 +247,7 @@ static void eval_client(sim_world *w, int ci, const char *key, const scn_node *v
                     if (id && contains_str(ids, id) != want_in)
                         fail_at(o, scn_asprintf("%s %s in the cache", id,
                                              want_in ? "present" : "absent"),
-                                scn_asprintf("cache ids %s", scn__jtxt(ids)));
+                                scn_asprintf("cache ids %s", chk_jtxt(ids)));
                 }
             }
         }
@@ -260,8 +260,8 @@ static void eval_client(sim_world *w, int ci, const char *key, const scn_node *v
             json_t *want = scn_node_json(one);
             json_t *have = id ? cli_cached(c->core, id) : NULL;
             if (!have || !scn_json_subset(want, have))
-                fail_at(o, scn__dump(want),
-                        have ? scn__dump(have) : scn_asprintf("%s not cached", id));
+                fail_at(o, chk_dump(want),
+                        have ? chk_dump(have) : scn_asprintf("%s not cached", id));
             json_decref(want);
             json_decref(have);
         }
@@ -270,7 +270,7 @@ static void eval_client(sim_world *w, int ci, const char *key, const scn_node *v
         /* The whole status object on failure (as the server's `state`):
          * the key the writer guessed may sit elsewhere in it. */
         if (!scn_json_subset(want, st))
-            fail_at(o, scn__dump(want), scn__dump(st));
+            fail_at(o, chk_dump(want), chk_dump(st));
         json_decref(want);
     }
     json_decref(st);
@@ -327,8 +327,8 @@ static void eval_server(sim_world *w, const char *key, const scn_node *val,
             const char *id = json_string_value(json_object_get(want, "id"));
             json_t *have = id ? find_task(st, hhc, id, NULL) : NULL;
             if (!have || !scn_json_subset(want, have))
-                fail_at(o, scn__dump(want),
-                        have ? scn__dump(have) : scn_asprintf("no task %s", id ? id : "?"));
+                fail_at(o, chk_dump(want),
+                        have ? chk_dump(have) : scn_asprintf("no task %s", id ? id : "?"));
             free(hhc);
             json_decref(want);
         }
@@ -337,7 +337,7 @@ static void eval_server(sim_world *w, const char *key, const scn_node *val,
             const char *id = scn_str(val->kind == SCN_SEQ ? val->items[i] : val);
             json_t *have = id ? find_task(st, NULL, id, NULL) : NULL;
             if (have)
-                fail_at(o, scn_asprintf("no task %s", id), scn__dump(have));
+                fail_at(o, scn_asprintf("no task %s", id), chk_dump(have));
         }
     } else if (!strcmp(key, "revision")) {
         json_t *hhs = json_object_get(st, "households");
@@ -353,7 +353,7 @@ static void eval_server(sim_world *w, const char *key, const scn_node *val,
             if (json_object_size(have) != 1) {
                 fail_at(o, scn_asprintf("revision %lld of the only household", (long long)x),
                         scn_asprintf("%zu households %s: write revision: {household: n}",
-                                  json_object_size(have), scn__dump(have)));
+                                  json_object_size(have), chk_dump(have)));
             } else {
                 json_object_foreach(have, k, v)
                 {
@@ -365,7 +365,7 @@ static void eval_server(sim_world *w, const char *key, const scn_node *val,
         } else {
             json_t *want = scn_node_json(val);
             if (!scn_json_subset(want, have))
-                fail_at(o, scn__dump(want), scn__dump(have));
+                fail_at(o, chk_dump(want), chk_dump(have));
             json_decref(want);
         }
         json_decref(have);
@@ -388,13 +388,13 @@ static void eval_server(sim_world *w, const char *key, const scn_node *val,
         }
         const char *holder = scn_str(scn_map_get(val, "holder"));
         if (!held && lock)
-            fail_at(o, scn_asprintf("no lock on %s", id), scn__dump(lock));
+            fail_at(o, scn_asprintf("no lock on %s", id), chk_dump(lock));
         else if (held && !lock)
             fail_at(o, scn_asprintf("a lock on %s%s%s", id, holder ? " held by " : "",
                                  holder ? holder : ""),
                     scn_asprintf("no lock on %s", id));
         else if (held && holder && strcmp(scn__jstr(lock, "holder"), holder))
-            fail_at(o, scn_asprintf("lock on %s held by %s", id, holder), scn__dump(lock));
+            fail_at(o, scn_asprintf("lock on %s held by %s", id, holder), chk_dump(lock));
     } else if (!strcmp(key, "connections")) {
         json_t *conns = json_object_get(st, "connections");
         const char *user = val->kind == SCN_MAP ? scn_str(scn_map_get(val, "user")) : NULL;
@@ -411,11 +411,11 @@ static void eval_server(sim_world *w, const char *key, const scn_node *val,
         if (n != want)
             fail_at(o, scn_asprintf("%lld connections%s%s", (long long)want, user ? " of " : "",
                                  user ? user : ""),
-                    scn_asprintf("%ld: %s", n, scn__jtxt(conns)));
+                    scn_asprintf("%ld: %s", n, chk_jtxt(conns)));
     } else if (!strcmp(key, "state")) {
         json_t *want = scn_node_json(val);
         if (!scn_json_subset(want, st))
-            fail_at(o, scn__dump(want), scn__dump(st));
+            fail_at(o, chk_dump(want), chk_dump(st));
         json_decref(want);
     }
     json_decref(st);

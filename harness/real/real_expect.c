@@ -1,12 +1,22 @@
 /*
  * real_expect.c - expectations in real mode, evaluated on what the real
  * programs wrote (real_world.h): client observables and log lines, our
- * server's request log and /_hp/state, or, against a foreign server, what
- * the harness itself reads through the REST API (GET ?since=0).
+ * server's request log and /_hp/state, what hp-fault-proxy saw on the
+ * wire, or, against a foreign server, what the harness itself reads
+ * through the REST API (GET ?since=0).
+ *
+ * History, log, count and list expectations go to the simulator's matcher
+ * (chk_history.h): this file only picks the records an assertion reads,
+ * maps them into the matcher's record shape at one point (as_requests,
+ * add_logs) and passes what differs in real mode as data (the window in
+ * wall ms or journal sequence numbers, CHK_NO_QUERY for our server's
+ * request log, remind_at translated to the wall clock).
+ *
+ * Inputs: the world (read only; `status` / `cached` are asked of a client
+ * through rl_client_cmd) and an assertion's node.  Outputs: an rl_out per
+ * assertion, its strings malloc'd and owned by it (rl_out_clear).
  */
 #define _GNU_SOURCE
-#include <fnmatch.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +24,8 @@
 
 #include "real_world.h"
 #include "scn_run.h"
+#include "chk_history.h"
+#include "hp_log.h"
 
 /* ---- expectations --------------------------------------------------------- */
 
@@ -32,8 +44,20 @@ static int out_fail(rl_out *o, const scn_node *at, const char *text, json_t *exp
     o->ok = 0;
     o->at = at;
     o->text = strdup(text);
-    o->expected = exp ? json_dumps(exp, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("?");
-    o->actual = act ? json_dumps(act, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("nothing");
+    o->expected = exp ? chk_dump(exp) : strdup("?");
+    o->actual = chk_dump(act); /* as in sim: sorted keys, "(nothing)" */
+    return 0;
+}
+
+/* A state expectation on a client whose app is not running: the
+ * simulator's words. */
+static int app_down(rl_out *o, const scn_node *at, const char *text, const char *name)
+{
+    rl_out_clear(o);
+    o->at = at;
+    o->text = strdup(text);
+    o->expected = scn_asprintf("%s's app running", name);
+    o->actual = scn_asprintf("%s has crashed (use '%s: restart')", name, name);
     return 0;
 }
 
@@ -52,251 +76,125 @@ int rl_level_rank(const char *l)
     return 0;
 }
 
-/* Entry e matches selector sel (count keys ignored). */
-static int sel_match(json_t *sel, json_t *e)
-{
-    const char *k;
-    json_t *v;
-    json_object_foreach(sel, k, v) {
-        if (!strcmp(k, "count") || !strcmp(k, "at_least") || !strcmp(k, "at_most") ||
-            !strcmp(k, "actor") || !strcmp(k, "since") || !strcmp(k, "within") ||
-            !strcmp(k, "same_idem_key"))
-            continue;
-        json_t *a = json_object_get(e, k);
-        if (!strcmp(k, "idem_key") && json_is_boolean(v)) {
-            /* true: the request had an Idempotency-Key; false: none */
-            if (json_is_true(v) != json_is_string(a))
-                return 0;
-        } else if (!strcmp(k, "level")) {
-            if (rl_level_rank(json_string_value(a)) < rl_level_rank(json_string_value(v)))
-                return 0;
-        } else if (!strcmp(k, "pattern")) {
-            regex_t re;
-            if (!json_is_string(v) || regcomp(&re, json_string_value(v), REG_EXTENDED | REG_NOSUB))
-                return 0;
-            const char *text = json_string_value(json_object_get(e, "text"));
-            int m = text && regexec(&re, text, 0, NULL, 0) == 0;
-            regfree(&re);
-            if (!m)
-                return 0;
-        } else if (!strcmp(k, "path") && json_is_string(v) && json_is_string(a)) {
-            const char *pat = json_string_value(v), *act = json_string_value(a);
-            char buf[512], pbuf[512];
-            if (strchr(pat, '?') && !strchr(act, '?')) {
-                /* hp-fake-server's request log omits the query (A-4): only
-                 * the path part can be checked in real mode. */
-                size_t n = strcspn(pat, "?");
-                snprintf(pbuf, sizeof pbuf, "%.*s", (int)n, pat);
-                pat = pbuf;
-            } else if (!strchr(pat, '?')) {
-                size_t n = strcspn(act, "?");
-                snprintf(buf, sizeof buf, "%.*s", (int)n, act);
-                act = buf;
-            }
-            if (fnmatch(pat, act, 0) != 0)
-                return 0;
-        } else if (!a || !scn_json_subset(v, a)) {
-            return 0;
-        }
-    }
-    return 1;
-}
+/* ---- what the programs wrote, in the matcher's shape ----------------------
+ * The one point where real records become chk_history.h's shape (the
+ * producers, real_records.c and real_proxy.c, keep what the programs said):
+ * a request's "path?query" split in two; a log line's level as
+ * hp_log_level (-1: a level our programs do not write), its message as msg,
+ * the text after it as fields, and as actor the scenario actor whose
+ * output it was. */
 
-/* Word forms: "TASK_UPDATED t1", "CONFLICT t1", "PUT /path 409". */
-static json_t *word_sel(const char *what, const char *word)
-{
-    char a[128] = "", b[512] = "", c[32] = "";
-    int n = sscanf(word, "%127s %511s %31s", a, b, c);
-    json_t *s = json_object();
-    if (!strcmp(what, "received")) {
-        json_object_set_new(s, "event_type", json_string(a));
-        if (n >= 2)
-            json_object_set_new(s, "entity_id", json_string(b));
-    } else if (!strcmp(what, "notified")) {
-        json_object_set_new(s, "type", json_string(a));
-        if (n >= 2)
-            json_object_set_new(s, "entity_id", json_string(b));
-    } else if (!strcmp(what, "frames")) {
-        json_object_set_new(s, "type", json_string(a));
-    } else if (!strcmp(what, "requests")) {
-        json_object_set_new(s, "method", json_string(a));
-        if (n >= 2)
-            json_object_set_new(s, "path", json_string(b));
-        if (n >= 3)
-            json_object_set_new(s, "status", json_integer(atoi(c)));
-    } else {
-        json_object_set_new(s, "message", json_string(a));
-    }
-    return s;
-}
-
-static json_t *as_sel(const char *what, json_t *x)
-{
-    return json_is_string(x) ? word_sel(what, json_string_value(x)) : json_incref(x);
-}
-
-/* Compact view of entries for "got ..." (drops bulky keys). */
-static json_t *summary(json_t *entries)
+static json_t *as_requests(const json_t *recs)
 {
     json_t *out = json_array();
     size_t i;
     json_t *e;
-    json_array_foreach(entries, i, e) {
-        if (i >= 20) {
-            json_array_append_new(out, json_string("..."));
-            break;
-        }
-        const char *line = json_string_value(json_object_get(e, "line"));
-        if (line) {
-            json_array_append_new(out, json_string(line));
+    json_array_foreach(recs, i, e) {
+        const char *p = json_string_value(json_object_get(e, "path"));
+        const char *q = p ? strchr(p, '?') : NULL;
+        if (!q) {
+            json_array_append(out, e);
             continue;
         }
-        json_t *c = json_deep_copy(e);
-        json_object_del(c, "t");
-        json_object_del(c, "kind");
-        json_object_del(c, "payload");
-        json_array_append_new(out, c);
+        json_t *r = json_copy(e);
+        json_object_set_new(r, "path", json_stringn(p, (size_t)(q - p)));
+        json_object_set_new(r, "query", json_string(q + 1));
+        json_array_append_new(out, r);
     }
     return out;
 }
 
-/* A history expectation (SCENARIOS §7.1) on entries already windowed. */
-static int hist(rl_out *o, const scn_node *at, const char *text, const char *what, json_t *spec,
-                json_t *entries)
+/* Appends recs (log lines of actor) to out in the matcher's shape. */
+static void add_logs(json_t *out, const json_t *recs, const char *actor)
 {
-    int ok = 0;
-    if (json_is_array(spec) || (json_is_object(spec) && json_object_get(spec, "exactly"))) {
-        int exact = !json_is_array(spec);
-        json_t *list = exact ? json_object_get(spec, "exactly") : spec;
-        size_t j = 0, i;
-        json_t *e;
-        if (exact) {
-            ok = json_array_size(list) == json_array_size(entries);
-            for (i = 0; ok && i < json_array_size(list); i++) {
-                json_t *s = as_sel(what, json_array_get(list, i));
-                ok = sel_match(s, json_array_get(entries, i));
-                json_decref(s);
-            }
-        } else {
-            json_array_foreach(entries, i, e) {
-                if (j >= json_array_size(list))
-                    break;
-                json_t *s = as_sel(what, json_array_get(list, j));
-                if (sel_match(s, e))
-                    j++;
-                json_decref(s);
-            }
-            ok = j == json_array_size(list);
-        }
+    size_t i;
+    json_t *e;
+    json_array_foreach(recs, i, e) {
+        hp_log_level l;
+        const char *msg = json_string_value(json_object_get(e, "message"));
+        const char *text = json_string_value(json_object_get(e, "text"));
+        size_t ml = msg ? strlen(msg) : 0;
+        const char *fields = text && strlen(text) > ml ? text + ml + 1 : "";
+        json_t *r = json_copy(e);
+        json_object_set_new(r, "actor", json_string(actor));
+        json_object_set_new(r, "level",
+                            json_integer(!hp_log_level_parse(json_string_value(
+                                             json_object_get(e, "level")), &l) ? (int)l : -1));
+        json_object_set_new(r, "msg", json_string(msg ? msg : ""));
+        json_object_set_new(r, "fields", json_string(fields));
+        json_array_append_new(out, r);
+    }
+}
+
+/* The window of an expectation: from (wall ms, -1: all), or exact in
+ * journal sequence numbers for what the proxy saw when a `since: mark`
+ * gave one (w->from_seq). */
+static chk_window window_of(rl_world *w, double from, int wire)
+{
+    chk_window cw = {{"t", NULL}, {from, 0}};
+    if (wire && w->from_seq >= 0) {
+        cw.key[0] = "seq";
+        cw.min[0] = (double)w->from_seq + 1;
+    }
+    return cw;
+}
+
+/* Expectation values name times as written; the programs saw them on the
+ * wall clock (R-1). */
+static void xlate(void *ud, json_t *want)
+{
+    rl_xlate_times(ud, want);
+}
+
+/* The matcher's outcome into o, with the assertion's node and text. */
+static int from_chk(rl_out *o, scn_outcome *c, const scn_node *at, const char *text)
+{
+    rl_out_clear(o);
+    o->ok = c->ok;
+    if (!c->ok) {
+        o->at = c->at ? c->at : at;
+        o->text = strdup(text);
+        o->expected = c->expected;
+        o->actual = c->actual;
+        c->expected = c->actual = NULL;
+    }
+    scn_outcome_clear(c);
+    return o->ok;
+}
+
+/* A history expectation vn of kind k on recs (not yet windowed). */
+static int hist(rl_world *w, rl_out *o, const scn_node *vn, const char *text, hist_kind k,
+                const json_t *recs, const chk_window *win, unsigned flags)
+{
+    chk_opts opts = {flags, xlate, w};
+    scn_outcome c = {0};
+    json_t *mine = k == H_REQUESTS ? as_requests(recs) : json_incref((json_t *)recs);
+    chk_history(k, mine, vn, win, &opts, &c);
+    json_decref(mine);
+    return from_chk(o, &c, vn, text);
+}
+
+/* A `log:` value (one mapping, or a list: each holds) on logs. */
+static int logs_expect(rl_out *o, const scn_node *vn, const char *text, const json_t *logs,
+                       const char *actor, const chk_window *win)
+{
+    scn_outcome c = {0};
+    c.ok = 1;
+    if (vn->kind == SCN_SEQ) {
+        for (size_t i = 0; i < vn->n && c.ok; i++)
+            chk_log(logs, actor, vn->items[i], win, &c);
     } else {
-        json_t *s = as_sel(what, spec);
-        size_t n = 0, i;
-        json_t *e;
-        const char *key1 = NULL;
-        int same_key = 1; /* same_idem_key: every match carries one shared key */
-        json_array_foreach(entries, i, e) {
-            if (!sel_match(s, e))
-                continue;
-            n++;
-            const char *key = json_string_value(json_object_get(e, "idem_key"));
-            if (!key || (key1 && strcmp(key, key1)))
-                same_key = 0;
-            if (!key1)
-                key1 = key;
-        }
-        json_t *cnt = json_object_get(s, "count"), *lo = json_object_get(s, "at_least"),
-               *hi = json_object_get(s, "at_most");
-        if (cnt)
-            ok = (json_int_t)n == json_integer_value(cnt);
-        else if (lo || hi)
-            ok = (!lo || (json_int_t)n >= json_integer_value(lo)) &&
-                 (!hi || (json_int_t)n <= json_integer_value(hi));
-        else
-            ok = n >= 1;
-        if (ok && json_is_true(json_object_get(s, "same_idem_key")))
-            ok = same_key;
-        json_decref(s);
-        if (!ok) {
-            json_t *act = summary(entries);
-            char buf[64];
-            snprintf(buf, sizeof buf, "%zu matching", n);
-            json_array_insert_new(act, 0, json_string(buf));
-            out_fail(o, at, text, spec, act);
-            json_decref(act);
-            return 0;
-        }
-        return 1;
+        chk_log(logs, actor, vn, win, &c);
     }
-    if (!ok) {
-        json_t *act = summary(entries);
-        out_fail(o, at, text, spec, act);
-        json_decref(act);
-    }
-    return ok;
+    return from_chk(o, &c, vn, text);
 }
 
-/* Entries with "t" >= from (wall ms). */
-static json_t *windowed(json_t *entries, double from)
-{
-    json_t *out = json_array();
-    size_t i;
-    json_t *e;
-    json_array_foreach(entries, i, e) {
-        if (json_number_value(json_object_get(e, "t")) >= from)
-            json_array_append(out, e);
-    }
-    return out;
-}
-
-/* Records from the proxy's journal: a `since: mark` window is exact in
- * journal sequence numbers (w->from_seq); otherwise by time. */
-static json_t *windowed_wire(rl_world *w, json_t *entries, double from)
-{
-    if (w->from_seq < 0)
-        return windowed(entries, from);
-    json_t *out = json_array();
-    size_t i;
-    json_t *e;
-    json_array_foreach(entries, i, e) {
-        if (json_integer_value(json_object_get(e, "seq")) > w->from_seq)
-            json_array_append(out, e);
-    }
-    return out;
-}
-
-static json_t *ids_of(json_t *items, const char *key)
-{
-    json_t *out = json_array();
-    size_t i;
-    json_t *e;
-    json_array_foreach(items, i, e) json_array_append(out, json_object_get(e, key));
-    return out;
-}
-
-/* queue / dead_letter forms: number, list of ids, {length, entities, items}. */
+/* queue / dead_letter / conflicts forms (chk_list_form). */
 static int list_expect(rl_out *o, const scn_node *at, const char *text, json_t *exp, json_t *items)
 {
-    json_t *ids = ids_of(items, "entity_id");
-    int ok = 1;
-    if (json_is_integer(exp))
-        ok = json_integer_value(exp) == (json_int_t)json_array_size(items);
-    else if (json_is_array(exp))
-        ok = json_equal(exp, ids);
-    else if (json_is_object(exp)) {
-        json_t *len = json_object_get(exp, "length"), *ent = json_object_get(exp, "entities"),
-               *it = json_object_get(exp, "items");
-        if (len && json_integer_value(len) != (json_int_t)json_array_size(items))
-            ok = 0;
-        if (ent && !json_equal(ent, ids))
-            ok = 0;
-        if (it && !scn_json_subset(it, items))
-            ok = 0;
-    } else
-        ok = 0;
-    if (!ok)
-        out_fail(o, at, text, exp, items);
-    json_decref(ids);
-    return ok;
+    scn_outcome c = {0};
+    chk_list_form(exp, items, "entity_id", &c);
+    return from_chk(o, &c, at, text);
 }
 
 static json_t *server_state(rl_world *w)
@@ -397,15 +295,18 @@ static int eval_server(rl_world *w, const scn_node *asserts, size_t i0, size_t i
         rl_xlate_times(w, v);
         char text[64];
         snprintf(text, sizeof text, "server.%s", k);
-        if (!strcmp(k, "requests") || !strcmp(k, "log")) {
-            json_t *src = !strcmp(k, "log") ? json_incref(w->srv_logs)
-                          : wire_requests(w, vn)  ? clients_requests(w)
-                                                  : json_incref(w->srv_requests);
-            json_t *e = src != w->srv_logs && src != w->srv_requests && w->proxy_running
-                            ? windowed_wire(w, src, from)
-                            : windowed(src, from);
-            ok = hist(o, vn, text, k, v, e);
-            json_decref(e);
+        if (!strcmp(k, "log")) {
+            json_t *logs = json_array();
+            add_logs(logs, w->srv_logs, "server");
+            chk_window win = window_of(w, from, 0);
+            ok = logs_expect(o, vn, text, logs, "server", &win);
+            json_decref(logs);
+        } else if (!strcmp(k, "requests")) {
+            /* Our server's request log has no queries. */
+            int wire = wire_requests(w, vn);
+            json_t *src = wire ? clients_requests(w) : json_incref(w->srv_requests);
+            chk_window win = window_of(w, from, wire && w->proxy_running);
+            ok = hist(w, o, vn, text, H_REQUESTS, src, &win, wire ? 0 : CHK_NO_QUERY);
             json_decref(src);
         } else {
             if (!state)
@@ -567,6 +468,61 @@ static int reconnect_delays(rl_world *w, rl_client *c, const scn_node *val, doub
     return ok;
 }
 
+/* The history kind of an expectation key; 0 when it is none. */
+static int hist_kind_of(const char *k, hist_kind *hk)
+{
+    static const struct {
+        const char *key;
+        hist_kind kind;
+    } keys[] = {{"received", H_RECEIVED}, {"notified", H_NOTIFIED}, {"requests", H_REQUESTS},
+                {"closed", H_CLOSED},     {"frames", H_FRAMES}};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (!strcmp(k, keys[i].key)) {
+            *hk = keys[i].kind;
+            return 1;
+        }
+    *hk = H_RECEIVED;
+    return 0;
+}
+
+/* The client's closes, `by` filled in from the wire where the client's own
+ * line could not tell (a 4008): a new array. */
+static json_t *closes_with_wire(rl_client *c)
+{
+    json_t *e = json_copy(c->closed), *x;
+    size_t q;
+    json_array_foreach(e, q, x) {
+        /* code 0 "by network" may be a refused upgrade (the app's
+         * line cannot tell); a 4008 has no `by` (either watchdog). */
+        int refused = json_integer_value(json_object_get(x, "code")) == 0;
+        if (json_object_get(x, "by") && !refused)
+            continue;
+        /* The first close frame of that code around the app's line:
+         * the initiator's (the other side echoes it, RFC 6455). */
+        double t = json_number_value(json_object_get(x, "t"));
+        json_t *hit = NULL;
+        size_t r;
+        json_t *wc;
+        json_array_foreach(c->wire_closes, r, wc) {
+            double tw = json_number_value(json_object_get(wc, "t"));
+            int same = refused ? json_is_true(json_object_get(wc, "refused"))
+                               : json_equal(json_object_get(wc, "code"),
+                                            json_object_get(x, "code"));
+            if (same && tw > t - 2000 && tw < t + 500) {
+                hit = wc;
+                break;
+            }
+        }
+        if (hit) {
+            json_t *y = json_deep_copy(x);
+            json_object_set(y, "by", json_object_get(hit, "by"));
+            json_object_set(y, "code", json_object_get(hit, "code"));
+            json_array_set_new(e, q, y);
+        }
+    }
+    return e;
+}
+
 static int eval_client(rl_world *w, rl_client *c, const scn_node *asserts, size_t i0, size_t i1,
                        double from, rl_out *o)
 {
@@ -579,27 +535,27 @@ static int eval_client(rl_world *w, rl_client *c, const scn_node *asserts, size_
         rl_xlate_times(w, v);
         char text[160];
         snprintf(text, sizeof text, "%s.%s", c->spec->name, k);
-        /* A foreign client (--client-cmd): its requests are judged from
-         * what our server logged of them (SPEC §7: our side of the wire),
-         * its connection from its own level-1 `connection` lines. */
-        if (w->proxy_running && (!strcmp(k, "requests") || !strcmp(k, "frames"))) {
+        hist_kind hk;
+        int is_hist = hist_kind_of(k, &hk);
+        if (w->proxy_running && (hk == H_REQUESTS || hk == H_FRAMES) && is_hist) {
             /* What crossed the wire, from the proxy's journal (SPEC §7). */
-            json_t *win = windowed_wire(w, !strcmp(k, "frames") ? c->wire_frames : c->wire_http,
-                                        from);
-            ok = hist(o, vn, text, k, v, win);
-            json_decref(win);
+            chk_window win = window_of(w, from, 1);
+            ok = hist(w, o, vn, text, hk, hk == H_FRAMES ? c->wire_frames : c->wire_http, &win,
+                      0);
             json_decref(v);
             continue;
         }
+        /* A foreign client (--client-cmd): its requests are judged from
+         * what our server logged of them (SPEC §7: our side of the wire),
+         * its connection from its own level-1 `connection` lines. */
         if (w->o->client_cmd && !strcmp(k, "requests")) {
             json_t *mine = json_array(), *e;
             size_t q;
             json_array_foreach(w->srv_requests, q, e)
                 if (!strcmp(json_string_value(json_object_get(e, "from")) ?: "", c->spec->name))
                     json_array_append(mine, e);
-            json_t *win = windowed(mine, from);
-            ok = hist(o, vn, text, k, v, win);
-            json_decref(win);
+            chk_window win = window_of(w, from, 0);
+            ok = hist(w, o, vn, text, H_REQUESTS, mine, &win, CHK_NO_QUERY); /* */
             json_decref(mine);
             json_decref(v);
             continue;
@@ -618,59 +574,29 @@ static int eval_client(rl_world *w, rl_client *c, const scn_node *asserts, size_
             json_decref(v);
             continue;
         }
-        json_t *hs = !strcmp(k, "received")   ? c->events
-                     : !strcmp(k, "notified") ? c->notes
-                     : !strcmp(k, "requests") ? c->http
-                     : !strcmp(k, "closed")   ? c->closed
-                     : !strcmp(k, "log")      ? c->logs
-                     : !strcmp(k, "connect_attempts") ? c->attempts
-                     : !strcmp(k, "frames")   ? c->frames
-                                              : NULL;
-        if (hs == c->attempts && json_is_integer(v)) { /* N: exactly N */
-            json_t *spec = json_pack("{s:O}", "count", v);
-            json_decref(v);
-            v = spec;
-        }
-        if (hs == c->closed && w->proxy_running) {
-            /* The wire says who sent the close frame: fill in `by` where
-             * the client's own line could not tell (a 4008). */
-            json_t *e = windowed(hs, from), *x;
+        chk_window win = window_of(w, from, 0);
+        if (!strcmp(k, "log")) {
+            json_t *logs = json_array();
+            add_logs(logs, c->logs, c->spec->name);
+            ok = logs_expect(o, vn, text, logs, c->spec->name, &win);
+            json_decref(logs);
+        } else if (!strcmp(k, "connect_attempts")) {
+            long n = 0;
             size_t q;
-            json_array_foreach(e, q, x) {
-                /* code 0 "by network" may be a refused upgrade (the app's
-                 * line cannot tell); a 4008 has no `by` (either watchdog). */
-                int refused = json_integer_value(json_object_get(x, "code")) == 0;
-                if (json_object_get(x, "by") && !refused)
-                    continue;
-                /* The first close frame of that code around the app's line:
-                 * the initiator's (the other side echoes it, RFC 6455). */
-                double t = json_number_value(json_object_get(x, "t"));
-                json_t *hit = NULL;
-                size_t r;
-                json_t *wc;
-                json_array_foreach(c->wire_closes, r, wc) {
-                    double tw = json_number_value(json_object_get(wc, "t"));
-                    int same = refused ? json_is_true(json_object_get(wc, "refused"))
-                                       : json_equal(json_object_get(wc, "code"),
-                                                    json_object_get(x, "code"));
-                    if (same && tw > t - 2000 && tw < t + 500) {
-                        hit = wc;
-                        break;
-                    }
-                }
-                if (hit) {
-                    json_t *y = json_deep_copy(x);
-                    json_object_set(y, "by", json_object_get(hit, "by"));
-                    json_object_set(y, "code", json_object_get(hit, "code"));
-                    json_array_set_new(e, q, y);
-                }
-            }
-            ok = hist(o, vn, text, k, v, e);
-            json_decref(e);
-        } else if (hs) {
-            json_t *e = windowed(hs, from);
-            ok = hist(o, vn, text, k, v, e);
-            json_decref(e);
+            json_t *e;
+            json_array_foreach(c->attempts, q, e) n += chk_in_window(e, &win);
+            scn_outcome co = {0};
+            chk_count(vn, n, "connect attempts", &co);
+            ok = from_chk(o, &co, vn, text);
+        } else if (is_hist) {
+            json_t *hs = hk == H_RECEIVED   ? json_incref(c->events)
+                         : hk == H_NOTIFIED ? json_incref(c->notes)
+                         : hk == H_REQUESTS ? json_incref(c->http)
+                         : hk == H_FRAMES   ? json_incref(c->frames)
+                         : w->proxy_running ? closes_with_wire(c)
+                                            : json_incref(c->closed);
+            ok = hist(w, o, vn, text, hk, hs, &win, 0);
+            json_decref(hs);
         } else if (!strcmp(k, "cached")) {
             json_t *list = json_is_array(v) ? json_incref(v) : json_pack("[O]", v);
             size_t j;
@@ -678,7 +604,7 @@ static int eval_client(rl_world *w, rl_client *c, const scn_node *asserts, size_
             json_array_foreach(list, j, t) {
                 json_t *ans = NULL;
                 if (!c->running) {
-                    ok = out_fail(o, vn, text, t, json_string("the app is not running"));
+                    ok = app_down(o, vn, text, c->spec->name);
                     break;
                 }
                 if (rl_client_cmd(w, c, json_pack("{s:s,s:O}", "cmd", "cached", "id",
@@ -698,7 +624,7 @@ static int eval_client(rl_world *w, rl_client *c, const scn_node *asserts, size_
         } else {
             if (!st) {
                 if (!c->running) {
-                    ok = out_fail(o, vn, text, v, json_string("the app is not running"));
+                    ok = app_down(o, vn, text, c->spec->name);
                     json_decref(v);
                     break;
                 }
@@ -711,12 +637,7 @@ static int eval_client(rl_world *w, rl_client *c, const scn_node *asserts, size_
             if (!strcmp(k, "queue") || !strcmp(k, "dead_letter")) {
                 ok = list_expect(o, vn, text, v, json_object_get(st, k));
             } else if (!strcmp(k, "conflicts")) {
-                json_t *cf = json_object_get(st, "conflicts"), *ids = ids_of(cf, "entity_id");
-                ok = json_is_integer(v) ? json_integer_value(v) == (json_int_t)json_array_size(cf)
-                                        : json_equal(v, ids);
-                if (!ok)
-                    out_fail(o, vn, text, v, ids);
-                json_decref(ids);
+                ok = list_expect(o, vn, text, v, json_object_get(st, "conflicts"));
             } else if (!strcmp(k, "connection") || !strcmp(k, "online") ||
                        !strcmp(k, "applied_revision") || !strcmp(k, "locks")) {
                 json_t *act = json_object_get(st, k);
@@ -801,18 +722,13 @@ static int eval_log_item(rl_world *w, const scn_node *it, double from, rl_out *o
     if (since || scn_map_get(it, "within"))
         from = window_from(w, it);
     json_t *all = json_array();
-    if (!actor || !strcmp(actor, "server"))
-        json_array_extend(all, w->srv_logs);
+    add_logs(all, w->srv_logs, "server");
     for (size_t i = 0; i < w->nc; i++)
-        if (!actor || !strcmp(actor, w->c[i].spec->name))
-            json_array_extend(all, w->c[i].logs);
-    json_t *e = windowed(all, from);
-    json_t *spec = scn_node_json(it);
+        add_logs(all, w->c[i].logs, w->c[i].spec->name);
+    chk_window win = window_of(w, from, 0);
     char text[160];
-    snprintf(text, sizeof text, "%s.log", actor ? actor : "every actor");
-    int ok = hist(o, it, text, "log", spec, e);
-    json_decref(spec);
-    json_decref(e);
+    snprintf(text, sizeof text, "%s.log", actor ? actor : "all");
+    int ok = logs_expect(o, it, text, all, NULL, &win);
     json_decref(all);
     return ok;
 }

@@ -664,8 +664,8 @@ int scn_run_real(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
             int is_log = scn_map_get(st, "expect_log") != NULL;
             int until = scn_map_get(st, "wait_until") != NULL;
             double budget = w->slack;
+            int64_t to = 5 * 60000; /* wait_until's timeout, virtual ms */
             if (until) {
-                int64_t to = 5 * 60000;
                 const scn_node *tn = scn_map_get(v, "timeout");
                 if (tn)
                     scn_duration(tn, &to);
@@ -708,7 +708,7 @@ int scn_run_real(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
                 rl_item *x = &items[k];
                 rl_out *o = &outs[k];
                 char text[160];
-                snprintf(text, sizeof text, "%s.%s", x->actor ? x->actor : "every actor", x->key);
+                snprintf(text, sizeof text, "%s.%s", x->actor ? x->actor : "all", x->key);
                 int line = o->at ? o->at->line : x->node ? x->node->line : st->line;
                 json_t *a = json_pack("{s:i,s:b,s:s,s:s}", "line", line, "passed",
                                       !x->why && x->ok, "text", text, "verdict",
@@ -737,9 +737,14 @@ int scn_run_real(const scn_scenario *s, const scn_run_opts *opts, scn_result *r)
                 free(det);
                 json_array_append_new(r->checks, chk);
                 if (!x->why && !x->ok && r->passed) {
-                    char *msg = NULL;
-                    if (asprintf(&msg, "%s%s: expected %s, got %s",
-                                 until ? "wait_until timed out: " : "", text,
+                    /* The simulator's words for the same failure. */
+                    char *msg = NULL, within[64] = "";
+                    if (until) {
+                        char td[32];
+                        hp_duration_format(to, td, sizeof td);
+                        snprintf(within, sizeof within, " not true within %s:", td);
+                    }
+                    if (asprintf(&msg, "%s:%s expected %s, got %s", text, within,
                                  o->expected ? o->expected : "?",
                                  o->actual ? o->actual : "?") < 0)
                         msg = NULL;
