@@ -49,6 +49,17 @@ static int out_fail(rl_out *o, const scn_node *at, const char *text, json_t *exp
     return 0;
 }
 
+/* out_fail() with a message for the actual value (the caller has no
+ * record to show). */
+static int out_fail_msg(rl_out *o, const scn_node *at, const char *text, json_t *exp,
+                        const char *msg)
+{
+    json_t *act = json_string(msg);
+    int r = out_fail(o, at, text, exp, act);
+    json_decref(act);
+    return r;
+}
+
 /* A state expectation on a client whose app is not running: the
  * simulator's words. */
 static int app_down(rl_out *o, const scn_node *at, const char *text, const char *name)
@@ -312,7 +323,7 @@ static int eval_server(rl_world *w, const scn_node *asserts, size_t i0, size_t i
             if (!state)
                 state = server_state(w);
             if (!state) {
-                ok = out_fail(o, vn, text, v, json_string("no server state (server down?)"));
+                ok = out_fail_msg(o, vn, text, v, "no server state (server down?)");
             } else if (!strcmp(k, "task")) {
                 json_t *list = json_is_array(v) ? json_incref(v) : json_pack("[O]", v);
                 size_t j;
@@ -402,7 +413,7 @@ static int eval_server(rl_world *w, const scn_node *asserts, size_t i0, size_t i
                 if (!ok)
                     out_fail(o, vn, text, v, lk);
             } else {
-                ok = out_fail(o, vn, text, v, json_string("not supported in real mode"));
+                ok = out_fail_msg(o, vn, text, v, "not supported in real mode");
             }
         }
         json_decref(v);
@@ -609,7 +620,7 @@ static int eval_client(rl_world *w, rl_client *c, const scn_node *asserts, size_
                 }
                 if (rl_client_cmd(w, c, json_pack("{s:s,s:O}", "cmd", "cached", "id",
                                                json_object_get(t, "id")), &ans) != 0) {
-                    ok = out_fail(o, vn, text, t, json_string("no answer"));
+                    ok = out_fail_msg(o, vn, text, t, "no answer");
                     break;
                 }
                 json_t *task = json_object_get(ans, "task");
@@ -629,7 +640,7 @@ static int eval_client(rl_world *w, rl_client *c, const scn_node *asserts, size_
                     break;
                 }
                 if (rl_client_cmd(w, c, json_pack("{s:s}", "cmd", "status"), &st) != 0) {
-                    ok = out_fail(o, vn, text, v, json_string("no status answer"));
+                    ok = out_fail_msg(o, vn, text, v, "no status answer");
                     json_decref(v);
                     break;
                 }
@@ -683,7 +694,7 @@ static int eval_client(rl_world *w, rl_client *c, const scn_node *asserts, size_
                 if (!ok)
                     out_fail(o, vn, text, v, cache);
             } else {
-                ok = out_fail(o, vn, text, v, json_string("not supported in real mode"));
+                ok = out_fail_msg(o, vn, text, v, "not supported in real mode");
             }
         }
         json_decref(v);
