@@ -31,7 +31,11 @@ for prog in hp-fake-server hp-fake-client hp-harness hp-fault-proxy; do
   [ "$path" = /usr/bin/$prog ] || { echo "package: $prog is $path, not /usr/bin/$prog" >&2; exit 1; }
   $prog --version
 done
-hp-fake-server --help | grep -q -- "--listen" || { echo "package: hp-fake-server --help" >&2; exit 1; }
+# Not "--help | grep -q": grep leaves at the first match, and the rest of the
+# help (over one 4 KiB stdio buffer) then dies of SIGPIPE, which pipefail
+# reports as a failure (it did, once, in a CI rehearsal).
+help=$(hp-fake-server --help)
+grep -q -- "--listen" <<<"$help" || { echo "package: hp-fake-server --help" >&2; exit 1; }
 test -f $share/scenario.schema.json
 test -f /usr/share/doc/hpsync-harness/SYNC_POLICY.md
 work=$(mktemp -d)
