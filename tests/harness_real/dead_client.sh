@@ -24,7 +24,7 @@ rc=$?
 echo "$out"
 echo "exit=$rc"
 [ "$rc" -eq 3 ] || { echo "want exit 3"; exit 1; }
-grep -q "client alice: cannot write its stdin" <<<"$out" || { echo "want the client named"; exit 1; }
-grep -q "0 passed, 1 failed" <<<"$out" || { echo "want the summary line"; exit 1; }
+echo "$out" | grep -q "client alice: cannot write its stdin" || { echo "want the client named"; exit 1; }
+echo "$out" | grep -q "0 passed, 1 failed" || { echo "want the summary line"; exit 1; }
 grep -q "cannot write its stdin" "$dir/junit.xml" || { echo "want it in the JUnit report"; exit 1; }
 echo "ok"
