@@ -387,6 +387,48 @@ static void test_write_file(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* --require-rules (SPEC §7): a required rule counts as checked only with a
+ * PASSING observable check; a rule whose checks were all unobservable, or
+ * failed, or whose scenario was skipped, stays unchecked and fails the run. */
+static void rules_case(const char *verdict, int passed, int skipped, int want_unchecked)
+{
+    scn_result r;
+    memset(&r, 0, sizeof r);
+    r.rules = json_pack("[s]", "WS-3");
+    r.passed = skipped ? 0 : 1;
+    r.skipped = skipped;
+    r.failure_step = -1;
+    r.trace = json_pack("[{s:s,s:i},{s:s,s:s,s:b,s:i}]", "type", "step", "line", 9, "type",
+                        "assert", "verdict", verdict, "passed", passed, "line", 10);
+    r.checks = json_array();
+    rpt_run run = {&r, NULL, 1, {1, "real", "t", 0, 0}, NULL, NULL};
+    json_t *req = json_pack("[s]", "WS-3");
+    json_t *table = rpt_rules_build(&run, req);
+    json_t *un = rpt_rules_unchecked(table);
+    size_t total = 0;
+    size_t checked = rpt_rules_checked(table, &total);
+    if ((json_array_size(un) == 1) != want_unchecked)
+        fail_msg("verdict %s (passed %d, skipped %d): WS-3 %s", verdict, passed, skipped,
+                 want_unchecked ? "counted as checked" : "left unchecked");
+    assert_int_equal(checked, want_unchecked ? 0 : 1);
+    assert_int_equal(total, 27);
+    json_decref(un);
+    json_decref(table);
+    json_decref(req);
+    json_decref(r.rules);
+    json_decref(r.trace);
+    json_decref(r.checks);
+}
+
+static void test_rules_required_unchecked(void **state)
+{
+    (void)state;
+    rules_case("unobservable", 0, 0, 1);
+    rules_case("failed", 0, 0, 1);
+    rules_case("passed", 1, 1, 1); /* a skipped scenario's checks do not count */
+    rules_case("passed", 1, 0, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -397,6 +439,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_html, setup, teardown),
         cmocka_unit_test_setup_teardown(test_term, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_file, setup, teardown),
+        cmocka_unit_test(test_rules_required_unchecked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
