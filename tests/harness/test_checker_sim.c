@@ -23,18 +23,8 @@
 
 #include "scn_internal.h"
 #include "scn_run.h"
+#include "hx_test_load.h"
 
-static scn_scenario *load(const char *file, const char *text)
-{
-    scn_diags d = {0};
-    scn_scenario *s = NULL;
-    if (scn_load_string(file, text, strlen(text), &s, &d)) {
-        scn_diags_print(&d, stderr);
-        fail_msg("scenario %s does not validate", file);
-    }
-    scn_diags_free(&d);
-    return s;
-}
 
 /* Runs a scenario of the header below plus `steps`; 1 when it passed.
  * On FAIL, each NULL-terminated word must be in the failure text. */
@@ -46,7 +36,7 @@ static const char HEAD[] = "id: t/c\nname: c\nrules: [WS-6]\nheal: false\n"
 static int run_steps(const char *steps, char **failure)
 {
     char *text = scn_asprintf("%s%s", HEAD, steps);
-    scn_scenario *s = load("c.yaml", text);
+    scn_scenario *s = hx_test_load("c.yaml", text);
     scn_run_opts o = {.seed = 1, .mode = "sim"};
     scn_result r;
     if (scn_run(s, &o, &r))
@@ -171,7 +161,7 @@ typedef struct inv_world {
 
 static void inv_open(inv_world *v)
 {
-    v->s = load("v.yaml", "id: t/v\nname: v\nrules: [Q-1]\n"
+    v->s = hx_test_load("v.yaml", "id: t/v\nname: v\nrules: [Q-1]\n"
                           "clients: {alice: {}}\n"
                           "steps: [{wait: 1s}]\n");
     v->trace = json_array();

@@ -14,18 +14,8 @@
 
 #include "scn_internal.h"
 #include "scn_run.h"
+#include "hx_test_load.h"
 
-static scn_scenario *load(const char *file, const char *text)
-{
-    scn_diags d = {0};
-    scn_scenario *s = NULL;
-    if (scn_load_string(file, text, strlen(text), &s, &d)) {
-        scn_diags_print(&d, stderr);
-        fail_msg("scenario %s does not validate", file);
-    }
-    scn_diags_free(&d);
-    return s;
-}
 
 static void run(const scn_scenario *s, uint64_t seed, scn_result *r)
 {
@@ -77,7 +67,7 @@ static int64_t jint(json_t *o, const char *k)
 static void test_latency_ordering(void **st)
 {
     (void)st;
-    scn_scenario *s = load("lat.yaml", "id: t/lat\nname: lat\nrules: [WS-3]\n"
+    scn_scenario *s = hx_test_load("lat.yaml", "id: t/lat\nname: lat\nrules: [WS-3]\n"
                                        "clients:\n"
                                        "  alice: {}\n"
                                        "  bob: {latency: 100ms}\n"
@@ -131,7 +121,7 @@ static void test_latency_ordering(void **st)
 static void test_offline_loses_in_flight(void **st)
 {
     (void)st;
-    scn_scenario *s = load("off.yaml",
+    scn_scenario *s = hx_test_load("off.yaml",
                            "id: t/off\nname: off\nrules: [Q-1]\n"
                            "clients: {alice: {}}\n"
                            "steps:\n"
@@ -162,7 +152,7 @@ static void test_offline_loses_in_flight(void **st)
 static void test_drop_rule(void **st)
 {
     (void)st;
-    scn_scenario *s = load("drop.yaml",
+    scn_scenario *s = hx_test_load("drop.yaml",
                            "id: t/drop\nname: drop\nrules: [WS-4]\n"
                            "clients: {alice: {}}\n"
                            "steps:\n"
@@ -221,7 +211,7 @@ static void test_send_frame(void **st)
     free(t);
     json_decref(a);
 
-    scn_scenario *s = load("raw.yaml",
+    scn_scenario *s = hx_test_load("raw.yaml",
                            "id: t/raw\nname: raw\nrules: [WS-2]\n"
                            "clients: {alice: {}}\n"
                            "steps:\n"
@@ -255,7 +245,7 @@ static void test_send_frame(void **st)
     scn_free(s);
 
     /* No open stream: the scenario stops with the line. */
-    s = load("raw2.yaml", "id: t/raw2\nname: raw\nrules: [WS-2]\nclients: {alice: {}}\n"
+    s = hx_test_load("raw2.yaml", "id: t/raw2\nname: raw\nrules: [WS-2]\nclients: {alice: {}}\n"
                           "steps:\n  - alice: {send_frame: x}\n");
     run(s, 1, &r);
     assert_false(r.passed);
@@ -303,7 +293,7 @@ static void test_determinism(void **st)
 static void test_failure_reports_line(void **st)
 {
     (void)st;
-    scn_scenario *s = load("bad.yaml", "id: t/bad\nname: bad\nrules: [Q-2]\n"
+    scn_scenario *s = hx_test_load("bad.yaml", "id: t/bad\nname: bad\nrules: [Q-2]\n"
                                        "clients: {alice: {}}\n"
                                        "steps:\n"
                                        "  - alice: connect\n"
@@ -349,7 +339,7 @@ static void test_failure_reports_line(void **st)
     scn_free(s);
 
     /* A history expectation names what was there. */
-    s = load("bad2.yaml", "id: t/bad2\nname: bad2\nrules: [Q-2]\n"
+    s = hx_test_load("bad2.yaml", "id: t/bad2\nname: bad2\nrules: [Q-2]\n"
                           "clients: {alice: {}}\n"
                           "steps:\n"
                           "  - alice: connect\n"
@@ -364,7 +354,7 @@ static void test_failure_reports_line(void **st)
     scn_free(s);
 
     /* A malformed action (choose with no conflict) fails at its line. */
-    s = load("bad3.yaml", "id: t/bad3\nname: bad3\nrules: [CF-3]\n"
+    s = hx_test_load("bad3.yaml", "id: t/bad3\nname: bad3\nrules: [CF-3]\n"
                           "clients: {alice: {}}\n"
                           "steps:\n"
                           "  - alice: connect\n"
@@ -378,7 +368,7 @@ static void test_failure_reports_line(void **st)
 
     /* A failed `status:` shows the whole status object, not only the keys
      * asked about: a guessed key name still shows where the value is. */
-    s = load("bad4.yaml", "id: t/bad4\nname: bad4\nrules: [Q-2]\n"
+    s = hx_test_load("bad4.yaml", "id: t/bad4\nname: bad4\nrules: [Q-2]\n"
                           "clients: {alice: {}}\n"
                           "steps:\n"
                           "  - alice: connect\n"
@@ -399,7 +389,7 @@ static void test_failure_reports_line(void **st)
 static void test_wait_until(void **st)
 {
     (void)st;
-    scn_scenario *s = load("wu.yaml", "id: t/wu\nname: wu\nrules: [WS-2]\n"
+    scn_scenario *s = hx_test_load("wu.yaml", "id: t/wu\nname: wu\nrules: [WS-2]\n"
                                       "clients: {alice: {}}\n"
                                       "steps:\n"
                                       "  - alice: connect\n"
@@ -422,7 +412,7 @@ static void test_wait_until(void **st)
 static void test_invariants_listed(void **st)
 {
     (void)st;
-    scn_scenario *s = load("inv.yaml", "id: t/inv\nname: inv\nrules: [Q-1]\n"
+    scn_scenario *s = hx_test_load("inv.yaml", "id: t/inv\nname: inv\nrules: [Q-1]\n"
                                        "invariants: {cache_bounded: false}\n"
                                        "clients: {alice: {}}\n"
                                        "steps:\n"
@@ -471,7 +461,7 @@ static int check_passed(const scn_result *r, const char *name)
 static void test_invariants_detect(void **st)
 {
     (void)st;
-    scn_scenario *s = load("v.yaml", "id: t/v\nname: v\nrules: [Q-1]\n"
+    scn_scenario *s = hx_test_load("v.yaml", "id: t/v\nname: v\nrules: [Q-1]\n"
                                      "clients: {alice: {}}\n"
                                      "steps: [{wait: 1s}]\n");
     json_t *trace = json_array();
@@ -540,7 +530,7 @@ static void test_invariants_detect(void **st)
 static void test_edits_kept_settled(void **st)
 {
     (void)st;
-    scn_scenario *s = load("k.yaml", "id: t/k\nname: k\nrules: [CF-3]\n"
+    scn_scenario *s = hx_test_load("k.yaml", "id: t/k\nname: k\nrules: [CF-3]\n"
                                      "clients: {bob: {}}\n"
                                      "steps: [{wait: 1s}]\n");
     json_t *trace = json_array();
@@ -589,7 +579,7 @@ static void test_edits_kept_settled(void **st)
 static void test_edits_kept_later_write(void **st)
 {
     (void)st;
-    scn_scenario *s = load("k.yaml", "id: t/k\nname: k\nrules: [Q-1]\n"
+    scn_scenario *s = hx_test_load("k.yaml", "id: t/k\nname: k\nrules: [Q-1]\n"
                                      "clients: {bob: {}}\n"
                                      "steps: [{wait: 1s}]\n");
     json_t *trace = json_array();
