@@ -343,7 +343,6 @@ static int check_size(rq *r)
     return 0;
 }
 
-/* 411 then 413 for a PUT body. 0 to go on. */
 /* The request body parsed (duplicate keys refused), or NULL with je. */
 static json_t *parse_body(rq *r, json_error_t *je)
 {
@@ -352,6 +351,7 @@ static json_t *parse_body(rq *r, json_error_t *je)
                : NULL;
 }
 
+/* 411 then 413 for a PUT body. 0 to go on. */
 static int check_length(rq *r)
 {
     if (r->req->content_length < 0) {
