@@ -150,12 +150,14 @@ int main(int argc, char **argv)
     int runs = 5;
     uint64_t seed = 1;
     list paths = {0}, files = {0}, skips = {0};
-    int explore_n = 0, clients = 3, steps = 100;
+    int explore_n = 0, clients = 3, steps = 100, each = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
             runs = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
             seed = strtoull(argv[++i], NULL, 10);
+        } else if (!strcmp(argv[i], "--each")) {
+            each = 1;
         } else if (!strcmp(argv[i], "--skip") && i + 1 < argc) {
             push(&skips, strdup(argv[++i]));
         } else if (!strcmp(argv[i], "--explore") && i + 1 < argc) {
@@ -177,7 +179,7 @@ int main(int argc, char **argv)
                 return 2;
             }
         } else if (argv[i][0] == '-') {
-            fprintf(stderr, "usage: hp-bench [--runs N] [--seed S] [--skip ID]... [PATH...]\n"
+            fprintf(stderr, "usage: hp-bench [--runs N] [--seed S] [--skip ID]... [--each] [PATH...]\n"
                             "       hp-bench --explore N [--clients C] [--steps K] [--seed S]\n");
             return 2;
         } else {
@@ -242,6 +244,9 @@ int main(int argc, char **argv)
             per[i * (size_t)runs + (size_t)r] = now_ms() - ts;
             m += res.messages;
             t += res.sim_ms;
+            if (each && r == runs - 1)
+                printf("scenario %-48s %8.3f ms %6" PRIu64 " messages\n", scn_id(s[i]),
+                       per[i * (size_t)runs + (size_t)r], res.messages);
             scn_result_clear(&res);
         }
         wall[r] = now_ms() - t0;
