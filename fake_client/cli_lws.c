@@ -33,6 +33,7 @@
  */
 #define _GNU_SOURCE
 #include "cli_lws_int.h"
+#include "hp_jload.h"
 
 cli_lws_state A;
 
@@ -173,7 +174,7 @@ void clw_frame_type(const char *data, size_t len, char *out, size_t n)
     out[0] = '\0';
     if (!frames_on && ndrops == 0)
         return;
-    json_t *m = json_loadb(data, len, 0, NULL);
+    json_t *m = hp_json_loadb(data, len, 0, NULL);
     const char *type = json_string_value(json_object_get(m, "type"));
     if (!type)
         type = json_string_value(json_object_get(m, "event_type"));

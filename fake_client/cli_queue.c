@@ -13,6 +13,7 @@
  * base are its own (json references).
  */
 #include "cli_core_int.h"
+#include "hp_jload.h"
 #include "hp_msg.h"
 #include "hp_task.h"
 
@@ -304,7 +305,7 @@ json_t *cli__parse_body(const char *body, size_t len)
     if (!body || len == 0)
         return NULL;
     json_error_t jerr;
-    return json_loadb(body, len, 0, &jerr);
+    return hp_json_loadb(body, len, 0, &jerr);
 }
 
 /* stale_token: the request went out with a token older than the one held

@@ -8,6 +8,7 @@
  * needed for ordering and eviction and carry no task text).
  */
 #include "cli_store.h"
+#include "hp_jload.h"
 #include "cli_internal.h"
 #include "hp_log.h"
 #include "hp_memdb.h"
@@ -134,7 +135,7 @@ static int open_json_col(cli_store *st, sqlite3_stmt *s, int col, const char *aa
     if (cli_open(st->key, aad, b, n, &pt, &ptlen) != 0)
         return -1;
     json_error_t jerr;
-    *out = json_loadb(pt, ptlen, 0, &jerr);
+    *out = hp_json_loadb(pt, ptlen, 0, &jerr);
     free(pt);
     return *out ? 0 : -1;
 }

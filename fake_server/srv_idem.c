@@ -23,6 +23,7 @@
  */
 #define _GNU_SOURCE
 #include "srv_internal.h"
+#include "hp_jload.h"
 #include "hp_msg.h"
 
 #include <openssl/evp.h>
@@ -56,7 +57,7 @@ static int fingerprint(const srv_http_req *q, const char *method, const char *pa
     }
     ok = ok && EVP_DigestUpdate(ctx, "\n", 1) == 1;
     json_t *root = parsed ? NULL
-                   : q->body && q->body_len ? json_loadb(q->body, q->body_len, JSON_DECODE_ANY, NULL)
+                   : q->body && q->body_len ? hp_json_loadb(q->body, q->body_len, JSON_DECODE_ANY, NULL)
                                             : NULL;
     const json_t *tree = parsed ? parsed : root;
     char *canon = tree ? json_dumps(tree, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;

@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include "srv_journal.h"
+#include "hp_jload.h"
 #include "hp_log.h"
 #include "hp_msg.h"
 #include "srv_core.h"
@@ -191,7 +192,7 @@ static json_t *frame_meta(const char *data, size_t len)
     json_t *meta = json_object();
     if (!meta)
         return NULL;
-    json_t *m = data && len <= SRV_JOURNAL_BODY_MAX ? json_loadb(data, len, 0, NULL) : NULL;
+    json_t *m = data && len <= SRV_JOURNAL_BODY_MAX ? hp_json_loadb(data, len, 0, NULL) : NULL;
     if (json_is_object(m)) {
         json_t *x = json_object_get(m, "type");
         if (json_is_string(x))

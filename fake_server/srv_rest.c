@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include "srv_internal.h"
+#include "hp_jload.h"
 #include "hp_msg.h"
 #include "hp_util.h"
 #include "hp_time.h"
@@ -347,7 +348,7 @@ static int check_size(rq *r)
 static json_t *parse_body(rq *r, json_error_t *je)
 {
     return r->req->body && r->req->body_len
-               ? json_loadb(r->req->body, r->req->body_len, JSON_REJECT_DUPLICATES, je)
+               ? hp_json_loadb(r->req->body, r->req->body_len, JSON_REJECT_DUPLICATES, je)
                : NULL;
 }
 

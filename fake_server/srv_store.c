@@ -19,6 +19,7 @@
  */
 #define _GNU_SOURCE
 #include "srv_internal.h"
+#include "hp_jload.h"
 #include "hp_memdb.h"
 #include "hp_stmt.h"
 #include "hp_time.h"
@@ -391,7 +392,7 @@ json_t *srv_store_task_get(srv_store *st, const char *hh, const char *id)
     bind_text(s, 2, id);
     json_t *t = NULL;
     if (sqlite3_step(s) == SQLITE_ROW)
-        t = json_loads((const char *)sqlite3_column_text(s, 0), 0, NULL);
+        t = hp_json_loads((const char *)sqlite3_column_text(s, 0), 0, NULL);
     done(st, s);
     return t;
 }
@@ -445,7 +446,7 @@ json_t *srv_store_tasks_since(srv_store *st, const char *hh, int64_t since)
     sqlite3_bind_int64(s, 2, since);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        json_t *t = json_loads((const char *)sqlite3_column_text(s, 0), 0, NULL);
+        json_t *t = hp_json_loads((const char *)sqlite3_column_text(s, 0), 0, NULL);
         if (t)
             json_array_append_new(arr, t);
     }
@@ -524,7 +525,7 @@ int srv_store_events_page(srv_store *st, const char *hh, int64_t since, size_t m
     size_t bytes = 0;
     while (bytes < max_bytes && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         bytes += (size_t)sqlite3_column_bytes(s, 3);
-        json_t *p = json_loads((const char *)sqlite3_column_text(s, 3), JSON_DECODE_ANY, NULL);
+        json_t *p = hp_json_loads((const char *)sqlite3_column_text(s, 3), JSON_DECODE_ANY, NULL);
         fn(ud, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
            (const char *)sqlite3_column_text(s, 2), p);
         json_decref(p);

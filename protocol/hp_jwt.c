@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include "hp_jwt.h"
+#include "hp_jload.h"
 #include "hp_util.h"
 
 #include <errno.h>
@@ -80,7 +81,7 @@ static json_t *segment_json(const char *s, size_t n)
     char *raw = b64url_decode(s, n, &len);
     if (!raw)
         return NULL;
-    json_t *j = json_loadb(raw, len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *j = hp_json_loadb(raw, len, JSON_REJECT_DUPLICATES, NULL);
     free(raw);
     if (j && !json_is_object(j)) {
         json_decref(j);

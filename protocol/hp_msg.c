@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "hp_msg.h"
+#include "hp_jload.h"
 #include "hp_policy.h"
 #include "hp_task.h"
 #include "hp_util.h"
@@ -74,7 +75,7 @@ int hp_msg_parse(const char *data, size_t len, hp_msg *out, char *err, size_t er
     if (heartbeat_fast(data, len, out) == 0)
         return 0;
     json_error_t je;
-    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *root = hp_json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
     if (!root)
         return hp_errf(err, errlen, "invalid JSON: %s", je.text);
     if (!json_is_object(root)) {

@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include "sim_int.h"
+#include "hp_jload.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -20,7 +21,7 @@ void sim_frame_kind(const char *data, size_t len, char *kind, size_t klen, char 
     snprintf(kind, klen, "?");
     if (entity)
         entity[0] = '\0';
-    json_t *j = json_loadb(data, len, 0, NULL);
+    json_t *j = hp_json_loadb(data, len, 0, NULL);
     if (!j)
         return;
     const char *t = json_string_value(json_object_get(j, "type"));

@@ -23,6 +23,7 @@
  */
 #define _GNU_SOURCE
 #include "sim_int.h"
+#include "hp_jload.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,7 +195,7 @@ json_t *sim_body_json(const char *body, size_t len)
 {
     if (!body || !len)
         return json_null();
-    json_t *j = json_loadb(body, len, JSON_DECODE_ANY, NULL);
+    json_t *j = hp_json_loadb(body, len, JSON_DECODE_ANY, NULL);
     if (j)
         return j;
     return json_stringn_nocheck(body, len);
