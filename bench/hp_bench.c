@@ -28,6 +28,7 @@
 #include "harness.h"
 #ifndef HP_BENCH_NO_EXPLORE /* the fake engine of tests/reports has no explore */
 #include "explore.h"
+#include "hp_alloc.h"      /* nor protocol/ */
 #endif
 
 typedef struct list {
@@ -147,6 +148,11 @@ static int bench_explore(int n, uint64_t seed, int clients, int steps)
 
 int main(int argc, char **argv)
 {
+#ifndef HP_BENCH_NO_EXPLORE
+    /* Before any thread or SQLite call (hp_alloc.h). */
+    if (hp_alloc_install() < 0)
+        return 2;
+#endif
     int runs = 5;
     uint64_t seed = 1;
     list paths = {0}, files = {0}, skips = {0};

@@ -48,6 +48,14 @@
 #ifndef HX_HAVE_REAL
 #define HX_HAVE_REAL 0
 #endif
+/* The simulator's block cache (protocol/hp_alloc.h); the fake-engine
+ * build has no protocol/ and keeps the system allocator. */
+#if defined(__has_include)
+#if __has_include("hp_alloc.h")
+#include "hp_alloc.h"
+#define HX_HAVE_ALLOC 1
+#endif
+#endif
 #include "rpt.h"
 #include "hx_int.h"
 
@@ -918,6 +926,11 @@ int main(int argc, char **argv)
      * a SIGPIPE that kills the harness silently.  Children get SIG_DFL back
      * before exec (real_proc.c). */
     signal(SIGPIPE, SIG_IGN);
+#ifdef HX_HAVE_ALLOC
+    /* Before any thread or SQLite call (hp_alloc.h). */
+    if (hp_alloc_install() < 0)
+        return HX_INVALID;
+#endif
     if (argc < 2) {
         usage(stderr);
         return HX_INVALID;

@@ -1,0 +1,219 @@
+/*
+ * hp_alloc.c - the per-thread block cache (hp_alloc.h).
+ */
+#include "hp_alloc.h"
+
+#include <jansson.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ASan must see every malloc and free to find leaks and uses after free:
+ * a cached block would be "in use" to it.  gcc says so with
+ * __SANITIZE_ADDRESS__, clang with __has_feature. */
+#if defined(__SANITIZE_ADDRESS__)
+#define HP_ALLOC_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HP_ALLOC_SANITIZED 1
+#endif
+#endif
+#ifndef HP_ALLOC_SANITIZED
+#define HP_ALLOC_SANITIZED 0
+#endif
+
+enum { TC_FRESH, TC_LIVE, TC_DEAD };
+
+typedef struct tcache {
+    void *head[HP_ALLOC_CLASSES];  /* LIFO of free blocks; next = first word */
+    uint32_t n[HP_ALLOC_CLASSES];
+    size_t bytes;                  /* sum of the classes' nominal sizes */
+    int state;                     /* TC_FRESH: no destructor registered yet;
+                                      TC_DEAD: exiting, cache nothing more */
+} tcache;
+
+static __thread tcache tc;
+static pthread_key_t tc_key;
+static pthread_once_t tc_once = PTHREAD_ONCE_INIT;
+static int tc_key_ok;
+
+static size_t class_size(size_t c)
+{
+    return HP_ALLOC_MIN + c * HP_ALLOC_STEP;
+}
+
+static void drain(tcache *t)
+{
+    for (size_t c = 0; c < HP_ALLOC_CLASSES; c++) {
+        void *p = t->head[c];
+        while (p) {
+            void *next = *(void **)p;
+            free(p);
+            p = next;
+        }
+        t->head[c] = NULL;
+        t->n[c] = 0;
+    }
+    t->bytes = 0;
+}
+
+/* Thread exit: give everything back, and cache nothing from the frees
+ * that later destructors of this thread may still make. */
+static void tc_destroy(void *arg)
+{
+    tcache *t = arg;
+    drain(t);
+    t->state = TC_DEAD;
+}
+
+static void make_key(void)
+{
+    tc_key_ok = pthread_key_create(&tc_key, tc_destroy) == 0;
+}
+
+/* The first block this thread caches registers the destructor; without
+ * one (no key) the thread caches nothing rather than leak at its exit. */
+static int tc_register(void)
+{
+    pthread_once(&tc_once, make_key);
+    if (!tc_key_ok || pthread_setspecific(tc_key, &tc) != 0) {
+        tc.state = TC_DEAD;
+        return 0;
+    }
+    tc.state = TC_LIVE;
+    return 1;
+}
+
+void *hp_alloc_malloc(size_t n)
+{
+    if (n <= HP_ALLOC_MAX) {
+        /* The smallest class whose blocks all hold n bytes. */
+        size_t c = n <= HP_ALLOC_MIN ? 0 : (n - HP_ALLOC_MIN + HP_ALLOC_STEP - 1) / HP_ALLOC_STEP;
+        void *p = tc.head[c];
+        if (p) {
+            tc.head[c] = *(void **)p;
+            tc.n[c]--;
+            tc.bytes -= class_size(c);
+            return p;
+        }
+    }
+    return malloc(n);
+}
+
+void hp_alloc_free(void *p)
+{
+    if (!p)
+        return;
+    size_t u = malloc_usable_size(p);
+    if (u < HP_ALLOC_MIN || u >= HP_ALLOC_MAX + HP_ALLOC_STEP || tc.state == TC_DEAD) {
+        free(p);
+        return;
+    }
+    /* The largest class u covers: a block of this class must hold any
+     * request the class is handed out for. */
+    size_t c = (u - HP_ALLOC_MIN) / HP_ALLOC_STEP;
+    size_t sz = class_size(c);
+    if (tc.bytes + sz > HP_ALLOC_BYTES_MAX || (tc.state == TC_FRESH && !tc_register())) {
+        free(p);
+        return;
+    }
+    *(void **)p = tc.head[c];
+    tc.head[c] = p;
+    tc.n[c]++;
+    tc.bytes += sz;
+}
+
+size_t hp_alloc_cached(size_t *bytes)
+{
+    size_t k = 0;
+    for (size_t c = 0; c < HP_ALLOC_CLASSES; c++)
+        k += tc.n[c];
+    if (bytes)
+        *bytes = tc.bytes;
+    return k;
+}
+
+void hp_alloc_release(void)
+{
+    drain(&tc);
+}
+
+/* exit() runs no key destructor for the thread that calls it. */
+static void release_at_exit(void)
+{
+    drain(&tc);
+    tc.state = TC_DEAD;
+}
+
+/* ---- SQLite's sqlite3_mem_methods ------------------------------------ */
+
+static void *sq_malloc(int n)
+{
+    return n < 0 ? NULL : hp_alloc_malloc((size_t)n);
+}
+
+static void sq_free(void *p)
+{
+    hp_alloc_free(p);
+}
+
+/* Blocks are genuine malloc blocks: realloc() may move or resize any. */
+static void *sq_realloc(void *p, int n)
+{
+    return n < 0 ? NULL : realloc(p, (size_t)n);
+}
+
+static int sq_size(void *p)
+{
+    return p ? (int)malloc_usable_size(p) : 0;
+}
+
+/* What hp_alloc_malloc(n) will at least provide: SQLite may use the slack
+ * (and skips a realloc() that stays within it). */
+static int sq_roundup(int n)
+{
+    if (n <= HP_ALLOC_MIN)
+        return HP_ALLOC_MIN;
+    if (n <= HP_ALLOC_MAX)
+        return (int)class_size(((size_t)n - HP_ALLOC_MIN + HP_ALLOC_STEP - 1) / HP_ALLOC_STEP);
+    return (n + 7) & ~7;
+}
+
+static int sq_init(void *app)
+{
+    (void)app;
+    return SQLITE_OK;
+}
+
+static void sq_shutdown(void *app)
+{
+    (void)app;
+}
+
+static const sqlite3_mem_methods sq_methods = {
+    sq_malloc, sq_free, sq_realloc, sq_size, sq_roundup, sq_init, sq_shutdown, NULL,
+};
+
+int hp_alloc_install(void)
+{
+    const char *env = getenv("HP_SIM_MALLOC");
+    if (env && strcmp(env, "system") != 0 && strcmp(env, "cache") != 0) {
+        fprintf(stderr, "HP_SIM_MALLOC: '%s' is neither 'system' nor 'cache'\n", env);
+        return -1;
+    }
+    /* Memory statistics cost SQLite a global mutex per allocation, in
+     * either mode; nothing here reads them (sqlite3_memory_used). */
+    if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
+        return 0; /* already initialized: too late for any setting */
+    if (HP_ALLOC_SANITIZED || (env && strcmp(env, "system") == 0))
+        return 0;
+    if (sqlite3_config(SQLITE_CONFIG_MALLOC, &sq_methods) != SQLITE_OK)
+        return 0;
+    json_set_alloc_funcs(hp_alloc_malloc, hp_alloc_free);
+    atexit(release_at_exit);
+    return 1;
+}
