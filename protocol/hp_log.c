@@ -216,6 +216,45 @@ static char *redact_dup(const char *s)
     return out;
 }
 
+/*
+ * 1 when redact_dup(s) would return a copy of s unchanged: no control
+ * character and nothing hp_log_redact() replaces (the same walk, without
+ * the output).  Most records are like that, and then hp_log() hands s to
+ * the sink as it is instead of two copies.
+ */
+static int log_clean(const char *s)
+{
+    for (const char *p = s; *p;) {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 || c == 0x7f)
+            return 0;
+        size_t k = secret_key(p);
+        if (k) {
+            const char *open, *close;
+            size_t v = secret_value(p + k, &open, &close);
+            if (v > strlen(open) + strlen(close))
+                return 0;
+            p += k;
+            continue;
+        }
+        if (c == 'e' && p[1] == 'y' && p[2] == 'J' && jwt_run(p, p != s && is_b64url(p[-1])))
+            return 0;
+        p++;
+    }
+    return 1;
+}
+
+/* s itself when clean (*owned = NULL), else redact_dup(s) (*owned: the
+ * copy, to free; NULL when out of memory). */
+static const char *redacted(const char *s, char **owned)
+{
+    *owned = NULL;
+    if (log_clean(s))
+        return s;
+    *owned = redact_dup(s);
+    return *owned;
+}
+
 int hp_log_has_secret(const char *s)
 {
     if (!s)
@@ -235,18 +274,30 @@ void hp_log(const struct hp_env *env, hp_log_level level, const char *msg,
 {
     if (!env || !env->log || !env->log->sink || level < env->log->min_level)
         return;
+    /* Most fields fit the stack buffer: vasprintf only for the others (a
+     * simulated run logs every message at DEBUG). */
+    char stack[512];
     char *raw = NULL;
+    const char *fmtd = "";
     if (fields_fmt) {
         va_list ap;
         va_start(ap, fields_fmt);
-        if (vasprintf(&raw, fields_fmt, ap) < 0)
-            raw = NULL;
+        int n = vsnprintf(stack, sizeof stack, fields_fmt, ap);
         va_end(ap);
+        if (n >= 0 && (size_t)n < sizeof stack) {
+            fmtd = stack;
+        } else if (n >= 0) {
+            va_start(ap, fields_fmt);
+            if (vasprintf(&raw, fields_fmt, ap) < 0)
+                raw = NULL;
+            va_end(ap);
+            fmtd = raw ? raw : "";
+        }
     }
-    char *fields = redact_dup(raw ? raw : "");
-    char *rmsg = redact_dup(msg ? msg : "");
-    char *ractor = redact_dup(env->actor ? env->actor : "-");
-    free(raw);
+    char *own_f, *own_m, *own_a;
+    const char *fields = redacted(fmtd, &own_f);
+    const char *rmsg = redacted(msg ? msg : "", &own_m);
+    const char *ractor = redacted(env->actor ? env->actor : "-", &own_a);
     if (fields && rmsg && ractor) {
         hp_log_record rec = {
             .time_ms = hp_env_now(env),
@@ -257,9 +308,10 @@ void hp_log(const struct hp_env *env, hp_log_level level, const char *msg,
         };
         env->log->sink(env->log->ud, &rec);
     }
-    free(fields);
-    free(rmsg);
-    free(ractor);
+    free(raw);
+    free(own_f);
+    free(own_m);
+    free(own_a);
 }
 
 /* Appends n bytes of s at *o, as far as buflen - 1 allows (the snprintf

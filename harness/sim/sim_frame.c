@@ -127,6 +127,10 @@ int sim_frame_scan(const char *data, size_t len, char *kind, size_t klen, char *
             }
             p = v1;
         } else {
+            /* A non-string "entity_id" is no entity (the parse's answer),
+             * also when a string one came before it (the last one wins). */
+            if (kl == 9 && !memcmp(k0, "entity_id", 9) && entity)
+                entity[0] = '\0';
             /* a number, literal, object or array: skip it */
             int depth = 0;
             while (p < end) {
@@ -170,3 +174,68 @@ done:
     return 0;
 }
 
+
+/* ---- plain frames ------------------------------------------------------ */
+
+/* The validation half of a parse, for the conservative subset of JSON that
+ * needs no decoding: objects, arrays and strings of printable ASCII without
+ * escapes.  Anything else (numbers, literals, escapes, other bytes, deeper
+ * than PLAIN_DEPTH) is "cannot tell", never "invalid": the caller then
+ * parses.  A frame a scenario writes (send_frame) may be any text, and a
+ * 64 KiB one took 2 M instructions to parse only to learn its "type". */
+#define PLAIN_DEPTH 32
+
+static const char *plain_string(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"')
+            return p + 1;
+        if (c < 0x20 || c >= 0x7f || c == '\\')
+            return NULL;
+    }
+    return NULL;
+}
+
+static const char *plain_value(const char *p, const char *end, int depth)
+{
+    p = skip_ws(p, end);
+    if (p >= end)
+        return NULL;
+    if (*p == '"')
+        return plain_string(p, end);
+    if ((*p != '{' && *p != '[') || depth >= PLAIN_DEPTH)
+        return NULL;
+    char close = *p == '{' ? '}' : ']';
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == close)
+        return p + 1;
+    for (;;) {
+        if (close == '}') {
+            if (p >= end || *p != '"' || !(p = plain_string(p, end)))
+                return NULL;
+            p = skip_ws(p, end);
+            if (p >= end || *p != ':')
+                return NULL;
+            p++;
+        }
+        if (!(p = plain_value(p, end, depth + 1)))
+            return NULL;
+        p = skip_ws(p, end);
+        if (p >= end)
+            return NULL;
+        if (*p == close)
+            return p + 1;
+        if (*p != ',')
+            return NULL;
+        p = skip_ws(p + 1, end);
+    }
+}
+
+int sim_frame_plain(const char *data, size_t len)
+{
+    const char *end = data + len, *p = skip_ws(data, end);
+    if (p >= end || *p != '{' || !(p = plain_value(p, end, 0)))
+        return 0;
+    return skip_ws(p, end) == end;
+}

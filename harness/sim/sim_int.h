@@ -92,6 +92,11 @@ void sim_frame_kind(const char *data, size_t len, char *kind, size_t klen, char 
  * decide (the caller then uses sim_frame_kind). */
 int sim_frame_scan(const char *data, size_t len, char *kind, size_t klen, char *entity,
                    size_t elen);
+/* 1 when data is certainly a JSON object that json_loadb() accepts and
+ * that holds only objects, arrays and ASCII strings without escapes (then
+ * sim_frame_scan() answers as sim_frame_kind() would); 0 when it cannot
+ * tell. */
+int sim_frame_plain(const char *data, size_t len);
 
 /* ---- sim_world.c ------------------------------------------------------ */
 
@@ -102,6 +107,9 @@ const char *sim_actor_of(sim_world *w, int ci);
  * in place), so a record costs no allocation for them.  A new reference;
  * NULL when s is not UTF-8, as json_string(). */
 json_t *sim_str(sim_world *w, const char *s);
+/* json_string(s), with no UTF-8 check for ASCII text (the check costs
+ * more than the copy); NULL for NULL or bad UTF-8, as json_string(). */
+json_t *sim_text(const char *s);
 /* Opens client c's store (its file or ":memory:", its key or the other
  * one) into c->store; 0, or -1 with err. */
 int sim_open_store(sim_world *w, sim_client *c, char *err, size_t errlen);

@@ -118,7 +118,7 @@ int sim_send_link(sim_world *w, int ci, int up, sim_ev *e, const char *kind)
         lost = "dropped";
     if (lost) {
         if (e->tr)
-            json_object_set_new(e->tr, e->reply ? "reply_lost" : "lost", json_string(lost));
+            json_object_set_new(e->tr, e->reply ? "reply_lost" : "lost", sim_str(w, lost));
         sim_ev_clear(e);
         return -1;
     }

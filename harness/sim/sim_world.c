@@ -33,19 +33,43 @@ json_t *sim_str(sim_world *w, const char *s)
     for (const unsigned char *p = (const unsigned char *)s; *p && n < 64; p++, n++)
         h = (h ^ *p) * 16777619u;
     if (n >= 64)
-        return json_string(s); /* long: not one of the repeating texts */
+        return sim_text(s); /* long: not one of the repeating texts */
     for (size_t i = 0; i < N; i++) {
         json_t **slot = &w->strs[(h + i) % N];
         if (!*slot) {
             if (i > N / 2)
                 break; /* crowded: fall back rather than probe on */
-            *slot = json_string(s);
+            *slot = sim_text(s);
             return json_incref(*slot);
         }
         if (!strcmp(json_string_value(*slot), s))
             return json_incref(*slot);
     }
-    return json_string(s);
+    return sim_text(s);
+}
+
+/* 1 when the n bytes at s are all ASCII (8 at a time: frames run to
+ * 64 KiB). */
+static int all_ascii(const char *s, size_t n)
+{
+    uint64_t acc = 0, x;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&x, s + i, 8);
+        acc |= x;
+    }
+    for (; i < n; i++)
+        acc |= (unsigned char)s[i];
+    return !(acc & 0x8080808080808080ULL);
+}
+
+json_t *sim_text(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s);
+    /* ASCII is UTF-8: the same value without json_string()'s check. */
+    return all_ascii(s, n) ? json_stringn_nocheck(s, n) : json_string(s);
 }
 
 /* A new reference to the integer v, kept in *slot while the instant lasts:
@@ -65,9 +89,9 @@ static json_t *same_int(json_t **slot, json_int_t v)
 static json_t *trace_j(sim_world *w, json_t *actor, const char *type)
 {
     json_t *e = json_object();
-    json_object_set_new(e, "t", same_int(&w->t_trace, w->now - w->s->start_ms));
-    json_object_set_new(e, "actor", actor);
-    json_object_set_new(e, "type", sim_str(w, type));
+    json_object_set_new_nocheck(e, "t", same_int(&w->t_trace, w->now - w->s->start_ms));
+    json_object_set_new_nocheck(e, "actor", actor);
+    json_object_set_new_nocheck(e, "type", sim_str(w, type));
     json_array_append_new(w->trace, e);
     return e;
 }
@@ -80,8 +104,8 @@ json_t *sim_trace(sim_world *w, const char *actor, const char *type)
 json_t *sim_record(sim_world *w, json_t *arr)
 {
     json_t *r = json_object();
-    json_object_set_new(r, "t", same_int(&w->t_rec, w->now));
-    json_object_set_new(r, "n", json_integer((json_int_t)w->nrec++));
+    json_object_set_new_nocheck(r, "t", same_int(&w->t_rec, w->now));
+    json_object_set_new_nocheck(r, "n", json_integer((json_int_t)w->nrec++));
     json_array_append_new(arr, r);
     return r;
 }
@@ -107,16 +131,16 @@ static void sink(void *ud, const hp_log_record *rec)
         actor = "server";
     /* The actor and the line are one string value each, shared by the
      * trace entry and the record (strings are never changed in place). */
-    json_t *jactor = sim_str(w, actor), *jline = json_string(line);
+    json_t *jactor = sim_str(w, actor), *jline = sim_text(line);
     json_t *t = trace_j(w, json_incref(jactor), "log");
-    json_object_set_new(t, "level", sim_str(w, hp_log_level_name(rec->level)));
-    json_object_set(t, "line", jline);
+    json_object_set_new_nocheck(t, "level", sim_str(w, hp_log_level_name(rec->level)));
+    json_object_set_nocheck(t, "line", jline);
     json_t *r = sim_record(w, w->logs);
-    json_object_set_new(r, "actor", jactor);
-    json_object_set_new(r, "level", json_integer(rec->level));
-    json_object_set_new(r, "msg", sim_str(w, rec->msg ? rec->msg : ""));
-    json_object_set_new(r, "fields", json_string(rec->fields ? rec->fields : ""));
-    json_object_set_new(r, "line", jline);
+    json_object_set_new_nocheck(r, "actor", jactor);
+    json_object_set_new_nocheck(r, "level", json_integer(rec->level));
+    json_object_set_new_nocheck(r, "msg", sim_str(w, rec->msg ? rec->msg : ""));
+    json_object_set_new_nocheck(r, "fields", sim_text(rec->fields ? rec->fields : ""));
+    json_object_set_new_nocheck(r, "line", jline);
 }
 
 static int64_t clock_fn(void *ud)
@@ -127,13 +151,13 @@ static int64_t clock_fn(void *ud)
 void sim_conn_record(sim_world *w, int ci, const char *kind, int code, const char *by)
 {
     json_t *r = sim_record(w, w->cl[ci].conn);
-    json_object_set_new(r, "kind", sim_str(w, kind));
+    json_object_set_new_nocheck(r, "kind", sim_str(w, kind));
     if (by) {
-        json_object_set_new(r, "code", json_integer(code));
-        json_object_set_new(r, "by", sim_str(w, by));
+        json_object_set_new_nocheck(r, "code", json_integer(code));
+        json_object_set_new_nocheck(r, "by", sim_str(w, by));
         json_t *c = sim_record(w, w->cl[ci].closes);
-        json_object_set_new(c, "code", json_integer(code));
-        json_object_set_new(c, "by", sim_str(w, by));
+        json_object_set_new_nocheck(c, "code", json_integer(code));
+        json_object_set_new_nocheck(c, "by", sim_str(w, by));
     }
 }
 
@@ -141,11 +165,11 @@ void sim_frame_record(sim_world *w, int ci, int from_server, const char *kind,
                          const char *entity, json_t *tr)
 {
     json_t *r = sim_record(w, w->cl[ci].frames);
-    json_object_set_new(r, "from", sim_str(w, from_server ? "server" : "client"));
-    json_object_set_new(r, "type", sim_str(w, kind));
+    json_object_set_new_nocheck(r, "from", sim_str(w, from_server ? "server" : "client"));
+    json_object_set_new_nocheck(r, "type", sim_str(w, kind));
     if (entity && *entity)
-        json_object_set_new(r, "entity_id", sim_str(w, entity));
-    json_object_set_new(r, "lost", json_boolean(json_object_get(tr, "lost") != NULL));
+        json_object_set_new_nocheck(r, "entity_id", sim_str(w, entity));
+    json_object_set_new_nocheck(r, "lost", json_boolean(json_object_get(tr, "lost") != NULL));
     /* The message's revision (HELLO, READY, events): what a wire record can
      * show too (the fault proxy's journal), so `frames` can name it. */
     const char *data = json_string_value(json_object_get(tr, "data"));
@@ -154,10 +178,10 @@ void sim_frame_record(sim_world *w, int ci, int from_server, const char *kind,
         char *end = NULL;
         long long v = strtoll(rv + 11, &end, 10);
         if (end != rv + 11)
-            json_object_set_new(r, "revision", json_integer(v));
+            json_object_set_new_nocheck(r, "revision", json_integer(v));
     }
     /* "lost" may still be set at delivery: keep the trace entry to re-check. */
-    json_object_set(r, "_trace", tr);
+    json_object_set_nocheck(r, "_trace", tr);
 }
 
 /* ---- setup ------------------------------------------------------------ */
