@@ -209,6 +209,12 @@ int hp_alloc_install(void)
      * either mode; nothing here reads them (sqlite3_memory_used). */
     if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
         return 0; /* already initialized: too late for any setting */
+    /* Each connection of the simulator is used by one thread at a time
+     * (a world's stores by its thread; hp_memdb.h hands pooled ones over
+     * under its mutex), so the per-connection mutex of SQLite's default
+     * serialized mode only costs a lock per API call.  The core mutexes
+     * stay.  Failure (a single-thread build) changes nothing. */
+    (void)sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
     if (HP_ALLOC_SANITIZED || (env && strcmp(env, "system") == 0))
         return 0;
     if (sqlite3_config(SQLITE_CONFIG_MALLOC, &sq_methods) != SQLITE_OK)

@@ -60,7 +60,11 @@
 
 /* Install the cache as jansson's (json_set_alloc_funcs) and SQLite's
  * (SQLITE_CONFIG_MALLOC) allocator, and turn off SQLite's memory
- * statistics (a global mutex per allocation; nothing here reads them).
+ * statistics (a global mutex per allocation; nothing here reads them) and
+ * its per-connection mutexes (SQLITE_CONFIG_MULTITHREAD: the simulator
+ * never uses one connection from two threads at once; the real programs,
+ * which do not call this, keep SQLite's serialized mode).  The SQLite
+ * settings are made in every mode, ASan and HP_SIM_MALLOC=system too.
  * Returns 1 when the cache is installed, 0 when the system allocator is
  * kept (sanitizer build, HP_SIM_MALLOC=system, or SQLite already
  * initialized: then neither library is changed).  Any other value of
