@@ -24,6 +24,7 @@
 #include "scn_internal.h"
 #include "scn_run.h"
 #include "hx_test_load.h"
+#include "hp_alloc.h"
 
 
 /* Runs a scenario of the header below plus `steps`; 1 when it passed.
@@ -305,6 +306,8 @@ static void test_queue_bound_exact_and_unhealed(void **st)
 
 int main(void)
 {
+    /* The simulator's allocator, as in hp-harness (hp_alloc.h). */
+    hp_alloc_install();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reconnect_delays_both_bounds),
         cmocka_unit_test(test_connections_exact),

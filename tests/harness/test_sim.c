@@ -15,6 +15,7 @@
 #include "scn_internal.h"
 #include "scn_run.h"
 #include "hx_test_load.h"
+#include "hp_alloc.h"
 
 
 static void run(const scn_scenario *s, uint64_t seed, scn_result *r)
@@ -648,6 +649,8 @@ static void test_edits_kept_later_write(void **st)
 
 int main(void)
 {
+    /* The simulator's allocator, as in hp-harness (hp_alloc.h). */
+    hp_alloc_install();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_latency_ordering), cmocka_unit_test(test_offline_loses_in_flight),
         cmocka_unit_test(test_drop_rule),        cmocka_unit_test(test_determinism),
