@@ -60,7 +60,7 @@ static int fingerprint(const srv_http_req *q, const char *method, const char *pa
                    : q->body && q->body_len ? hp_json_loadb(q->body, q->body_len, JSON_DECODE_ANY, NULL)
                                             : NULL;
     const json_t *tree = parsed ? parsed : root;
-    char *canon = tree ? json_dumps(tree, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+    char *canon = tree ? hp_json_dump(tree) : NULL;
     json_decref(root);
     if (canon) {
         ok = ok && EVP_DigestUpdate(ctx, "j", 1) == 1;

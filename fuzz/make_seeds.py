@@ -101,6 +101,14 @@ def main():
               "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImhoIjoiaG9tZSIsImV4cCI6MTh9.AAAA"]:
         put("jwt", t)
 
+    # the JSON writer: texts jansson parses (sorting, escapes, numbers);
+    # fuzz_jdump also reads any input as its tree generator's choices
+    for t in ['{"type":"HELLO","revision":0}', '{"b":1,"a":{"d":[1,2],"c":"\\u00e9"},"":null}',
+              '["\\u0000\\u001f\\"\\\\/\\b\\f\\n\\r\\t\\ud83d\\ude00",[],{}]',
+              '[0.1,-0.0,1e300,1e-7,100.0,1e17,5e-324,-9223372036854775808,true,false]',
+              '{"ab":1,"a":2,"abc":3,"\\u00e9":4,"e":5,"\\u0001":6}', '"x"', '12']:
+        put("jdump", t)
+
     # the client's stdin driver (docs/CLIENT_DRIVER.md)
     put("cli_driver", "\n".join([
         '{"cmd":"edit","id":"t1","fields":{"title":"Buy milk","due_at":"2026-11-25T09:00:00+03:00"}}',

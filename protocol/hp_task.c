@@ -3,6 +3,7 @@
  */
 #define _GNU_SOURCE
 #include "hp_task.h"
+#include "hp_jdump.h"
 #include "hp_time.h"
 #include "hp_util.h"
 
@@ -185,7 +186,7 @@ json_t *hp_task_copy(const json_t *task)
 
 char *hp_json_dump(const json_t *v)
 {
-    if (!v)
-        return NULL;
-    return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    /* The same bytes as json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS |
+     * JSON_ENCODE_ANY), at a fraction of the cost (hp_jdump.h). */
+    return hp_jdump(v, NULL);
 }
