@@ -60,18 +60,32 @@ static size_t jwt_run(const char *s, int glued)
  * escaped inside a JSON string (\"token\":\"...\").  Returns the length of
  * the key part (kept in the output) or 0.
  */
+/* strncasecmp(s, lower, n) == 0 for a lower-case ASCII pattern, inline:
+ * stops at the first difference, so never reads past s's NUL. */
+static int starts_ci(const char *s, const char *lower, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c + ('a' - 'A'));
+        if (c != lower[i])
+            return 0;
+    }
+    return 1;
+}
+
 static size_t secret_key(const char *s)
 {
     size_t i;
     /* Called at every byte of every record and journal body: the first
-     * letter decides before any strncasecmp (6 % of the server's CPU in a
-     * fan-out to 1,000 listeners went to these two calls). */
+     * letter decides before any comparison (6 % of the server's CPU in a
+     * fan-out to 1,000 listeners went to two strncasecmp calls here). */
     char c0 = (char)(s[0] | 0x20);
     if (c0 != 'b' && c0 != 't')
         return 0;
-    if (strncasecmp(s, "bearer ", 7) == 0) {
+    if (c0 == 'b' && starts_ci(s, "bearer ", 7)) {
         i = 7;
-    } else if (strncasecmp(s, "token", 5) == 0) {
+    } else if (c0 == 't' && starts_ci(s, "token", 5)) {
         i = 5;
         while (s[i] == '"' || s[i] == '\\' || s[i] == '\'')
             i++;
@@ -86,6 +100,19 @@ static size_t secret_key(const char *s)
     while (s[i] == ' ')
         i++;
     return i;
+}
+
+/* Where a bare value ends: NUL, whitespace, '&', ',', ';', '}', a quote
+ * or a backslash (a switch: this runs at every byte of such a value). */
+static int bare_end(char c)
+{
+    switch (c) {
+    case '\0': case ' ': case '\t': case '\r': case '\n': case '&': case ',': case ';':
+    case '}': case '"': case '\'': case '\\':
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 /*
@@ -121,7 +148,7 @@ static size_t secret_value(const char *s, const char **open, const char **close)
         }
         return i;
     }
-    for (i = 0; s[i] && !strchr(" \t\r\n&,;}\"'\\", s[i]); i++)
+    for (i = 0; !bare_end(s[i]); i++)
         ;
     return i;
 }

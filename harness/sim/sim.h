@@ -115,6 +115,11 @@ typedef struct sim_world {
     int same_instant;           /* loop guard */
     char *error;                /* runtime error (malloc'd) */
     json_t *strs[128];          /* sim_str(): one string value per text */
+    struct {                    /* sim_str()'s memo by address (borrowed) */
+        const char *p, *text;
+        json_t *v;
+    } str_memo[32];
+    json_t *levels[4];          /* the log records' "level" integers */
     json_t *t_trace, *t_rec;    /* the instant's "t" values (sim_world.c) */
 } sim_world;
 

@@ -62,7 +62,8 @@ void sim_drain_server(sim_world *w)
             json_t *tr = sim_trace(w, "server", "ws");
             json_object_set_new_nocheck(tr, "from", sim_str(w, "server"));
             json_object_set_new_nocheck(tr, "to", sim_str(w, sim_actor_of(w, k->ci)));
-            json_object_set_new_nocheck(tr, "data", sim_text(o.body ? o.body : ""));
+            json_t *data = sim_text(o.body ? o.body : "");
+            json_object_set_new_nocheck(tr, "data", data);
             sim_ev e = {0};
             e.kind = EV_CLI_WS_MSG;
             e.gen = k->cli_gen;
@@ -71,8 +72,9 @@ void sim_drain_server(sim_world *w)
             e.len = o.body_len;
             o.body = NULL;
             e.tr = json_incref(tr);
-            sim_send_link(w, k->ci, 0, &e, kind);
-            sim_frame_record(w, k->ci, 1, kind, entity, tr);
+            int lost = sim_send_link(w, k->ci, 0, &e, kind) != 0;
+            /* data: held by tr (e.data may be freed by now) */
+            sim_frame_record(w, k->ci, 1, kind, entity, tr, lost, json_string_value(data));
             break;
         }
         case HP_OUT_WS_CLOSE: {
@@ -221,10 +223,11 @@ static void drain_client(sim_world *w, int ci)
             json_t *tr = sim_trace(w, c->spec->name, "ws");
             json_object_set_new_nocheck(tr, "from", sim_str(w, c->spec->name));
             json_object_set_new_nocheck(tr, "to", sim_str(w, "server"));
-            json_object_set_new_nocheck(tr, "data", sim_text(o.body ? o.body : ""));
+            json_t *data = sim_text(o.body ? o.body : "");
+            json_object_set_new_nocheck(tr, "data", data);
             if (!k || k->cli_state != 1) {
                 json_object_set_new_nocheck(tr, "lost", sim_str(w, "not connected"));
-                sim_frame_record(w, ci, 0, kind, entity, tr);
+                sim_frame_record(w, ci, 0, kind, entity, tr, 1, json_string_value(data));
                 break;
             }
             sim_ev e = {0};
@@ -235,8 +238,8 @@ static void drain_client(sim_world *w, int ci)
             e.len = o.body_len;
             o.body = NULL;
             e.tr = json_incref(tr);
-            sim_send_link(w, ci, 1, &e, kind);
-            sim_frame_record(w, ci, 0, kind, entity, tr);
+            int lost = sim_send_link(w, ci, 1, &e, kind) != 0;
+            sim_frame_record(w, ci, 0, kind, entity, tr, lost, json_string_value(data));
             break;
         }
         case HP_OUT_WS_CLOSE: {

@@ -116,10 +116,12 @@ int sim_open_store(sim_world *w, sim_client *c, char *err, size_t errlen);
 /* Sets w->error once (the first error wins). */
 void sim_set_error(sim_world *w, const char *fmt, const char *a);
 /* History records of client ci: connection states and frames (tr: the
- * frame's trace entry, referenced by the record). */
+ * frame's trace entry, referenced by the record; lost: whether tr has
+ * "lost" now; data: tr's "data" text or NULL, given by the caller, who
+ * has both at hand). */
 void sim_conn_record(sim_world *w, int ci, const char *kind, int code, const char *by);
 void sim_frame_record(sim_world *w, int ci, int from_server, const char *kind,
-                      const char *entity, json_t *tr);
+                      const char *entity, json_t *tr, int lost, const char *data);
 
 /* ---- sim_drain.c / sim_loop.c ----------------------------------------- */
 

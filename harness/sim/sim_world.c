@@ -28,7 +28,14 @@ const char *sim_actor_of(sim_world *w, int ci)
 
 json_t *sim_str(sim_world *w, const char *s)
 {
-    enum { N = sizeof w->strs / sizeof *w->strs };
+    enum { N = sizeof w->strs / sizeof *w->strs, M = sizeof w->str_memo / sizeof *w->str_memo };
+    /* A text mostly comes from the same address (a literal, a spec's
+     * name): a memo by address saves the hash and the probe.  Checked by
+     * content, as a stack buffer (a frame's kind) holds other texts at the
+     * same address. */
+    size_t m = ((uintptr_t)s >> 3) % M;
+    if (w->str_memo[m].p == s && !strcmp(w->str_memo[m].text, s))
+        return json_incref(w->str_memo[m].v);
     size_t h = 2166136261u, n = 0;
     for (const unsigned char *p = (const unsigned char *)s; *p && n < 64; p++, n++)
         h = (h ^ *p) * 16777619u;
@@ -40,10 +47,15 @@ json_t *sim_str(sim_world *w, const char *s)
             if (i > N / 2)
                 break; /* crowded: fall back rather than probe on */
             *slot = sim_text(s);
-            return json_incref(*slot);
+            if (!*slot)
+                return NULL;
+        } else if (strcmp(json_string_value(*slot), s)) {
+            continue;
         }
-        if (!strcmp(json_string_value(*slot), s))
-            return json_incref(*slot);
+        w->str_memo[m].p = s;
+        w->str_memo[m].text = json_string_value(*slot);
+        w->str_memo[m].v = *slot;
+        return json_incref(*slot);
     }
     return sim_text(s);
 }
@@ -137,7 +149,17 @@ static void sink(void *ud, const hp_log_record *rec)
     json_object_set_nocheck(t, "line", jline);
     json_t *r = sim_record(w, w->logs);
     json_object_set_new_nocheck(r, "actor", jactor);
-    json_object_set_new_nocheck(r, "level", json_integer(rec->level));
+    json_t *lv = NULL;
+    int lvl = (int)rec->level;
+    if (lvl >= 0 && (size_t)lvl < sizeof w->levels / sizeof *w->levels) {
+        json_t **slot = &w->levels[lvl]; /* never changed in place either */
+        if (!*slot)
+            *slot = json_integer(rec->level);
+        lv = json_incref(*slot);
+    } else {
+        lv = json_integer(rec->level);
+    }
+    json_object_set_new_nocheck(r, "level", lv);
     json_object_set_new_nocheck(r, "msg", sim_str(w, rec->msg ? rec->msg : ""));
     json_object_set_new_nocheck(r, "fields", sim_text(rec->fields ? rec->fields : ""));
     json_object_set_new_nocheck(r, "line", jline);
@@ -162,17 +184,16 @@ void sim_conn_record(sim_world *w, int ci, const char *kind, int code, const cha
 }
 
 void sim_frame_record(sim_world *w, int ci, int from_server, const char *kind,
-                         const char *entity, json_t *tr)
+                      const char *entity, json_t *tr, int lost, const char *data)
 {
     json_t *r = sim_record(w, w->cl[ci].frames);
     json_object_set_new_nocheck(r, "from", sim_str(w, from_server ? "server" : "client"));
     json_object_set_new_nocheck(r, "type", sim_str(w, kind));
     if (entity && *entity)
         json_object_set_new_nocheck(r, "entity_id", sim_str(w, entity));
-    json_object_set_new_nocheck(r, "lost", json_boolean(json_object_get(tr, "lost") != NULL));
+    json_object_set_new_nocheck(r, "lost", json_boolean(lost));
     /* The message's revision (HELLO, READY, events): what a wire record can
      * show too (the fault proxy's journal), so `frames` can name it. */
-    const char *data = json_string_value(json_object_get(tr, "data"));
     const char *rv = data ? strstr(data, "\"revision\":") : NULL;
     if (rv) {
         char *end = NULL;
@@ -352,6 +373,8 @@ void sim_free(sim_world *w)
         return;
     for (size_t i = 0; i < sizeof w->strs / sizeof *w->strs; i++)
         json_decref(w->strs[i]);
+    for (size_t i = 0; i < sizeof w->levels / sizeof *w->levels; i++)
+        json_decref(w->levels[i]);
     json_decref(w->t_trace);
     json_decref(w->t_rec);
     for (size_t i = 0; i < w->ncl; i++) {

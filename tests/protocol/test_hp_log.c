@@ -235,6 +235,29 @@ static void test_many_short_tokens_grow(void **st)
     assert_int_equal(count, 100);
 }
 
+/* Fields of any length come out whole, on both sides of hp_log's 512-byte
+ * stack buffer; clean text (no secret, no control character) unchanged,
+ * including words that only start like a secret key. */
+static void test_fields_lengths(void **st)
+{
+    fx *f = *st;
+    size_t lens[] = {0, 1, 510, 511, 512, 513, 3000};
+    for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) {
+        char *v = malloc(lens[i] + 1);
+        for (size_t k = 0; k < lens[i]; k++)
+            v[k] = "tokenbearerXeyJ "[k % 16];
+        v[lens[i]] = '\0';
+        f->cap.n = 0;
+        hp_log(&f->env, HP_LOG_DEBUG, "tokens", "%s", v);
+        assert_int_equal(f->cap.n, 1);
+        char want[4096];
+        snprintf(want, sizeof want, "2026-11-25T10:00:00.000Z DEBUG fake_server tokens%s%s",
+                 lens[i] ? " " : "", v);
+        assert_string_equal(f->cap.lines[0], want);
+        free(v);
+    }
+}
+
 static void test_one_line(void **st)
 {
     fx *f = *st;
@@ -331,6 +354,7 @@ int main(void)
         cmocka_unit_test(test_redact_cases),
         cmocka_unit_test(test_redact_truncation),
         cmocka_unit_test_setup_teardown(test_many_short_tokens_grow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fields_lengths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_line, setup, teardown),
         cmocka_unit_test(test_has_secret),
         cmocka_unit_test(test_level_names),
