@@ -11,9 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Most texts (frames, tasks, log payloads) fit; larger ones move to the
- * heap once and double from there. */
-#define JD_STACK_BYTES 2048
 /* Keys of all the objects on the current path share one scratch array:
  * this many on the stack, the rest on the heap. */
 #define JD_STACK_KEYS 48
@@ -27,20 +24,26 @@ typedef struct jd_key {
     json_t *v;
 } jd_key;
 
-typedef struct jd_buf {
-    char *p;      /* the text so far: stack (below) or heap */
-    size_t n;     /* bytes written */
-    size_t cap;   /* bytes available at p */
-    int p_heap;   /* p was malloc'd */
-    jd_key *ks;   /* the key scratch: a stack of the open objects' keys */
-    size_t kn;    /* entries in use */
+/* The key scratch: a stack of the open objects' keys. */
+typedef struct jd_keys {
+    jd_key *ks;
+    size_t kn;   /* entries in use */
     size_t kcap;
-    int ks_heap;
-} jd_buf;
+    int heap;    /* ks was malloc'd */
+} jd_keys;
 
-/* ---- the output buffer ------------------------------------------------ */
+/* ---- the output buffer (hp_jw) ---------------------------------------- */
 
-static int grow(jd_buf *b, size_t more)
+void hp_jw_init(hp_jw *w)
+{
+    w->p = w->buf;
+    w->n = 0;
+    w->cap = sizeof w->buf;
+    w->heap = 0;
+    w->failed = 0;
+}
+
+static int grow(hp_jw *b, size_t more)
 {
     size_t want = b->n + more;
     if (want < b->n)
@@ -52,7 +55,7 @@ static int grow(jd_buf *b, size_t more)
         cap *= 2;
     }
     char *q;
-    if (b->p_heap) {
+    if (b->heap) {
         q = realloc(b->p, cap);
         if (!q)
             return -1;
@@ -64,17 +67,17 @@ static int grow(jd_buf *b, size_t more)
     }
     b->p = q;
     b->cap = cap;
-    b->p_heap = 1;
+    b->heap = 1;
     return 0;
 }
 
 /* Room for `more` bytes at b->p + b->n; 0, or -1 out of memory. */
-static inline int room(jd_buf *b, size_t more)
+static inline int room(hp_jw *b, size_t more)
 {
     return b->cap - b->n >= more ? 0 : grow(b, more);
 }
 
-static inline int put(jd_buf *b, const char *s, size_t len)
+static inline int put(hp_jw *b, const char *s, size_t len)
 {
     if (room(b, len))
         return -1;
@@ -83,7 +86,7 @@ static inline int put(jd_buf *b, const char *s, size_t len)
     return 0;
 }
 
-static inline int put1(jd_buf *b, char c)
+static inline int put1(hp_jw *b, char c)
 {
     if (room(b, 1))
         return -1;
@@ -137,6 +140,20 @@ static int utf8_char_ok(const unsigned char *s, unsigned k)
 
 static const char hex_upper[] = "0123456789ABCDEF";
 
+/* 1 when the 8 bytes at p are all written as they are: none below 0x20,
+ * none 0x80 or above, no '"' and no '\\' (the usual "has a zero byte"
+ * tests, on x, x ^ '"' and x ^ '\\'; a false alarm can only follow a true
+ * one, and either way the caller then looks byte by byte). */
+static inline int plain8(const unsigned char *p)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t x;
+    memcpy(&x, p, 8);
+    uint64_t q = x ^ (ones * '"'), s = x ^ (ones * '\\');
+    uint64_t bad = x | ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((s - ones) & ~s);
+    return (bad & highs) == 0;
+}
+
 /*
  * Writes the string s[0..len) quoted.  Returns 0; 1 when s is not valid
  * UTF-8, having written what jansson's dump_string() has written by then:
@@ -144,7 +161,7 @@ static const char hex_upper[] = "0123456789ABCDEF";
  * before the bad byte (jansson flushes plain runs only at an escape or at
  * the end); -1 out of memory.
  */
-static int put_str(jd_buf *b, const char *str, size_t len)
+static int put_str(hp_jw *b, const char *str, size_t len)
 {
     const unsigned char *p = (const unsigned char *)str, *end = p + len;
     const unsigned char *run = p; /* start of the plain run not yet written */
@@ -152,11 +169,18 @@ static int put_str(jd_buf *b, const char *str, size_t len)
     if (put1(b, '"'))
         return -1;
     while (p < end) {
-        unsigned c = byte_class[*p];
-        if (c == 0) {
-            p++;
+        if (end - p >= 8 && plain8(p)) {
+            p += 8;
             continue;
         }
+        /* A special byte is among the next 8 (or the tail is short): go
+         * byte by byte to it. */
+        const unsigned char *stop = end - p > 8 ? p + 8 : end;
+        while (p < stop && byte_class[*p] == 0)
+            p++;
+        if (p == stop)
+            continue;
+        unsigned c = byte_class[*p];
         if (c >= 2) {
             if (c == 5 || (size_t)(end - p) < c || !utf8_char_ok(p, c))
                 return 1;
@@ -199,7 +223,7 @@ static int put_str(jd_buf *b, const char *str, size_t len)
 
 /* ---- numbers -------------------------------------------------------- */
 
-static int put_int(jd_buf *b, json_int_t i)
+static int put_int(hp_jw *b, json_int_t i)
 {
     char tmp[24];
     char *e = tmp + sizeof tmp, *q = e;
@@ -219,7 +243,7 @@ static int put_int(jd_buf *b, json_int_t i)
  * the locale's decimal point back to '.', ".0" when neither '.' nor 'e'
  * is there, and the exponent without '+' and leading zeros.  json_real()
  * refuses inf and nan, so d is finite. */
-static int put_real(jd_buf *b, double d)
+static int put_real(hp_jw *b, double d)
 {
     char tmp[64];
     int r = snprintf(tmp, sizeof tmp, "%.17g", d);
@@ -296,7 +320,7 @@ static void sort_keys(jd_key *k, size_t n)
 }
 
 /* Room for `more` entries on the key scratch; 0 or -1. */
-static int keys_room(jd_buf *b, size_t more)
+static int keys_room(jd_keys *b, size_t more)
 {
     if (b->kcap - b->kn >= more)
         return 0;
@@ -307,7 +331,7 @@ static int keys_room(jd_buf *b, size_t more)
         cap *= 2;
     }
     jd_key *q;
-    if (b->ks_heap) {
+    if (b->heap) {
         q = realloc(b->ks, cap * sizeof *q);
         if (!q)
             return -1;
@@ -319,11 +343,12 @@ static int keys_room(jd_buf *b, size_t more)
     }
     b->ks = q;
     b->kcap = cap;
-    b->ks_heap = 1;
+    b->heap = 1;
     return 0;
 }
 
-static int put_value(jd_buf *b, const json_t *v, unsigned depth, const json_t *mark);
+static int put_value(hp_jw *b, jd_keys *ks, const json_t *v, unsigned depth,
+                     const json_t *mark);
 
 /*
  * Containers detect a cycle without a set of parents: each compares itself
@@ -340,7 +365,8 @@ static inline const json_t *child_mark(const json_t *v, unsigned depth, const js
     return (depth & (depth - 1)) == 0 ? v : mark;
 }
 
-static int put_array(jd_buf *b, const json_t *a, unsigned depth, const json_t *mark)
+static int put_array(hp_jw *b, jd_keys *ks, const json_t *a, unsigned depth,
+                     const json_t *mark)
 {
     if (a == mark)
         return -1;
@@ -353,13 +379,14 @@ static int put_array(jd_buf *b, const json_t *a, unsigned depth, const json_t *m
     for (size_t i = 0; i < n; i++) {
         if (i && put1(b, ','))
             return -1;
-        if (put_value(b, json_array_get(a, i), depth + 1, m))
+        if (put_value(b, ks, json_array_get(a, i), depth + 1, m))
             return -1;
     }
     return put1(b, ']');
 }
 
-static int put_object(jd_buf *b, const json_t *o, unsigned depth, const json_t *mark)
+static int put_object(hp_jw *b, jd_keys *ks, const json_t *o, unsigned depth,
+                      const json_t *mark)
 {
     if (o == mark)
         return -1;
@@ -367,24 +394,24 @@ static int put_object(jd_buf *b, const json_t *o, unsigned depth, const json_t *
     if (n == 0)
         return put(b, "{}", 2);
     const json_t *m = child_mark(o, depth, mark);
-    if (keys_room(b, n))
+    if (keys_room(ks, n))
         return -1;
     /* This object's keys live at ks[base..base+n) while it is written; its
      * children push theirs above and pop them. */
-    size_t base = b->kn, got = 0;
+    size_t base = ks->kn, got = 0;
     for (void *it = json_object_iter((json_t *)o); it && got < n;
          it = json_object_iter_next((json_t *)o, it), got++) {
-        jd_key *k = &b->ks[base + got];
+        jd_key *k = &ks->ks[base + got];
         k->k = json_object_iter_key(it);
         k->n = json_object_iter_key_len(it);
         k->v = json_object_iter_value(it);
     }
-    b->kn = base + got;
-    sort_keys(b->ks + base, got);
+    ks->kn = base + got;
+    sort_keys(ks->ks + base, got);
     int rc = put1(b, '{');
     for (size_t i = 0; i < got && !rc; i++) {
-        /* Read through b->ks each time: a child may move the scratch. */
-        const jd_key k = b->ks[base + i];
+        /* Read through ks->ks each time: a child may move the scratch. */
+        const jd_key k = ks->ks[base + i];
         if (i)
             rc = put1(b, ',');
         /* A key that is not UTF-8 leaves a broken key and goes on:
@@ -394,21 +421,22 @@ static int put_object(jd_buf *b, const json_t *o, unsigned depth, const json_t *
         if (!rc)
             rc = put1(b, ':');
         if (!rc)
-            rc = put_value(b, k.v, depth + 1, m);
+            rc = put_value(b, ks, k.v, depth + 1, m);
     }
-    b->kn = base;
+    ks->kn = base;
     return rc ? -1 : put1(b, '}');
 }
 
-static int put_value(jd_buf *b, const json_t *v, unsigned depth, const json_t *mark)
+static int put_value(hp_jw *b, jd_keys *ks, const json_t *v, unsigned depth,
+                     const json_t *mark)
 {
     if (!v)
         return -1;
     switch (json_typeof(v)) {
     case JSON_OBJECT:
-        return put_object(b, v, depth, mark);
+        return put_object(b, ks, v, depth, mark);
     case JSON_ARRAY:
-        return put_array(b, v, depth, mark);
+        return put_array(b, ks, v, depth, mark);
     case JSON_STRING:
         return put_str(b, json_string_value(v), json_string_length(v)) ? -1 : 0;
     case JSON_INTEGER:
@@ -425,39 +453,77 @@ static int put_value(jd_buf *b, const json_t *v, unsigned depth, const json_t *m
     return -1;
 }
 
-/* ---- entry points --------------------------------------------------- */
+/* ---- the pieces and the entry points -------------------------------- */
+
+void hp_jw_raw(hp_jw *w, const char *s, size_t n)
+{
+    if (!w->failed && put(w, s, n))
+        w->failed = 1;
+}
+
+int hp_jw_str(hp_jw *w, const char *s, size_t n)
+{
+    if (w->failed)
+        return -1;
+    size_t at = w->n;
+    int rc = put_str(w, s, n);
+    if (rc == 1)
+        w->n = at; /* not UTF-8: take back the partial string */
+    else if (rc)
+        w->failed = 1;
+    return rc;
+}
+
+void hp_jw_int(hp_jw *w, json_int_t i)
+{
+    if (!w->failed && put_int(w, i))
+        w->failed = 1;
+}
+
+void hp_jw_value(hp_jw *w, const json_t *v)
+{
+    jd_key keys[JD_STACK_KEYS];
+    jd_keys ks = {keys, 0, JD_STACK_KEYS, 0};
+    if (!w->failed && put_value(w, &ks, v, 1, NULL))
+        w->failed = 1;
+    if (ks.heap)
+        free(ks.ks);
+}
+
+char *hp_jw_take(hp_jw *w, size_t *lenp)
+{
+    char *out = NULL;
+    if (!w->failed && !put1(w, '\0')) {
+        if (w->heap) {
+            /* Give back the doubling's slack: results are often kept. */
+            out = realloc(w->p, w->n);
+            if (!out)
+                out = w->p;
+            w->heap = 0;
+        } else if ((out = malloc(w->n)) != NULL) {
+            memcpy(out, w->p, w->n);
+        }
+        if (out && lenp)
+            *lenp = w->n - 1;
+    }
+    if (w->heap)
+        free(w->p);
+    hp_jw_init(w);
+    return out;
+}
 
 char *hp_jdump_wrap(const char *pre, const json_t *v, const char *post, size_t *lenp)
 {
-    char text[JD_STACK_BYTES];
-    jd_key keys[JD_STACK_KEYS];
-    jd_buf b = {text, 0, sizeof text, 0, keys, 0, JD_STACK_KEYS, 0};
-    char *out = NULL;
-
+    hp_jw w;
     if (!v)
         return NULL;
-    int rc = pre ? put(&b, pre, strlen(pre)) : 0;
-    rc = rc ? rc : put_value(&b, v, 1, NULL);
-    rc = rc ? rc : post ? put(&b, post, strlen(post)) : 0;
-    rc = rc ? rc : put1(&b, '\0');
-    if (!rc) {
-        if (b.p_heap) {
-            /* Give back the doubling's slack: results are often kept. */
-            out = realloc(b.p, b.n);
-            if (!out)
-                out = b.p;
-            b.p_heap = 0;
-        } else if ((out = malloc(b.n)) != NULL) {
-            memcpy(out, b.p, b.n);
-        }
-        if (out && lenp)
-            *lenp = b.n - 1;
-    }
-    if (b.p_heap)
-        free(b.p);
-    if (b.ks_heap)
-        free(b.ks);
-    return out;
+    hp_jw_init(&w);
+    if (pre)
+        hp_jw_raw(&w, pre, strlen(pre));
+    hp_jw_value(&w, v);
+    if (post)
+        hp_jw_raw(&w, post, strlen(post));
+    return hp_jw_take(&w, lenp);
 }
 
 char *hp_jdump(const json_t *v, size_t *lenp)

@@ -49,4 +49,49 @@ char *hp_jdump(const json_t *v, size_t *lenp);
  * they are; NULL means "". */
 char *hp_jdump_wrap(const char *pre, const json_t *v, const char *post, size_t *lenp);
 
+/* ---- a text built piece by piece -------------------------------------
+ *
+ * For messages whose shape is fixed (hp_msg.c's frames): the caller writes
+ * the punctuation and keys in sorted order itself and the values through
+ * these, and gets what hp_jdump() of the whole object would give, without
+ * building the object.
+ *
+ *     hp_jw w;
+ *     hp_jw_init(&w);
+ *     hp_jw_raw(&w, "{\"revision\":", 12);
+ *     hp_jw_int(&w, rev);
+ *     hp_jw_raw(&w, "}", 1);
+ *     char *text = hp_jw_take(&w, NULL);
+ *
+ * The text starts in the struct itself (so an hp_jw must not be copied or
+ * moved once used) and moves to the heap when it outgrows it.  A piece
+ * that fails (out of memory, a value hp_jdump() would refuse) marks the
+ * whole text failed: later pieces are ignored and hp_jw_take() returns
+ * NULL.  hp_jw_take() always releases what the hp_jw holds.
+ */
+#define HP_JW_STACK_BYTES 2048
+
+typedef struct hp_jw {
+    char *p;      /* private: the text so far (buf, or the heap) */
+    size_t n;     /* private: bytes written */
+    size_t cap;   /* private: bytes available at p */
+    int heap;     /* private: p was malloc'd */
+    int failed;   /* private: a piece failed */
+    char buf[HP_JW_STACK_BYTES]; /* private */
+} hp_jw;
+
+void hp_jw_init(hp_jw *w);
+/* n bytes as they are (punctuation, keys already in JSON form). */
+void hp_jw_raw(hp_jw *w, const char *s, size_t n);
+/* s[0..n) as a JSON string.  Returns 0; 1 when s is not valid UTF-8, in
+ * which case nothing is written and the text is not failed (the caller
+ * may write a repaired string instead); -1 out of memory (failed). */
+int hp_jw_str(hp_jw *w, const char *s, size_t n);
+void hp_jw_int(hp_jw *w, json_int_t i);
+/* The text hp_jdump(v) gives; v NULL or refused: the text fails. */
+void hp_jw_value(hp_jw *w, const json_t *v);
+/* The text as a new NUL-terminated string (free() it), its length in
+ * *lenp when lenp is not NULL; NULL when a piece failed or out of memory. */
+char *hp_jw_take(hp_jw *w, size_t *lenp);
+
 #endif

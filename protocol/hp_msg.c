@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "hp_msg.h"
+#include "hp_jdump.h"
 #include "hp_jload.h"
 #include "hp_policy.h"
 #include "hp_task.h"
@@ -261,70 +262,101 @@ json_t *hp_json_text(const char *s)
     return j;
 }
 
-static json_t *safe_string(const char *s)
+/* The JSON string hp_json_text(s) makes (NULL as "", bytes that are not
+ * UTF-8 repaired), written without making it when s is valid already. */
+static void put_text(hp_jw *w, const char *s)
 {
-    return hp_json_text(s);
+    if (!s)
+        s = "";
+    if (hp_jw_str(w, s, strlen(s)) != 1)
+        return;
+    json_t *j = hp_json_text(s);
+    hp_jw_value(w, j); /* NULL (out of memory) fails the text */
+    json_decref(j);
 }
 
-/* Dumps and releases a freshly built object (NULL-safe). */
-static char *dump_new(json_t *o)
+/*
+ * The builders write what hp_json_dump() of the message's object writes
+ * (compact, keys in sorted order, hence the order of the pieces below)
+ * without building the object: frames are most of what the cores write.
+ * tests/protocol/test_hp_jdump.c compares each with the dump of the object.
+ * RAW writes a string literal as it is.
+ */
+#define RAW(w, lit) hp_jw_raw((w), (lit), sizeof(lit) - 1)
+
+static char *type_revision(const char *type_tail, int64_t revision)
 {
-    if (!o)
-        return NULL;
-    char *s = hp_json_dump(o);
-    json_decref(o);
-    return s;
+    hp_jw w;
+    hp_jw_init(&w);
+    RAW(&w, "{\"revision\":");
+    hp_jw_int(&w, (json_int_t)revision);
+    hp_jw_raw(&w, type_tail, strlen(type_tail));
+    return hp_jw_take(&w, NULL);
 }
 
 char *hp_msg_hello(int64_t revision)
 {
-    return dump_new(json_pack("{s:s, s:I}", "type", "HELLO", "revision", (json_int_t)revision));
+    return type_revision(",\"type\":\"HELLO\"}", revision);
 }
 
 char *hp_msg_ready(int64_t revision, int64_t heartbeat_ms)
 {
-    return dump_new(json_pack("{s:s, s:I, s:I}", "type", "READY", "revision",
-                              (json_int_t)revision, "heartbeat_interval_ms",
-                              (json_int_t)heartbeat_ms));
+    hp_jw w;
+    hp_jw_init(&w);
+    RAW(&w, "{\"heartbeat_interval_ms\":");
+    hp_jw_int(&w, (json_int_t)heartbeat_ms);
+    RAW(&w, ",\"revision\":");
+    hp_jw_int(&w, (json_int_t)revision);
+    RAW(&w, ",\"type\":\"READY\"}");
+    return hp_jw_take(&w, NULL);
 }
 
 char *hp_msg_resync(int64_t revision)
 {
-    return dump_new(
-        json_pack("{s:s, s:I}", "type", "RESYNC_REQUIRED", "revision", (json_int_t)revision));
+    return type_revision(",\"type\":\"RESYNC_REQUIRED\"}", revision);
 }
 
 char *hp_msg_heartbeat(const json_t *locks)
 {
-    /* What dump_new() of {"locks": locks, "type": "HEARTBEAT"} writes
-     * (compact, sorted keys), without building that object: heartbeats
-     * are most of the frames. */
     if (!locks)
         return strdup(hb_plain);
-    char *arr = hp_json_dump(locks);
-    if (!arr)
-        return NULL;
-    char *s = NULL;
-    if (asprintf(&s, "{\"locks\":%s,\"type\":\"HEARTBEAT\"}", arr) < 0)
-        s = NULL;
-    free(arr);
-    return s;
+    return hp_jdump_wrap("{\"locks\":", locks, ",\"type\":\"HEARTBEAT\"}", NULL);
 }
 
+/* payload is written as it is.  (The object this replaces held a
+ * json_deep_copy() of it, which in jansson 2.14 cuts keys at a NUL; no
+ * payload has such a key: every tree the server holds was parsed, and the
+ * parser refuses them.) */
 char *hp_msg_event(const char *event_type, const char *entity_id, int64_t revision,
                    const json_t *payload)
 {
-    json_t *o = json_pack("{s:o, s:o, s:I}", "event_type", safe_string(event_type),
-                          "entity_id", safe_string(entity_id), "revision", (json_int_t)revision);
-    if (o)
-        json_object_set_new(o, "payload", payload ? json_deep_copy(payload) : json_null());
-    return dump_new(o);
+    hp_jw w;
+    hp_jw_init(&w);
+    RAW(&w, "{\"entity_id\":");
+    put_text(&w, entity_id);
+    RAW(&w, ",\"event_type\":");
+    put_text(&w, event_type);
+    RAW(&w, ",\"payload\":");
+    if (payload)
+        hp_jw_value(&w, payload);
+    else
+        RAW(&w, "null");
+    RAW(&w, ",\"revision\":");
+    hp_jw_int(&w, (json_int_t)revision);
+    RAW(&w, "}");
+    return hp_jw_take(&w, NULL);
 }
 
 char *hp_error_body(const char *code, const char *message)
 {
-    return dump_new(json_pack("{s:o, s:o}", "error", safe_string(code ? code : "error"),
-                              "message", safe_string(message)));
+    hp_jw w;
+    hp_jw_init(&w);
+    RAW(&w, "{\"error\":");
+    put_text(&w, code ? code : "error");
+    RAW(&w, ",\"message\":");
+    put_text(&w, message);
+    RAW(&w, "}");
+    return hp_jw_take(&w, NULL);
 }
 
 const char *hp_error_code_for_status(int status)

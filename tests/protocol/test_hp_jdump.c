@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "hp_jdump.h"
+#include "hp_msg.h"
 #include "hp_task.h"
 #include "jd_gen.h"
 
@@ -237,6 +238,164 @@ static void test_wrap(void **st)
     json_decref(v);
 }
 
+/* The old way of building a frame: the object, then its dump. */
+static char *dump_of(json_t *o)
+{
+    char *s = o ? json_dumps(o, JANSSON_FLAGS) : NULL;
+    json_decref(o);
+    return s;
+}
+
+static void same_str(char *want, char *got)
+{
+    if (!want || !got) {
+        assert_null(want);
+        assert_null(got);
+        return;
+    }
+    if (strcmp(got, want) != 0) {
+        size_t i = 0;
+        while (got[i] == want[i])
+            i++;
+        fail_msg("differ at %zu: want ...%.60s\ngot ...%.60s", i, want + (i > 20 ? i - 20 : 0),
+                 got + (i > 20 ? i - 20 : 0));
+    }
+    free(want);
+    free(got);
+}
+
+static int has_nul_key(const json_t *v)
+{
+    const char *key;
+    size_t klen, i;
+    json_t *x;
+    if (json_is_object(v)) {
+        json_object_keylen_foreach((json_t *)v, key, klen, x) {
+            if (strlen(key) != klen || has_nul_key(x))
+                return 1;
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, x) {
+            if (has_nul_key(x))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* hp_msg.c's builders write what the dump of their object wrote. */
+static void test_msg_builders(void **st)
+{
+    (void)st;
+    const int64_t revs[] = {0, 1, 42, 1000000007, INT64_MAX, -1, INT64_MIN};
+    const char *texts[] = {NULL, "", "t1", "TASK_UPDATED", "a\"b\\c\n\x01", "\xc3\xa9\xf0\x9f\x98\x80",
+                           "cut \xe2\x82", "bad \xff byte", "\xc0\x80", "x\xed\xa0\x80y"};
+    const size_t nt = sizeof texts / sizeof *texts;
+    for (size_t i = 0; i < sizeof revs / sizeof *revs; i++) {
+        json_int_t r = (json_int_t)revs[i];
+        same_str(dump_of(json_pack("{s:s, s:I}", "type", "HELLO", "revision", r)),
+                 hp_msg_hello(revs[i]));
+        same_str(dump_of(json_pack("{s:s, s:I}", "type", "RESYNC_REQUIRED", "revision", r)),
+                 hp_msg_resync(revs[i]));
+        same_str(dump_of(json_pack("{s:s, s:I, s:I}", "type", "READY", "revision", r,
+                                   "heartbeat_interval_ms", (json_int_t)revs[(i + 3) % 7])),
+                 hp_msg_ready(revs[i], revs[(i + 3) % 7]));
+    }
+    for (size_t i = 0; i < nt; i++) {
+        for (size_t j = 0; j < nt; j++) {
+            const char *code = texts[i], *msg = texts[j];
+            same_str(dump_of(json_pack("{s:o, s:o}", "error", hp_json_text(code ? code : "error"),
+                                       "message", hp_json_text(msg))),
+                     hp_error_body(code, msg));
+        }
+    }
+    /* Events: every pair of texts, payloads from the generator (some of
+     * which jansson refuses to write: the frame is NULL then too). */
+    unsigned k = 0;
+    for (size_t i = 0; i < nt; i++) {
+        for (size_t j = 0; j < nt; j++, k++) {
+            jd_src s = {NULL, 0, 0, (k + 1) * 0x9E3779B97F4A7C15ULL, 60, 0};
+            json_t *payload = k % 5 == 0 ? NULL : jd_gen_value(&s, 0);
+            int64_t rev = revs[k % 7];
+            json_t *o = json_pack("{s:o, s:o, s:I}", "event_type", hp_json_text(texts[i]),
+                                  "entity_id", hp_json_text(texts[j]), "revision", (json_int_t)rev);
+            json_object_set(o, "payload", payload ? payload : json_null());
+            same_str(dump_of(o), hp_msg_event(texts[i], texts[j], rev, payload));
+            if (!has_nul_key(payload)) {
+                /* As the builder was: on a deep copy, which jansson 2.14
+                 * makes with keys cut at a NUL (a payload never has one:
+                 * the parser refuses them). */
+                o = json_pack("{s:o, s:o, s:I}", "event_type", hp_json_text(texts[i]),
+                              "entity_id", hp_json_text(texts[j]), "revision", (json_int_t)rev);
+                json_object_set_new(o, "payload", payload ? json_deep_copy(payload) : json_null());
+                same_str(dump_of(o), hp_msg_event(texts[i], texts[j], rev, payload));
+            }
+            json_decref(payload);
+        }
+    }
+    /* Heartbeats with lock lists, empty or not. */
+    for (unsigned n = 0; n < 40; n++) {
+        json_t *locks = json_array();
+        for (unsigned i = 0; i < n; i++)
+            json_array_append_new(locks, json_string(texts[2 + i % 4]));
+        json_t *o = json_pack("{s:s, s:O}", "type", "HEARTBEAT", "locks", locks);
+        same_str(dump_of(o), hp_msg_heartbeat(locks));
+        json_decref(locks);
+    }
+}
+
+/* The piecewise writer: pieces, a refused piece failing the whole text, a
+ * string that is not UTF-8 leaving nothing behind, and a text larger than
+ * the struct's own buffer. */
+static void test_jw(void **st)
+{
+    (void)st;
+    hp_jw w;
+    hp_jw_init(&w);
+    hp_jw_raw(&w, "[", 1);
+    assert_int_equal(hp_jw_str(&w, "a\0b", 3), 0);
+    hp_jw_raw(&w, ",", 1);
+    assert_int_equal(hp_jw_str(&w, "ok\n\xff", 4), 1);
+    assert_int_equal(hp_jw_str(&w, "\xc3\xa9", 2), 0);
+    hp_jw_raw(&w, ",", 1);
+    hp_jw_int(&w, INT64_MIN);
+    hp_jw_raw(&w, "]", 1);
+    size_t len = 0;
+    char *s = hp_jw_take(&w, &len);
+    assert_string_equal(s, "[\"a\\u0000b\",\"\xc3\xa9\",-9223372036854775808]");
+    assert_int_equal(len, strlen(s));
+    free(s);
+
+    hp_jw_init(&w);
+    hp_jw_raw(&w, "[", 1);
+    hp_jw_value(&w, NULL);
+    hp_jw_raw(&w, "]", 1);
+    assert_null(hp_jw_take(&w, NULL));
+
+    json_t *bad = json_stringn_nocheck("\xff", 1);
+    hp_jw_init(&w);
+    for (int i = 0; i < 1000; i++)
+        hp_jw_raw(&w, "0123456789", 10);
+    hp_jw_value(&w, bad);
+    assert_int_equal(hp_jw_str(&w, "x", 1), -1);
+    assert_null(hp_jw_take(&w, NULL));
+    json_decref(bad);
+
+    hp_jw_init(&w);
+    for (int i = 0; i < 1000; i++) {
+        hp_jw_raw(&w, i ? "," : "[", 1);
+        hp_jw_int(&w, i);
+    }
+    hp_jw_raw(&w, "]", 1);
+    s = hp_jw_take(&w, &len);
+    json_t *back = json_loads(s, 0, NULL);
+    assert_int_equal(json_array_size(back), 1000);
+    assert_int_equal(len, strlen(s));
+    assert_int_equal(same(back), 1);
+    json_decref(back);
+    free(s);
+}
+
 /* Generated trees, mostly valid, some with a bad string or key. */
 static void test_generated(void **st)
 {
@@ -265,6 +424,8 @@ int main(void)
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_cycles),
         cmocka_unit_test(test_wrap),
+        cmocka_unit_test(test_msg_builders),
+        cmocka_unit_test(test_jw),
         cmocka_unit_test(test_generated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
