@@ -7,7 +7,8 @@
  * (tests/protocol/jd_gen.h), which also makes what the parser cannot: keys
  * with NUL, strings and keys that are not UTF-8, reals from raw bits.
  * Oracle: hp_jdump() returns exactly what json_dumps(JSON_COMPACT |
- * JSON_SORT_KEYS | JSON_ENCODE_ANY) returns, NULL included, and its length.
+ * JSON_SORT_KEYS | JSON_ENCODE_ANY) returns, NULL included, and its length;
+ * hp_jdump_ordered() what json_dumps(JSON_COMPACT | JSON_ENCODE_ANY) does.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,6 +28,14 @@ static void same(const json_t *v)
         FZ_CHECK(strcmp(want, got) == 0, "jansson %s, hp_jdump %s", want, got);
         FZ_CHECK(len == strlen(want), "length %zu for %zu bytes", len, strlen(want));
     }
+    free(want);
+    free(got);
+    want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    got = hp_jdump_ordered(v, NULL);
+    FZ_CHECK(!want == !got, "unsorted: jansson %s, hp_jdump_ordered %s", want ? want : "NULL",
+             got ? got : "NULL");
+    FZ_CHECK(!want || strcmp(want, got) == 0, "unsorted: jansson %s, hp_jdump_ordered %s", want,
+             got);
     free(want);
     free(got);
 }

@@ -30,6 +30,7 @@ typedef struct jd_keys {
     size_t kn;   /* entries in use */
     size_t kcap;
     int heap;    /* ks was malloc'd */
+    int sorted;  /* sort each object's keys (else keep the object's order) */
 } jd_keys;
 
 /* ---- the output buffer (hp_jw) ---------------------------------------- */
@@ -407,7 +408,8 @@ static int put_object(hp_jw *b, jd_keys *ks, const json_t *o, unsigned depth,
         k->v = json_object_iter_value(it);
     }
     ks->kn = base + got;
-    sort_keys(ks->ks + base, got);
+    if (ks->sorted)
+        sort_keys(ks->ks + base, got);
     int rc = put1(b, '{');
     for (size_t i = 0; i < got && !rc; i++) {
         /* Read through ks->ks each time: a child may move the scratch. */
@@ -480,14 +482,19 @@ void hp_jw_int(hp_jw *w, json_int_t i)
         w->failed = 1;
 }
 
-void hp_jw_value(hp_jw *w, const json_t *v)
+static void jw_value(hp_jw *w, const json_t *v, int sorted)
 {
     jd_key keys[JD_STACK_KEYS];
-    jd_keys ks = {keys, 0, JD_STACK_KEYS, 0};
+    jd_keys ks = {keys, 0, JD_STACK_KEYS, 0, sorted};
     if (!w->failed && put_value(w, &ks, v, 1, NULL))
         w->failed = 1;
     if (ks.heap)
         free(ks.ks);
+}
+
+void hp_jw_value(hp_jw *w, const json_t *v)
+{
+    jw_value(w, v, 1);
 }
 
 char *hp_jw_take(hp_jw *w, size_t *lenp)
@@ -529,4 +536,14 @@ char *hp_jdump_wrap(const char *pre, const json_t *v, const char *post, size_t *
 char *hp_jdump(const json_t *v, size_t *lenp)
 {
     return hp_jdump_wrap(NULL, v, NULL, lenp);
+}
+
+char *hp_jdump_ordered(const json_t *v, size_t *lenp)
+{
+    hp_jw w;
+    if (!v)
+        return NULL;
+    hp_jw_init(&w);
+    jw_value(&w, v, 0);
+    return hp_jw_take(&w, lenp);
 }

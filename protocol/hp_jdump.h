@@ -26,6 +26,9 @@
  * malloc for the result; keys are sorted in a scratch array shared by all
  * levels (on the stack when few).
  *
+ * hp_jdump_ordered() is the same without JSON_SORT_KEYS (keys in each
+ * object's insertion order).
+ *
  * tests/protocol/test_hp_jdump.c and fuzz/fuzz_jdump.c compare it with
  * json_dumps on generated trees.
  *
@@ -43,6 +46,10 @@
  * the length of the result (its strlen(): the text never holds a raw NUL,
  * a NUL in a string or key is written \u0000). */
 char *hp_jdump(const json_t *v, size_t *lenp);
+
+/* The same without sorting: each object's keys in its own (insertion)
+ * order, what json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) returns. */
+char *hp_jdump_ordered(const json_t *v, size_t *lenp);
 
 /* pre, then the text of v, then post, in one malloc'd string (NULL when
  * hp_jdump(v) would be NULL).  pre and post are plain C strings, copied as

@@ -1,5 +1,6 @@
 /* Unit tests for protocol/hp_jdump.c: the same bytes as jansson's
- * json_dumps(JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY), on
+ * json_dumps(JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) (and without
+ * JSON_SORT_KEYS for hp_jdump_ordered), on
  * hand-picked edge cases and on many generated trees (jd_gen.h). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,6 +28,12 @@ static int same(const json_t *v)
     if (!want) {
         if (got)
             fail_msg("jansson: NULL, hp_jdump: %s", got);
+        /* Unsorted fails the same way (a broken key fails neither). */
+        want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        got = hp_jdump_ordered(v, NULL);
+        if (want || got)
+            fail_msg("unsorted: jansson: %s, hp_jdump_ordered: %s", want ? want : "NULL",
+                     got ? got : "NULL");
         return 0;
     }
     if (!got)
@@ -37,6 +44,15 @@ static int same(const json_t *v)
     char *via = hp_json_dump(v);
     assert_string_equal(via, want);
     free(via);
+    free(want);
+    free(got);
+    /* And unsorted: the object's own key order. */
+    want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    got = hp_jdump_ordered(v, &len);
+    if (!want || !got || strcmp(want, got) != 0)
+        fail_msg("unsorted: jansson: %s\nhp_jdump_ordered: %s", want ? want : "NULL",
+                 got ? got : "NULL");
+    assert_int_equal(len, strlen(want));
     free(want);
     free(got);
     return 1;
