@@ -1,36 +1,32 @@
 /*
- * hp_memdb.c - in-memory databases cloned from a schema image, and the
- * pool of emptied ones (see hp_memdb.h).
+ * hp_memdb.c - in-memory databases holding a schema, and the pool of
+ * emptied ones (see hp_memdb.h).
  */
 #include "hp_memdb.h"
 
 #include <stdint.h>
-#include <string.h>
 
-/* A pooled connection holding more free pages than this (4 KiB each) is
+/*
+ * Settings of a new connection, before its schema (page_size must precede
+ * the first table).  Measured with callgrind on the suite bench
+ * (bench/README.md):
+ * - 1 KiB pages: every page a write changes is first copied whole into the
+ *   rollback journal (kept in memory, in 1 KiB chunks), and a store's rows
+ *   are small, so a write costs a quarter of the copying it did with the
+ *   default 4 KiB pages;
+ * - secure_delete off (this SQLite is built with it on): deleted rows need
+ *   not be zeroed, nor freed pages journaled and rewritten, in a database
+ *   that vanishes with its process;
+ * - a plain ":memory:" database rather than a deserialized image (memdb
+ *   VFS): there a commit also journals and rewrites page 1 (its change
+ *   counter) and copies every changed page into the image.
+ * None of these changes what a query returns.
+ */
+static const char SETUP_SQL[] = "PRAGMA page_size=1024; PRAGMA secure_delete=OFF;";
+
+/* A pooled connection holding more free pages than this (1 KiB each) is
  * closed: one large world must not pin its memory for the rest of a run. */
-#define POOL_MAX_FREE_PAGES 256
-
-/* Build tpl's image once; 0 when it exists afterwards.  Called locked. */
-static int build_image(hp_memdb_template *tpl)
-{
-    if (!tpl->image && !tpl->failed) {
-        sqlite3 *db = NULL;
-        if (sqlite3_open(":memory:", &db) == SQLITE_OK &&
-            sqlite3_exec(db, tpl->sql, NULL, NULL, NULL) == SQLITE_OK) {
-            sqlite3_int64 n = 0;
-            unsigned char *img = sqlite3_serialize(db, "main", &n, 0);
-            if (img) {
-                tpl->image = img;
-                tpl->len = n;
-            }
-        }
-        sqlite3_close(db);
-        if (!tpl->image)
-            tpl->failed = 1;
-    }
-    return tpl->image ? 0 : -1;
-}
+#define POOL_MAX_FREE_PAGES 1024
 
 int hp_memdb_open(hp_memdb_template *tpl, sqlite3 **db, hp_stmt_cache **stmts)
 {
@@ -44,27 +40,15 @@ int hp_memdb_open(hp_memdb_template *tpl, sqlite3 **db, hp_stmt_cache **stmts)
         *stmts = c.stmts;
         return SQLITE_OK;
     }
-    int have_image = build_image(tpl) == 0;
     pthread_mutex_unlock(&tpl->mu);
     *stmts = hp_stmt_cache_new();
-    int rc = sqlite3_open(":memory:", db);
-    if (rc != SQLITE_OK)
-        return rc;
-    if (have_image) {
-        /* the image never changes once built: copied without the lock */
-        unsigned char *copy = sqlite3_malloc64((sqlite3_uint64)tpl->len);
-        if (copy) {
-            memcpy(copy, tpl->image, (size_t)tpl->len);
-            /* FREEONCLOSE: SQLite owns the copy (freed on failure too) */
-            rc = sqlite3_deserialize(*db, "main", copy, tpl->len, tpl->len,
-                                     SQLITE_DESERIALIZE_FREEONCLOSE |
-                                         SQLITE_DESERIALIZE_RESIZEABLE);
-            if (rc == SQLITE_OK)
-                return SQLITE_OK;
-        }
-    }
-    /* No image: the schema on this connection, as a plain open would. */
-    return sqlite3_exec(*db, tpl->sql, NULL, NULL, NULL);
+    int rc = sqlite3_open_v2(":memory:", db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(*db, SETUP_SQL, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(*db, tpl->sql, NULL, NULL, NULL);
+    return rc;
 }
 
 static int run(hp_stmt_cache *stmts, sqlite3 *db, const char *sql)
