@@ -20,14 +20,16 @@ static int pinned_cb(void *ud, const char *id)
     return cli__q_last_of((const cli_core *)ud, id) >= 0;
 }
 
-/* C-1 / C-2: enforce the window and the cap, then re-arm the C-1 timer. */
+/* C-1 / C-2: enforce the window and the cap, then re-arm the C-1 timer at
+ * the next unpinned entry's expiry (found by the same scan). */
 void cli__cache_upkeep(cli_core *c)
 {
-    int n = cli_store_cache_enforce(c->st, cli__now(c), c->pol.cache_window_ms, c->pol.cache_cap_bytes,
-                                    pinned_cb, c);
+    int64_t next = INT64_MAX;
+    int n = cli_store_cache_upkeep(c->st, cli__now(c), c->pol.cache_window_ms, c->pol.cache_cap_bytes,
+                                   pinned_cb, c, &next);
     if (n > 0)
         hp_log(c->env, HP_LOG_INFO, "cache_evicted", "entries=%d", n);
-    c->cache_check_at = cli_store_cache_next_expiry(c->st, c->pol.cache_window_ms, pinned_cb, c);
+    c->cache_check_at = next;
 }
 
 /*

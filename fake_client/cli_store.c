@@ -31,10 +31,11 @@ struct cli_store {
     const hp_env *env;
     cli_store_open_info info;
     int memory;           /* ":memory:": from and back to the pool (hp_memdb.h) */
-    int64_t cache_bytes;  /* SUM(size) of the cache as last read, -1 when a
-                             cache write since may have changed it: C-1 reads
-                             it after every cache write, the simulator after
-                             every step, mostly with no write in between */
+    int64_t cache_bytes;  /* SUM(size) of the cache, -1 when unknown: read
+                             once, then kept current by every cache write
+                             (C-2 reads it after every cache write, the
+                             simulator after every step); -1 again after a
+                             failed write */
 };
 
 /* PRAGMA application_id of a device store ("HPCL"): issue 11, --db pointed
@@ -460,7 +461,9 @@ int64_t cli_store_applied_revision(cli_store *st)
 
 int cli_store_set_applied_revision(cli_store *st, int64_t rev)
 {
-    sqlite3_stmt *s = prep(st, "INSERT OR REPLACE INTO meta(k,v) VALUES('applied_revision',?)");
+    /* An update in place of the one row (REPLACE deleted and inserted it). */
+    sqlite3_stmt *s = prep(st, "INSERT INTO meta(k,v) VALUES('applied_revision',?)"
+                               " ON CONFLICT(k) DO UPDATE SET v=excluded.v");
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, rev);
@@ -666,16 +669,37 @@ json_t *cli_store_dead_list(cli_store *st)
 
 /* ---- cache ------------------------------------------------------------ */
 
+/* The stored size of id's cache entry, 0 when absent, -1 on error. */
+static int64_t cache_size_of(cli_store *st, const char *id)
+{
+    sqlite3_stmt *s = prep(st, "SELECT size FROM cache WHERE id=?");
+    if (!s)
+        return -1;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(s);
+    int64_t n = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : rc == SQLITE_DONE ? 0 : -1;
+    done(st, s);
+    return n;
+}
+
 int cli_store_cache_put(cli_store *st, const char *id, const json_t *task)
 {
     uint8_t *b = NULL;
     size_t n = 0;
     if (seal_json(st, id, task, &b, &n) != 0)
         return -1;
-    sqlite3_stmt *s = prep(st, "INSERT OR REPLACE INTO cache(id,value,size,updated_at,used_at)"
-                               " VALUES(?,?,?,?,?)");
+    /* C-2 counts SUM(size): kept current by the difference (one indexed
+     * read) instead of summing the whole cache again after this write. */
+    int64_t old = st->cache_bytes >= 0 ? cache_size_of(st, id) : -1;
+    /* An update in place when id is cached (same row and PK entry), not
+     * REPLACE's delete and insert: the same columns either way. */
+    sqlite3_stmt *s = prep(st, "INSERT INTO cache(id,value,size,updated_at,used_at) VALUES(?,?,?,?,?)"
+                               " ON CONFLICT(id) DO UPDATE SET value=excluded.value,"
+                               "size=excluded.size,updated_at=excluded.updated_at,"
+                               "used_at=excluded.used_at");
     if (!s) {
         free(b);
+        st->cache_bytes = -1;
         return -1;
     }
     int64_t t = now_ms(st);
@@ -686,7 +710,7 @@ int cli_store_cache_put(cli_store *st, const char *id, const json_t *task)
     sqlite3_bind_int64(s, 5, t);
     int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
     done(st, s);
-    st->cache_bytes = -1;
+    st->cache_bytes = rc == 0 && old >= 0 ? st->cache_bytes - old + (int64_t)n : -1;
     return rc;
 }
 
@@ -724,26 +748,30 @@ json_t *cli_store_cache_get(cli_store *st, const char *id)
 
 int cli_store_cache_remove(cli_store *st, const char *id)
 {
+    int64_t old = st->cache_bytes >= 0 ? cache_size_of(st, id) : -1;
     sqlite3_stmt *s = prep(st, "DELETE FROM cache WHERE id=?");
-    if (!s)
+    if (!s) {
+        st->cache_bytes = -1;
         return -1;
+    }
     sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
     done(st, s);
-    st->cache_bytes = -1;
+    st->cache_bytes = rc == 0 && old >= 0 ? st->cache_bytes - old : -1;
     return rc;
 }
 
 int cli_store_cache_clear(cli_store *st)
 {
-    st->cache_bytes = -1;
-    return exec(st, "DELETE FROM cache");
+    int rc = exec(st, "DELETE FROM cache");
+    st->cache_bytes = rc == 0 ? 0 : -1;
+    return rc;
 }
 
 int64_t cli_store_cache_bytes(cli_store *st)
 {
     if (st->cache_bytes >= 0)
-        return st->cache_bytes; /* no cache write since the last SUM */
+        return st->cache_bytes; /* summed once, then kept by every write */
     sqlite3_stmt *s = prep(st, "SELECT COALESCE(SUM(size),0) FROM cache");
     int64_t n = 0;
     int ok = s && sqlite3_step(s) == SQLITE_ROW;
@@ -775,56 +803,106 @@ static void copy_id(char *dst, size_t dlen, const char *id)
     dst[n] = '\0';
 }
 
-/* The rows of sql (with ?1 bound to bound when bound != INT64_MIN). */
-static int load_rows_upto(cli_store *st, const char *sql, int64_t bound, idrow **rows)
+/* Appends a row of s (id, size, time) to *rows; -1 when out of memory. */
+static int append_row(sqlite3_stmt *s, idrow **rows, int *n, int *cap)
+{
+    if (*n == *cap) {
+        int ncap = *cap ? *cap * 2 : 64;
+        idrow *nr = realloc(*rows, (size_t)ncap * sizeof **rows);
+        if (!nr)
+            return -1;
+        *rows = nr;
+        *cap = ncap;
+    }
+    copy_id((*rows)[*n].id, sizeof(*rows)[*n].id, (const char *)sqlite3_column_text(s, 0));
+    (*rows)[*n].size = sqlite3_column_int64(s, 1);
+    (*rows)[*n].t = sqlite3_column_int64(s, 2);
+    ++*n;
+    return 0;
+}
+
+/* The rows of sql (id, size, time), in its order. */
+static int load_rows(cli_store *st, const char *sql, idrow **rows)
 {
     *rows = NULL;
     sqlite3_stmt *s = prep(st, sql);
-    if (s && bound != INT64_MIN)
-        sqlite3_bind_int64(s, 1, bound);
     int n = 0, cap = 0;
-    while (s && sqlite3_step(s) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            idrow *nr = realloc(*rows, (size_t)cap * sizeof **rows);
-            if (!nr)
-                break;
-            *rows = nr;
-        }
-        const char *id = (const char *)sqlite3_column_text(s, 0);
-        copy_id((*rows)[n].id, sizeof(*rows)[n].id, id);
-        (*rows)[n].size = sqlite3_column_int64(s, 1);
-        (*rows)[n].t = sqlite3_column_int64(s, 2);
-        n++;
-    }
+    while (s && sqlite3_step(s) == SQLITE_ROW)
+        if (append_row(s, rows, &n, &cap) != 0)
+            break;
     done(st, s);
     return n;
 }
 
-static int load_rows(cli_store *st, const char *sql, idrow **rows)
+/*
+ * C-1: the entries out of the window (updated_at <= bound), oldest first,
+ * into *rows.  With next non-NULL the scan goes on past them to the first
+ * unpinned entry still in the window: *next = its updated_at + window_ms
+ * (INT64_MAX when none), what cli_store_cache_next_expiry() would find
+ * once the expired unpinned ones are gone; *next = -1 when the scan
+ * stopped early (out of memory), to be asked again.
+ */
+static int load_expired(cli_store *st, int64_t bound, int64_t window_ms, cli_pin_fn pinned,
+                        void *ud, idrow **rows, int64_t *next)
 {
-    return load_rows_upto(st, sql, INT64_MIN, rows);
+    *rows = NULL;
+    if (next)
+        *next = INT64_MAX;
+    sqlite3_stmt *s = prep(st, EXPIRED_SQL);
+    if (s)
+        sqlite3_bind_int64(s, 1, next ? INT64_MAX : bound);
+    int n = 0, cap = 0;
+    while (s && sqlite3_step(s) == SQLITE_ROW) {
+        int64_t t = sqlite3_column_int64(s, 2);
+        if (t > bound) {
+            if (!next)
+                break;
+            char id[sizeof(((idrow *)0)->id)];
+            copy_id(id, sizeof id, (const char *)sqlite3_column_text(s, 0));
+            if (pinned && pinned(ud, id))
+                continue;
+            *next = t + window_ms;
+            break;
+        }
+        if (append_row(s, rows, &n, &cap) != 0) {
+            if (next)
+                *next = -1;
+            break;
+        }
+    }
+    done(st, s);
+    return n;
 }
 
 /*
  * C-1 then C-2.  Window: entries with updated_at <= now - window go
  * (pinned kept).  Cap: while the stored bytes exceed cap, the least
  * recently used unpinned entry goes (ties by id, for determinism).
+ * With next non-NULL, *next = cli_store_cache_next_expiry() afterwards,
+ * mostly from the same scan of the oldest entries (this runs after every
+ * cache write: one query fewer each time).
  */
-int cli_store_cache_enforce(cli_store *st, int64_t now_ms_, int64_t window_ms, int64_t cap_bytes,
-                            cli_pin_fn pinned, void *ud)
+int cli_store_cache_upkeep(cli_store *st, int64_t now_ms_, int64_t window_ms, int64_t cap_bytes,
+                           cli_pin_fn pinned, void *ud, int64_t *next)
 {
     int removed = 0;
+    int64_t next_at = INT64_MAX;
+    int rescan = 0; /* a removal failed or C-2 evicted: next_at may be wrong */
     idrow *rows = NULL;
     int n = 0;
     /* Only the rows out of the window are read (this runs after every cache
-     * write; reading them all made a large cache quadratic). */
-    if (window_ms > 0)
-        n = load_rows_upto(st, EXPIRED_SQL, now_ms_ - window_ms, &rows);
+     * write; reading them all made a large cache quadratic), and with next
+     * the few up to the first unpinned one still in it. */
+    if (window_ms > 0) {
+        n = load_expired(st, now_ms_ - window_ms, window_ms, pinned, ud, &rows,
+                         next ? &next_at : NULL);
+        rescan = next_at < 0;
+    }
     for (int i = 0; i < n; i++) {
         if (window_ms > 0 && rows[i].t <= now_ms_ - window_ms &&
             !(pinned && pinned(ud, rows[i].id))) {
-            cli_store_cache_remove(st, rows[i].id);
+            if (cli_store_cache_remove(st, rows[i].id) != 0)
+                rescan = 1;
             removed++;
         }
     }
@@ -839,11 +917,22 @@ int cli_store_cache_enforce(cli_store *st, int64_t now_ms_, int64_t window_ms, i
                 cli_store_cache_remove(st, rows[i].id);
                 total -= rows[i].size;
                 removed++;
+                rescan = 1;
             }
             free(rows);
         }
     }
+    if (next)
+        *next = rescan ? cli_store_cache_next_expiry(st, window_ms, pinned, ud)
+                : window_ms > 0 ? next_at
+                                : INT64_MAX;
     return removed;
+}
+
+int cli_store_cache_enforce(cli_store *st, int64_t now_ms_, int64_t window_ms, int64_t cap_bytes,
+                            cli_pin_fn pinned, void *ud)
+{
+    return cli_store_cache_upkeep(st, now_ms_, window_ms, cap_bytes, pinned, ud, NULL);
 }
 
 int64_t cli_store_cache_next_expiry(cli_store *st, int64_t window_ms, cli_pin_fn pinned, void *ud)

@@ -105,6 +105,12 @@ typedef int (*cli_pin_fn)(void *ud, const char *id);
 int cli_store_cache_enforce(cli_store *st, int64_t now_ms, int64_t window_ms, int64_t cap_bytes,
                             cli_pin_fn pinned, void *ud);
 
+/* The same, and with next non-NULL *next = cli_store_cache_next_expiry()
+ * as it would be afterwards, mostly found by the same scan (the core's
+ * upkeep after every cache write). */
+int cli_store_cache_upkeep(cli_store *st, int64_t now_ms, int64_t window_ms, int64_t cap_bytes,
+                           cli_pin_fn pinned, void *ud, int64_t *next);
+
 /* {"entries": n, "bytes": n, "ids": [...sorted]} ; new ref. */
 json_t *cli_store_cache_info(cli_store *st);
 /* Stored bytes counted for C-2 (sealed value sizes). */
