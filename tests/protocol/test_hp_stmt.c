@@ -95,7 +95,9 @@ static void test_bad_sql_and_no_cache(void **state)
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
 }
 
-/* More distinct texts than slots: the rest still work, uncached. */
+/* More distinct texts than slots: the rest still work, uncached.  Every
+ * text is built in the same buffer, so the pointer a slot remembers is
+ * never enough to match it: each query must still get its own statement. */
 static void test_more_texts_than_slots(void **state)
 {
     (void)state;
