@@ -101,6 +101,17 @@ static int exec(srv_store *st, const char *sql)
     return sqlite3_exec(st->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
+/* One statement (a transaction's BEGIN, COMMIT, SAVEPOINT...) from the
+ * statement cache: every write runs a few, and sqlite3_exec() parsed them
+ * again each time. */
+static int tx(srv_store *st, const char *sql)
+{
+    sqlite3_stmt *s = hp_stmt_get(st->stmts, st->db, sql);
+    int rc = s ? sqlite3_step(s) : SQLITE_ERROR;
+    hp_stmt_done(st->stmts, s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
 /* Every row of every table, in one transaction (admin session reset). */
 int srv_store_wipe(srv_store *st)
 {
@@ -282,40 +293,40 @@ void srv_store_busy_timeout(srv_store *st, int ms)
 
 int srv_store_begin(srv_store *st)
 {
-    return exec(st, "BEGIN IMMEDIATE;");
+    return tx(st, "BEGIN IMMEDIATE;");
 }
 
 int srv_store_commit(srv_store *st)
 {
-    if (exec(st, "COMMIT;") == 0)
+    if (tx(st, "COMMIT;") == 0)
         return 0;
-    exec(st, "ROLLBACK;");
+    tx(st, "ROLLBACK;");
     return -1;
 }
 
 void srv_store_rollback(srv_store *st)
 {
     if (!sqlite3_get_autocommit(st->db))
-        exec(st, "ROLLBACK;");
+        tx(st, "ROLLBACK;");
 }
 
 /* Group commit (srv_group.c): one write inside the group's transaction is
  * a savepoint, so a failing write undoes only itself. */
 int srv_store_savepoint(srv_store *st)
 {
-    return exec(st, "SAVEPOINT w;");
+    return tx(st, "SAVEPOINT w;");
 }
 
 int srv_store_release(srv_store *st)
 {
-    return exec(st, "RELEASE w;");
+    return tx(st, "RELEASE w;");
 }
 
 void srv_store_rollback_to(srv_store *st)
 {
     if (!sqlite3_get_autocommit(st->db)) {
-        exec(st, "ROLLBACK TO w;");
-        exec(st, "RELEASE w;");
+        tx(st, "ROLLBACK TO w;");
+        tx(st, "RELEASE w;");
     }
 }
 
@@ -410,8 +421,13 @@ int srv_store_task_put(srv_store *st, const char *hh, const json_t *task)
     const char *ra = json_string_value(json_object_get(task, "remind_at"));
     int64_t ra_ms = 0;
     int has_ra = ra && hp_time_parse(ra, &ra_ms) == 0;
-    sqlite3_stmt *s = prep(st, "INSERT OR REPLACE INTO tasks(hh, id, json, revision, deleted, "
-                               "remind_at, remind_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7);");
+    /* An update in place of a known task (its row and primary key entry
+     * stay), not REPLACE's delete and insert: the same columns either way. */
+    sqlite3_stmt *s = prep(st, "INSERT INTO tasks(hh, id, json, revision, deleted, remind_at, "
+                               "remind_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(hh, id) "
+                               "DO UPDATE SET json = excluded.json, revision = excluded.revision, "
+                               "deleted = excluded.deleted, remind_at = excluded.remind_at, "
+                               "remind_ms = excluded.remind_ms;");
     if (!s) {
         free(js);
         return -1;
