@@ -135,9 +135,7 @@ static void head_resolved(cli_core *c)
     char id[72];
     snprintf(id, sizeof id, "%s", h->it.entity_id);
     cli_store_queue_remove(c->st, h->it.seq);
-    cli__observe(c, json_pack("{s:s, s:s, s:s, s:s, s:i}", "kind", "queue", "op", "resolved",
-                              "entity_id", copy.entity_id, "mutation_id", copy.mutation_id, "length",
-                              c->qn - 1));
+    cli__observe(c, cli__queue_info("resolved", copy.entity_id, copy.mutation_id, c->qn - 1));
     cli__q_remove_at(c, 0);
     cli__reset_streak(c, NULL);
     cli__rebase_next(c, 0, id, cur);

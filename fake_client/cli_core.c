@@ -48,19 +48,51 @@ void cli__observe(cli_core *c, json_t *info)
     hp_outbox_push(&c->ob, &o);
 }
 
+/* Set a fixed (ASCII) key; takes v.  For the per-message objects below,
+ * built key by key instead of with json_pack(), whose format parsing cost
+ * more than the object itself. */
+static inline void put(json_t *o, const char *key, json_t *v)
+{
+    json_object_set_new_nocheck(o, key, v);
+}
+
+json_t *cli__queue_info(const char *op, const char *entity_id, const char *mutation_id,
+                        int length)
+{
+    json_t *o = json_object();
+    put(o, "kind", json_string_nocheck("queue"));
+    put(o, "op", json_string(op));
+    put(o, "entity_id", json_string(entity_id));
+    put(o, "mutation_id", json_string(mutation_id));
+    put(o, "length", json_integer(length));
+    return o;
+}
+
+json_t *cli__request_result_info(const char *mutation_id, int status, const char *error)
+{
+    json_t *o = json_object();
+    put(o, "kind", json_string_nocheck("request_result"));
+    put(o, "mutation_id", json_string(mutation_id));
+    put(o, "status", json_integer(status));
+    if (error)
+        put(o, "error", json_string(error));
+    return o;
+}
+
 void cli__observe_queue(cli_core *c, const char *op, const cli_item *it)
 {
-    cli__observe(c, json_pack("{s:s, s:s, s:s, s:s, s:i}", "kind", "queue", "op", op, "entity_id",
-                              it->entity_id, "mutation_id", it->mutation_id, "length", c->qn));
+    cli__observe(c, cli__queue_info(op, it->entity_id, it->mutation_id, c->qn));
 }
 
 void cli__observe_conn(cli_core *c, const char *state, int code, int64_t rev)
 {
-    json_t *o = json_pack("{s:s, s:s}", "kind", "connection", "state", state);
+    json_t *o = json_object();
+    put(o, "kind", json_string_nocheck("connection"));
+    put(o, "state", json_string(state));
     if (code >= 0)
-        json_object_set_new(o, "code", json_integer(code));
+        put(o, "code", json_integer(code));
     if (rev >= 0)
-        json_object_set_new(o, "revision", json_integer(rev));
+        put(o, "revision", json_integer(rev));
     cli__observe(c, o);
 }
 
@@ -68,7 +100,22 @@ void cli__observe_conn(cli_core *c, const char *state, int code, int64_t rev)
 void cli__new_mutation_id(cli_core *c, char *out, size_t n)
 {
     uint64_t a = hp_rng_next(c->env->rng), b = hp_rng_next(c->env->rng);
-    snprintf(out, n, "m-%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
+    /* "m-" and both words as 16 lower-case hex digits each (was
+     * "m-%016llx%016llx"; written by hand, once per edit). */
+    static const char hex[] = "0123456789abcdef";
+    char buf[35];
+    buf[0] = 'm';
+    buf[1] = '-';
+    for (int i = 0; i < 16; i++) {
+        buf[2 + i] = hex[(a >> (60 - 4 * i)) & 15];
+        buf[18 + i] = hex[(b >> (60 - 4 * i)) & 15];
+    }
+    buf[34] = '\0';
+    if (n == 0)
+        return;
+    size_t k = n - 1 < sizeof buf - 1 ? n - 1 : sizeof buf - 1; /* snprintf's truncation */
+    memcpy(out, buf, k);
+    out[k] = '\0';
 }
 
 void cli__set_applied(cli_core *c, int64_t rev)
@@ -383,12 +430,16 @@ static json_t *status(cli_core *c, int with_store)
     json_t *q = json_array(), *conflicts = json_array();
     for (int i = 0; i < c->qn; i++) {
         cli_item *it = &c->q[i].it;
-        json_array_append_new(
-            q, json_pack("{s:s, s:s, s:s, s:I, s:i, s:O, s:b, s:b}", "mutation_id",
-                         it->mutation_id, "op", it->op, "entity_id", it->entity_id,
-                         "base_revision", (json_int_t)it->base_revision, "attempts", it->attempts,
-                         "snapshot", it->snapshot ? it->snapshot : json_null(), "in_flight",
-                         c->q[i].req_id != 0, "sent", it->sent));
+        json_t *e = json_object();
+        put(e, "mutation_id", json_string(it->mutation_id));
+        put(e, "op", json_string(it->op));
+        put(e, "entity_id", json_string(it->entity_id));
+        put(e, "base_revision", json_integer(it->base_revision));
+        put(e, "attempts", json_integer(it->attempts));
+        put(e, "snapshot", it->snapshot ? json_incref(it->snapshot) : json_null());
+        put(e, "in_flight", json_boolean(c->q[i].req_id != 0));
+        put(e, "sent", json_boolean(it->sent));
+        json_array_append_new(q, e);
         if (c->q[i].conflict_current) {
             json_t *f = json_array();
             for (int k = 0; k < HP_F_COUNT; k++)
@@ -407,23 +458,23 @@ static json_t *status(cli_core *c, int with_store)
             next_retry = json_integer(c->q[0].next_at);
     }
     json_t *s = json_object();
-    json_object_set_new(s, "online", json_boolean(c->online));
-    json_object_set_new(s, "connection", json_string(conn));
-    json_object_set_new(s, "applied_revision", json_integer(c->applied));
-    json_object_set_new(s, "queue", q);
+    put(s, "online", json_boolean(c->online));
+    put(s, "connection", json_string(conn));
+    put(s, "applied_revision", json_integer(c->applied));
+    put(s, "queue", q);
     if (with_store)
-        json_object_set_new(s, "dead_letter", cli_store_dead_list(c->st));
-    json_object_set_new(s, "conflicts", conflicts);
+        put(s, "dead_letter", cli_store_dead_list(c->st));
+    put(s, "conflicts", conflicts);
     if (with_store)
-        json_object_set_new(s, "cache", cli_store_cache_info(c->st));
+        put(s, "cache", cli_store_cache_info(c->st));
     json_object_set(s, "locks", c->locks);
-    json_object_set_new(s, "retry_attempt", json_integer(attempt));
-    json_object_set_new(s, "next_retry_at", next_retry);
-    json_object_set_new(s, "reconnect_attempt", json_integer(c->backoff));
-    json_object_set_new(s, "next_reconnect_at",
+    put(s, "retry_attempt", json_integer(attempt));
+    put(s, "next_retry_at", next_retry);
+    put(s, "reconnect_attempt", json_integer(c->backoff));
+    put(s, "next_reconnect_at",
                         c->reconnect_at == NEVER ? json_null() : json_integer(c->reconnect_at));
     if (with_store)
-        json_object_set_new(s, "quarantined", json_integer(cli_store_quarantine_count(c->st)));
+        put(s, "quarantined", json_integer(cli_store_quarantine_count(c->st)));
     return s;
 }
 

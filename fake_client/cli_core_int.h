@@ -120,6 +120,13 @@ const char *cli__user_of(const cli_core *c);
 void cli__notify(cli_core *c, json_t *info);
 void cli__observe(cli_core *c, json_t *info);
 void cli__observe_queue(cli_core *c, const char *op, const cli_item *it);
+/* The "queue" observable {kind, op, entity_id, mutation_id, length}: a new
+ * object (caller owns it). */
+json_t *cli__queue_info(const char *op, const char *entity_id, const char *mutation_id,
+                        int length);
+/* The "request_result" observable {kind, mutation_id, status[, error]}
+ * (error NULL: left out): a new object. */
+json_t *cli__request_result_info(const char *mutation_id, int status, const char *error);
 /* code / rev < 0: left out of the observable. */
 void cli__observe_conn(cli_core *c, const char *state, int code, int64_t rev);
 /* a mutation id (Idempotency-Key) of 32 hex chars from env->rng. */

@@ -240,8 +240,7 @@ static int enqueue(cli_core *c, const char *id, const char *op, json_t *snap, ch
                c->pol.queue_max);
         cli__notify(c, json_pack("{s:s, s:s, s:i}", "type", "QUEUE_FULL", "entity_id", id, "length",
                                  c->qn));
-        cli__observe(c, json_pack("{s:s, s:s, s:s, s:s, s:i}", "kind", "queue", "op", "refused",
-                                  "entity_id", id, "mutation_id", "", "length", c->qn));
+        cli__observe(c, cli__queue_info("refused", id, "", c->qn));
         return cli__fail(err, errlen, "queue full");
     }
     qitem qi;
@@ -315,8 +314,7 @@ static void head_answer(cli_core *c, int status, int retry_after_s, const char *
 {
     qitem *h = &c->q[0];
     h->req_id = 0;
-    cli__observe(c, json_pack("{s:s, s:s, s:i}", "kind", "request_result", "mutation_id",
-                              h->it.mutation_id, "status", status));
+    cli__observe(c, cli__request_result_info(h->it.mutation_id, status, NULL));
     json_t *bj = cli__parse_body(body, len);
     const char *wrong_task = NULL;
     if (status >= 200 && status < 300) {
@@ -467,8 +465,7 @@ void cli__request_failed(cli_core *c, uint64_t req_id, const char *why)
     cli__req_drop(c, req_id);
     if (kind == REQ_QUEUE) {
         if (c->qn > 0 && c->q[0].req_id == req_id) {
-            cli__observe(c, json_pack("{s:s, s:s, s:i, s:s}", "kind", "request_result", "mutation_id",
-                                      c->q[0].it.mutation_id, "status", 0, "error", why));
+            cli__observe(c, cli__request_result_info(c->q[0].it.mutation_id, 0, why));
             cli__head_failed(c, 0, why);
         }
     } else if (kind == REQ_RELOAD) {

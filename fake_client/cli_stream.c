@@ -209,6 +209,20 @@ void cli_ws_closed(cli_core *c, uint64_t conn_id, int code)
     cli__schedule_reconnect(c);
 }
 
+/* The "event" observable {kind, event_type, entity_id, revision, payload}
+ * (payload shared, not copied): a new object.  Built key by key, not with
+ * json_pack(), once per event applied. */
+static json_t *event_info(const char *et, const char *eid, const hp_msg *m)
+{
+    json_t *o = json_object();
+    json_object_set_new_nocheck(o, "kind", json_string_nocheck("event"));
+    json_object_set_new_nocheck(o, "event_type", json_string(et));
+    json_object_set_new_nocheck(o, "entity_id", json_string(eid));
+    json_object_set_new_nocheck(o, "revision", json_integer(m->revision));
+    json_object_set_new_nocheck(o, "payload", m->payload ? json_incref(m->payload) : json_null());
+    return o;
+}
+
 /* WS-2 / WS-3: apply one event, or ignore a duplicate or unknown type. */
 static void apply_event(cli_core *c, hp_msg *m)
 {
@@ -221,9 +235,7 @@ static void apply_event(cli_core *c, hp_msg *m)
         return; /* WS-3: unknown event types are ignored */
     if (is_lock) {
         /* Not in the log: carries the current revision, never moves ours. */
-        cli__observe(c, json_pack("{s:s, s:s, s:s, s:I, s:O}", "kind", "event", "event_type", et,
-                                  "entity_id", eid, "revision", (json_int_t)m->revision, "payload",
-                                  m->payload ? m->payload : json_null()));
+        cli__observe(c, event_info(et, eid, m));
         return;
     }
     if (m->revision <= c->applied)
@@ -241,9 +253,7 @@ static void apply_event(cli_core *c, hp_msg *m)
         cli_store_cache_put(c->st, eid, m->payload);
     }
     cli__set_applied(c, m->revision);
-    cli__observe(c, json_pack("{s:s, s:s, s:s, s:I, s:O}", "kind", "event", "event_type", et,
-                              "entity_id", eid, "revision", (json_int_t)m->revision, "payload",
-                              m->payload ? m->payload : json_null()));
+    cli__observe(c, event_info(et, eid, m));
     if (is_task)
         cli__cache_upkeep(c);
 }
