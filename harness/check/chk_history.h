@@ -53,6 +53,9 @@ typedef struct chk_window {
 /* The request source does not record the query (A-4): a path pattern's
  * "?query" part is checked only against records that carry one. */
 #define CHK_NO_QUERY 1u
+/* Only the verdict is wanted (a poll): the outcome's failure texts are
+ * left NULL, which spares summarizing the records at every poll. */
+#define CHK_QUIET 2u
 
 typedef struct chk_opts {
     unsigned flags; /* CHK_* */

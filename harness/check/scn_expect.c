@@ -69,10 +69,12 @@ int scn__in_window(const json_t *rec, const scn_window *win)
 }
 
 /* A sim window as the matcher's (n: the world's event counter, t: virtual
- * epoch ms). */
+ * epoch ms).  A bound every record meets (n >= 0, t >= INT64_MIN: no
+ * `since`, no `within`) is left unset, so the matcher need not look. */
 static chk_window chk_win(const scn_window *win)
 {
-    chk_window cw = {{"n", "t"}, {(double)win->n_min, (double)win->t_min}};
+    chk_window cw = {{win->n_min ? "n" : NULL, win->t_min != INT64_MIN ? "t" : NULL},
+                     {(double)win->n_min, (double)win->t_min}};
     return cw;
 }
 
@@ -124,7 +126,8 @@ void scn__eval_history(sim_world *w, const char *actor, hist_kind k, const scn_n
 {
     json_t *recs = history(w, actor, k);
     chk_window cw = chk_win(win);
-    chk_history(k, recs, val, &cw, NULL, o);
+    chk_opts quiet = {CHK_QUIET, NULL, NULL};
+    chk_history(k, recs, val, &cw, o->quiet ? &quiet : NULL, o);
     json_decref(recs);
 }
 

@@ -421,6 +421,32 @@ static void eval_server(sim_world *w, const char *key, const scn_node *val,
     json_decref(st);
 }
 
+/* One assertion (key i of asserts) of actor ci (-1: the server). */
+static void eval_one(sim_world *w, int ci, const scn_node *asserts, size_t i,
+                     const scn_window *win, scn_outcome *o)
+{
+    const char *key = asserts->keys[i]->str;
+    if (ci >= 0)
+        eval_client(w, ci, key, asserts->items[i], win, o);
+    else
+        eval_server(w, key, asserts->items[i], win, o);
+}
+
+int scn_expect_holds(sim_world *w, const char *actor, const scn_node *asserts,
+                     const scn_window *win)
+{
+    int ci = strcmp(actor, "server") ? scn_client_index(w->s, actor) : -1;
+    for (size_t i = 0; i < asserts->n; i++) {
+        scn_outcome o = {.quiet = 1};
+        eval_one(w, ci, asserts, i, win, &o);
+        int ok = o.ok;
+        scn_outcome_clear(&o); /* a quiet outcome may still carry texts */
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
 int scn_expect_actor(sim_world *w, const char *actor, const scn_node *asserts,
                      const scn_window *win, scn_each_fn each, void *ud, scn_outcome *fail)
 {
@@ -429,10 +455,7 @@ int scn_expect_actor(sim_world *w, const char *actor, const scn_node *asserts,
     for (size_t i = 0; i < asserts->n; i++) {
         scn_outcome o = {0};
         const char *key = asserts->keys[i]->str;
-        if (ci >= 0)
-            eval_client(w, ci, key, asserts->items[i], win, &o);
-        else
-            eval_server(w, key, asserts->items[i], win, &o);
+        eval_one(w, ci, asserts, i, win, &o);
         if (!o.at)
             o.at = asserts->keys[i];
         o.text = scn_asprintf("%s.%s", actor, key);

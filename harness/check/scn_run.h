@@ -15,6 +15,10 @@ typedef struct scn_window {
 /* The outcome of one expectation; strings malloc'd (NULL when passed). */
 typedef struct scn_outcome {
     int ok;
+    /* In (set by the caller): only ok is wanted, the failure texts may be
+     * left NULL.  A wait_until polls its expectation at every instant and
+     * only its last, failing evaluation is shown. */
+    int quiet;
     const scn_node *at;     /* the node that failed (line for messages) */
     char *text;             /* what was checked, e.g. "alice.queue" */
     char *expected, *actual;
@@ -28,6 +32,10 @@ void scn_outcome_clear(scn_outcome *o);
 typedef void (*scn_each_fn)(void *ud, const scn_outcome *o);
 int scn_expect_actor(sim_world *w, const char *actor, const scn_node *asserts,
                      const scn_window *win, scn_each_fn each, void *ud, scn_outcome *fail);
+/* The verdict alone of scn_expect_actor (no callback, no texts): 1 when
+ * every expectation of `asserts` holds.  For polling (wait_until). */
+int scn_expect_holds(sim_world *w, const char *actor, const scn_node *asserts,
+                     const scn_window *win);
 
 /* One log expectation (expect_log item, or a `log:` value with actor). */
 int scn_expect_log(sim_world *w, const char *actor, const scn_node *m, const scn_window *win,

@@ -171,11 +171,9 @@ static int until_holds(void *ud)
     for (size_t i = 0; i < u->m->n; i++) {
         if (!is_actor_key(u->m->keys[i]->str))
             continue;
-        scn_outcome o = {0};
-        int ok = scn_expect_actor(u->x->w, u->m->keys[i]->str, u->m->items[i], &win, NULL, NULL,
-                                  &o);
-        scn_outcome_clear(&o);
-        if (!ok)
+        /* The verdict alone: the texts of a failure are made once, when
+         * the wait times out (do_wait_until). */
+        if (!scn_expect_holds(u->x->w, u->m->keys[i]->str, u->m->items[i], &win))
             return 0;
     }
     return 1;
