@@ -63,21 +63,6 @@ static int notified(sim_client *c, const char *type, const char *entity)
     return 0;
 }
 
-/* The app settled its item of `entity` without a request after t (CF-3:
- * their delete or both deletes; queue observable op "resolved"). */
-static int settled(sim_client *c, const char *entity, int64_t t)
-{
-    size_t i;
-    json_t *q;
-    json_array_foreach(c->queue_obs, i, q)
-    {
-        if (!strcmp(jstr(q, "op"), "resolved") && !strcmp(jstr(q, "entity_id"), entity) &&
-            jint(q, "t") >= t)
-            return 1;
-    }
-    return 0;
-}
-
 static int in_items(const json_t *items, const char *entity)
 {
     size_t i;
@@ -176,22 +161,24 @@ static char *requests_since(sim_world *w, const char *cname, const char *id, int
 
 /* The fields of edit i that no later accepted edit of the same client and
  * task sets again: those its writes must still carry (the later ones are
- * checked for their own edit).  NULL when a later delete supersedes it. */
-static json_t *fields_still_ours(sim_world *w, size_t i, const json_t *e)
+ * checked for their own edit).  NULL when a later delete supersedes it.
+ * same: the indices in w->edits of that client's accepted edits of that
+ * task, in order (kept_index). */
+static json_t *fields_still_ours(sim_world *w, size_t i, const json_t *e, const json_t *same)
 {
     json_t *f = json_deep_copy(json_object_get(e, "fields"));
     if (!json_is_object(f)) {
         json_decref(f);
         f = json_object();
     }
-    size_t k;
-    json_t *e2;
-    json_array_foreach(w->edits, k, e2)
+    size_t j;
+    json_t *kj;
+    json_array_foreach(same, j, kj)
     {
-        if (k <= i || !json_is_true(json_object_get(e2, "accepted")) ||
-            strcmp(jstr(e2, "client"), jstr(e, "client")) ||
-            strcmp(jstr(e2, "entity_id"), jstr(e, "entity_id")))
+        size_t k = (size_t)json_integer_value(kj);
+        if (k <= i)
             continue;
+        json_t *e2 = json_array_get(w->edits, k);
         if (!strcmp(jstr(e2, "op"), "delete")) {
             json_decref(f);
             return NULL;
@@ -204,19 +191,12 @@ static json_t *fields_still_ours(sim_world *w, size_t i, const json_t *e)
     return f;
 }
 
-/* A later accepted edit of the same client and task (any op). */
-static int superseded(sim_world *w, size_t i, const json_t *e)
+/* A later accepted edit of the same client and task (any op); same as in
+ * fields_still_ours (ascending). */
+static int superseded(size_t i, const json_t *same)
 {
-    size_t k;
-    json_t *e2;
-    json_array_foreach(w->edits, k, e2)
-    {
-        if (k > i && json_is_true(json_object_get(e2, "accepted")) &&
-            !strcmp(jstr(e2, "client"), jstr(e, "client")) &&
-            !strcmp(jstr(e2, "entity_id"), jstr(e, "entity_id")))
-            return 1;
-    }
-    return 0;
+    size_t n = json_array_size(same);
+    return n && (size_t)json_integer_value(json_array_get(same, n - 1)) > i;
 }
 
 /* "a" NUL "b" into *key (malloc'd); its length. */
@@ -260,6 +240,18 @@ static json_t *writes_index(sim_world *w)
     return idx;
 }
 
+/* "a" NUL "b" NUL "c" into *key (malloc'd); its length. */
+static size_t key3(const char *a, const char *b, const char *c, char **key)
+{
+    char *ab = NULL;
+    size_t lab = key2(a, b, &ab), lc = strlen(c);
+    *key = realloc(ab, lab + 1 + lc + 1);
+    if (!*key)
+        abort();
+    memcpy(*key + lab + 1, c, lc + 1);
+    return lab + 1 + lc;
+}
+
 static json_t *writes_of(json_t *idx, const char *cname, const char *id)
 {
     char *key = NULL;
@@ -267,6 +259,87 @@ static json_t *writes_of(json_t *idx, const char *cname, const char *id)
     json_t *list = json_object_getn(idx, key, kl);
     free(key);
     return list; /* NULL: none (json_array_foreach of NULL runs no round) */
+}
+
+/* What edits_kept asks about each edit, indexed once: scanning the
+ * histories for every edit made a scenario of n edits cost n^2.  Keys are
+ * key2(client, task) unless said. */
+typedef struct kept_idx {
+    json_t *writes;   /* its journal PUT and DELETE records (writes_index) */
+    json_t *same;     /* indices in w->edits of its accepted edits, ascending */
+    json_t *resolved; /* the latest t of its queue op "resolved" (CF-3) */
+    json_t *noted;    /* key3(client, type, task): a notification of it */
+} kept_idx;
+
+static void kept_index(sim_world *w, kept_idx *x)
+{
+    x->writes = writes_index(w);
+    x->same = json_object();
+    x->resolved = json_object();
+    x->noted = json_object();
+    size_t i;
+    json_t *r;
+    char *key = NULL;
+    size_t kl;
+    json_array_foreach(w->edits, i, r)
+    {
+        if (!json_is_true(json_object_get(r, "accepted")))
+            continue;
+        kl = key2(jstr(r, "client"), jstr(r, "entity_id"), &key);
+        json_t *list = json_object_getn(x->same, key, kl);
+        if (!list) {
+            list = json_array();
+            json_object_setn_new_nocheck(x->same, key, kl, list);
+        }
+        json_array_append_new(list, json_integer((json_int_t)i));
+        free(key);
+    }
+    for (size_t ci = 0; ci < w->ncl; ci++) {
+        sim_client *c = &w->cl[ci];
+        const char *cname = c->spec->name;
+        json_array_foreach(c->queue_obs, i, r)
+        {
+            if (strcmp(jstr(r, "op"), "resolved"))
+                continue;
+            kl = key2(cname, jstr(r, "entity_id"), &key);
+            json_t *t = json_object_getn(x->resolved, key, kl);
+            if (!t || json_integer_value(t) < jint(r, "t"))
+                json_object_setn_new_nocheck(x->resolved, key, kl, json_integer(jint(r, "t")));
+            free(key);
+        }
+        json_array_foreach(c->notes, i, r)
+        {
+            kl = key3(cname, jstr(r, "type"), jstr(r, "entity_id"), &key);
+            json_object_setn_new_nocheck(x->noted, key, kl, json_true());
+            free(key);
+        }
+    }
+}
+
+static void kept_index_free(kept_idx *x)
+{
+    json_decref(x->writes);
+    json_decref(x->same);
+    json_decref(x->resolved);
+    json_decref(x->noted);
+}
+
+/* c (named cname) was notified `type` for task id. */
+static int noted(const kept_idx *x, const char *cname, const char *type, const char *id)
+{
+    char *key = NULL;
+    size_t kl = key3(cname, type, id, &key);
+    int yes = json_object_getn(x->noted, key, kl) != NULL;
+    free(key);
+    return yes;
+}
+
+/* The app settled its item of task id without a request at or after t
+ * (CF-3: their delete or both deletes; queue observable op "resolved"). */
+static int settled(const kept_idx *x, const char *cname, const char *id, int64_t t)
+{
+    json_t *last = writes_of(x->resolved, cname, id);
+    return last && json_integer_value(last) >= t;
 }
 
 /*
@@ -286,9 +359,10 @@ static char *edits_kept(sim_world *w, chk_where *at)
     size_t i;
     json_t *e;
     /* Each client's status once (cli_status reads the whole store; nothing
-     * changes while the invariants run), the journal indexed once. */
+     * changes while the invariants run), the histories indexed once. */
     json_t **status = calloc(w->ncl ? w->ncl : 1, sizeof *status);
-    json_t *idx = writes_index(w);
+    kept_idx idx;
+    kept_index(w, &idx);
     char *found = NULL;
     if (!status)
         abort();
@@ -306,17 +380,18 @@ static char *edits_kept(sim_world *w, chk_where *at)
         if (!status[ci] && c->core)
             status[ci] = cli_status(c->core);
         json_t *st = status[ci];
-        json_t *writes = writes_of(idx, cname, id);
+        json_t *writes = writes_of(idx.writes, cname, id);
+        json_t *same = writes_of(idx.same, cname, id);
         json_t *dead = json_object_get(st, "dead_letter");
         json_t *conf = json_object_get(st, "conflicts");
         json_t *queue = json_object_get(st, "queue");
         char *why = NULL;
         if (in_items(dead, id)) {
-            if (!notified(c, "REJECTED", id))
+            if (!noted(&idx, cname, "REJECTED", id))
                 why = scn_asprintf("%s's %s of %s (at %+.3fs) is in the dead-letter list without "
                                    "a REJECTED notification", cname, op, id, rel);
         } else if (in_items(conf, id)) {
-            if (!notified(c, "CONFLICT", id))
+            if (!noted(&idx, cname, "CONFLICT", id))
                 why = scn_asprintf("%s's %s of %s (at %+.3fs) waits for a conflict choice "
                                    "without a CONFLICT notification", cname, op, id, rel);
         } else if (in_items(queue, id)) {
@@ -326,14 +401,14 @@ static char *edits_kept(sim_world *w, chk_where *at)
             if (!(json_array_size(conf) > 0 && notified(c, "CONFLICT", NULL)))
                 why = scn_asprintf("%s's %s of %s (at %+.3fs) is still queued after healing",
                                    cname, op, id, rel);
-        } else if (settled(c, id, t0) || notified(c, "CONFLICT", id)) {
+        } else if (settled(&idx, cname, id, t0) || noted(&idx, cname, "CONFLICT", id)) {
             /* CF-3: settled without a request (edit meets delete answered
              * "merge", or both sides deleted: queue op "resolved"), also
              * after an earlier write of it went out (explore found a create
              * acknowledged late, then a delete that met bob's), or the user
              * chose in a CONFLICT banner: nothing was lost. */
         } else if (del) {
-            int ok = superseded(w, i, e);
+            int ok = superseded(i, same);
             size_t j;
             json_t *r;
             json_array_foreach(writes, j, r)
@@ -350,7 +425,7 @@ static char *edits_kept(sim_world *w, chk_where *at)
                 free(ev);
             }
         } else {
-            json_t *f = fields_still_ours(w, i, e);
+            json_t *f = fields_still_ours(w, i, e, same);
             int ok = f == NULL; /* superseded by a later delete */
             json_t *closest = NULL;
             size_t j;
@@ -361,7 +436,7 @@ static char *edits_kept(sim_world *w, chk_where *at)
                     jint(r, "status") > 299)
                     continue;
                 json_t *task = json_object_get(json_object_get(r, "body"), "task");
-                if (!strcmp(jstr(r, "method"), "DELETE") && superseded(w, i, e))
+                if (!strcmp(jstr(r, "method"), "DELETE") && superseded(i, same))
                     ok = 1; /* a later delete of ours went out instead */
                 else if (!strcmp(jstr(r, "method"), "PUT") && scn_json_subset(f, task))
                     ok = 1;
@@ -400,7 +475,7 @@ static char *edits_kept(sim_world *w, chk_where *at)
     for (size_t k = 0; k < w->ncl; k++)
         json_decref(status[k]);
     free(status);
-    json_decref(idx);
+    kept_index_free(&idx);
     return found;
 }
 
