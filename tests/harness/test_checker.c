@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <ftw.h>
+#include <sys/stat.h>
 
 #include "chk_history.h"
 #include "scn_expect_int.h"
@@ -479,6 +481,68 @@ static void test_list_forms(void **st)
     list_passes("{\"length\":2,\"items\":[{\"op\":\"put\"},{\"entity_id\":\"t1\"}]}", q);
 }
 
+/* ---- the text of a node (chk_text.c) ------------------------------------- */
+
+/* chk_node_text writes what scn_node_text (the JSON tree, dumped by
+ * jansson) writes, byte for byte: the trace and the reports hold it. */
+static size_t same_text(const scn_node *n)
+{
+    char *want = scn_node_text(n), *got = chk_node_text(n);
+    if (strcmp(want, got))
+        fail_msg("node at line %d: chk_node_text %s, scn_node_text %s", n ? n->line : 0, got,
+                 want);
+    free(want);
+    free(got);
+    size_t k = 1;
+    for (size_t i = 0; n && i < n->n; i++) {
+        if (n->keys)
+            k += same_text(n->keys[i]);
+        k += same_text(n->items[i]);
+    }
+    return k;
+}
+
+static size_t nodes_checked;
+
+static int text_of_file(const char *path, const struct stat *st, int type, struct FTW *f)
+{
+    (void)st;
+    (void)f;
+    size_t l = strlen(path);
+    if (type != FTW_F || l < 5 || strcmp(path + l - 5, ".yaml"))
+        return 0;
+    scn_scenario *s = NULL;
+    scn_diags d = {0};
+    if (scn_load_file(path, &s, &d) == 0) {
+        nodes_checked += same_text(s->root);
+        scn_free(s);
+    }
+    scn_diags_free(&d);
+    return 0;
+}
+
+static void test_node_text_as_jansson(void **state)
+{
+    (void)state;
+    scn_node *n = yaml(
+        "plain: [alice, PUT /api/v0.2/tasks/q1, '{i}', 'q{i}', a/b, 'x: y', -, +, ., e, 1.2.3]\n"
+        "typed: [~, null, Null, NULL, '', true, True, FALSE, no, 42, -7, 0, 007, +5,\n"
+        "        9223372036854775807, 9223372036854775808, -9223372036854775808,\n"
+        "        1.5, -2e3, 1E2, .5, 5., 1e400, inf, nan, 0x1f]\n"
+        "quoted: ['true', \"42\", 'null', '1.5', \"\"]\n"
+        "escapes: [\"q\\\"uote\", 'back\\slash', \"\\t\\n\\r\\b\\f\", \"\\x01\\x1f\\x7f\\e\",\n"
+        "          \"caf\\u00e9 \\u2713 \\U0001F600\", '  spaced  ']\n"
+        "empty: [{}, [], {a: }, [[]]]\n"
+        "\"key \\\"quoted\\\"\\n\": {nested: {deep: [1, {x: y}]}}\n"
+        "'42': number key\n");
+    nodes_checked += same_text(n);
+    same_text(NULL);
+    scn_node_free(n);
+    /* Every node of every scenario of the suite. */
+    assert_int_equal(nftw(HX_SOURCE_DIR "/scenarios", text_of_file, 16, FTW_PHYS), 0);
+    assert_true(nodes_checked > 10000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -499,6 +563,7 @@ int main(void)
         cmocka_unit_test(test_log_level_is_a_minimum),
         cmocka_unit_test(test_log_message_and_actor),
         cmocka_unit_test(test_list_forms),
+        cmocka_unit_test(test_node_text_as_jansson),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     scn_expect_cleanup();
