@@ -65,6 +65,55 @@ int cli__paused(const cli_core *c)
     return !c->started || !c->online || c->auth_required || !c->token;
 }
 
+/* Decimal text of v at p (no NUL); returns the length.  By hand: the
+ * request path and body are made once per send. */
+static size_t put_int(char *p, int64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do
+        tmp[n++] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    size_t k = 0;
+    if (v < 0)
+        p[k++] = '-';
+    while (n > 0)
+        p[k++] = tmp[--n];
+    return k;
+}
+
+/* The PUT body {"base_revision":N,"task":SNAPSHOT}: the bytes
+ * hp_json_dump() gives for that object (compact, keys sorted, and
+ * "base_revision" < "task"), with the snapshot dumped alone instead of
+ * wrapped in a new object first.  NULL when the snapshot is missing or
+ * cannot be dumped, as before.  Caller frees. */
+static char *put_body(int64_t base_revision, const json_t *snapshot)
+{
+    char *task = snapshot ? hp_json_dump(snapshot) : NULL;
+    if (!task)
+        return NULL;
+    static const char k1[] = "{\"base_revision\":", k2[] = ",\"task\":";
+    size_t tn = strlen(task);
+    char *b = malloc(sizeof k1 + 24 + sizeof k2 + tn + 2);
+    if (!b) {
+        free(task);
+        return NULL;
+    }
+    size_t n = 0;
+    memcpy(b, k1, sizeof k1 - 1);
+    n += sizeof k1 - 1;
+    n += put_int(b + n, base_revision);
+    memcpy(b + n, k2, sizeof k2 - 1);
+    n += sizeof k2 - 1;
+    memcpy(b + n, task, tn);
+    n += tn;
+    b[n++] = '}';
+    b[n] = '\0';
+    free(task);
+    return b;
+}
+
 /* send the head item when it is due: FIFO, one in flight. */
 void cli__pump(cli_core *c)
 {
@@ -73,21 +122,27 @@ void cli__pump(cli_core *c)
     qitem *h = &c->q[0];
     if (h->req_id || h->conflict_current || cli__now(c) < h->next_at)
         return;
+    /* HP_API_PREFIX "/<id>" (+ "?base_revision=<n>" for a delete); the id
+     * is at most 71 bytes (entity_id[72]), so 256 always holds it. */
     char path[256];
+    static const char prefix[] = HP_API_PREFIX "/", qbase[] = "?base_revision=";
+    size_t idn = strlen(h->it.entity_id), pn = 0;
+    memcpy(path, prefix, sizeof prefix - 1);
+    pn += sizeof prefix - 1;
+    memcpy(path + pn, h->it.entity_id, idn);
+    pn += idn;
     char *body = NULL;
     const char *method;
     if (strcmp(h->it.op, "delete") == 0) {
         method = "DELETE";
-        snprintf(path, sizeof path, HP_API_PREFIX "/%s?base_revision=%lld", h->it.entity_id,
-                 (long long)h->it.base_revision);
+        memcpy(path + pn, qbase, sizeof qbase - 1);
+        pn += sizeof qbase - 1;
+        pn += put_int(path + pn, h->it.base_revision);
     } else {
         method = "PUT";
-        snprintf(path, sizeof path, HP_API_PREFIX "/%s", h->it.entity_id);
-        json_t *b = json_pack("{s:I, s:O}", "base_revision", (json_int_t)h->it.base_revision,
-                              "task", h->it.snapshot);
-        body = hp_json_dump(b);
-        json_decref(b);
+        body = put_body(h->it.base_revision, h->it.snapshot);
     }
+    path[pn] = '\0';
     if (!h->it.sent) {
         h->it.sent = 1;
         cli_store_queue_update(c->st, &h->it);

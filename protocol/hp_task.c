@@ -147,14 +147,18 @@ int hp_task_apply_fields(json_t *task, const json_t *in, char *err, size_t errle
         return hp_errf(err, errlen, "task must be an object");
     if (!json_is_object(in))
         return hp_errf(err, errlen, "task must be a JSON object");
+    /* Each field is looked up once: the values found in the first pass
+     * are the ones copied in the second. */
+    const json_t *vals[HP_F_COUNT];
     for (int i = 0; i < HP_F_COUNT; i++) {
         const json_t *v = json_object_get(in, field_names[i]);
+        vals[i] = v;
         if (v && check_field(1u << i, v, err, errlen) != 0)
             return -1;
     }
     for (int i = 0; i < HP_F_COUNT; i++) {
-        const json_t *v = json_object_get(in, field_names[i]);
-        if (v && json_object_set_new(task, field_names[i], json_deep_copy(v)) != 0)
+        const json_t *v = vals[i];
+        if (v && json_object_set_new_nocheck(task, field_names[i], json_deep_copy(v)) != 0)
             return hp_errf(err, errlen, "out of memory");
     }
     return 0;
