@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include "scn_internal.h"
+#include "hp_jdump.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -480,7 +481,9 @@ json_t *scn_node_json(const scn_node *n)
 char *scn_node_text(const scn_node *n)
 {
     json_t *j = scn_node_json(n);
-    char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    /* json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY)'s bytes, faster (runs
+     * call this per step and expectation) */
+    char *s = hp_jdump_ordered(j, NULL);
     json_decref(j);
     return s ? s : strdup("?");
 }
