@@ -115,7 +115,7 @@ static void retry_on_current(cli_core *c, json_t *snapshot, const char *op)
     h->conflict_current = NULL;
     json_decref(h->it.snapshot);
     h->it.snapshot = snapshot;
-    snprintf(h->it.op, sizeof h->it.op, "%s", op);
+    cli__copy(h->it.op, sizeof h->it.op, op);
     json_decref(h->it.base);
     h->it.base = cur;
     h->it.base_revision = json_integer_value(json_object_get(cur, "revision"));
@@ -133,7 +133,7 @@ static void head_resolved(cli_core *c)
     json_t *cur = json_incref(h->conflict_current);
     cli_item copy = h->it;
     char id[72];
-    snprintf(id, sizeof id, "%s", h->it.entity_id);
+    cli__copy(id, sizeof id, h->it.entity_id);
     cli_store_queue_remove(c->st, h->it.seq);
     cli__observe(c, cli__queue_info("resolved", copy.entity_id, copy.mutation_id, c->qn - 1));
     cli__q_remove_at(c, 0);

@@ -170,7 +170,7 @@ uint64_t cli__send_http(cli_core *c, req_kind kind, const char *method, const ch
     r->kind = kind;
     r->sent_at = cli__now(c);
     r->token_gen = c->token_gen;
-    snprintf(r->entity_id, sizeof r->entity_id, "%s", entity ? entity : "");
+    cli__copy(r->entity_id, sizeof r->entity_id, entity ? entity : "");
     return id;
 }
 

@@ -166,6 +166,10 @@ void cli__head_failed(cli_core *c, int retry_after_s, const char *why);
 void cli__rebase_next(cli_core *c, int from, const char *id, const json_t *task);
 /* Copy msg into err; returns -1. */
 int cli__fail(char *err, size_t errlen, const char *msg);
+/* Copy src (NULL: "") into dst[n], cut to n - 1 bytes and NUL-terminated:
+ * what snprintf(dst, n, "%s", src) did, without the format machinery (ids
+ * and op names are copied several times per message). */
+void cli__copy(char *dst, size_t n, const char *src);
 /* A body as JSON (new reference) or NULL. */
 json_t *cli__parse_body(const char *body, size_t len);
 /* A request got no answer (network, timeout): the head counts a failure,

@@ -246,6 +246,18 @@ void cli__rebase_next(cli_core *c, int from, const char *id, const json_t *task)
 
 /* ---- user actions ------------------------------------------------------ */
 
+void cli__copy(char *dst, size_t n, const char *src)
+{
+    if (n == 0)
+        return;
+    size_t k = src ? strlen(src) : 0;
+    if (k > n - 1)
+        k = n - 1;
+    if (k)
+        memcpy(dst, src, k);
+    dst[k] = '\0';
+}
+
 int cli__fail(char *err, size_t errlen, const char *msg)
 {
     if (err && errlen)
@@ -280,7 +292,7 @@ static int enqueue(cli_core *c, const char *id, const char *op, json_t *snap, ch
             cli_item *it = &c->q[last].it;
             json_decref(it->snapshot);
             it->snapshot = snap;
-            snprintf(it->op, sizeof it->op, "%s", op);
+            cli__copy(it->op, sizeof it->op, op);
             if (it->sent) {
                 cli__new_mutation_id(c, it->mutation_id, sizeof it->mutation_id);
                 it->sent = 0;
@@ -301,8 +313,8 @@ static int enqueue(cli_core *c, const char *id, const char *op, json_t *snap, ch
     qitem qi;
     memset(&qi, 0, sizeof qi);
     cli__new_mutation_id(c, qi.it.mutation_id, sizeof qi.it.mutation_id);
-    snprintf(qi.it.op, sizeof qi.it.op, "%s", op);
-    snprintf(qi.it.entity_id, sizeof qi.it.entity_id, "%s", id);
+    cli__copy(qi.it.op, sizeof qi.it.op, op);
+    cli__copy(qi.it.entity_id, sizeof qi.it.entity_id, id);
     if (last >= 0) {
         /* Q-3 chaining: based on the earlier item's snapshot. */
         qi.it.base = hp_task_copy(c->q[last].it.snapshot);
@@ -391,7 +403,7 @@ static void head_answer(cli_core *c, int status, int retry_after_s, const char *
         char err[160];
         int valid = res && hp_task_validate_full(res, err, sizeof err) == 0;
         char id[72];
-        snprintf(id, sizeof id, "%s", h->it.entity_id);
+        cli__copy(id, sizeof id, h->it.entity_id);
         if (valid)
             cli__cache_put_server(c, id, res); /* WS-2: never back to an older version */
         cli_store_queue_remove(c->st, h->it.seq);
@@ -458,7 +470,7 @@ static void head_answer(cli_core *c, int status, int retry_after_s, const char *
     cli_store_dead_push(c->st, &h->it, status, reason);
     cli_store_queue_remove(c->st, h->it.seq);
     char id[72];
-    snprintf(id, sizeof id, "%s", h->it.entity_id);
+    cli__copy(id, sizeof id, h->it.entity_id);
     cli_item copy = h->it;
     h->it.base = NULL;
     h->it.snapshot = NULL;
@@ -487,7 +499,7 @@ void cli_http_response(cli_core *c, uint64_t req_id, int status, int retry_after
     req_kind kind = r->kind;
     int stale_token = r->token_gen != c->token_gen;
     char eid[72];
-    snprintf(eid, sizeof eid, "%s", r->entity_id);
+    cli__copy(eid, sizeof eid, r->entity_id);
     cli__req_drop(c, req_id);
     switch (kind) {
     case REQ_QUEUE:
