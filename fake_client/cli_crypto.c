@@ -7,8 +7,62 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+
+/*
+ * A store's key with its AES-256-GCM contexts.  Setting a key up (the
+ * implicit cipher fetch, the context, the AES key schedule and the GHASH
+ * table) cost far more than sealing one small task value, and it happened
+ * on every seal and open; now it happens once per direction and key, and
+ * each seal/open only gives the context its nonce.  The contexts are made
+ * on first use, so a store that only reads never builds the sealing one.
+ * Not thread-safe: one store, one thread at a time (cli_store.h).
+ */
+struct cli_key {
+    uint8_t key[32];
+    EVP_CIPHER_CTX *enc; /* NULL until the first seal */
+    EVP_CIPHER_CTX *dec; /* NULL until the first open */
+};
+
+cli_key *cli_key_new(const uint8_t key[32])
+{
+    cli_key *k = calloc(1, sizeof *k);
+    if (k)
+        memcpy(k->key, key, 32);
+    return k;
+}
+
+void cli_key_free(cli_key *k)
+{
+    if (!k)
+        return;
+    EVP_CIPHER_CTX_free(k->enc); /* wipes the key schedule */
+    EVP_CIPHER_CTX_free(k->dec);
+    OPENSSL_cleanse(k->key, sizeof k->key);
+    free(k);
+}
+
+/* The context of one direction with the key set and no nonce yet; made on
+ * first use.  NULL on an OpenSSL failure (nothing kept, the next call
+ * tries again). */
+static EVP_CIPHER_CTX *key_ctx(cli_key *k, int enc)
+{
+    EVP_CIPHER_CTX **slot = enc ? &k->enc : &k->dec;
+    if (*slot)
+        return *slot;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int ok = ctx != NULL;
+    ok = ok && EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) == 1;
+    ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, CLI_NONCE_LEN, NULL) == 1;
+    ok = ok && EVP_CipherInit_ex(ctx, NULL, NULL, k->key, NULL, enc) == 1;
+    if (!ok) {
+        EVP_CIPHER_CTX_free(ctx);
+        return NULL;
+    }
+    return *slot = ctx;
+}
 
 /*
  * C-3: seal pt with key, a fresh 96-bit nonce and aad.  The nonce is drawn
@@ -16,8 +70,8 @@
  * program seeds that PRNG from the OS (see docs), so nonces do not repeat
  * across runs in practice.  Returns 0, or -1 on an OpenSSL failure.
  */
-int cli_seal(const uint8_t key[32], const hp_env *env, const char *aad, const void *pt,
-             size_t ptlen, uint8_t **out, size_t *outlen)
+int cli_seal(cli_key *key, const hp_env *env, const char *aad, const void *pt, size_t ptlen,
+             uint8_t **out, size_t *outlen)
 {
     *out = NULL;
     *outlen = 0;
@@ -32,12 +86,11 @@ int cli_seal(const uint8_t key[32], const hp_env *env, const char *aad, const vo
         free(buf);
         return -1;
     }
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    EVP_CIPHER_CTX *ctx = key_ctx(key, 1);
     int ok = ctx != NULL;
     int len = 0, total = 0;
-    ok = ok && EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1;
-    ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, CLI_NONCE_LEN, NULL) == 1;
-    ok = ok && EVP_EncryptInit_ex(ctx, NULL, NULL, key, buf) == 1;
+    /* The key stays set: a new nonce restarts GCM (counter, GHASH, tag). */
+    ok = ok && EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, buf) == 1;
     if (ok && aad && *aad)
         ok = EVP_EncryptUpdate(ctx, NULL, &len, (const unsigned char *)aad, (int)strlen(aad)) == 1;
     if (ok && ptlen > 0) {
@@ -49,7 +102,6 @@ int cli_seal(const uint8_t key[32], const hp_env *env, const char *aad, const vo
         total += len;
     ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, CLI_TAG_LEN,
                                    buf + CLI_NONCE_LEN + total) == 1;
-    EVP_CIPHER_CTX_free(ctx);
     if (!ok) {
         free(buf);
         return -1;
@@ -59,8 +111,9 @@ int cli_seal(const uint8_t key[32], const hp_env *env, const char *aad, const vo
     return 0;
 }
 
-/* C-3: open; any failure (short blob, bad tag) is -1, never a crash. */
-int cli_open(const uint8_t key[32], const char *aad, const uint8_t *in, size_t inlen, char **pt,
+/* C-3: open; any failure (short blob, bad tag) is -1, never a crash.  A
+ * failed open leaves the context reusable: the next nonce restarts it. */
+int cli_open(cli_key *key, const char *aad, const uint8_t *in, size_t inlen, char **pt,
              size_t *ptlen)
 {
     *pt = NULL;
@@ -74,12 +127,10 @@ int cli_open(const uint8_t key[32], const char *aad, const uint8_t *in, size_t i
         return -1;
     uint8_t tag[CLI_TAG_LEN];
     memcpy(tag, in + CLI_NONCE_LEN + clen, CLI_TAG_LEN);
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    EVP_CIPHER_CTX *ctx = key_ctx(key, 0);
     int ok = ctx != NULL;
     int len = 0, total = 0;
-    ok = ok && EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1;
-    ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, CLI_NONCE_LEN, NULL) == 1;
-    ok = ok && EVP_DecryptInit_ex(ctx, NULL, NULL, key, in) == 1;
+    ok = ok && EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, in) == 1;
     if (ok && aad && *aad)
         ok = EVP_DecryptUpdate(ctx, NULL, &len, (const unsigned char *)aad, (int)strlen(aad)) == 1;
     if (ok && clen > 0) {
@@ -88,7 +139,6 @@ int cli_open(const uint8_t key[32], const char *aad, const uint8_t *in, size_t i
     }
     ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CLI_TAG_LEN, tag) == 1;
     ok = ok && EVP_DecryptFinal_ex(ctx, (unsigned char *)buf + total, &len) == 1;
-    EVP_CIPHER_CTX_free(ctx);
     if (!ok) {
         free(buf);
         return -1;

@@ -14,16 +14,24 @@
 #define CLI_NONCE_LEN 12
 #define CLI_TAG_LEN 16
 
+/* C-3: a store's key, held with its AES-256-GCM contexts so that a seal or
+ * an open only sets a nonce (cli_crypto.c).  cli_key_new copies the 32
+ * bytes (NULL when out of memory); the owner (the store) frees it with
+ * cli_key_free, which wipes the key.  One thread at a time. */
+typedef struct cli_key cli_key;
+cli_key *cli_key_new(const uint8_t key[32]);
+void cli_key_free(cli_key *key);
+
 /* C-3: AES-256-GCM seal.  out = nonce(12) || ciphertext || tag(16), malloc'd.
  * aad (NUL-terminated, may be "") is authenticated, not stored.  The nonce
  * comes from env->rng when there is one (deterministic simulation runs),
  * else from OpenSSL's RAND_bytes.  0 or -1. */
-int cli_seal(const uint8_t key[32], const hp_env *env, const char *aad, const void *pt,
-             size_t ptlen, uint8_t **out, size_t *outlen);
+int cli_seal(cli_key *key, const hp_env *env, const char *aad, const void *pt, size_t ptlen,
+             uint8_t **out, size_t *outlen);
 /* Open a sealed blob; -1 when too short or the GCM tag fails (wrong key,
  * tampered bytes, wrong aad).  *pt is malloc'd and NUL-terminated. */
-int cli_open(const uint8_t key[32], const char *aad, const uint8_t *in, size_t inlen,
-             char **pt, size_t *ptlen);
+int cli_open(cli_key *key, const char *aad, const uint8_t *in, size_t inlen, char **pt,
+             size_t *ptlen);
 
 /* CF-2/CF-3: three-way merge of task objects over the mergeable field mask.
  * base may be NULL (created offline: base reads as a fresh task's

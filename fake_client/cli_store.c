@@ -27,7 +27,8 @@
 struct cli_store {
     sqlite3 *db;
     hp_stmt_cache *stmts; /* every query below is prepared once per store */
-    uint8_t key[32];
+    cli_key *key;         /* C-3: owned (cli_key_free); its cipher contexts
+                             are kept for the store's life */
     const hp_env *env;
     cli_store_open_info info;
     int memory;           /* ":memory:": from and back to the pool (hp_memdb.h) */
@@ -317,11 +318,14 @@ cli_store *cli_store_open(const char *path, const uint8_t key[32], const hp_env 
     cli_store *st = calloc(1, sizeof *st);
     if (st)
         st->cache_bytes = -1;
+    if (st && !(st->key = cli_key_new(key))) {
+        free(st);
+        st = NULL;
+    }
     if (!st) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    memcpy(st->key, key, 32);
     st->env = env;
     int memory = st->memory = !path || !strcmp(path, ":memory:");
     if (!memory)
@@ -333,12 +337,14 @@ cli_store *cli_store_open(const char *path, const uint8_t key[32], const hp_env 
         snprintf(err, errlen, "cannot open %s: %s", path ? path : ":memory:",
                  st->db ? sqlite3_errmsg(st->db) : "?");
         close_db(st);
+        cli_key_free(st->key);
         free(st);
         return NULL;
     }
     sqlite3_busy_timeout(st->db, 5000);
     if (!memory && check_ours(st->db, path, err, errlen) != 0) {
         close_db(st);
+        cli_key_free(st->key);
         free(st);
         return NULL;
     }
@@ -346,6 +352,7 @@ cli_store *cli_store_open(const char *path, const uint8_t key[32], const hp_env 
         snprintf(err, errlen, "cannot create the schema in %s: %s", path ? path : ":memory:",
                  sqlite3_errmsg(st->db));
         close_db(st);
+        cli_key_free(st->key);
         free(st);
         return NULL;
     }
@@ -354,6 +361,7 @@ cli_store *cli_store_open(const char *path, const uint8_t key[32], const hp_env 
     if (ok < 0) {
         snprintf(err, errlen, "cannot read %s", path ? path : ":memory:");
         close_db(st);
+        cli_key_free(st->key);
         free(st);
         return NULL;
     }
@@ -392,7 +400,7 @@ void cli_store_close(cli_store *st)
     if (!st)
         return;
     close_db(st);
-    memset(st->key, 0, sizeof st->key);
+    cli_key_free(st->key); /* wipes the key */
     free(st);
 }
 
