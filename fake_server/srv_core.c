@@ -376,45 +376,82 @@ static json_t *hh_entry(json_t *hhs, const char *hh)
     return e;
 }
 
-json_t *srv_state(srv_core *c)
+/* One task of household hh as the tasks_since(0) listing has it: the
+ * listing keeps only revision > 0, the revision column being the JSON's. */
+static json_t *one_task(srv_core *c, const char *hh, const char *id)
+{
+    json_t *t = srv_store_task_get(c->st, hh, id);
+    if (t && json_integer_value(json_object_get(t, "revision")) <= 0) {
+        json_decref(t);
+        t = NULL;
+    }
+    return t;
+}
+
+json_t *srv_state_part(srv_core *c, unsigned parts, const char *task_id)
 {
     if (!c)
         return NULL;
     srv_flush(c);
     json_t *root = json_object();
-    json_t *hhs = json_object();
-    json_t *list = srv_store_households(c->st);
-    size_t i;
-    json_t *v;
-    json_array_foreach(list, i, v) {
-        const char *hh = json_string_value(v);
-        json_t *e = hh_entry(hhs, hh);
-        json_object_set_new(e, "revision", json_integer(srv_store_revision(c->st, hh)));
-        json_t *tasks = srv_store_tasks_since(c->st, hh, 0);
-        json_t *tobj = json_object_get(e, "tasks");
-        size_t j;
-        json_t *t;
-        json_array_foreach(tasks, j, t) {
-            json_object_set(tobj, json_string_value(json_object_get(t, "id")), t);
+    if (parts & (SRV_STATE_REVISIONS | SRV_STATE_TASKS | SRV_STATE_LOCKS)) {
+        /* Every household, in the order of the whole state (the store's,
+         * then those with only locks), whichever parts are filled: the
+         * checker's "first household that has it" depends on it. */
+        json_t *hhs = json_object();
+        json_t *list = srv_store_households(c->st);
+        size_t i;
+        json_t *v;
+        json_array_foreach(list, i, v) {
+            const char *hh = json_string_value(v);
+            json_t *e = hh_entry(hhs, hh);
+            if (parts & SRV_STATE_REVISIONS)
+                json_object_set_new(e, "revision", json_integer(srv_store_revision(c->st, hh)));
+            if (!(parts & SRV_STATE_TASKS))
+                continue;
+            json_t *tobj = json_object_get(e, "tasks");
+            if (task_id) {
+                json_t *t = one_task(c, hh, task_id);
+                if (t)
+                    json_object_set_new(tobj, task_id, t);
+                continue;
+            }
+            json_t *tasks = srv_store_tasks_since(c->st, hh, 0);
+            size_t j;
+            json_t *t;
+            json_array_foreach(tasks, j, t) {
+                json_object_set(tobj, json_string_value(json_object_get(t, "id")), t);
+            }
+            json_decref(tasks);
         }
-        json_decref(tasks);
+        json_decref(list);
+        for (srv_lock *l = c->locks; l; l = l->next) {
+            json_t *e = hh_entry(hhs, l->hh);
+            if (!(parts & SRV_STATE_LOCKS))
+                continue;
+            json_t *lj = srv_lock_json(l);
+            json_object_del(lj, "state");
+            json_object_set_new(json_object_get(e, "locks"), l->id, lj);
+        }
+        json_object_set_new(root, "households", hhs);
     }
-    json_decref(list);
-    for (srv_lock *l = c->locks; l; l = l->next) {
-        json_t *e = hh_entry(hhs, l->hh);
-        json_t *lj = srv_lock_json(l);
-        json_object_del(lj, "state");
-        json_object_set_new(json_object_get(e, "locks"), l->id, lj);
+    if (parts & SRV_STATE_CONNS) {
+        json_t *conns = json_array();
+        static const char *const names[] = {"awaiting_hello", "resync", "replaying", "ready",
+                                            "closing"};
+        for (srv_conn *k = c->conns; k; k = k->next)
+            json_array_append_new(conns,
+                                  json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)k->id,
+                                            "user", k->user, "hh", k->hh, "state",
+                                            names[k->state]));
+        json_object_set_new(root, "connections", conns);
     }
-    json_t *conns = json_array();
-    static const char *const names[] = {"awaiting_hello", "resync", "replaying", "ready",
-                                        "closing"};
-    for (srv_conn *k = c->conns; k; k = k->next)
-        json_array_append_new(conns, json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)k->id,
-                                               "user", k->user, "hh", k->hh, "state",
-                                               names[k->state]));
-    json_object_set_new(root, "households", hhs);
-    json_object_set_new(root, "connections", conns);
-    json_object_set_new(root, "events", json_integer(srv_store_event_count(c->st)));
+    if (parts & SRV_STATE_EVENTS)
+        json_object_set_new(root, "events", json_integer(srv_store_event_count(c->st)));
     return root;
+}
+
+json_t *srv_state(srv_core *c)
+{
+    return srv_state_part(c, SRV_STATE_ALL, NULL);
 }

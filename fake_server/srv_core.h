@@ -213,4 +213,22 @@ int srv_identify(srv_core *c, const char *authorization, int bare, struct hp_cla
  * "events": n}.  New reference. */
 json_t *srv_state(srv_core *c);
 
+/* Parts of srv_state() for a reader that needs only some (the simulator's
+ * checker polls after every event; the whole state costs a parse of every
+ * task).  "households" is there, with every household and the default
+ * entry shape, when REVISIONS, TASKS or LOCKS is asked; a part not asked
+ * keeps its default (revision 0, tasks {}, locks {}) or is absent
+ * ("connections", "events").  task_id (may be NULL: every task) limits
+ * TASKS to that task in each household.  A part asked holds what
+ * srv_state() has there.  New reference (NULL when c is NULL). */
+enum {
+    SRV_STATE_REVISIONS = 1u << 0,
+    SRV_STATE_TASKS = 1u << 1,
+    SRV_STATE_LOCKS = 1u << 2,
+    SRV_STATE_CONNS = 1u << 3,
+    SRV_STATE_EVENTS = 1u << 4,
+    SRV_STATE_ALL = 0x1fu,
+};
+json_t *srv_state_part(srv_core *c, unsigned parts, const char *task_id);
+
 #endif

@@ -316,7 +316,19 @@ static void eval_server(sim_world *w, const char *key, const scn_node *val,
         fail_at(o, strdup("the server running"), strdup("the server has crashed ('server: start')"));
         return;
     }
-    json_t *st = srv_state(w->srv);
+    /* Only the part of srv_state() the key reads (a wait_until evaluates
+     * this after every simulated event, and the whole state parses every
+     * task): task and no_task read one task per item, the others their
+     * part; "state" compares and prints the whole.  srv_state() flushes
+     * the write group first: so does every path here, even one that
+     * reads nothing. */
+    srv_flush(w->srv);
+    unsigned parts = !strcmp(key, "revision")      ? SRV_STATE_REVISIONS
+                     : !strcmp(key, "lock")        ? SRV_STATE_LOCKS
+                     : !strcmp(key, "connections") ? SRV_STATE_CONNS
+                     : !strcmp(key, "state")       ? SRV_STATE_ALL
+                                                   : 0;
+    json_t *st = parts ? srv_state_part(w->srv, parts, NULL) : NULL;
     if (!strcmp(key, "task")) {
         for (size_t i = 0; i < (val->kind == SCN_SEQ ? val->n : 1) && o->ok; i++) {
             const scn_node *one = val->kind == SCN_SEQ ? val->items[i] : val;
@@ -325,19 +337,23 @@ static void eval_server(sim_world *w, const char *key, const scn_node *val,
             char *hhc = hh ? strdup(hh) : NULL;
             json_object_del(want, "household");
             const char *id = json_string_value(json_object_get(want, "id"));
-            json_t *have = id ? find_task(st, hhc, id, NULL) : NULL;
+            json_t *ts = id ? srv_state_part(w->srv, SRV_STATE_TASKS, id) : NULL;
+            json_t *have = id ? find_task(ts, hhc, id, NULL) : NULL;
             if (!have || !scn_json_subset(want, have))
                 fail_at(o, chk_dump(want),
                         have ? chk_dump(have) : scn_asprintf("no task %s", id ? id : "?"));
+            json_decref(ts);
             free(hhc);
             json_decref(want);
         }
     } else if (!strcmp(key, "no_task")) {
         for (size_t i = 0; i < (val->kind == SCN_SEQ ? val->n : 1) && o->ok; i++) {
             const char *id = scn_str(val->kind == SCN_SEQ ? val->items[i] : val);
-            json_t *have = id ? find_task(st, NULL, id, NULL) : NULL;
+            json_t *ts = id ? srv_state_part(w->srv, SRV_STATE_TASKS, id) : NULL;
+            json_t *have = id ? find_task(ts, NULL, id, NULL) : NULL;
             if (have)
                 fail_at(o, scn_asprintf("no task %s", id), chk_dump(have));
+            json_decref(ts);
         }
     } else if (!strcmp(key, "revision")) {
         json_t *hhs = json_object_get(st, "households");
