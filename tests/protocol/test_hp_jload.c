@@ -2,7 +2,7 @@
  * Unit tests for protocol/hp_jload.c: hp_json_loadb() must answer exactly
  * what json_loadb() answers, for every input and flag: the same tree (types,
  * values, key order) or the same failure (NULL and the same error).  The
- * test compares the two on hand-picked edge cases and on 200,000 texts
+ * test compares the two on hand-picked edge cases and on 100,000 texts
  * generated from a fixed seed, valid ones and one-byte corruptions of them.
  */
 #include <setjmp.h>
@@ -245,7 +245,7 @@ static void test_generated(void **st)
     (void)st;
     buf o = {0};
     static const char junk[] = "{}[]\",:\\ 0-eu\x80\xc3";
-    for (int i = 0; i < 200000; i++) {
+    for (int i = 0; i < 100000; i++) {
         o.n = 0;
         gws(&o);
         gval(&o, rnd(4) ? 0 : 1);
