@@ -181,6 +181,25 @@ static int lit(fp *f, const char *w, size_t n)
     return 0;
 }
 
+/* After a member or element: 1 when a ',' says another follows, 0 when
+ * the container's close consumed it, -1 for anything else (jansson's). */
+static int next_item(fp *f, char close)
+{
+    ws(f);
+    if (f->p >= f->end)
+        return -1;
+    if (*f->p == ',') {
+        f->p++;
+        ws(f);
+        return 1;
+    }
+    if (*f->p == (unsigned char)close) {
+        f->p++;
+        return 0;
+    }
+    return -1;
+}
+
 static json_t *object(fp *f, int depth)
 {
     json_t *o = json_object();
@@ -234,19 +253,11 @@ static json_t *object(fp *f, int depth)
             goto fail;
         }
         free(kheap);
-        ws(f);
-        if (f->p >= f->end)
+        int more = next_item(f, '}');
+        if (more < 0)
             goto fail;
-        if (*f->p == ',') {
-            f->p++;
-            ws(f);
-            continue;
-        }
-        if (*f->p == '}') {
-            f->p++;
+        if (!more)
             return o;
-        }
-        goto fail;
     }
 fail:
     json_decref(o);
@@ -268,19 +279,11 @@ static json_t *array(fp *f, int depth)
         json_t *v = value(f, depth + 1);
         if (!v || json_array_append_new(a, v))
             goto fail;
-        ws(f);
-        if (f->p >= f->end)
+        int more = next_item(f, ']');
+        if (more < 0)
             goto fail;
-        if (*f->p == ',') {
-            f->p++;
-            ws(f);
-            continue;
-        }
-        if (*f->p == ']') {
-            f->p++;
+        if (!more)
             return a;
-        }
-        goto fail;
     }
 fail:
     json_decref(a);
