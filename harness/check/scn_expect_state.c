@@ -476,7 +476,7 @@ int scn_expect_actor(sim_world *w, const char *actor, const scn_node *asserts,
             o.at = asserts->keys[i];
         o.text = scn_asprintf("%s.%s", actor, key);
         if (o.ok && !o.expected)
-            o.expected = chk_node_text(asserts->items[i]);
+            o.expected = scn_node_text(asserts->items[i]);
         if (each)
             each(ud, &o);
         if (!o.ok && !failed) {

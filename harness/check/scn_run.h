@@ -48,10 +48,6 @@ void scn_expect_cleanup(void);
  * arrays match element-wise with equal length; numbers by value. */
 int scn_json_subset(const json_t *exp, const json_t *act);
 
-/* The compact JSON text of node n, as scn_node_text() writes it, without
- * the JSON tree (chk_text.c); malloc'd. */
-char *chk_node_text(const scn_node *n);
-
 /* Invariants after the run: appends to r->checks, returns the first
  * failure message (malloc'd) or NULL. */
 char *chk_invariants(sim_world *w, scn_result *r, int healed);

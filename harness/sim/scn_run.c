@@ -148,7 +148,7 @@ static int do_expect_log(run_ctx *x, const scn_node *m)
     if (!o.at)
         o.at = m;
     if (o.ok && !o.expected)
-        o.expected = chk_node_text(m);
+        o.expected = scn_node_text(m);
     record_outcome(x, &o);
     int rc = 0;
     if (!o.ok) {
@@ -488,7 +488,7 @@ static int run_step(run_ctx *x, const scn_node *st)
     json_t *t = sim_trace(x->w, "harness", "step");
     json_object_set_new(t, "index", json_integer(x->step));
     json_object_set_new(t, "line", json_integer(st->line));
-    char *txt = chk_node_text(st);
+    char *txt = scn_node_text(st);
     json_object_set_new(t, "text", json_string(txt));
     free(txt);
 
