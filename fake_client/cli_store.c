@@ -10,12 +10,14 @@
 #include "cli_store.h"
 #include "hp_jload.h"
 #include "cli_internal.h"
+#include "cli_keypool.h"
 #include "hp_log.h"
 #include "hp_memdb.h"
 #include "hp_stmt.h"
 #include "hp_task.h"
 
 #include <ctype.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,7 @@ struct cli_store {
     const hp_env *env;
     cli_store_open_info info;
     int memory;           /* ":memory:": from and back to the pool (hp_memdb.h) */
+    uint8_t key_bytes[32]; /* memory only: to give the key back (cli_keypool.h) */
     int64_t cache_bytes;  /* SUM(size) of the cache, -1 when unknown: read
                              once, then kept current by every cache write
                              (C-2 reads it after every cache write, the
@@ -305,6 +308,15 @@ static int check_ours(sqlite3 *db, const char *path, char *err, size_t errlen)
     return -1;
 }
 
+/* An open that failed: everything it holds goes (the key wiped). */
+static cli_store *open_failed(cli_store *st)
+{
+    close_db(st);
+    cli_key_free(st->key);
+    free(st);
+    return NULL;
+}
+
 /*
  * Open or create the store.  A wrong key (C-3) empties the cache, resets
  * the applied revision to 0 (rebuild from the server), moves queued items
@@ -315,10 +327,15 @@ static int check_ours(sqlite3 *db, const char *path, char *err, size_t errlen)
 cli_store *cli_store_open(const char *path, const uint8_t key[32], const hp_env *env,
                           cli_store_open_info *info, char *err, size_t errlen)
 {
+    int memory = !path || !strcmp(path, ":memory:");
     cli_store *st = calloc(1, sizeof *st);
-    if (st)
+    if (st) {
         st->cache_bytes = -1;
-    if (st && !(st->key = cli_key_new(key))) {
+        st->memory = memory;
+        if (memory)
+            memcpy(st->key_bytes, key, 32);
+    }
+    if (st && !(st->key = memory ? cli_keypool_take(key) : cli_key_new(key))) {
         free(st);
         st = NULL;
     }
@@ -327,7 +344,6 @@ cli_store *cli_store_open(const char *path, const uint8_t key[32], const hp_env 
         return NULL;
     }
     st->env = env;
-    int memory = st->memory = !path || !strcmp(path, ":memory:");
     if (!memory)
         st->stmts = hp_stmt_cache_new();
     /* A fresh ":memory:" database comes with the schema (nothing to
@@ -336,34 +352,29 @@ cli_store *cli_store_open(const char *path, const uint8_t key[32], const hp_env 
         SQLITE_OK) {
         snprintf(err, errlen, "cannot open %s: %s", path ? path : ":memory:",
                  st->db ? sqlite3_errmsg(st->db) : "?");
-        close_db(st);
-        cli_key_free(st->key);
-        free(st);
-        return NULL;
+        return open_failed(st);
     }
     sqlite3_busy_timeout(st->db, 5000);
-    if (!memory && check_ours(st->db, path, err, errlen) != 0) {
-        close_db(st);
-        cli_key_free(st->key);
-        free(st);
-        return NULL;
+    if (memory) {
+        /* hp_memdb_open() gives no row: the path below would find the key
+         * check absent and nothing quarantined, and only write the check. */
+        write_keycheck(st);
+        if (info)
+            *info = st->info;
+        return st;
     }
-    if (!memory && exec(st, SCHEMA) != 0) {
+    if (check_ours(st->db, path, err, errlen) != 0)
+        return open_failed(st);
+    if (exec(st, SCHEMA) != 0) {
         snprintf(err, errlen, "cannot create the schema in %s: %s", path ? path : ":memory:",
                  sqlite3_errmsg(st->db));
-        close_db(st);
-        cli_key_free(st->key);
-        free(st);
-        return NULL;
+        return open_failed(st);
     }
     int fresh = 0;
     int ok = keycheck(st, &fresh);
     if (ok < 0) {
         snprintf(err, errlen, "cannot read %s", path ? path : ":memory:");
-        close_db(st);
-        cli_key_free(st->key);
-        free(st);
-        return NULL;
+        return open_failed(st);
     }
     exec(st, "BEGIN");
     if (fresh)
@@ -400,7 +411,11 @@ void cli_store_close(cli_store *st)
     if (!st)
         return;
     close_db(st);
-    cli_key_free(st->key); /* wipes the key */
+    if (st->memory)
+        cli_keypool_give(st->key, st->key_bytes); /* kept for the next store (why: there) */
+    else
+        cli_key_free(st->key); /* wipes the key */
+    OPENSSL_cleanse(st->key_bytes, sizeof st->key_bytes);
     free(st);
 }
 

@@ -38,7 +38,14 @@ typedef struct cli_store_open_info {
 
 /* Open or create.  key is 32 bytes.  env supplies the logger (and the clock
  * for timestamps).  Returns NULL with err on I/O failure only: a wrong key is
- * not a failure (see info). */
+ * not a failure (see info).
+ * path ":memory:" (or NULL): a new, empty store every time, as if just
+ * created (AUTOINCREMENT sequences restart, no key check but its own, no
+ * quarantine).  Its connection may be one an earlier store emptied at
+ * close (hp_memdb.h), with its prepared statements, and its key one an
+ * earlier store with the same key bytes gave back (cli_keypool.h, kept
+ * until the process ends; a store on a file wipes its key at close).
+ * Nothing a caller can read tells the two apart, nonces included. */
 cli_store *cli_store_open(const char *path, const uint8_t key[32], const hp_env *env,
                           cli_store_open_info *info, char *err, size_t errlen);
 void cli_store_close(cli_store *st);
