@@ -24,7 +24,9 @@
  * worlds on several threads); a connection is used by one thread at a time
  * (it is opened with SQLITE_OPEN_NOMUTEX).
  * Ownership: the template is static storage of the caller's module; pooled
- * connections live until the process ends.  An opened connection and its
+ * connections live until the process ends.  The wipe statements of a
+ * connection are the template's, kept outside the connection's statement
+ * cache (see hp_memdb.c).  An opened connection and its
  * statement cache are the caller's until they are given to
  * hp_memdb_close().
  */
@@ -36,10 +38,17 @@
 #include "hp_stmt.h"
 
 #define HP_MEMDB_POOL 8
+/* Connections out at once whose wipe statements the template keeps (more
+ * are closed, not pooled, when given back). */
+#define HP_MEMDB_LENT 32
+/* BEGIN, up to HP_MEMDB_WIPE_MAX - 4 wipe statements, COMMIT, the
+ * free-page count: a template with more wipe statements pools nothing. */
+#define HP_MEMDB_WIPE_MAX 12
 
 typedef struct hp_memdb_conn {
     sqlite3 *db;
     hp_stmt_cache *stmts;
+    sqlite3_stmt *wipe[HP_MEMDB_WIPE_MAX]; /* prepared once for db; NULL-ended */
 } hp_memdb_conn;
 
 typedef struct hp_memdb_template {
@@ -48,10 +57,12 @@ typedef struct hp_memdb_template {
     const char *const *wipe;        /* statements that empty every table; NULL: no pool */
     hp_memdb_conn pool[HP_MEMDB_POOL];
     int npool;
+    hp_memdb_conn lent[HP_MEMDB_LENT]; /* opened, not yet given back */
+    int nlent;
 } hp_memdb_template;
 
 #define HP_MEMDB_TEMPLATE(schema_sql, wipe_stmts)                                                \
-    {PTHREAD_MUTEX_INITIALIZER, (schema_sql), (wipe_stmts), {{NULL, NULL}}, 0}
+    {.mu = PTHREAD_MUTEX_INITIALIZER, .sql = (schema_sql), .wipe = (wipe_stmts)}
 
 /* A ":memory:" connection holding tpl's schema and no rows, with a
  * statement cache for it (*stmts; possibly already holding prepared

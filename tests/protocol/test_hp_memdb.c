@@ -124,12 +124,63 @@ static void test_bad_schema(void **state)
     assert_int_equal(tpl.npool, 0);
 }
 
+/* The wipe statements are prepared once per connection and kept by the
+ * template while it is out: more connections out than it keeps are
+ * closed when given back, the rest pooled (never more than the pool); a
+ * wipe that fails, or a template with too many wipe statements, pools
+ * nothing.  (ASan: nothing leaks either way.) */
+static void test_lent_and_failures(void **state)
+{
+    (void)state;
+    static hp_memdb_template tpl = HP_MEMDB_TEMPLATE(SCHEMA, WIPE);
+    enum { N = HP_MEMDB_LENT + 3 };
+    sqlite3 *db[N];
+    hp_stmt_cache *st[N];
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(hp_memdb_open(&tpl, &db[i], &st[i]), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db[i], "INSERT INTO t(v) VALUES('x');", NULL, NULL, NULL),
+                         SQLITE_OK);
+    }
+    assert_int_equal(tpl.nlent, HP_MEMDB_LENT);
+    for (int i = N - 1; i >= 0; i--) /* the last three have no wipe kept: closed */
+        hp_memdb_close(&tpl, db[i], st[i]);
+    assert_int_equal(tpl.nlent, 0);
+    assert_int_equal(tpl.npool, HP_MEMDB_POOL);
+    for (int i = 0; i < HP_MEMDB_POOL; i++) {
+        assert_int_equal(hp_memdb_open(&tpl, &db[i], &st[i]), SQLITE_OK);
+        assert_int_equal(one_int(db[i], "SELECT COUNT(*) FROM t;"), 0);
+        assert_int_equal(sqlite3_exec(db[i], "INSERT INTO t(v) VALUES('y');", NULL, NULL, NULL),
+                         SQLITE_OK);
+        assert_int_equal(one_int(db[i], "SELECT k FROM t WHERE v = 'y';"), 1);
+    }
+    assert_int_equal(tpl.npool, 0);
+    /* A table the wipe empties is gone: its DELETE fails, the connection
+     * is closed; the others go back. */
+    assert_int_equal(sqlite3_exec(db[0], "DROP TABLE t;", NULL, NULL, NULL), SQLITE_OK);
+    for (int i = 0; i < HP_MEMDB_POOL; i++)
+        hp_memdb_close(&tpl, db[i], st[i]);
+    assert_int_equal(tpl.npool, HP_MEMDB_POOL - 1);
+
+    static const char *const MANY[] = {"DELETE FROM t;", "DELETE FROM t;", "DELETE FROM t;",
+                                       "DELETE FROM t;", "DELETE FROM t;", "DELETE FROM t;",
+                                       "DELETE FROM t;", "DELETE FROM t;", "DELETE FROM t;",
+                                       NULL};
+    static hp_memdb_template many = HP_MEMDB_TEMPLATE(SCHEMA, MANY);
+    sqlite3 *a = NULL;
+    hp_stmt_cache *sa = NULL;
+    assert_int_equal(hp_memdb_open(&many, &a, &sa), SQLITE_OK);
+    assert_int_equal(many.nlent, 0);
+    hp_memdb_close(&many, a, sa);
+    assert_int_equal(many.npool, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fresh_and_independent),
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_bad_schema),
+        cmocka_unit_test(test_lent_and_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
