@@ -421,15 +421,30 @@ hp_outbox *cli_outbox(cli_core *c)
 
 /* ---- inspection ------------------------------------------------------- */
 
-/* The status object, in cli_status()'s key order; the store's parts only
- * with with_store. */
-static json_t *status(cli_core *c, int with_store)
+/* cli_status()'s keys, in its order, index = bit number of CLI_STATUS_. */
+static const char *const status_keys[] = {
+    "online",        "connection",    "applied_revision", "queue",
+    "dead_letter",   "conflicts",     "cache",            "locks",
+    "retry_attempt", "next_retry_at", "reconnect_attempt", "next_reconnect_at",
+    "quarantined",
+};
+
+unsigned cli_status_key(const char *key)
 {
-    static const char *names[] = {"idle", "connecting", "open", "ready"};
-    const char *conn = c->auth_required ? "auth_required" : names[c->cs];
-    json_t *q = json_array(), *conflicts = json_array();
+    if (!key)
+        return 0;
+    for (unsigned k = 0; k < sizeof status_keys / sizeof *status_keys; k++)
+        if (strcmp(key, status_keys[k]) == 0)
+            return 1u << k;
+    return 0;
+}
+
+/* The "queue" member: every queued item (in flight or not). */
+static json_t *status_queue(const cli_core *c)
+{
+    json_t *q = json_array();
     for (int i = 0; i < c->qn; i++) {
-        cli_item *it = &c->q[i].it;
+        const cli_item *it = &c->q[i].it;
         json_t *e = json_object();
         put(e, "mutation_id", json_string(it->mutation_id));
         put(e, "op", json_string(it->op));
@@ -440,52 +455,86 @@ static json_t *status(cli_core *c, int with_store)
         put(e, "in_flight", json_boolean(c->q[i].req_id != 0));
         put(e, "sent", json_boolean(it->sent));
         json_array_append_new(q, e);
-        if (c->q[i].conflict_current) {
-            json_t *f = json_array();
-            for (int k = 0; k < HP_F_COUNT; k++)
-                if (c->q[i].conflict_fields & (1u << k))
-                    json_array_append_new(f, json_string(hp_field_name(k)));
-            json_array_append_new(conflicts, json_pack("{s:s, s:o, s:b}", "entity_id",
-                                                       it->entity_id, "fields", f,
-                                                       "edit_vs_delete", c->q[i].edit_vs_delete));
-        }
     }
-    json_t *next_retry = json_null();
-    int attempt = 0;
-    if (c->qn > 0) {
-        attempt = c->q[0].it.attempts;
-        if (attempt > 0 && !c->q[0].req_id)
-            next_retry = json_integer(c->q[0].next_at);
+    return q;
+}
+
+/* The "conflicts" member: the CF-3 banners waiting for a choice. */
+static json_t *status_conflicts(const cli_core *c)
+{
+    json_t *conflicts = json_array();
+    for (int i = 0; i < c->qn; i++) {
+        if (!c->q[i].conflict_current)
+            continue;
+        json_t *f = json_array();
+        for (int k = 0; k < HP_F_COUNT; k++)
+            if (c->q[i].conflict_fields & (1u << k))
+                json_array_append_new(f, json_string(hp_field_name(k)));
+        json_array_append_new(conflicts, json_pack("{s:s, s:o, s:b}", "entity_id",
+                                                   c->q[i].it.entity_id, "fields", f,
+                                                   "edit_vs_delete", c->q[i].edit_vs_delete));
     }
+    return conflicts;
+}
+
+/* The value of member number k (bit 1u << k) of the status object: a new
+ * reference. */
+static json_t *status_member(cli_core *c, unsigned k)
+{
+    static const char *names[] = {"idle", "connecting", "open", "ready"};
+    switch (1u << k) {
+    case CLI_STATUS_ONLINE:
+        return json_boolean(c->online);
+    case CLI_STATUS_CONNECTION:
+        return json_string(c->auth_required ? "auth_required" : names[c->cs]);
+    case CLI_STATUS_APPLIED_REVISION:
+        return json_integer(c->applied);
+    case CLI_STATUS_QUEUE:
+        return status_queue(c);
+    case CLI_STATUS_DEAD_LETTER:
+        return cli_store_dead_list(c->st);
+    case CLI_STATUS_CONFLICTS:
+        return status_conflicts(c);
+    case CLI_STATUS_CACHE:
+        return cli_store_cache_info(c->st);
+    case CLI_STATUS_LOCKS:
+        return json_incref(c->locks);
+    case CLI_STATUS_RETRY_ATTEMPT:
+        return json_integer(c->qn > 0 ? c->q[0].it.attempts : 0);
+    case CLI_STATUS_NEXT_RETRY_AT:
+        /* when the head waits for its next attempt. */
+        return c->qn > 0 && c->q[0].it.attempts > 0 && !c->q[0].req_id
+                   ? json_integer(c->q[0].next_at)
+                   : json_null();
+    case CLI_STATUS_RECONNECT_ATTEMPT:
+        return json_integer(c->backoff);
+    case CLI_STATUS_NEXT_RECONNECT_AT:
+        return c->reconnect_at == NEVER ? json_null() : json_integer(c->reconnect_at);
+    case CLI_STATUS_QUARANTINED:
+        return json_integer(cli_store_quarantine_count(c->st));
+    }
+    return json_null();
+}
+
+json_t *cli_status_part(cli_core *c, unsigned parts)
+{
     json_t *s = json_object();
-    put(s, "online", json_boolean(c->online));
-    put(s, "connection", json_string(conn));
-    put(s, "applied_revision", json_integer(c->applied));
-    put(s, "queue", q);
-    if (with_store)
-        put(s, "dead_letter", cli_store_dead_list(c->st));
-    put(s, "conflicts", conflicts);
-    if (with_store)
-        put(s, "cache", cli_store_cache_info(c->st));
-    json_object_set(s, "locks", c->locks);
-    put(s, "retry_attempt", json_integer(attempt));
-    put(s, "next_retry_at", next_retry);
-    put(s, "reconnect_attempt", json_integer(c->backoff));
-    put(s, "next_reconnect_at",
-                        c->reconnect_at == NEVER ? json_null() : json_integer(c->reconnect_at));
-    if (with_store)
-        put(s, "quarantined", json_integer(cli_store_quarantine_count(c->st)));
+    for (unsigned k = 0; k < sizeof status_keys / sizeof *status_keys; k++)
+        if (parts & (1u << k))
+            put(s, status_keys[k], status_member(c, k));
     return s;
 }
 
 json_t *cli_status(cli_core *c)
 {
-    return status(c, 1);
+    return cli_status_part(c, CLI_STATUS_ALL);
 }
 
 json_t *cli_status_light(cli_core *c)
 {
-    return status(c, 0);
+    return cli_status_part(c, CLI_STATUS_ALL & ~(unsigned)(CLI_STATUS_DEAD_LETTER |
+                                                           CLI_STATUS_CACHE |
+                                                           CLI_STATUS_QUARANTINED));
 }
 
 int cli_queue_length(const cli_core *c)

@@ -110,6 +110,34 @@ json_t *cli_status(cli_core *c);
  * event (a scenario's wait_until) and needs none of them.  New reference. */
 json_t *cli_status_light(cli_core *c);
 
+/* Only some members of cli_status(): parts is an OR of the bits below, one
+ * per key.  The object holds the keys asked, in cli_status()'s order, each
+ * with what cli_status() has there; nothing is built (and, for
+ * CLI_STATUS_DEAD_LETTER, _CACHE and _QUARANTINED, no store query made) for
+ * a key not asked.  For checks that read one key of the status after
+ * simulated events.  New reference. */
+enum {
+    CLI_STATUS_ONLINE = 1u << 0,
+    CLI_STATUS_CONNECTION = 1u << 1,
+    CLI_STATUS_APPLIED_REVISION = 1u << 2,
+    CLI_STATUS_QUEUE = 1u << 3,
+    CLI_STATUS_DEAD_LETTER = 1u << 4,     /* store */
+    CLI_STATUS_CONFLICTS = 1u << 5,
+    CLI_STATUS_CACHE = 1u << 6,           /* store */
+    CLI_STATUS_LOCKS = 1u << 7,
+    CLI_STATUS_RETRY_ATTEMPT = 1u << 8,
+    CLI_STATUS_NEXT_RETRY_AT = 1u << 9,
+    CLI_STATUS_RECONNECT_ATTEMPT = 1u << 10,
+    CLI_STATUS_NEXT_RECONNECT_AT = 1u << 11,
+    CLI_STATUS_QUARANTINED = 1u << 12,    /* store */
+    CLI_STATUS_ALL = 0x1fffu,
+};
+json_t *cli_status_part(cli_core *c, unsigned parts);
+
+/* The CLI_STATUS_ bit of a cli_status() key ("queue" -> CLI_STATUS_QUEUE),
+ * 0 when key is not one (or NULL). */
+unsigned cli_status_key(const char *key);
+
 /* The queue's length now (what cli_status()'s "queue" array counts),
  * without building the status object: the simulator samples it after
  * every step. */

@@ -378,7 +378,8 @@ static char *edits_kept(sim_world *w, chk_where *at)
         int ci = scn_client_index(w->s, cname);
         sim_client *c = &w->cl[ci];
         if (!status[ci] && c->core)
-            status[ci] = cli_status(c->core);
+            status[ci] = cli_status_part(c->core, CLI_STATUS_QUEUE | CLI_STATUS_DEAD_LETTER |
+                                                      CLI_STATUS_CONFLICTS);
         json_t *st = status[ci];
         json_t *writes = writes_of(idx.writes, cname, id);
         json_t *same = writes_of(idx.same, cname, id);

@@ -184,10 +184,8 @@ static void eval_client(sim_world *w, int ci, const char *key, const scn_node *v
     }
     /* Only what the key reads: the store's parts cost SQLite queries, and a
      * wait_until evaluates this after every simulated event. */
-    int store = !strcmp(key, "dead_letter") || !strcmp(key, "cache") || !strcmp(key, "status");
-    json_t *st = !strcmp(key, "cached") ? NULL
-                 : store                ? cli_status(c->core)
-                                        : cli_status_light(c->core);
+    unsigned parts = !strcmp(key, "status") ? CLI_STATUS_ALL : cli_status_key(key);
+    json_t *st = parts ? cli_status_part(c->core, parts) : NULL;
     if (!strcmp(key, "connection") || !strcmp(key, "online") ||
         !strcmp(key, "applied_revision")) {
         json_t *want = scn_node_json(val);

@@ -91,7 +91,8 @@ static void check_converge(sim_world *w, probe_ctx *p)
         sim_client *c = &w->cl[ci];
         if (!c->core)
             continue;
-        json_t *st = cli_status(c->core);
+        json_t *st = cli_status_part(c->core, CLI_STATUS_QUEUE | CLI_STATUS_DEAD_LETTER |
+                                                  CLI_STATUS_CONFLICTS | CLI_STATUS_CACHE);
         json_t *want = json_array(), *contains = json_array(), *missing = json_array();
         char *first = NULL;
         const char *id;

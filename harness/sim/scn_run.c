@@ -533,8 +533,8 @@ static int quiet(void *ud)
         sim_client *c = &w->cl[i];
         if (!c->core)
             continue;
-        json_t *st = cli_status(c->core);
-        size_t q = json_array_size(json_object_get(st, "queue"));
+        json_t *st = cli_status_part(c->core, CLI_STATUS_CONFLICTS);
+        size_t q = (size_t)cli_queue_length(c->core);
         size_t cf = json_array_size(json_object_get(st, "conflicts"));
         json_decref(st);
         if (q > 0 && cf == 0)
@@ -565,7 +565,7 @@ static int heal(run_ctx *x)
                 return -2;
         if (!c->online)
             sim_client_set_online(w, (int)i, 1);
-        json_t *st = cli_status(c->core);
+        json_t *st = cli_status_part(c->core, CLI_STATUS_CONNECTION);
         const char *conn = json_string_value(json_object_get(st, "connection"));
         int need_token = !c->token || (conn && !strcmp(conn, "auth_required"));
         json_decref(st);

@@ -433,6 +433,85 @@ static void test_key_load(void **s)
     assert_int_equal(cli_key_load(p, k, err, sizeof err), -1);
 }
 
+/* cli_status_part(): each key alone holds what cli_status() has there, and
+ * all of them make cli_status() (same keys, same order), in states where
+ * every member has something to show. */
+static void check_parts(fx *f)
+{
+    json_t *all = cli_status(f->c);
+    json_t *whole = cli_status_part(f->c, CLI_STATUS_ALL);
+    char *a = json_dumps(all, JSON_COMPACT), *b = json_dumps(whole, JSON_COMPACT);
+    assert_string_equal(a, b); /* key order too */
+    free(a);
+    free(b);
+    unsigned seen = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(all, k, v)
+    {
+        unsigned bit = cli_status_key(k);
+        assert_true(bit != 0 && (seen & bit) == 0);
+        seen |= bit;
+        json_t *p = cli_status_part(f->c, bit);
+        assert_int_equal(json_object_size(p), 1);
+        assert_true(json_equal(json_object_get(p, k), v));
+        json_decref(p);
+    }
+    assert_int_equal(seen, CLI_STATUS_ALL);
+    json_t *light = cli_status_light(f->c);
+    json_object_del(all, "dead_letter");
+    json_object_del(all, "cache");
+    json_object_del(all, "quarantined");
+    assert_true(json_equal(light, all));
+    json_decref(light);
+    json_decref(all);
+    json_decref(whole);
+}
+
+static void test_status_parts(void **s)
+{
+    (void)s;
+    assert_int_equal(cli_status_key("bogus"), 0);
+    assert_int_equal(cli_status_key(NULL), 0);
+    assert_int_equal(cli_status_key("queue"), CLI_STATUS_QUEUE);
+    fx *f = fx_new();
+    check_parts(f); /* not started */
+    cli_start(f->c);
+    fx_drain(f);
+    fx_ws_ready(f, 0);
+    fx_event(f, "t1", "Cached", 1);
+    char err[200];
+    assert_int_equal(cli_lock(f->c, "t1", err, sizeof err), 0);
+    fx_drain(f);
+    fx_edit(f, "t2", "title", "B");
+    fx_edit(f, "t1", "title", "Mine");
+    check_parts(f); /* queue with one in flight, cache, locks */
+    hp_out *r = fx_take(f, HP_OUT_HTTP_REQUEST, "PUT");
+    fx_respond(f, r, 503, -1, "{\"error\":\"unavailable\"}");
+    check_parts(f); /* retry_attempt, next_retry_at */
+    fx_advance(f, 5000);
+    r = fx_take(f, HP_OUT_HTTP_REQUEST, "PUT");
+    assert_non_null(r);
+    fx_respond(f, r, 400, -1, "{\"error\":\"bad_request\",\"message\":\"x\"}");
+    r = fx_take(f, HP_OUT_HTTP_REQUEST, "PUT");
+    assert_non_null(r);
+    char *t = fx_task("t1", "Theirs", "N2", 4, 0);
+    char body[512];
+    snprintf(body, sizeof body, "{\"error\":\"conflict\",\"current\":%s}", t);
+    free(t);
+    fx_respond(f, r, 409, -1, body);
+    assert_int_equal(fx_count_notify(f, "CONFLICT"), 1);
+    cli_ws_closed(f->c, fx_conn(f), 1006);
+    fx_drain(f);
+    check_parts(f); /* dead letter, conflict, reconnect scheduled */
+    json_t *st = cli_status(f->c);
+    assert_int_equal(json_array_size(json_object_get(st, "dead_letter")), 1);
+    assert_int_equal(json_array_size(json_object_get(st, "conflicts")), 1);
+    assert_true(json_is_integer(json_object_get(st, "next_reconnect_at")));
+    json_decref(st);
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -445,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_no_plaintext),
         cmocka_unit_test(test_key_load),
         cmocka_unit_test(test_foreign_db_refused),
+        cmocka_unit_test(test_status_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
