@@ -266,13 +266,18 @@ int cli__fail(char *err, size_t errlen, const char *msg)
 }
 
 /* The task as this device sees it: the last queued snapshot, else the
- * cached server version, else NULL.  New reference. */
-static json_t *local_view(cli_core *c, const char *id)
+ * cached server version, else NULL.  New reference.  *cached: the cached
+ * version read for it (new reference; NULL when the view is a queued
+ * snapshot or nothing is cached): enqueue()'s base, which used to be read
+ * from the store a second time in the same call. */
+static json_t *local_view(cli_core *c, const char *id, json_t **cached)
 {
+    *cached = NULL;
     int i = cli__q_last_of(c, id);
     if (i >= 0)
         return hp_task_copy(c->q[i].it.snapshot);
-    return cli_store_cache_get(c->st, id);
+    *cached = cli_store_cache_get(c->st, id);
+    return hp_task_copy(*cached);
 }
 
 /*
@@ -280,10 +285,12 @@ static json_t *local_view(cli_core *c, const char *id)
  * item of the same entity (its snapshot is our base); otherwise based on
  * the cached server version.  Full queue: coalesce into the entity's last
  * item when it is not in flight (a new id when it was already sent), else
- * refuse with QUEUE_FULL.  Takes snap.
+ * refuse with QUEUE_FULL.  Takes snap and cached: local_view()'s cached
+ * version, the base when id has no queued item (NULL when it has one:
+ * local_view read the queue then, so chaining and coalescing drop nothing).
  */
-static int enqueue(cli_core *c, const char *id, const char *op, json_t *snap, char *err,
-                   size_t errlen)
+static int enqueue(cli_core *c, const char *id, const char *op, json_t *snap, json_t *cached,
+                   char *err, size_t errlen)
 {
     int last = cli__q_last_of(c, id);
     if (c->qn >= c->pol.queue_max) {
@@ -303,6 +310,7 @@ static int enqueue(cli_core *c, const char *id, const char *op, json_t *snap, ch
             return 0;
         }
         json_decref(snap);
+        json_decref(cached);
         hp_log(c->env, HP_LOG_WARNING, "queue_full", "entity=task/%s length=%d max=%d", id, c->qn,
                c->pol.queue_max);
         cli__notify(c, json_pack("{s:s, s:s, s:i}", "type", "QUEUE_FULL", "entity_id", id, "length",
@@ -320,7 +328,7 @@ static int enqueue(cli_core *c, const char *id, const char *op, json_t *snap, ch
         qi.it.base = hp_task_copy(c->q[last].it.snapshot);
         qi.it.base_revision = c->q[last].it.base_revision;
     } else {
-        qi.it.base = cli_store_cache_get(c->st, id);
+        qi.it.base = cached; /* the cached server version (C-4), read once by local_view */
         qi.it.base_revision =
             qi.it.base ? json_integer_value(json_object_get(qi.it.base, "revision")) : 0;
     }
@@ -342,26 +350,29 @@ int cli_edit(cli_core *c, const char *id, const json_t *fields, char *err, size_
         return cli__fail(err, errlen, "invalid task id");
     if (!json_is_object(fields))
         return cli__fail(err, errlen, "fields must be an object");
-    json_t *snap = local_view(c, id);
+    json_t *cached;
+    json_t *snap = local_view(c, id, &cached);
     if (!snap)
         snap = hp_task_new(id);
     if (hp_task_apply_fields(snap, fields, err, errlen) != 0) {
         json_decref(snap);
+        json_decref(cached);
         return -1;
     }
     json_object_set_new(snap, "deleted", json_false());
-    return enqueue(c, id, "put", snap, err, errlen);
+    return enqueue(c, id, "put", snap, cached, err, errlen);
 }
 
 int cli_delete(cli_core *c, const char *id, char *err, size_t errlen)
 {
     if (!id || !hp_task_id_valid(id))
         return cli__fail(err, errlen, "invalid task id");
-    json_t *snap = local_view(c, id);
+    json_t *cached;
+    json_t *snap = local_view(c, id, &cached);
     if (!snap)
         return cli__fail(err, errlen, "unknown task");
     json_object_set_new(snap, "deleted", json_true());
-    return enqueue(c, id, "delete", snap, err, errlen);
+    return enqueue(c, id, "delete", snap, cached, err, errlen);
 }
 
 /* ---- HTTP results ---------------------------------------------------- */
