@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <jwt.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -258,30 +259,71 @@ int hp_jwt_verify(const char *secret, const char *token, int64_t now_ms, hp_clai
     return hp_jwt_verify_memo(NULL, secret, token, now_ms, out, reason, message, msglen);
 }
 
-/* A memo entry: a (secret, token) pair whose static checks passed. */
+/* A memo entry: a (secret, token) pair whose static checks passed; hash
+ * is memo_hash(token), compared before the strings. */
 typedef struct memo_ent {
     char *secret, *token;
+    uint32_t hash;
     hp_claims c;
     int has_nbf, has_iat;
 } memo_ent;
 
+/* Direct-mapped: a pair lives in slot hash % cap, and a new pair replaces
+ * the one in its slot.  A world's memo has 64 slots (a world uses a few
+ * tokens); the process memo 1024 (the suite's worlds mint a few hundred). */
 #define MEMO_CAP 64
+#define MEMO_PROCESS_CAP 1024
 
 struct hp_jwt_memo {
-    memo_ent *e;  /* grown on demand up to MEMO_CAP (a world uses a few) */
-    int n, cap, next;  /* entries used, allocated; the slot replaced next when full */
+    memo_ent *e;         /* cap slots; token NULL = empty */
+    uint32_t cap;
+    int process;         /* the hp_jwt_memo_process() one: locked, never freed */
+    pthread_mutex_t lock; /* used only when process */
 };
 
 hp_jwt_memo *hp_jwt_memo_new(void)
 {
-    return calloc(1, sizeof(hp_jwt_memo));
+    hp_jwt_memo *m = calloc(1, sizeof *m);
+    if (m && !(m->e = calloc(MEMO_CAP, sizeof *m->e))) {
+        free(m);
+        return NULL;
+    }
+    if (m)
+        m->cap = MEMO_CAP;
+    return m;
+}
+
+/* The one process memo, made at the first call (pthread_once: hp-harness
+ * runs worlds in threads).  It lives until exit, reachable from here. */
+static hp_jwt_memo *process_memo;
+static pthread_once_t process_once = PTHREAD_ONCE_INIT;
+
+static void process_init(void)
+{
+    hp_jwt_memo *m = calloc(1, sizeof *m);
+    if (m && !(m->e = calloc(MEMO_PROCESS_CAP, sizeof *m->e))) {
+        free(m);
+        m = NULL;
+    }
+    if (!m)
+        return;
+    m->cap = MEMO_PROCESS_CAP;
+    m->process = 1;
+    pthread_mutex_init(&m->lock, NULL);
+    process_memo = m;
+}
+
+hp_jwt_memo *hp_jwt_memo_process(void)
+{
+    pthread_once(&process_once, process_init);
+    return process_memo;
 }
 
 void hp_jwt_memo_free(hp_jwt_memo *m)
 {
-    if (!m)
+    if (!m || m->process)
         return;
-    for (int i = 0; i < m->n; i++) {
+    for (uint32_t i = 0; i < m->cap; i++) {
         free(m->e[i].secret);
         free(m->e[i].token);
     }
@@ -289,27 +331,59 @@ void hp_jwt_memo_free(hp_jwt_memo *m)
     free(m);
 }
 
-/* The entry to fill next (its old strings freed), or NULL when out of
- * memory: a new one while fewer than MEMO_CAP, else the oldest. */
-static memo_ent *memo_slot(hp_jwt_memo *m)
+/* FNV-1a over the length and the last 16 bytes: those are the HMAC's, so
+ * two valid tokens differ there; a forged one only costs a slot. */
+static uint32_t memo_hash(const char *token)
 {
-    if (m->n == m->cap && m->cap < MEMO_CAP) {
-        int cap = m->cap ? m->cap * 4 : 4;
-        if (cap > MEMO_CAP)
-            cap = MEMO_CAP;
-        memo_ent *ne = realloc(m->e, (size_t)cap * sizeof *ne);
-        if (!ne)
-            return NULL;
-        m->e = ne;
-        m->cap = cap;
+    size_t n = strlen(token);
+    uint32_t h = 2166136261u ^ (uint32_t)n;
+    for (size_t i = n > 16 ? n - 16 : 0; i < n; i++)
+        h = (h ^ (unsigned char)token[i]) * 16777619u;
+    return h;
+}
+
+/* Looks (secret, token) up: 1 with *c, *has_nbf, *has_iat copied. */
+static int memo_find(hp_jwt_memo *m, uint32_t h, const char *secret, const char *token,
+                     hp_claims *c, int *has_nbf, int *has_iat)
+{
+    if (m->process)
+        pthread_mutex_lock(&m->lock);
+    const memo_ent *e = &m->e[h % m->cap];
+    int hit = e->token && e->hash == h && !strcmp(e->token, token) && !strcmp(e->secret, secret);
+    if (hit) {
+        *c = e->c;
+        *has_nbf = e->has_nbf;
+        *has_iat = e->has_iat;
     }
-    if (m->n < m->cap)
-        return &m->e[m->n++];
-    memo_ent *e = &m->e[m->next];
-    m->next = (m->next + 1) % MEMO_CAP;
-    free(e->secret);
-    free(e->token);
-    return e;
+    if (m->process)
+        pthread_mutex_unlock(&m->lock);
+    return hit;
+}
+
+/* Remembers a pair whose static checks passed (not when out of memory). */
+static void memo_put(hp_jwt_memo *m, uint32_t h, const char *secret, const char *token,
+                     const hp_claims *c, int has_nbf, int has_iat)
+{
+    char *s = strdup(secret), *t = strdup(token);
+    if (!s || !t) {
+        free(s);
+        free(t);
+        return;
+    }
+    if (m->process)
+        pthread_mutex_lock(&m->lock);
+    memo_ent *e = &m->e[h % m->cap];
+    char *olds = e->secret, *oldt = e->token;
+    e->secret = s;
+    e->token = t;
+    e->hash = h;
+    e->c = *c;
+    e->has_nbf = has_nbf;
+    e->has_iat = has_iat;
+    if (m->process)
+        pthread_mutex_unlock(&m->lock);
+    free(olds);
+    free(oldt);
 }
 
 int hp_jwt_verify_memo(hp_jwt_memo *m, const char *secret, const char *token, int64_t now_ms,
@@ -320,30 +394,15 @@ int hp_jwt_verify_memo(hp_jwt_memo *m, const char *secret, const char *token, in
     if (!secret || !*secret)
         /* An empty key would make libjwt skip the signature check. */
         return refuse(reason, "bad_signature", message, msglen, "no secret configured");
-    if (m)
-        for (int i = 0; i < m->n; i++)
-            if (!strcmp(m->e[i].token, token) && !strcmp(m->e[i].secret, secret))
-                return verify_time(&m->e[i].c, m->e[i].has_nbf, m->e[i].has_iat, now_ms, out,
-                                   reason, message, msglen);
     hp_claims c;
     int has_nbf = 0, has_iat = 0;
+    uint32_t h = m ? memo_hash(token) : 0;
+    if (m && memo_find(m, h, secret, token, &c, &has_nbf, &has_iat))
+        return verify_time(&c, has_nbf, has_iat, now_ms, out, reason, message, msglen);
     if (verify_static(secret, token, &c, &has_nbf, &has_iat, reason, message, msglen) != 0)
         return -1;
-    memo_ent *e = m ? memo_slot(m) : NULL;
-    if (e) {
-        e->secret = strdup(secret);
-        e->token = strdup(token);
-        if (e->secret && e->token) {
-            e->c = c;
-            e->has_nbf = has_nbf;
-            e->has_iat = has_iat;
-        } else {
-            /* out of memory: not remembered */
-            free(e->secret);
-            free(e->token);
-            *e = m->e[--m->n];
-        }
-    }
+    if (m)
+        memo_put(m, h, secret, token, &c, has_nbf, has_iat);
     return verify_time(&c, has_nbf, has_iat, now_ms, out, reason, message, msglen);
 }
 

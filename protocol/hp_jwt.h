@@ -40,11 +40,21 @@ int hp_jwt_verify(const char *secret, const char *token, int64_t now_ms,
  * SIMULATOR ONLY.  A real server must not use it: comparing a presented
  * token with remembered ones is a timing side channel (strcmp stops at the
  * first differing byte).  The simulator has no attacker and a virtual clock;
- * there it saves a verification per request and per upgrade.  At most 64
- * entries (the oldest is replaced); a memo serves one thread.
+ * there it saves a verification per request and per upgrade.  A memo is
+ * direct-mapped (a new pair replaces the one in its slot, hp_jwt.c).
+ *
+ * hp_jwt_memo_new(): 64 slots, serves one thread, hp_jwt_memo_free() it.
+ * hp_jwt_memo_process(): the one memo of the process (1024 slots, locked:
+ * any thread may use it), made at the first call, never freed
+ * (hp_jwt_memo_free() ignores it); NULL when out of memory.  The simulator
+ * runs many worlds whose clients get the same tokens (same names, secret
+ * and virtual start): a pair verified in one world is not verified again
+ * in the next; sound because the static checks are a pure function of the
+ * exact secret and token text, and the clock checks run every time.
  */
 typedef struct hp_jwt_memo hp_jwt_memo;
 hp_jwt_memo *hp_jwt_memo_new(void);
+hp_jwt_memo *hp_jwt_memo_process(void);
 void hp_jwt_memo_free(hp_jwt_memo *m);
 /* hp_jwt_verify() through memo m (NULL: no memo, exactly hp_jwt_verify). */
 int hp_jwt_verify_memo(hp_jwt_memo *m, const char *secret, const char *token, int64_t now_ms,

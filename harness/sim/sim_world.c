@@ -346,14 +346,15 @@ sim_world *sim_new(const scn_scenario *s, uint64_t seed, json_t *trace, char *er
         return NULL;
     }
     w->srv = srv_new(&w->senv, &w->policy, SIM_SECRET, w->sstore);
-    w->jwt_memo = hp_jwt_memo_new();
+    w->jwt_memo = hp_jwt_memo_process(); /* shared by every world; free ignores it */
     if (!w->srv || !w->jwt_memo) {
         snprintf(err, errlen, "srv_new failed");
         sim_free(w);
         return NULL;
     }
-    /* Sim only (no attacker, a virtual clock): a token verified once is
-     * not verified again; its expiry still is, every time (hp_jwt.h). */
+    /* Sim only (no attacker, a virtual clock): a token verified once, in
+     * any world of the process, is not verified again; its expiry still
+     * is, every time (hp_jwt.h). */
     srv_set_jwt_memo(w->srv, w->jwt_memo);
     w->srv_up = 1;
     w->ncl = s->nclients;
