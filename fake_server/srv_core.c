@@ -6,6 +6,8 @@
  */
 #define _GNU_SOURCE
 #include "srv_internal.h"
+#include "hp_jdump.h"
+#include "hp_jload.h"
 #include "hp_msg.h"
 #include "hp_time.h"
 
@@ -215,19 +217,63 @@ void srv_push_close(srv_core *c, srv_conn *conn, int code, const char *reason)
  * index walked: only hh's own connections, in open order (srv_conns.c), so
  * a write costs its household's listeners, not every connection.
  */
-void srv_broadcast_event(srv_core *c, const char *hh, const char *type, const char *entity_id,
-                         int64_t rev, const json_t *payload)
+/* hp_msg_event()'s frame with the payload's text spliced in as it is:
+ * that text is hp_json_dump() of the payload, which is what hp_msg_event()
+ * writes for it, so the event log's text (replay) and a write's dump
+ * (broadcast) need no tree.  type and entity_id that are not UTF-8 (which
+ * hp_msg_event() repairs) take hp_msg_event() itself. */
+char *srv_event_frame(const char *type, const char *entity_id, int64_t rev, const char *payload)
+{
+    const char *id = entity_id ? entity_id : "", *ty = type ? type : "";
+    hp_jw w;
+    hp_jw_init(&w);
+    hp_jw_raw(&w, "{\"entity_id\":", 13);
+    int bad = hp_jw_str(&w, id, strlen(id)) == 1;
+    hp_jw_raw(&w, ",\"event_type\":", 14);
+    bad = bad || hp_jw_str(&w, ty, strlen(ty)) == 1;
+    if (bad || !payload) {
+        free(hp_jw_take(&w, NULL));
+        json_t *p = payload ? hp_json_loads(payload, JSON_DECODE_ANY, NULL) : NULL;
+        char *f = hp_msg_event(type, entity_id, rev, p);
+        json_decref(p);
+        return f;
+    }
+    hp_jw_raw(&w, ",\"payload\":", 11);
+    hp_jw_raw(&w, payload, strlen(payload));
+    hp_jw_raw(&w, ",\"revision\":", 12);
+    hp_jw_int(&w, (json_int_t)rev);
+    hp_jw_raw(&w, "}", 1);
+    return hp_jw_take(&w, NULL);
+}
+
+/* One frame made at the first READY connection of hh (none: no frame),
+ * a copy pushed to each. */
+static void broadcast(srv_core *c, const char *hh, const char *type, const char *entity_id,
+                      int64_t rev, const json_t *payload, const char *text)
 {
     char *frame = NULL;
     for (srv_conn *k = srv_conn_hh_first(c, hh); k; k = k->hh_next) {
         if (k->state != SRV_CONN_READY)
             continue;
         if (!frame)
-            frame = hp_msg_event(type, entity_id, rev, payload);
+            frame = text ? srv_event_frame(type, entity_id, rev, text)
+                         : hp_msg_event(type, entity_id, rev, payload);
         if (frame)
             srv_push_send(c, k->id, strdup(frame));
     }
     free(frame);
+}
+
+void srv_broadcast_event(srv_core *c, const char *hh, const char *type, const char *entity_id,
+                         int64_t rev, const json_t *payload)
+{
+    broadcast(c, hh, type, entity_id, rev, payload, NULL);
+}
+
+void srv_broadcast_event_text(srv_core *c, const char *hh, const char *type,
+                              const char *entity_id, int64_t rev, const char *text)
+{
+    broadcast(c, hh, type, entity_id, rev, NULL, text);
 }
 
 /* hp_error_body() plus extra fields (the 409's "current", the 423's

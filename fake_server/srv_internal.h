@@ -51,26 +51,33 @@ void srv_store_busy_timeout(srv_store *st, int ms);
 int64_t srv_store_revision(srv_store *st, const char *hh);
 /* Highest revision whose event was trimmed from the log (0 = none). */
 int64_t srv_store_trimmed(srv_store *st, const char *hh);
+/* Both of the above in one query: 0 with *rev and *trimmed (0 and 0 for a
+ * household never written), or -1. */
+int srv_store_household(srv_store *st, const char *hh, int64_t *rev, int64_t *trimmed);
 /* Next revision of hh: increments the household counter (inside a
  * transaction) and returns the new value, or -1. */
 int64_t srv_store_bump(srv_store *st, const char *hh);
 
 /* The stored task (new reference, tombstones included) or NULL. */
 json_t *srv_store_task_get(srv_store *st, const char *hh, const char *id);
-/* Insert or replace; revision/deleted/remind_at are read from task. */
-int srv_store_task_put(srv_store *st, const char *hh, const json_t *task);
+/* Insert or replace; revision/deleted/remind_at are read from task.  text:
+ * hp_json_dump(task) when the caller has it (stored as it is), or NULL. */
+int srv_store_task_put(srv_store *st, const char *hh, const json_t *task, const char *text);
 /* Tasks with revision > since, ascending revision, as a new array. */
 json_t *srv_store_tasks_since(srv_store *st, const char *hh, int64_t since);
 
-/* Append one event; then keep only the newest `retain` events of hh. */
+/* Append one event; then keep only the newest `retain` events of hh.
+ * text: hp_json_dump(payload) when the caller has it, or NULL. */
 int srv_store_event_append(srv_store *st, const char *hh, int64_t rev, const char *type,
-                           const char *entity_id, const json_t *payload, int retain);
+                           const char *entity_id, const json_t *payload, const char *text,
+                           int retain);
 /* Calls fn for each event of hh with revision > since, ascending, and stops
  * after the event that brings the payload bytes read to max_bytes or more (at
  * least one event when any is left): one replay chunk (WS-2).  *n gets the
- * number of events read. */
+ * number of events read.  payload is the stored text (hp_json_dump() of
+ * the payload, borrowed for the call). */
 typedef void (*srv_event_fn)(void *ud, int64_t rev, const char *type, const char *entity_id,
-                             json_t *payload);
+                             const char *payload);
 int srv_store_events_page(srv_store *st, const char *hh, int64_t since, size_t max_bytes,
                           srv_event_fn fn, void *ud, int *n);
 /* Number and payload bytes of hh's events with revision > since (the size
@@ -277,6 +284,12 @@ void srv_push_close(srv_core *c, srv_conn *conn, int code, const char *reason);
 /* Send an event (already stored or lock-only) to hh's READY connections. */
 void srv_broadcast_event(srv_core *c, const char *hh, const char *type, const char *entity_id,
                          int64_t rev, const json_t *payload);
+/* The same with the payload as its hp_json_dump() text (borrowed). */
+void srv_broadcast_event_text(srv_core *c, const char *hh, const char *type,
+                              const char *entity_id, int64_t rev, const char *text);
+/* hp_msg_event(type, entity_id, rev, payload) from the text of payload
+ * (hp_json_dump(), borrowed): a new frame, or NULL out of memory. */
+char *srv_event_frame(const char *type, const char *entity_id, int64_t rev, const char *payload);
 /* Error body with extra fields merged in (extra borrowed, may be NULL). */
 char *srv_error_body(const char *code, const char *message, const json_t *extra);
 void srv_refresh_reminder(srv_core *c);

@@ -31,8 +31,8 @@ static int fire(srv_core *c, const char *hh, const char *id, const char *remind_
     json_decref(task);
     int64_t rev = srv_store_bump(st, hh);
     if (!payload || rev < 0 ||
-        srv_store_event_append(st, hh, rev, "REMINDER_DUE", id, payload, c->pol.event_retain) !=
-            0 ||
+        srv_store_event_append(st, hh, rev, "REMINDER_DUE", id, payload, NULL,
+                               c->pol.event_retain) != 0 ||
         srv_store_reminder_mark(st, hh, id, remind_at) != 0 || srv_store_commit(st) != 0) {
         json_decref(payload);
         srv_store_rollback(st);

@@ -70,7 +70,7 @@ static void reply_error(rq *r, int status, const char *message)
     reply(r, status, hp_error_body(hp_error_code_for_status(status), message), -1);
 }
 
-static void reply_json(rq *r, int status, json_t *v)
+static void reply_json(rq *r, int status, const json_t *v)
 {
     reply(r, status, hp_json_dump(v), -1);
 }
@@ -250,47 +250,63 @@ static int idem_replay(rq *r, const json_t *parsed, srv_idem *id)
 }
 
 /* After COMMIT: TASK_UPDATED to the household (WS-3) and the reminder
- * cache (a remind_at in the past fires at the next tick, R-1). */
-static void after_write(srv_core *c, const char *hh, const json_t *task)
+ * cache (a remind_at in the past fires at the next tick, R-1).  text is
+ * hp_json_dump(task) (commit_write's). */
+static void after_write(srv_core *c, const char *hh, const json_t *task, const char *text)
 {
-    srv_broadcast_event(c, hh, "TASK_UPDATED", json_string_value(json_object_get(task, "id")),
-                        json_integer_value(json_object_get(task, "revision")), task);
+    srv_broadcast_event_text(c, hh, "TASK_UPDATED",
+                             json_string_value(json_object_get(task, "id")),
+                             json_integer_value(json_object_get(task, "revision")), text);
     srv_refresh_reminder(c);
 }
 
 /*
  * Stores `task` as the household's next revision with its TASK_UPDATED
  * event and (when keyed) the idempotency result, in the open transaction,
- * then commits.  0 on success (task updated in place), -1 on a store error
- * (rolled back, answered 503).
+ * then commits.  0 on success (task updated in place, *text its
+ * hp_json_dump(), owned by the caller: the task's row, its event's
+ * payload, the idempotency record, the 200 body and the broadcast are
+ * that one text), -1 on a store error (rolled back, answered 503).
  */
-static int commit_write(rq *r, json_t *task, const srv_idem *key)
+static int commit_write(rq *r, json_t *task, const srv_idem *key, char **text)
 {
     srv_core *c = r->c;
     const char *hh = r->cl->hh;
+    char *js = NULL;
     int64_t rev = srv_store_bump(c->st, hh);
     if (rev < 0)
         goto fail;
     json_object_set_new(task, "revision", json_integer(rev));
     json_object_set_new(task, "updated_by", json_string(r->cl->sub));
-    if (srv_store_task_put(c->st, hh, task) != 0 ||
+    js = hp_json_dump(task);
+    if (!js || srv_store_task_put(c->st, hh, task, js) != 0 ||
         srv_store_event_append(c->st, hh, rev, "TASK_UPDATED",
-                               json_string_value(json_object_get(task, "id")), task,
+                               json_string_value(json_object_get(task, "id")), task, js,
                                c->pol.event_retain) != 0)
         goto fail;
-    if (key && key->key) {
-        char *body = hp_json_dump(task);
-        int rc = body ? srv_idem_store(c, key, r->cl, 200, body) : -1;
-        free(body);
-        if (rc != 0)
-            goto fail;
-    }
+    if (key && key->key && srv_idem_store(c, key, r->cl, 200, js) != 0)
+        goto fail;
     if (srv_tx_commit(c) != 0)
         goto fail;
+    *text = js;
     return 0;
 fail:
+    free(js);
     reply_store_error(r, "write");
     return -1;
+}
+
+/* A committed write's 200 (its body the task's text), then after_write.
+ * Takes ownership of text. */
+static void after_write_reply(rq *r, const json_t *task, char *text)
+{
+    char *body = strdup(text);
+    if (body)
+        reply(r, 200, body, -1);
+    else
+        reply_json(r, 200, task); /* as before: out of memory answers what it can */
+    after_write(r->c, r->cl->hh, task, text);
+    free(text);
 }
 
 /* ---- handlers --------------------------------------------------------- */
@@ -416,7 +432,9 @@ static void put_task(rq *r, const char *id)
     }
     int64_t base = json_integer_value(jb);
     /* Validate on a scratch task first: a bad field is a 400 whatever the
-     * stored state is, and nothing is read or written. */
+     * stored state is, and nothing is read or written.  The scratch is
+     * hp_task_new(id) with the fields applied: a create stores it as it is
+     * (the same tree as making and applying again). */
     char verr[256];
     json_t *scratch = hp_task_new(id);
     if (!scratch || hp_task_apply_fields(scratch, jt, verr, sizeof verr) != 0) {
@@ -425,10 +443,10 @@ static void put_task(rq *r, const char *id)
         reply_error(r, 400, scratch ? verr : "out of memory");
         return;
     }
-    json_decref(scratch);
 
     srv_core *c = r->c;
     if (srv_tx_begin(c) != 0) {
+        json_decref(scratch);
         json_decref(root);
         reply_store_error(r, "begin");
         return;
@@ -436,6 +454,7 @@ static void put_task(rq *r, const char *id)
     json_t *cur = srv_store_task_get(c->st, r->cl->hh, id);
     if (!cur && base > 0) {
         srv_tx_abort(c);
+        json_decref(scratch);
         json_decref(root);
         reply_error(r, 404, "no such task (base_revision > 0 needs an existing task)");
         return;
@@ -453,25 +472,29 @@ static void put_task(rq *r, const char *id)
             srv_tx_abort(c);
             reply_conflict(r, id, base, cur, why);
             json_decref(cur);
+            json_decref(scratch);
             json_decref(root);
             return;
         }
     }
-    json_t *task = cur ? cur : hp_task_new(id);
-    if (!task || hp_task_apply_fields(task, jt, verr, sizeof verr) != 0) {
-        json_decref(task);
-        json_decref(root);
-        reply_store_error(r, "apply");
-        return;
+    json_t *task = cur ? cur : scratch;
+    if (cur) {
+        json_decref(scratch);
+        if (hp_task_apply_fields(task, jt, verr, sizeof verr) != 0) {
+            json_decref(task);
+            json_decref(root);
+            reply_store_error(r, "apply");
+            return;
+        }
     }
     json_decref(root);
     json_object_set_new(task, "deleted", json_false());
-    if (commit_write(r, task, &key) != 0) {
+    char *js = NULL;
+    if (commit_write(r, task, &key, &js) != 0) {
         json_decref(task);
         return;
     }
-    reply_json(r, 200, task);
-    after_write(c, r->cl->hh, task);
+    after_write_reply(r, task, js);
     json_decref(task);
 }
 
@@ -536,12 +559,12 @@ static void delete_task(rq *r, const char *id)
         return;
     }
     json_object_set_new(cur, "deleted", json_true());
-    if (commit_write(r, cur, &key) != 0) {
+    char *js = NULL;
+    if (commit_write(r, cur, &key, &js) != 0) {
         json_decref(cur);
         return;
     }
-    reply_json(r, 200, cur);
-    after_write(c, r->cl->hh, cur);
+    after_write_reply(r, cur, js);
     json_decref(cur);
 }
 

@@ -199,16 +199,19 @@ int srv_ws_open(srv_core *c, uint64_t conn_id, const char *path, const char *que
     return 0;
 }
 
+static void replay_step_at(srv_core *c, srv_conn *k, int64_t cur, int64_t trimmed);
+
 typedef struct replay_ctx {
     srv_core *c;
     srv_conn *k;
 } replay_ctx;
 
 static void replay_one(void *ud, int64_t rev, const char *type, const char *entity_id,
-                       json_t *payload)
+                       const char *payload)
 {
     replay_ctx *r = ud;
-    srv_push_send(r->c, r->k->id, hp_msg_event(type, entity_id, rev, payload));
+    /* the logged text into the frame as it is: no parse and dump again */
+    srv_push_send(r->c, r->k->id, srv_event_frame(type, entity_id, rev, payload));
     r->k->replay_pos = rev;
     r->k->replay_n++;
 }
@@ -224,12 +227,18 @@ static void replay_one(void *ud, int64_t rev, const char *type, const char *enti
  */
 static void replay_step(srv_core *c, srv_conn *k)
 {
-    int64_t cur = srv_store_revision(c->st, k->hh);
-    int64_t trimmed = srv_store_trimmed(c->st, k->hh);
-    if (cur < 0 || trimmed < 0) {
+    int64_t cur, trimmed;
+    if (srv_store_household(c->st, k->hh, &cur, &trimmed) != 0) {
         srv_push_close(c, k, 1011, "store error");
         return;
     }
+    replay_step_at(c, k, cur, trimmed);
+}
+
+/* replay_step() with the household's revision and trimmed mark already
+ * read (on_hello read them and wrote nothing since). */
+static void replay_step_at(srv_core *c, srv_conn *k, int64_t cur, int64_t trimmed)
+{
     if (k->replay_pos < trimmed) {
         srv_push_send(c, k->id, hp_msg_resync(cur));
         k->state = SRV_CONN_RESYNC;
@@ -276,9 +285,8 @@ static void replay_step(srv_core *c, srv_conn *k)
  */
 static void on_hello(srv_core *c, srv_conn *k, int64_t r)
 {
-    int64_t cur = srv_store_revision(c->st, k->hh);
-    int64_t trimmed = srv_store_trimmed(c->st, k->hh);
-    if (cur < 0 || trimmed < 0) {
+    int64_t cur, trimmed;
+    if (srv_store_household(c->st, k->hh, &cur, &trimmed) != 0) {
         srv_push_close(c, k, 1011, "store error");
         return;
     }
@@ -311,7 +319,7 @@ static void on_hello(srv_core *c, srv_conn *k, int64_t r)
     k->replay_pos = r;
     k->replay_from = r;
     k->replay_n = 0;
-    replay_step(c, k);
+    replay_step_at(c, k, cur, trimmed);
 }
 
 void srv_ws_writable(srv_core *c, uint64_t conn_id)
