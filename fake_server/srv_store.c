@@ -346,10 +346,13 @@ static void done(srv_store *st, sqlite3_stmt *s)
     hp_stmt_done(st->stmts, s);
 }
 
+/* SQLITE_STATIC, not a copy per bind: every function here binds its
+ * arguments (alive for the call), steps and gives the statement back with
+ * done(), which resets it and clears the bindings, before it returns. */
 static void bind_text(sqlite3_stmt *s, int i, const char *v)
 {
     if (v)
-        sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(s, i);
 }
