@@ -57,12 +57,25 @@ void scn_expect_cleanup(void)
     }
 }
 
-int chk_in_window(const json_t *rec, const chk_window *win)
+/* The one window test of both record forms: num reads rec's number
+ * under a key (a missing key reads 0). */
+static int win_holds(const void *rec, double (*num)(const void *, const char *),
+                     const chk_window *win)
 {
     for (int i = 0; win && i < 2; i++)
-        if (win->key[i] && json_number_value(json_object_get(rec, win->key[i])) < win->min[i])
+        if (win->key[i] && num(rec, win->key[i]) < win->min[i])
             return 0;
     return 1;
+}
+
+static double json_num(const void *rec, const char *key)
+{
+    return json_number_value(json_object_get((const json_t *)rec, key));
+}
+
+int chk_in_window(const json_t *rec, const chk_window *win)
+{
+    return win_holds(rec, json_num, win);
 }
 
 /* The records of recs in win: a new reference (recs itself when the
@@ -435,7 +448,59 @@ void chk_history(hist_kind k, const json_t *all, const scn_node *val, const chk_
 
 /* ---- logs ------------------------------------------------------------------ */
 
-int chk_log(const json_t *recs, const char *actor, const scn_node *m, const chk_window *win,
+void chk_logs_add(chk_logs *l, const chk_logrec *r)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        chk_logrec *v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            abort();
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = *r;
+}
+
+void chk_logs_free(chk_logs *l)
+{
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+double chk_logrec_num(const chk_logrec *r, const char *key)
+{
+    if (!strcmp(key, "t"))
+        return r->t;
+    if (!strcmp(key, "n"))
+        return (double)r->n;
+    return 0;
+}
+
+static double log_num(const void *rec, const char *key)
+{
+    return chk_logrec_num(rec, key);
+}
+
+/* The first record that a window on n can hold: n never decreases
+ * (chk_rec.h), so every record before it has n < the window's least. */
+static size_t log_start(const chk_logs *recs, const chk_window *win)
+{
+    double min = -1;
+    for (int k = 0; win && k < 2; k++)
+        if (win->key[k] && !strcmp(win->key[k], "n"))
+            min = win->min[k];
+    size_t lo = 0, hi = recs->n;
+    while (min > 0 && lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if ((double)recs->v[mid].n < min)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int chk_log(const chk_logs *recs, const char *actor, const scn_node *m, const chk_window *win,
             scn_outcome *o)
 {
     o->ok = 1;
@@ -466,21 +531,19 @@ int chk_log(const json_t *recs, const char *actor, const scn_node *m, const chk_
         have_re = 1;
     }
     long hits = 0;
-    size_t i;
-    json_t *r;
     char *examples = strdup("");
-    json_array_foreach(recs, i, r)
-    {
-        if (!chk_in_window(r, win))
+    for (size_t i = log_start(recs, win); i < recs->n; i++) {
+        const chk_logrec *r = &recs->v[i];
+        if (!win_holds(r, log_num, win))
             continue;
-        if (actor && strcmp(scn__jstr(r, "actor"), actor))
+        if (actor && strcmp(r->actor, actor))
             continue;
-        if (by_level && json_integer_value(json_object_get(r, "level")) < minlvl)
+        if (by_level && r->level < minlvl)
             continue;
-        if (msg && strcmp(scn__jstr(r, "msg"), msg))
+        if (msg && strcmp(r->msg, msg))
             continue;
         if (have_re) {
-            char *subj = scn_asprintf("%s %s", scn__jstr(r, "msg"), scn__jstr(r, "fields"));
+            char *subj = scn_asprintf("%s %s", r->msg, r->fields);
             int rc = regexec(&re, subj, 0, NULL, 0);
             free(subj);
             if (rc)
@@ -488,8 +551,7 @@ int chk_log(const json_t *recs, const char *actor, const scn_node *m, const chk_
         }
         hits++;
         if (hits <= 5) {
-            char *e = scn_asprintf("%s%s\"%s\"", examples, hits > 1 ? ", " : "",
-                                   scn__jstr(r, "line"));
+            char *e = scn_asprintf("%s%s\"%s\"", examples, hits > 1 ? ", " : "", r->line);
             free(examples);
             examples = e;
         }

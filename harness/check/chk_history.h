@@ -21,7 +21,8 @@
  *   closed    {code, by: client|server|network (may be absent)}
  *   frames    {from: client|server, type, lost: true | _trace: {lost}}
  *   log       {actor, level (hp_log_level; -1: a level no program of ours
- *              writes), msg, fields (the text after msg), line}
+ *              writes), msg, fields (the text after msg), line}: C records
+ *              (chk_logrec, chk_rec.h), built by both modes
  *
  * Every record may carry the window's keys (sim: n and t; real: t in wall
  * ms, or seq for what hp-fault-proxy saw).
@@ -40,6 +41,7 @@
 #include <stddef.h>
 #include <jansson.h>
 #include "scn_run.h"
+#include "chk_rec.h"
 
 typedef enum hist_kind { H_RECEIVED, H_NOTIFIED, H_REQUESTS, H_CLOSED, H_FRAMES } hist_kind;
 
@@ -85,9 +87,10 @@ void chk_history(hist_kind k, const json_t *recs, const scn_node *val, const chk
                  const chk_opts *opts, scn_outcome *o);
 
 /* One log expectation m (a mapping: actor, level, message, pattern and a
- * quantity) on log records recs in win; actor (when m has none; NULL:
- * every actor) keeps the records of that actor.  Returns o->ok. */
-int chk_log(const json_t *recs, const char *actor, const scn_node *m, const chk_window *win,
+ * quantity) on log records recs (chk_rec.h) in win; actor (when m has
+ * none; NULL: every actor) keeps the records of that actor.  Returns
+ * o->ok. */
+int chk_log(const chk_logs *recs, const char *actor, const scn_node *m, const chk_window *win,
             scn_outcome *o);
 
 /* A count expectation: val is N (exactly N) or a quantity mapping; n is

@@ -570,12 +570,10 @@ static char *entity_order(sim_world *w, chk_where *at)
 static long count_logs(sim_world *w, const char *actor, const char *msg_prefix)
 {
     long n = 0;
-    size_t i;
-    json_t *r;
-    json_array_foreach(w->logs, i, r)
-    {
-        if (jint(r, "level") == HP_LOG_WARNING && !strcmp(jstr(r, "actor"), actor) &&
-            !strncmp(jstr(r, "msg"), msg_prefix, strlen(msg_prefix)))
+    for (size_t i = 0; i < w->logs.n; i++) {
+        const chk_logrec *r = &w->logs.v[i];
+        if (r->level == HP_LOG_WARNING && !strcmp(r->actor, actor) &&
+            !strncmp(r->msg, msg_prefix, strlen(msg_prefix)))
             n++;
     }
     return n;
@@ -651,19 +649,19 @@ static char *cache_bounded(sim_world *w, chk_where *at)
 
 static char *no_token_in_logs(sim_world *w, chk_where *at)
 {
-    size_t i, j;
-    json_t *r, *t;
-    json_array_foreach(w->logs, i, r)
-    {
-        const char *line = jstr(r, "line");
+    size_t j;
+    json_t *t;
+    for (size_t i = 0; i < w->logs.n; i++) {
+        const chk_logrec *r = &w->logs.v[i];
+        const char *line = r->line;
         json_array_foreach(w->tokens, j, t)
         {
             const char *tok = json_string_value(t);
             const char *sig = tok ? strrchr(tok, '.') : NULL;
             if ((tok && strstr(line, tok)) || (sig && strlen(sig) > 8 && strstr(line, sig + 1))) {
-                at->t = jint(r, "t");
+                at->t = (int64_t)r->t;
                 return scn_asprintf("a token appears in a %s log record: \"%.80s...\"",
-                                 jstr(r, "actor"), line);
+                                 r->actor, line);
             }
         }
     }

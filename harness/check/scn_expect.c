@@ -137,5 +137,5 @@ int scn_expect_log(sim_world *w, const char *actor, const scn_node *m, const scn
                    scn_outcome *o)
 {
     chk_window cw = chk_win(win);
-    return chk_log(w->logs, actor, m, &cw, o);
+    return chk_log(&w->logs, actor, m, &cw, o);
 }

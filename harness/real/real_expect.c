@@ -115,8 +115,9 @@ static json_t *as_requests(const json_t *recs)
     return out;
 }
 
-/* Appends recs (log lines of actor) to out in the matcher's shape. */
-static void add_logs(json_t *out, const json_t *recs, const char *actor)
+/* Appends recs (log lines of actor) to out as the matcher's records
+ * (chk_rec.h); their strings are borrowed from recs, which outlive out. */
+static void add_logs(chk_logs *out, const json_t *recs, const char *actor)
 {
     size_t i;
     json_t *e;
@@ -124,16 +125,20 @@ static void add_logs(json_t *out, const json_t *recs, const char *actor)
         hp_log_level l;
         const char *msg = json_string_value(json_object_get(e, "message"));
         const char *text = json_string_value(json_object_get(e, "text"));
+        const char *line = json_string_value(json_object_get(e, "line"));
         size_t ml = msg ? strlen(msg) : 0;
-        const char *fields = text && strlen(text) > ml ? text + ml + 1 : "";
-        json_t *r = json_copy(e);
-        json_object_set_new(r, "actor", json_string(actor));
-        json_object_set_new(r, "level",
-                            json_integer(!hp_log_level_parse(json_string_value(
-                                             json_object_get(e, "level")), &l) ? (int)l : -1));
-        json_object_set_new(r, "msg", json_string(msg ? msg : ""));
-        json_object_set_new(r, "fields", json_string(fields));
-        json_array_append_new(out, r);
+        chk_logrec r = {
+            .t = json_number_value(json_object_get(e, "t")),
+            .n = 0,
+            .level = !hp_log_level_parse(json_string_value(json_object_get(e, "level")), &l)
+                         ? (int)l
+                         : -1,
+            .actor = actor,
+            .msg = msg ? msg : "",
+            .fields = text && strlen(text) > ml ? text + ml + 1 : "",
+            .line = line ? line : "",
+        };
+        chk_logs_add(out, &r);
     }
 }
 
@@ -186,7 +191,7 @@ static int hist(rl_world *w, rl_out *o, const scn_node *vn, const char *text, hi
 }
 
 /* A `log:` value (one mapping, or a list: each holds) on logs. */
-static int logs_expect(rl_out *o, const scn_node *vn, const char *text, const json_t *logs,
+static int logs_expect(rl_out *o, const scn_node *vn, const char *text, const chk_logs *logs,
                        const char *actor, const chk_window *win)
 {
     scn_outcome c = {0};
@@ -307,11 +312,11 @@ static int eval_server(rl_world *w, const scn_node *asserts, size_t i0, size_t i
         char text[64];
         snprintf(text, sizeof text, "server.%s", k);
         if (!strcmp(k, "log")) {
-            json_t *logs = json_array();
-            add_logs(logs, w->srv_logs, "server");
+            chk_logs logs = {0};
+            add_logs(&logs, w->srv_logs, "server");
             chk_window win = window_of(w, from, 0);
-            ok = logs_expect(o, vn, text, logs, "server", &win);
-            json_decref(logs);
+            ok = logs_expect(o, vn, text, &logs, "server", &win);
+            chk_logs_free(&logs);
         } else if (!strcmp(k, "requests")) {
             /* Our server's request log has no queries. */
             int wire = wire_requests(w, vn);
@@ -587,10 +592,10 @@ static int eval_client(rl_world *w, rl_client *c, const scn_node *asserts, size_
         }
         chk_window win = window_of(w, from, 0);
         if (!strcmp(k, "log")) {
-            json_t *logs = json_array();
-            add_logs(logs, c->logs, c->spec->name);
-            ok = logs_expect(o, vn, text, logs, c->spec->name, &win);
-            json_decref(logs);
+            chk_logs logs = {0};
+            add_logs(&logs, c->logs, c->spec->name);
+            ok = logs_expect(o, vn, text, &logs, c->spec->name, &win);
+            chk_logs_free(&logs);
         } else if (!strcmp(k, "connect_attempts")) {
             long n = 0;
             size_t q;
@@ -732,15 +737,15 @@ static int eval_log_item(rl_world *w, const scn_node *it, double from, rl_out *o
     const scn_node *since = scn_map_get(it, "since");
     if (since || scn_map_get(it, "within"))
         from = window_from(w, it);
-    json_t *all = json_array();
-    add_logs(all, w->srv_logs, "server");
+    chk_logs all = {0};
+    add_logs(&all, w->srv_logs, "server");
     for (size_t i = 0; i < w->nc; i++)
-        add_logs(all, w->c[i].logs, w->c[i].spec->name);
+        add_logs(&all, w->c[i].logs, w->c[i].spec->name);
     chk_window win = window_of(w, from, 0);
     char text[160];
     snprintf(text, sizeof text, "%s.log", actor ? actor : "all");
-    int ok = logs_expect(o, it, text, all, NULL, &win);
-    json_decref(all);
+    int ok = logs_expect(o, it, text, &all, NULL, &win);
+    chk_logs_free(&all);
     return ok;
 }
 

@@ -8,7 +8,8 @@
  * next deadlines.  Same scenario + same seed => same trace, byte for byte.
  *
  * Histories (what expectations look at) are JSON arrays of records that
- * carry "t" (virtual ms) and "n" (a global record counter, for marks).
+ * carry "t" (virtual ms) and "n" (a global record counter, for marks);
+ * the log history is C records with the same t and n (chk_rec.h).
  */
 #ifndef SIM_H
 #define SIM_H
@@ -21,6 +22,7 @@
 #include "srv_core.h"
 #include "cli_core.h"
 #include "cli_store.h"
+#include "chk_rec.h"
 
 #define SIM_MAX_DROPS 32
 #define SIM_CONNECT_TIMEOUT_MS 10000
@@ -108,7 +110,8 @@ typedef struct sim_world {
     /* records */
     json_t *trace;              /* borrowed: the result's trace */
     json_t *journal;            /* server HTTP journal */
-    json_t *logs;               /* every log record */
+    chk_logs logs;              /* every log record (C records, chk_rec.h) */
+    struct sim_arena *arena;    /* the log records' strings (sim_world.c) */
     json_t *edits;              /* user edits accepted or refused */
     json_t *tokens;             /* every token minted (A-4 check) */
     uint64_t messages;
@@ -119,7 +122,6 @@ typedef struct sim_world {
         const char *p, *text;
         json_t *v;
     } str_memo[32];
-    json_t *levels[4];          /* the log records' "level" integers */
     json_t *t_trace, *t_rec;    /* the instant's "t" values (sim_world.c) */
 } sim_world;
 
@@ -136,6 +138,13 @@ int sim_run(sim_world *w, int64_t until, int (*cond)(void *ud), void *ud);
 json_t *sim_trace(sim_world *w, const char *actor, const char *type);
 /* A history record {"t","n"} appended to arr, borrowed back. */
 json_t *sim_record(sim_world *w, json_t *arr);
+
+/* A log record {t, n, actor, level, msg, fields, line} appended to the
+ * log history (the log sink's; tests inject records with it).  The
+ * strings are copied; text that is not UTF-8 reads "" (as a JSON record's
+ * absent key did). */
+void sim_log_record(sim_world *w, const char *actor, int level, const char *msg,
+                    const char *fields, const char *line);
 
 /* ---- actions (scn_run.c calls these; 0 or -1 with err) ---------------- */
 int sim_client_connect(sim_world *w, int ci, char *err, size_t errlen);

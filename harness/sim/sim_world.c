@@ -131,6 +131,48 @@ void sim_set_error(sim_world *w, const char *fmt, const char *a)
         abort();
 }
 
+/* The log records' strings: copied into blocks that never move (records
+ * point into them), freed with the world (sim_free). */
+struct sim_arena {
+    struct sim_arena *next;
+    size_t used, cap;
+    char data[];
+};
+
+static const char *arena_dup(sim_world *w, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    struct sim_arena *a = w->arena;
+    if (!a || a->cap - a->used < n) {
+        size_t cap = n > 16384 ? n : 16384;
+        a = malloc(sizeof *a + cap);
+        if (!a)
+            abort();
+        a->next = w->arena;
+        a->used = 0;
+        a->cap = cap;
+        w->arena = a;
+    }
+    char *p = a->data + a->used;
+    memcpy(p, s, n);
+    a->used += n;
+    return p;
+}
+
+/* A log record's text: "" for text that is not UTF-8, which a JSON
+ * record could not hold (json_string() refused it: the key was absent
+ * and read ""). */
+static const char *log_text(sim_world *w, const char *s)
+{
+    if (!all_ascii(s, strlen(s))) {
+        json_t *j = json_string(s);
+        if (!j)
+            return "";
+        json_decref(j);
+    }
+    return arena_dup(w, s);
+}
+
 /* The log sink: every record of every actor, formatted, into the trace and
  * the log history.  Records are already redacted by hp_log (A-4); the
  * no_token_in_logs invariant checks that anyway. */
@@ -142,28 +184,29 @@ static void sink(void *ud, const hp_log_record *rec)
     const char *actor = rec->actor ? rec->actor : "?";
     if (!strcmp(actor, "fake_server"))
         actor = "server";
-    /* The actor and the line are one string value each, shared by the
-     * trace entry and the record (strings are never changed in place). */
     json_t *jactor = sim_str(w, actor), *jline = sim_text(line);
     json_t *t = trace_j(w, json_incref(jactor), "log");
     json_object_set_new_nocheck(t, "level", sim_str(w, hp_log_level_name(rec->level)));
-    json_object_set_nocheck(t, "line", jline);
-    json_t *r = sim_record(w, w->logs);
-    json_object_set_new_nocheck(r, "actor", jactor);
-    json_t *lv = NULL;
-    int lvl = (int)rec->level;
-    if (lvl >= 0 && (size_t)lvl < sizeof w->levels / sizeof *w->levels) {
-        json_t **slot = &w->levels[lvl]; /* never changed in place either */
-        if (!*slot)
-            *slot = json_integer(rec->level);
-        lv = json_incref(*slot);
-    } else {
-        lv = json_integer(rec->level);
-    }
-    json_object_set_new_nocheck(r, "level", lv);
-    json_object_set_new_nocheck(r, "msg", sim_str(w, rec->msg ? rec->msg : ""));
-    json_object_set_new_nocheck(r, "fields", sim_text(rec->fields ? rec->fields : ""));
-    json_object_set_new_nocheck(r, "line", jline);
+    json_object_set_new_nocheck(t, "line", jline);
+    sim_log_record(w, jactor ? json_string_value(jactor) : "", (int)rec->level,
+                   rec->msg ? rec->msg : "", rec->fields ? rec->fields : "",
+                   jline ? json_string_value(jline) : "");
+    json_decref(jactor);
+}
+
+void sim_log_record(sim_world *w, const char *actor, int level, const char *msg,
+                    const char *fields, const char *line)
+{
+    chk_logrec r = {
+        .t = (double)w->now,
+        .n = w->nrec++,
+        .level = level,
+        .actor = log_text(w, actor),
+        .msg = log_text(w, msg),
+        .fields = log_text(w, fields),
+        .line = log_text(w, line),
+    };
+    chk_logs_add(&w->logs, &r);
 }
 
 static int64_t clock_fn(void *ud)
@@ -328,7 +371,6 @@ sim_world *sim_new(const scn_scenario *s, uint64_t seed, json_t *trace, char *er
     w->now = s->start_ms;
     w->trace = trace;
     w->journal = json_array();
-    w->logs = json_array();
     w->edits = json_array();
     w->tokens = json_array();
     w->logger.sink = sink;
@@ -422,8 +464,6 @@ void sim_free(sim_world *w)
         return;
     for (size_t i = 0; i < sizeof w->strs / sizeof *w->strs; i++)
         json_decref(w->strs[i]);
-    for (size_t i = 0; i < sizeof w->levels / sizeof *w->levels; i++)
-        json_decref(w->levels[i]);
     json_decref(w->t_trace);
     json_decref(w->t_rec);
     for (size_t i = 0; i < w->ncl; i++) {
@@ -472,7 +512,12 @@ void sim_free(sim_world *w)
     }
     free(w->pend);
     json_decref(w->journal);
-    json_decref(w->logs);
+    chk_logs_free(&w->logs);
+    while (w->arena) {
+        struct sim_arena *a = w->arena;
+        w->arena = a->next;
+        free(a);
+    }
     json_decref(w->edits);
     json_decref(w->tokens);
     free(w->error);

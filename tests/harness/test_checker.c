@@ -361,26 +361,26 @@ static void test_json_subset(void **st)
 
 /* ---- logs -------------------------------------------------------------------- */
 
-static const char LOGS[] =
-    "[{\"actor\":\"server\",\"level\":1,\"msg\":\"conflict\",\"fields\":\"entity=task/t1\","
-    "\"line\":\"INFO conflict entity=task/t1\"},"
-    " {\"actor\":\"server\",\"level\":2,\"msg\":\"conflict_resolved\",\"fields\":\"\","
-    "\"line\":\"WARNING conflict_resolved\"},"
-    " {\"actor\":\"alice\",\"level\":2,\"msg\":\"queue_full\",\"fields\":\"\","
-    "\"line\":\"WARNING queue_full\"}]";
+/* Log records are C records (chk_rec.h), the same for both modes. */
+static chk_logrec LOGS[] = {
+    {.actor = "server", .level = 1, .msg = "conflict", .fields = "entity=task/t1",
+     .line = "INFO conflict entity=task/t1"},
+    {.actor = "server", .level = 2, .msg = "conflict_resolved", .fields = "",
+     .line = "WARNING conflict_resolved"},
+    {.actor = "alice", .level = 2, .msg = "queue_full", .fields = "", .line = "WARNING queue_full"},
+};
 
 static int log_ok(const char *actor, const char *expect, char **msg)
 {
-    json_t *r = recs(LOGS);
+    chk_logs r = {LOGS, sizeof LOGS / sizeof *LOGS, 0};
     scn_node *n = yaml(expect);
     scn_outcome o = {0};
-    int ok = chk_log(r, actor, n, NULL, &o);
+    int ok = chk_log(&r, actor, n, NULL, &o);
     assert_int_equal(ok, o.ok);
     if (msg)
         *msg = ok ? NULL : scn_asprintf("expected %s, got %s", o.expected, o.actual);
     scn_outcome_clear(&o);
     scn_node_free(n);
-    json_decref(r);
     return ok;
 }
 
@@ -433,6 +433,47 @@ static void test_log_message_and_actor(void **st)
     /* a pattern reads msg and fields */
     log_passes(NULL, "{actor: server, pattern: \"entity=task/t1\", count: 1}");
     log_fails(NULL, "{actor: server, pattern: \"entity=task/t2\"}", "at least 1");
+}
+
+/* A log window: since a mark (n, found by a binary search: n never
+ * decreases) and within (t), each alone and both. */
+static long log_hits(const chk_window *win)
+{
+    static chk_logrec v[] = {
+        {.t = 1000, .n = 2, .actor = "server", .msg = "a", .fields = "", .line = "a"},
+        {.t = 2000, .n = 5, .actor = "server", .msg = "a", .fields = "", .line = "a"},
+        {.t = 3000, .n = 5, .actor = "server", .msg = "a", .fields = "", .line = "a"},
+        {.t = 2500, .n = 9, .actor = "server", .msg = "a", .fields = "", .line = "a"},
+    };
+    chk_logs r = {v, sizeof v / sizeof *v, 0};
+    for (long want = 0; want <= 4; want++) {
+        char q[64];
+        snprintf(q, sizeof q, "{message: a, count: %ld}", want);
+        scn_node *n = yaml(q);
+        scn_outcome o = {0};
+        int ok = chk_log(&r, NULL, n, win, &o);
+        scn_outcome_clear(&o);
+        scn_node_free(n);
+        if (ok)
+            return want;
+    }
+    return -1;
+}
+
+static void test_log_window(void **st)
+{
+    (void)st;
+    chk_window by_n = {{"n", NULL}, {5, 0}};
+    assert_int_equal(log_hits(&by_n), 3);
+    chk_window by_n2 = {{"n", NULL}, {6, 0}};
+    assert_int_equal(log_hits(&by_n2), 1);
+    chk_window by_t = {{NULL, "t"}, {0, 2500}};
+    assert_int_equal(log_hits(&by_t), 2);
+    chk_window both = {{"n", "t"}, {3, 2600}};
+    assert_int_equal(log_hits(&both), 1);
+    chk_window other = {{"seq", NULL}, {1, 0}}; /* a key log records lack reads 0 */
+    assert_int_equal(log_hits(&other), 0);
+    assert_int_equal(log_hits(NULL), 4);
 }
 
 /* ---- list forms -------------------------------------------------------------- */
@@ -586,6 +627,7 @@ int main(void)
         cmocka_unit_test(test_json_subset),
         cmocka_unit_test(test_log_level_is_a_minimum),
         cmocka_unit_test(test_log_message_and_actor),
+        cmocka_unit_test(test_log_window),
         cmocka_unit_test(test_list_forms),
         cmocka_unit_test(test_node_text_as_jansson),
     };

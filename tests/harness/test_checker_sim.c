@@ -227,12 +227,7 @@ static void test_entity_order_repeated_revision(void **st)
 
 static void add_log(sim_world *w, const char *actor, int level, const char *msg, const char *line)
 {
-    json_t *l = sim_record(w, w->logs);
-    json_object_set_new(l, "actor", json_string(actor));
-    json_object_set_new(l, "level", json_integer(level));
-    json_object_set_new(l, "msg", json_string(msg));
-    json_object_set_new(l, "fields", json_string(""));
-    json_object_set_new(l, "line", json_string(line));
+    sim_log_record(w, actor, level, msg, "", line);
 }
 
 static void test_token_signature_alone(void **st)

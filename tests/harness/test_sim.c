@@ -498,14 +498,10 @@ static void test_invariants_detect(void **st)
     json_object_set_new(b, "revision", json_integer(4));
     w->cl[0].max_queue = w->policy.queue_max + 1;
     w->cl[0].max_cache_bytes = w->policy.cache_cap_bytes + 1;
-    json_t *l = rec(w, w->logs);
     char line[1200];
     snprintf(line, sizeof line, "INFO alice oops token=%s",
              json_string_value(json_array_get(w->tokens, 0)));
-    json_object_set_new(l, "actor", json_string("alice"));
-    json_object_set_new(l, "level", json_integer(1));
-    json_object_set_new(l, "msg", json_string("oops"));
-    json_object_set_new(l, "line", json_string(line));
+    sim_log_record(w, "alice", 1, "oops", "", line);
 
     r.checks = json_array();
     why = chk_invariants(w, &r, 1);
