@@ -61,13 +61,6 @@ int scn_json_subset(const json_t *exp, const json_t *act)
 
 /* ---- histories ------------------------------------------------------------ */
 
-
-int scn__in_window(const json_t *rec, const scn_window *win)
-{
-    return (uint64_t)json_integer_value(json_object_get(rec, "n")) >= win->n_min &&
-           json_integer_value(json_object_get(rec, "t")) >= win->t_min;
-}
-
 /* A sim window as the matcher's (n: the world's event counter, t: virtual
  * epoch ms).  A bound every record meets (n >= 0, t >= INT64_MIN: no
  * `since`, no `within`) is left unset, so the matcher need not look. */
@@ -97,8 +90,8 @@ static json_t *history(sim_world *w, const char *actor, hist_kind k)
     case H_CLOSED:
         src = ci >= 0 ? w->cl[ci].closes : NULL;
         break;
-    case H_FRAMES:
-        src = ci >= 0 ? w->cl[ci].frames : NULL;
+    case H_FRAMES: /* C records: their JSON form made now */
+        src = ci >= 0 ? sim_frames_json(w, ci) : NULL;
         break;
     }
     if (k != H_REQUESTS || ci < 0)

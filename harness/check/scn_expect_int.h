@@ -19,8 +19,6 @@
 /* Longest list a failure message shows before "... N more". */
 #define SUMMARY_MAX 15
 
-/* 1 when a history record's time falls in the window. */
-int scn__in_window(const json_t *rec, const scn_window *win);
 /* The string member k of o, "" when absent (borrowed). */
 const char *scn__jstr(const json_t *o, const char *k);
 /* A history expectation (val) on actor's history of kind k in the window. */

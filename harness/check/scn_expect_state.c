@@ -65,6 +65,13 @@ static int contains_str(const json_t *a, const char *s)
     return 0;
 }
 
+/* 1 when a connection-state record falls in the window (n since the
+ * mark, t within). */
+static int conn_in_window(const sim_conn_rec *r, const scn_window *win)
+{
+    return r->n >= win->n_min && r->t >= win->t_min;
+}
+
 /* Reconnect delays: attempt time minus the loss before it, for each
  * attempt that directly follows a loss (an `online`, a new token or the
  * first connect reset the chain: those connects are immediate). */
@@ -72,14 +79,13 @@ static json_t *reconnect_delays(sim_world *w, int ci, const scn_window *win)
 {
     json_t *out = json_array();
     int64_t loss_t = -1;
-    size_t i;
-    json_t *r;
-    json_array_foreach(w->cl[ci].conn, i, r)
-    {
-        if (!scn__in_window(r, win))
+    const sim_client *c = &w->cl[ci];
+    for (size_t i = 0; i < c->nconn; i++) {
+        const sim_conn_rec *r = &c->conn[i];
+        if (!conn_in_window(r, win))
             continue;
-        const char *k = scn__jstr(r, "kind");
-        int64_t t = json_integer_value(json_object_get(r, "t"));
+        const char *k = r->kind;
+        int64_t t = r->t;
         if (!strcmp(k, "loss"))
             loss_t = t;
         else if (!strcmp(k, "reset"))
@@ -166,13 +172,9 @@ static void eval_client(sim_world *w, int ci, const char *key, const scn_node *v
     }
     if (!strcmp(key, "connect_attempts")) {
         long n = 0;
-        size_t i;
-        json_t *r;
-        json_array_foreach(c->conn, i, r)
-        {
-            if (scn__in_window(r, win) && !strcmp(scn__jstr(r, "kind"), "attempt"))
+        for (size_t i = 0; i < c->nconn; i++)
+            if (conn_in_window(&c->conn[i], win) && !strcmp(c->conn[i].kind, "attempt"))
                 n++;
-        }
         chk_count(val, n, "connect attempts", o);
         return;
     }

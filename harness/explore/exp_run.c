@@ -59,15 +59,10 @@ static int pending(const json_t *st, const char *id)
  * entity as a convergence failure (docs/SCENARIOS.md, "explore"). */
 static int lost_frame(const sim_client *c, const char *id)
 {
-    size_t i;
-    json_t *f;
-    json_array_foreach(c->frames, i, f)
-    {
-        const char *from = json_string_value(json_object_get(f, "from"));
-        const char *e = json_string_value(json_object_get(f, "entity_id"));
-        json_t *tr = json_object_get(f, "_trace");
-        if (from && !strcmp(from, "server") && e && !strcmp(e, id) &&
-            (json_is_true(json_object_get(f, "lost")) || json_object_get(tr, "lost")))
+    for (size_t i = 0; i < c->nframes; i++) {
+        const sim_frame_rec *f = &c->frames[i];
+        if (f->from_server && f->entity && !strcmp(f->entity, id) &&
+            (f->lost || json_object_get(f->tr, "lost")))
             return 1;
     }
     return 0;

@@ -34,6 +34,29 @@ typedef struct sim_drop {
     int remaining;
 } sim_drop;
 
+/* A record of a client's `frames` history: what sim_frame_record() was
+ * given, as C; its JSON form (the matcher's shape, chk_history.h) is made
+ * only when something reads it (sim_frames_json). */
+typedef struct sim_frame_rec {
+    int64_t t;                  /* virtual epoch ms */
+    uint64_t n;                 /* the world's record counter */
+    const char *kind;           /* the frame's type ("?" unknown): the world's arena */
+    const char *entity;         /* its entity_id: the arena; NULL or "" when none */
+    json_t *tr;                 /* its trace entry (own reference): "lost" may come later */
+    long long revision;         /* when has_revision */
+    unsigned char from_server, lost, has_revision, raw;
+} sim_frame_rec;
+
+/* A record of a client's connection states: kind "attempt" | "loss" |
+ * "reset" | "ready" (static text); a loss has code and by ("client",
+ * "server", "network": static text), others by NULL. */
+typedef struct sim_conn_rec {
+    int64_t t;
+    uint64_t n;
+    const char *kind, *by;
+    int code;
+} sim_conn_rec;
+
 typedef struct sim_client {
     const scn_client_spec *spec;
     int idx;
@@ -56,7 +79,12 @@ typedef struct sim_client {
     sim_drop drops[SIM_MAX_DROPS];
     int ndrops;
     /* histories */
-    json_t *events, *notes, *closes, *frames, *conn, *queue_obs;
+    json_t *events, *notes, *closes, *queue_obs;
+    sim_frame_rec *frames;      /* C records (sim_frame_rec) */
+    size_t nframes, capframes;
+    json_t *frames_j;           /* JSON of frames[0 .. its size) (sim_frames_json) */
+    sim_conn_rec *conn;
+    size_t nconn, capconn;
     int max_queue;              /* largest queue length observed */
     int64_t max_cache_bytes;
     int conflicts_received;     /* 409 responses delivered to the app */
@@ -145,6 +173,11 @@ json_t *sim_record(sim_world *w, json_t *arr);
  * absent key did). */
 void sim_log_record(sim_world *w, const char *actor, int level, const char *msg,
                     const char *fields, const char *line);
+
+/* Client ci's `frames` history in the matcher's shape (chk_history.h):
+ * {t, n, from, type, entity_id, lost, revision, _trace, raw}, made from
+ * the C records not made yet; borrowed (the world keeps it). */
+json_t *sim_frames_json(sim_world *w, int ci);
 
 /* ---- actions (scn_run.c calls these; 0 or -1 with err) ---------------- */
 int sim_client_connect(sim_world *w, int ci, char *err, size_t errlen);

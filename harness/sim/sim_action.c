@@ -201,8 +201,7 @@ int sim_client_send_frame(sim_world *w, int ci, char *text, size_t len, char *er
     int lost = sim_send_link(w, ci, 1, &e, kind) != 0;
     sim_frame_record(w, ci, 0, kind, entity, tr, lost,
                      json_string_value(json_object_get(tr, "data")));
-    json_object_set_new(json_array_get(c->frames, json_array_size(c->frames) - 1), "raw",
-                        json_true());
+    c->frames[c->nframes - 1].raw = 1;
     sim_drain(w);
     return 0;
 }

@@ -214,39 +214,77 @@ static int64_t clock_fn(void *ud)
     return ((sim_world *)ud)->now;
 }
 
+/* Room for one more record in a C history (v, n, cap), sized el. */
+static void *grow(void *v, size_t n, size_t *cap, size_t el)
+{
+    if (n < *cap)
+        return v;
+    *cap = *cap ? *cap * 2 : 16;
+    v = realloc(v, *cap * el);
+    if (!v)
+        abort();
+    return v;
+}
+
 void sim_conn_record(sim_world *w, int ci, const char *kind, int code, const char *by)
 {
-    json_t *r = sim_record(w, w->cl[ci].conn);
-    json_object_set_new_nocheck(r, "kind", sim_str(w, kind));
+    sim_client *c = &w->cl[ci];
+    c->conn = grow(c->conn, c->nconn, &c->capconn, sizeof *c->conn);
+    c->conn[c->nconn++] = (sim_conn_rec){w->now, w->nrec++, kind, by, by ? code : 0};
     if (by) {
+        json_t *r = sim_record(w, c->closes);
         json_object_set_new_nocheck(r, "code", json_integer(code));
         json_object_set_new_nocheck(r, "by", sim_str(w, by));
-        json_t *c = sim_record(w, w->cl[ci].closes);
-        json_object_set_new_nocheck(c, "code", json_integer(code));
-        json_object_set_new_nocheck(c, "by", sim_str(w, by));
     }
 }
 
 void sim_frame_record(sim_world *w, int ci, int from_server, const char *kind,
                       const char *entity, json_t *tr, int lost, const char *data)
 {
-    json_t *r = sim_record(w, w->cl[ci].frames);
-    json_object_set_new_nocheck(r, "from", sim_str(w, from_server ? "server" : "client"));
-    json_object_set_new_nocheck(r, "type", sim_str(w, kind));
-    if (entity && *entity)
-        json_object_set_new_nocheck(r, "entity_id", sim_str(w, entity));
-    json_object_set_new_nocheck(r, "lost", json_boolean(lost));
+    sim_client *c = &w->cl[ci];
+    c->frames = grow(c->frames, c->nframes, &c->capframes, sizeof *c->frames);
+    sim_frame_rec *f = &c->frames[c->nframes++];
+    *f = (sim_frame_rec){.t = w->now, .n = w->nrec++, .kind = arena_dup(w, kind),
+                         .entity = entity && *entity ? arena_dup(w, entity) : NULL,
+                         .tr = json_incref(tr), .from_server = from_server != 0,
+                         .lost = lost != 0};
     /* The message's revision (HELLO, READY, events): what a wire record can
      * show too (the fault proxy's journal), so `frames` can name it. */
     const char *rv = data ? strstr(data, "\"revision\":") : NULL;
     if (rv) {
         char *end = NULL;
         long long v = strtoll(rv + 11, &end, 10);
-        if (end != rv + 11)
-            json_object_set_new_nocheck(r, "revision", json_integer(v));
+        if (end != rv + 11) {
+            f->revision = v;
+            f->has_revision = 1;
+        }
     }
-    /* "lost" may still be set at delivery: keep the trace entry to re-check. */
-    json_object_set_nocheck(r, "_trace", tr);
+}
+
+json_t *sim_frames_json(sim_world *w, int ci)
+{
+    sim_client *c = &w->cl[ci];
+    if (!c->frames_j)
+        c->frames_j = json_array();
+    for (size_t i = json_array_size(c->frames_j); i < c->nframes; i++) {
+        const sim_frame_rec *f = &c->frames[i];
+        json_t *r = json_object();
+        json_object_set_new_nocheck(r, "t", json_integer(f->t));
+        json_object_set_new_nocheck(r, "n", json_integer((json_int_t)f->n));
+        json_object_set_new_nocheck(r, "from", sim_str(w, f->from_server ? "server" : "client"));
+        json_object_set_new_nocheck(r, "type", sim_str(w, f->kind));
+        if (f->entity)
+            json_object_set_new_nocheck(r, "entity_id", sim_str(w, f->entity));
+        json_object_set_new_nocheck(r, "lost", json_boolean(f->lost));
+        if (f->has_revision)
+            json_object_set_new_nocheck(r, "revision", json_integer(f->revision));
+        /* "lost" may still be set at delivery: keep the trace entry to re-check. */
+        json_object_set_nocheck(r, "_trace", f->tr);
+        if (f->raw)
+            json_object_set_new_nocheck(r, "raw", json_true());
+        json_array_append_new(c->frames_j, r);
+    }
+    return c->frames_j;
 }
 
 /* ---- setup ------------------------------------------------------------ */
@@ -424,8 +462,6 @@ sim_world *sim_new(const scn_scenario *s, uint64_t seed, json_t *trace, char *er
         c->events = json_array();
         c->notes = json_array();
         c->closes = json_array();
-        c->frames = json_array();
-        c->conn = json_array();
         c->queue_obs = json_array();
         if (c->spec->needs_file_store) {
             char tmpl[4096];
@@ -487,8 +523,11 @@ void sim_free(sim_world *w)
         json_decref(c->events);
         json_decref(c->notes);
         json_decref(c->closes);
-        json_decref(c->frames);
-        json_decref(c->conn);
+        for (size_t f = 0; f < c->nframes; f++)
+            json_decref(c->frames[f].tr);
+        free(c->frames);
+        json_decref(c->frames_j);
+        free(c->conn);
         json_decref(c->queue_obs);
     }
     free(w->cl);
