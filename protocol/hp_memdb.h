@@ -18,7 +18,8 @@
  * A new connection is a plain ":memory:" database (no VFS file behind its
  * pages: a commit writes nothing and a page is never read back) with 1 KiB
  * pages and secure_delete off, set before the schema runs (why: hp_memdb.c).
- * Journal mode stays MEMORY: ROLLBACK and ROLLBACK TO work as on a file.
+ * Journal mode stays MEMORY (ROLLBACK and ROLLBACK TO work as on a file)
+ * unless the template's schema sets it (the client store's sets OFF).
  *
  * Thread safety: the pool is guarded by the template's mutex (explore runs
  * worlds on several threads); a connection is used by one thread at a time
