@@ -218,7 +218,23 @@ static json_t *word_matcher(hist_kind k, const scn_node *n)
     return m;
 }
 
-static json_t *node_matcher(hist_kind k, const scn_node *n, const chk_opts *opts)
+/* A matcher: the expectation's JSON (m, what failure texts show) and its
+ * keys, each with how it is compared, read once per expectation: a
+ * record is matched at every poll (a wait_until's), and reading the keys
+ * back from m and naming their comparison for each record cost more than
+ * the comparisons. */
+enum { BY_SUBSET, BY_PATH, BY_IDEM, BY_FIELDS, BY_LOST };
+typedef struct matcher {
+    json_t *m;
+    size_t n;
+    struct mkey {
+        const char *key;
+        json_t *v;
+        int by; /* BY_* */
+    } *keys;
+} matcher;
+
+static matcher *node_matcher(hist_kind k, const scn_node *n, const chk_opts *opts)
 {
     json_t *m;
     if (n->kind == SCN_SCALAR) {
@@ -231,7 +247,34 @@ static json_t *node_matcher(hist_kind k, const scn_node *n, const chk_opts *opts
     }
     if (opts && opts->xlate)
         opts->xlate(opts->ud, m);
-    return m;
+    matcher *mt = calloc(1, sizeof *mt);
+    size_t cap = json_object_size(m);
+    if (!mt || !(mt->keys = calloc(cap ? cap : 1, sizeof *mt->keys)))
+        abort();
+    mt->m = m;
+    const char *key;
+    json_t *v;
+    json_object_foreach(m, key, v)
+    {
+        int by = BY_SUBSET;
+        if (k == H_REQUESTS && !strcmp(key, "path"))
+            by = BY_PATH;
+        else if (k == H_REQUESTS && !strcmp(key, "idem_key"))
+            by = BY_IDEM;
+        else if (k == H_NOTIFIED && !strcmp(key, "fields"))
+            by = BY_FIELDS;
+        else if (k == H_FRAMES && !strcmp(key, "lost"))
+            by = BY_LOST;
+        mt->keys[mt->n++] = (struct mkey){key, v, by};
+    }
+    return mt;
+}
+
+static void matcher_free(matcher *mt)
+{
+    json_decref(mt->m);
+    free(mt->keys);
+    free(mt);
 }
 
 /* A path pattern against a request record: with a "?", against
@@ -254,16 +297,20 @@ static int path_match(const char *pat, const json_t *r, unsigned flags)
     return pat && fnmatch(pat, subj, 0) == 0;
 }
 
-static int rec_match(hist_kind k, const json_t *m, const json_t *r, unsigned flags)
+/* 1 when record r matches every key of the matcher (k: the history's
+ * kind, which named each key's comparison in node_matcher). */
+static int rec_match(hist_kind k, const matcher *m, const json_t *r, unsigned flags)
 {
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)m, key, v)
-    {
-        if (k == H_REQUESTS && !strcmp(key, "path")) {
+    (void)k;
+    for (size_t i = 0; i < m->n; i++) {
+        const char *key = m->keys[i].key;
+        json_t *v = m->keys[i].v;
+        switch (m->keys[i].by) {
+        case BY_PATH:
             if (!path_match(json_string_value(v), r, flags))
                 return 0;
-        } else if (k == H_REQUESTS && !strcmp(key, "idem_key")) {
+            break;
+        case BY_IDEM: {
             json_t *have = json_object_get(r, "idem_key");
             int present = json_is_string(have);
             if (json_is_boolean(v)) {
@@ -272,14 +319,19 @@ static int rec_match(hist_kind k, const json_t *m, const json_t *r, unsigned fla
             } else if (!json_equal(v, have)) {
                 return 0;
             }
-        } else if (k == H_NOTIFIED && !strcmp(key, "fields")) {
+            break;
+        }
+        case BY_FIELDS:
             if (!same_set(v, json_object_get(r, "fields")))
                 return 0;
-        } else if (k == H_FRAMES && !strcmp(key, "lost")) {
+            break;
+        case BY_LOST:
             if (json_is_true(v) != frame_lost(r))
                 return 0;
-        } else if (!scn_json_subset(v, json_object_get(r, key))) {
-            return 0;
+            break;
+        default:
+            if (!scn_json_subset(v, json_object_get(r, key)))
+                return 0;
         }
     }
     return 1;
@@ -341,7 +393,7 @@ static void eval_sequence(hist_kind k, const json_t *recs, const scn_node *val,
     const scn_node *list = exact ? scn_map_get(val, "exactly") : val;
     size_t pos = 0, matched = 0;
     for (size_t i = 0; i < list->n; i++) {
-        json_t *m = node_matcher(k, list->items[i], opts);
+        matcher *m = node_matcher(k, list->items[i], opts);
         int found = 0;
         if (exact) {
             if (pos < n && rec_match(k, m, json_array_get(recs, pos), flags)) {
@@ -355,7 +407,7 @@ static void eval_sequence(hist_kind k, const json_t *recs, const scn_node *val,
                 pos++;
             }
         }
-        json_decref(m);
+        matcher_free(m);
         if (!found)
             break;
         matched++;
@@ -390,7 +442,7 @@ void chk_history(hist_kind k, const json_t *all, const scn_node *val, const chk_
         json_decref(recs);
         return;
     }
-    json_t *m = node_matcher(k, val, opts);
+    matcher *m = node_matcher(k, val, opts);
     json_t *hits = json_array();
     size_t i;
     json_t *r;
@@ -429,7 +481,7 @@ void chk_history(hist_kind k, const json_t *all, const scn_node *val, const chk_
         o->ok = 0;
     } else if (!ok) {
         o->ok = 0;
-        char *mt = chk_dump(m);
+        char *mt = chk_dump(m->m);
         o->expected = scn_asprintf("%s matching %s%s", desc, mt,
                                 same && want_same ? " sharing one Idempotency-Key" : "");
         free(mt);
@@ -442,7 +494,7 @@ void chk_history(hist_kind k, const json_t *all, const scn_node *val, const chk_
         free(rs);
     }
     json_decref(hits);
-    json_decref(m);
+    matcher_free(m);
     json_decref(recs);
 }
 
