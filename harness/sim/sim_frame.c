@@ -9,6 +9,7 @@
 #include "sim_int.h"
 #include "hp_jload.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -59,18 +60,64 @@ static const char *skip_ws(const char *p, const char *end)
     return p;
 }
 
+/* The SWAR "has a zero byte" mask of x: the high bit set in every byte
+ * that is zero, and possibly in bytes above one that is (a false alarm can
+ * only follow a true one), never where none is.  So the lowest bit set
+ * always marks a true zero: stops_at() goes straight to it. */
+static inline uint64_t zero_bytes(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    return (x - ones) & ~x & highs;
+}
+
+static inline uint64_t load8(const char *p)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+    return x;
+}
+
+/* The eight-byte steps read the first byte of a word as its lowest: on
+ * other machines the scans go byte by byte. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SWAR8 1
+#else
+#define SWAR8 0
+#endif
+
+/* The offset of the first byte set in mask m (non-zero, of the bytes at p
+ * as load8() read them): a true one, since false alarms only follow. */
+static inline size_t first_set(uint64_t m)
+{
+    return (size_t)__builtin_ctzll(m) >> 3;
+}
+
 static const char *skip_string(const char *p, const char *end, int *escaped)
 {
-    /* p at the opening quote; returns past the closing one or NULL */
-    for (p++; p < end; p++) {
-        if (*p == '\\') {
-            *escaped = 1;
-            p++;
-        } else if (*p == '"') {
-            return p + 1;
+    /* p at the opening quote; returns past the closing one or NULL.  Eight
+     * bytes at a time to the next quote or backslash: string bytes were
+     * most of this scan's instructions (frames carry whole tasks). */
+    const uint64_t ones = 0x0101010101010101u;
+    for (p++;;) {
+        if (SWAR8 && end - p >= 8) {
+            uint64_t x = load8(p);
+            uint64_t m = zero_bytes(x ^ (ones * '"')) | zero_bytes(x ^ (ones * '\\'));
+            if (!m) {
+                p += 8;
+                continue;
+            }
+            p += first_set(m);
+        } else {
+            while (p < end && *p != '"' && *p != '\\')
+                p++;
+            if (p >= end)
+                return NULL;
         }
+        if (*p == '"')
+            return p + 1;
+        *escaped = 1; /* a backslash: it and the byte it escapes */
+        p += 2;
     }
-    return NULL;
 }
 
 int sim_frame_scan(const char *data, size_t len, char *kind, size_t klen, char *entity,
@@ -185,9 +232,27 @@ done:
  * 64 KiB one took 2 M instructions to parse only to learn its "type". */
 #define PLAIN_DEPTH 32
 
+/* The mask (as zero_bytes()) of the bytes at p plain_string() must look
+ * at: below 0x20, 0x7F and above, '"' and '\\'. */
+static inline uint64_t unprintable8(const char *p)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t x = load8(p);
+    return (x & highs) | ((x - ones * 0x20) & ~x & highs) | zero_bytes(x ^ (ones * '"')) |
+           zero_bytes(x ^ (ones * '\\')) | zero_bytes(x ^ (ones * 0x7f));
+}
+
 static const char *plain_string(const char *p, const char *end)
 {
     for (p++; p < end; p++) {
+        if (SWAR8 && end - p >= 8) {
+            uint64_t m = unprintable8(p);
+            if (!m) {
+                p += 7; /* and the loop's p++ */
+                continue;
+            }
+            p += first_set(m);
+        }
         unsigned char c = (unsigned char)*p;
         if (c == '"')
             return p + 1;
