@@ -258,6 +258,40 @@ static void test_fields_lengths(void **st)
     }
 }
 
+/* The fields text hp_log() formats itself (its own conversions, for
+ * speed) is snprintf's text; the conversions it leaves to vsnprintf
+ * (%g, widths, flags, %h, %x) too. */
+#define FIELDS_EQ(f, ...)                                                                      \
+    do {                                                                                       \
+        char want_[4096], line_[4200];                                                         \
+        (f)->cap.n = 0;                                                                        \
+        hp_log(&(f)->env, HP_LOG_DEBUG, "m", __VA_ARGS__);                                     \
+        snprintf(want_, sizeof want_, __VA_ARGS__);                                            \
+        snprintf(line_, sizeof line_, "2026-11-25T10:00:00.000Z DEBUG fake_server m%s%s",      \
+                 want_[0] ? " " : "", want_);                                                  \
+        assert_int_equal((f)->cap.n, 1);                                                       \
+        assert_string_equal((f)->cap.lines[0], line_);                                         \
+    } while (0)
+
+static void test_fields_conversions(void **st)
+{
+    fx *f = *st;
+    FIELDS_EQ(f, "a=%s b=%d c=%lld d=%llu e=%zu", "x y", -5, (long long)INT64_MIN,
+              (unsigned long long)UINT64_MAX, (size_t)0);
+    FIELDS_EQ(f, "n=%d m=%d u=%u l=%ld lu=%lu i=%i zd=%zd", INT32_MIN, INT32_MAX, 4000000000u,
+              -7L, 7UL, 12, (ssize_t)-3);
+    FIELDS_EQ(f, "pct=100%% c=%c end=%.3s|%.0s|%.10s", 'q', "abcdef", "zz", "ab");
+    FIELDS_EQ(f, "g=%g w=%5d f=%-3s|%05lld", 0.5, 42, "a", 7LL);
+    FIELDS_EQ(f, "%s", "");
+    FIELDS_EQ(f, "h=%hd x=%x", 5, 255);
+    /* past the 512-byte stack buffer: the formatted text, whole */
+    char big[700];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    FIELDS_EQ(f, "big=%s n=%d", big, 9);
+    FIELDS_EQ(f, "big=%.600s n=%llu", big, 9ULL);
+}
+
 static void test_one_line(void **st)
 {
     fx *f = *st;
@@ -355,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_redact_truncation),
         cmocka_unit_test_setup_teardown(test_many_short_tokens_grow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fields_lengths, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fields_conversions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_line, setup, teardown),
         cmocka_unit_test(test_has_secret),
         cmocka_unit_test(test_level_names),
