@@ -23,10 +23,19 @@ typedef struct fp {
     size_t tmpcap;
 } fp;
 
-static void ws(fp *f)
+static void ws_run(fp *f)
 {
     while (f->p < f->end && (*f->p == ' ' || *f->p == '\n' || *f->p == '\r' || *f->p == '\t'))
         f->p++;
+}
+
+/* Skips whitespace.  Compact text has none: one test, inline, for the
+ * usual case (every whitespace byte is below '!'). */
+static inline void ws(fp *f)
+{
+    if (f->p < f->end && *f->p > ' ')
+        return;
+    ws_run(f);
 }
 
 /* Length of a valid UTF-8 sequence at p (its first byte >= 0x80), 0 when
