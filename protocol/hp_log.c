@@ -520,7 +520,20 @@ size_t hp_log_format(const hp_log_record *rec, char *buf, size_t buflen)
     static _Thread_local int64_t ts_ms;
     static _Thread_local char ts[32];
     if (!ts_valid || ts_ms != rec->time_ms) {
-        hp_time_format_utc(rec->time_ms, ts, sizeof ts);
+        /* Most of the others are in the last one's minute: then only
+         * "ss.fff" changes (UTC has no leap seconds here, and a 24-byte
+         * text is the four-digit-year form "YYYY-MM-DDThh:mm:ss.fffZ"). */
+        if (ts_valid && ts_ms >= 0 && rec->time_ms >= 0 && ts_ms / 60000 == rec->time_ms / 60000 &&
+            strlen(ts) == 24) {
+            int v = (int)(rec->time_ms % 60000); /* ss * 1000 + fff */
+            ts[17] = (char)('0' + v / 10000);
+            ts[18] = (char)('0' + v / 1000 % 10);
+            ts[20] = (char)('0' + v / 100 % 10);
+            ts[21] = (char)('0' + v / 10 % 10);
+            ts[22] = (char)('0' + v % 10);
+        } else {
+            hp_time_format_utc(rec->time_ms, ts, sizeof ts);
+        }
         ts_ms = rec->time_ms;
         ts_valid = 1;
     }

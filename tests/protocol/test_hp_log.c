@@ -13,6 +13,7 @@
 #include "hp_env.h"
 #include "hp_jwt.h"
 #include "hp_log.h"
+#include "hp_time.h"
 
 /* A capturing sink: keeps formatted lines. */
 typedef struct cap {
@@ -78,6 +79,27 @@ static void test_line_format(void **st)
     f->now += 1234;
     hp_log(&f->env, HP_LOG_INFO, "ws_open", NULL);
     assert_string_equal(f->cap.lines[1], "2026-11-25T10:00:01.234Z INFO fake_server ws_open");
+}
+
+/* The time text hp_log_format() keeps between records (only seconds and
+ * milliseconds rewritten within a minute) is hp_time_format_utc()'s. */
+static void test_format_time_sequence(void **st)
+{
+    (void)st;
+    const int64_t t[] = {1795600800000LL, 1795600800000LL, 1795600801234LL, 1795600859999LL,
+                         1795600860000LL, 1795600860001LL, 1795600799999LL, 1795600800000LL,
+                         1795651199999LL, 1795651200000LL, 0, 59999, 60000, -1, -60001, -60000,
+                         -59999, 253402300799999LL, 253402300800000LL, 253402300800001LL,
+                         1795600800000LL, 1795600800500LL, 1795600810000LL};
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
+        hp_log_record r = {.time_ms = t[i], .level = HP_LOG_INFO, .actor = "a", .msg = "m",
+                           .fields = ""};
+        char line[128], ts[64], want[128];
+        hp_log_format(&r, line, sizeof line);
+        hp_time_format_utc(t[i], ts, sizeof ts);
+        snprintf(want, sizeof want, "%s INFO a m", ts);
+        assert_string_equal(line, want);
+    }
 }
 
 static void test_level_filter_and_drop(void **st)
@@ -382,6 +404,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_line_format, setup, teardown),
+        cmocka_unit_test(test_format_time_sequence),
         cmocka_unit_test_setup_teardown(test_level_filter_and_drop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_null_actor_and_msg, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_never_reaches_sink, setup, teardown),
