@@ -16,6 +16,7 @@
 #include "scn_run.h"
 #include "hx_test_load.h"
 #include "hp_alloc.h"
+#include "sim_int.h"
 
 
 static void run(const scn_scenario *s, uint64_t seed, scn_result *r)
@@ -643,6 +644,65 @@ static void test_edits_kept_later_write(void **st)
     scn_free(s);
 }
 
+/* sim_frame_scan() and sim_frame_plain() step through strings 8 bytes at a
+ * time: a quote, backslash, control or non-ASCII byte at every offset of
+ * strings of 0-40 bytes must give the answers of the full parse
+ * (sim_frame_kind) and of the byte-by-byte rules. */
+static void test_frame_scan_offsets(void **st)
+{
+    (void)st;
+    static const char *const specials[] = {"\\\"", "\\\\", "\\n", "\\u0041", "\xc3\xa9",
+                                           "\x7f", "{", "}", "]", ","};
+    for (size_t len = 0; len <= 40; len++) {
+        for (int at = -1; at < (int)len; at++) {
+            for (size_t sp = 0; sp < sizeof specials / sizeof *specials; sp++) {
+                if (at < 0 && sp > 0)
+                    break;
+                char v[64] = "";
+                size_t n = 0;
+                for (size_t i = 0; i < len; i++) {
+                    if ((int)i == at) {
+                        memcpy(v + n, specials[sp], strlen(specials[sp]));
+                        n += strlen(specials[sp]);
+                    } else {
+                        v[n++] = (char)('a' + i % 26);
+                    }
+                }
+                v[n] = '\0';
+                char frame[512], plain[512];
+                int fl = snprintf(frame, sizeof frame,
+                                  "{\"a\":{\"x\":\"%s\",\"y\":[1,\"%s\"]},\"type\":\"%s\","
+                                  "\"entity_id\":\"e%s\",\"z\":[true,\"%s\"]}",
+                                  v, v, v, v, v);
+                int pl = snprintf(plain, sizeof plain,
+                                  "{\"a\":{\"x\":\"%s\"},\"type\":\"%s\",\"z\":[\"%s\"]}", v, v, v);
+                char k1[64], e1[64], k2[64], e2[64];
+                sim_frame_kind(frame, (size_t)fl, k1, sizeof k1, e1, sizeof e1);
+                int escaped = at >= 0 && specials[sp][0] == '\\';
+                int rc = sim_frame_scan(frame, (size_t)fl, k2, sizeof k2, e2, sizeof e2);
+                assert_int_equal(rc, escaped ? -1 : 0);
+                if (rc == 0) {
+                    assert_string_equal(k1, k2);
+                    assert_string_equal(e1, e2);
+                }
+                /* plain: only printable ASCII without escapes */
+                unsigned char c0 = (unsigned char)specials[sp][0];
+                int want_plain = at < 0 || (c0 >= 0x20 && c0 < 0x7f && c0 != '\\');
+                assert_int_equal(sim_frame_plain(plain, (size_t)pl), want_plain);
+                /* cut short: never a scan past the end */
+                for (int cut = 1; cut < 12 && cut < fl; cut++) {
+                    char *c = malloc((size_t)(fl - cut));
+                    memcpy(c, frame, (size_t)(fl - cut));
+                    if (sim_frame_scan(c, (size_t)(fl - cut), k2, sizeof k2, e2, sizeof e2) == 0)
+                        fail_msg("a frame cut by %d scanned", cut);
+                    assert_int_equal(sim_frame_plain(c, (size_t)(fl - cut)), 0);
+                    free(c);
+                }
+            }
+        }
+    }
+}
+
 int main(void)
 {
     /* The simulator's allocator, as in hp-harness (hp_alloc.h). */
@@ -650,7 +710,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_latency_ordering), cmocka_unit_test(test_offline_loses_in_flight),
         cmocka_unit_test(test_drop_rule),        cmocka_unit_test(test_determinism),
-        cmocka_unit_test(test_send_frame),
+        cmocka_unit_test(test_send_frame), cmocka_unit_test(test_frame_scan_offsets),
         cmocka_unit_test(test_failure_reports_line), cmocka_unit_test(test_wait_until),
         cmocka_unit_test(test_invariants_listed), cmocka_unit_test(test_invariants_detect),
         cmocka_unit_test(test_edits_kept_settled),
