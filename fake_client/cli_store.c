@@ -16,7 +16,6 @@
 #include "hp_stmt.h"
 #include "hp_task.h"
 
-#include <ctype.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,11 +66,11 @@ static const char SCHEMA[] = "PRAGMA journal_mode=WAL;" TABLES_SQL;
 
 /* ":memory:" stores (the simulator opens one per client) come from a pool
  * of connections emptied by WIPE when closed (hp_memdb.h), with no rollback
- * journal: their writes are autocommit statements the store never rolls
- * back, and copying each page a write changes into the journal, to undo a
- * statement that never fails, cost 12.7 M of the suite bench's 777 M Ir.
- * Queries return the same; only an out-of-memory error in the middle of a
- * write could not be undone. */
+ * journal: the store never rolls their writes back (one transaction for a
+ * store's life, committed at close: cli_store_open), and copying each page
+ * a write changes into the journal, to undo a statement that never fails,
+ * cost 12.7 M of the suite bench's 777 M Ir.  Queries return the same; only
+ * an out-of-memory error in the middle of a write could not be undone. */
 static const char MEMORY_SCHEMA[] = "PRAGMA journal_mode=OFF;" TABLES_SQL;
 static const char *const WIPE[] = {
     "DELETE FROM meta;", "DELETE FROM queue;", "DELETE FROM quarantine;",
@@ -109,10 +108,23 @@ static void done(cli_store *st, sqlite3_stmt *s)
     hp_stmt_done(st->stmts, s);
 }
 
-/* Cached statements first: sqlite3_close() refuses a handle that has some. */
+/* Runs a statement that returns no row (cached, unlike exec()). */
+static void run_once(cli_store *st, const char *sql)
+{
+    sqlite3_stmt *s = prep(st, sql);
+    if (s)
+        sqlite3_step(s);
+    done(st, s);
+}
+
+/* Cached statements first: sqlite3_close() refuses a handle that has some.
+ * A ":memory:" store's transaction is committed first (its pool takes an
+ * idle connection only; see cli_store_open). */
 static void close_db(cli_store *st)
 {
     if (st->memory) {
+        if (st->db && !sqlite3_get_autocommit(st->db))
+            run_once(st, "COMMIT");
         hp_memdb_close(&memdb, st->db, st->stmts);
     } else {
         hp_stmt_cache_free(st->stmts);
@@ -364,6 +376,13 @@ cli_store *cli_store_open(const char *path, const uint8_t key[32], const hp_env 
     if (memory) {
         /* hp_memdb_open() gives no row: the path below would find the key
          * check absent and nothing quarantined, and only write the check. */
+        /* One transaction for the store's life, committed at close: no
+         * other connection sees this database, each statement still sees
+         * every earlier write, and beginning and committing one per
+         * statement cost 11.4 M of the suite bench's 662 M Ir (callgrind).
+         * Should BEGIN fail, or SQLite end the transaction after an error,
+         * the store goes on in autocommit mode. */
+        run_once(st, "BEGIN");
         write_keycheck(st);
         if (info)
             *info = st->info;
@@ -429,51 +448,6 @@ cli_store_open_info cli_store_info(const cli_store *st)
 {
     cli_store_open_info z = {0, 0, 0};
     return st ? st->info : z;
-}
-
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    ch = tolower(ch);
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    return -1;
-}
-
-/* Key file: exactly 32 raw bytes, or 64 hex characters with optional
- * surrounding whitespace. */
-int cli_key_load(const char *path, uint8_t key[32], char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot open key file %s", path);
-        return -1;
-    }
-    uint8_t buf[256];
-    size_t n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    if (n == 32) {
-        memcpy(key, buf, 32);
-        return 0;
-    }
-    size_t a = 0, b = n;
-    while (a < b && isspace(buf[a]))
-        a++;
-    while (b > a && isspace(buf[b - 1]))
-        b--;
-    if (b - a == 64) {
-        for (int i = 0; i < 32; i++) {
-            int h = hexval(buf[a + 2 * i]), l = hexval(buf[a + 2 * i + 1]);
-            if (h < 0 || l < 0)
-                goto bad;
-            key[i] = (uint8_t)(h * 16 + l);
-        }
-        return 0;
-    }
-bad:
-    snprintf(err, errlen, "key file %s: expected 32 raw bytes or 64 hex characters", path);
-    return -1;
 }
 
 /* ---- meta ----------------------------------------------------------- */
