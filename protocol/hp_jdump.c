@@ -162,7 +162,7 @@ static inline int plain8(const unsigned char *p)
  * before the bad byte (jansson flushes plain runs only at an escape or at
  * the end); -1 out of memory.
  */
-static int put_str(hp_jw *b, const char *str, size_t len)
+static int put_str_any(hp_jw *b, const char *str, size_t len)
 {
     const unsigned char *p = (const unsigned char *)str, *end = p + len;
     const unsigned char *run = p; /* start of the plain run not yet written */
@@ -220,6 +220,47 @@ static int put_str(hp_jw *b, const char *str, size_t len)
     b->n += (size_t)(p - run);
     b->p[b->n++] = '"';
     return 0;
+}
+
+/* JD_PLAIN_MAX: strings up to this long first try the plain path (a
+ * longer one with an escape late in it would be scanned twice). */
+#define JD_PLAIN_MAX 256
+
+/*
+ * put_str_any(), with a shortcut for the usual string: short, and every
+ * byte written as it is (no escape, ASCII).  Such a string is checked and
+ * copied with one room test (keys and values were 100,000 calls a suite
+ * run, most of them a few bytes long); anything else goes to
+ * put_str_any(), which writes from the same place, so what the shortcut
+ * put past b->n does not count.
+ */
+static int put_str(hp_jw *b, const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    if (len <= JD_PLAIN_MAX && room(b, len + 2) == 0) {
+        char *o = b->p + b->n;
+        if (len >= 8) {
+            /* words, then the last 8 bytes (overlapping) for the tail */
+            size_t i = 0;
+            for (; i + 8 <= len; i += 8)
+                if (!plain8(s + i))
+                    return put_str_any(b, str, len);
+            if (i < len && !plain8(s + len - 8))
+                return put_str_any(b, str, len);
+            memcpy(o + 1, s, len);
+        } else {
+            for (size_t i = 0; i < len; i++) {
+                if (byte_class[s[i]])
+                    return put_str_any(b, str, len);
+                o[1 + i] = (char)s[i];
+            }
+        }
+        o[0] = '"';
+        o[len + 1] = '"';
+        b->n += len + 2;
+        return 0;
+    }
+    return put_str_any(b, str, len);
 }
 
 /* ---- numbers -------------------------------------------------------- */
