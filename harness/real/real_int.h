@@ -21,6 +21,15 @@ void rl_proc_stop(rl_proc *p, int sig, double wait_ms);
 void rl_proc_close_fds(rl_proc *p);
 int rl_read_lines(int fd, char **buf, size_t *len, void (*fn)(void *, const char *), void *ud);
 int rl_write_all(int fd, const char *s, size_t n);
+/* How long a process has waited for a CPU while runnable, in ms since it
+ * started (Linux schedstat: /proc/PID/task/TID/schedstat, the second
+ * field), summed over its threads and its descendants (a --client-cmd runs
+ * under /bin/sh -c); -1 when the kernel does not say.  A timer of that
+ * process that fired in an interval fired late by up to the growth of this
+ * figure over the interval: what a loaded machine did, not the program. */
+double rl_wait_cpu_ms(pid_t pid);
+/* The same for the calling thread (the harness's reader of its lines). */
+double rl_self_wait_cpu_ms(void);
 /* http:// or https:// (then *tls = 1 when tls is given). 0 or -1. */
 int rl_parse_url(const char *url, char *host, size_t hl, int *port, const char **prefix,
                  int *tls);

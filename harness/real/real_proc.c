@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <sys/time.h>
 
@@ -413,4 +414,70 @@ int rl_http(const char *url, const char *method, const char *path, const char *t
     *body_out = strdup(b ? b + 4 : "");
     free(resp);
     return status;
+}
+
+/* ---- time spent waiting for a CPU --------------------------------------- */
+
+/* The second field of a schedstat file: ns runnable but not running. */
+static double schedstat_wait_ms(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    unsigned long long run = 0, wait = 0;
+    int ok = fscanf(f, "%llu %llu", &run, &wait) == 2;
+    fclose(f);
+    return ok ? (double)wait / 1e6 : -1;
+}
+
+/* pid's threads, then (depth-first, at most `*budget` processes) the
+ * children each thread started: a --client-cmd runs under /bin/sh -c, and
+ * a wrapper script may start the client as its child. */
+static double tree_wait_ms(pid_t pid, int depth, int *budget)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    double sum = 0;
+    int seen = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char f[160];
+        snprintf(f, sizeof f, "/proc/%d/task/%.20s/schedstat", (int)pid, e->d_name);
+        double ms = schedstat_wait_ms(f);
+        if (ms < 0)
+            continue;
+        sum += ms;
+        seen = 1;
+        if (depth <= 0)
+            continue;
+        snprintf(f, sizeof f, "/proc/%d/task/%.20s/children", (int)pid, e->d_name);
+        FILE *cf = fopen(f, "r");
+        int child;
+        while (cf && *budget > 0 && fscanf(cf, "%d", &child) == 1) {
+            (*budget)--;
+            double c = tree_wait_ms((pid_t)child, depth - 1, budget);
+            if (c > 0)
+                sum += c;
+        }
+        if (cf)
+            fclose(cf);
+    }
+    closedir(d);
+    return seen ? sum : -1;
+}
+
+double rl_wait_cpu_ms(pid_t pid)
+{
+    int budget = 16;
+    return pid > 0 ? tree_wait_ms(pid, 3, &budget) : -1;
+}
+
+double rl_self_wait_cpu_ms(void)
+{
+    return schedstat_wait_ms("/proc/thread-self/schedstat");
 }

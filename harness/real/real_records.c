@@ -85,6 +85,21 @@ static const char *client_name_of_user(rl_world *w, const char *user)
 /* A stderr line that is not a log record (a sanitizer report, a library's
  * own message, a foreign program's format) still goes to the trace, as a
  * "log" record of level STDERR, so a crash shows in the timeline. */
+
+/* A WS-6 record whose time is when its line was read, with how long the
+ * client and this reader had waited for a CPU by then ("cpu_wait", ms;
+ * absent when the kernel does not say): reconnect_delays allows a delay
+ * the growth of that figure, which a loaded machine added, not the client
+ * (real_expect.c). */
+static void conn_hist_timed(rl_world *w, rl_client *c, const char *kind)
+{
+    json_t *e = json_pack("{s:f,s:s}", "t", rl_wt(w), "kind", kind);
+    double a = rl_wait_cpu_ms(c->p.pid), b = rl_self_wait_cpu_ms();
+    if (a >= 0 && b >= 0)
+        json_object_set_new(e, "cpu_wait", json_real(a + b));
+    json_array_append_new(c->conn_hist, e);
+}
+
 static void trace_raw(rl_world *w, const char *actor, const char *line)
 {
     if (*line)
@@ -201,12 +216,10 @@ void rl_on_client_out(void *ud, const char *line)
         snprintf(c->state, sizeof c->state, "%s", state ? state : "");
         if (state && !strcmp(state, "connecting")) { /* WS-6: the core's every attempt */
             json_array_append_new(c->attempts, json_pack("{s:f,s:s}", "t", rl_wt(w), "state", state));
-            json_array_append_new(c->conn_hist, json_pack("{s:f,s:s}", "t", rl_wt(w), "kind",
-                                                          "attempt"));
+            conn_hist_timed(w, c, "attempt");
         }
         if (state && !strcmp(state, "closed"))
-            json_array_append_new(c->conn_hist, json_pack("{s:f,s:s}", "t", rl_wt(w), "kind",
-                                                          "loss"));
+            conn_hist_timed(w, c, "loss");
         if (state && !strcmp(state, "closed")) {
             int code = (int)json_integer_value(json_object_get(o, "code"));
             /* `by` is inferred: 0 = network, 1000 = the app (offline);
