@@ -75,10 +75,12 @@ static __attribute__((unused)) void fx_drain(fx *f)
     }
 }
 
-/* A new fixture; path NULL = ":memory:". Not started. */
-static __attribute__((unused)) fx *fx_new_at(const char *path, const hp_policy *pol, uint8_t keybyte)
+/* A fixture's clock, PRNG (seed 42), log, policy (pol, or the defaults)
+ * and key (32 x keybyte), with no store and no core. */
+static __attribute__((unused)) fx *fx_env_new(const hp_policy *pol, uint8_t keybyte)
 {
     fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
     f->t = 1800000000000LL;
     hp_rng_seed(&f->rng, 42);
     f->lg.sink = fx_sink;
@@ -94,6 +96,13 @@ static __attribute__((unused)) fx *fx_new_at(const char *path, const hp_policy *
     else
         hp_policy_defaults(&f->pol);
     memset(f->key, keybyte, 32);
+    return f;
+}
+
+/* A new fixture; path NULL = ":memory:". Not started. */
+static __attribute__((unused)) fx *fx_new_at(const char *path, const hp_policy *pol, uint8_t keybyte)
+{
+    fx *f = fx_env_new(pol, keybyte);
     snprintf(f->path, sizeof f->path, "%s", path ? path : ":memory:");
     char err[200];
     f->st = cli_store_open(f->path, f->key, &f->env, NULL, err, sizeof err);
@@ -251,6 +260,16 @@ static __attribute__((unused)) char *fx_task(const char *id, const char *title, 
     char *s = hp_json_dump(t);
     json_decref(t);
     return s;
+}
+
+/* A task as the server sends it (fx_task), parsed; new reference. */
+static __attribute__((unused)) json_t *fx_task_json(const char *id, const char *title, int64_t rev)
+{
+    char *s = fx_task(id, title, "", rev, 0);
+    json_error_t je;
+    json_t *t = json_loads(s, 0, &je);
+    free(s);
+    return t;
 }
 
 static __attribute__((unused)) void fx_edit(fx *f, const char *id, const char *field, const char *value)

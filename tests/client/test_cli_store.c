@@ -29,15 +29,6 @@ static void rm_path(const char *p)
     unlink(side);
 }
 
-static json_t *task_j(const char *id, const char *title, int64_t rev)
-{
-    char *s = fx_task(id, title, "", rev, 0);
-    json_error_t je;
-    json_t *t = json_loads(s, 0, &je);
-    free(s);
-    return t;
-}
-
 /* C-1: entries not updated within the window are purged (pinned kept). */
 static void test_window(void **s)
 {
@@ -52,7 +43,7 @@ static void test_window(void **s)
     fx_event(f, "old", "Old", 1);
     fx_event(f, "pin", "Pinned", 2);
     fx_advance(f, 3LL * 24 * 3600 * 1000);
-    json_t *nt = task_j("new", "New", 3); /* the stream is long gone: store directly */
+    json_t *nt = fx_task_json("new", "New", 3); /* the stream is long gone: store directly */
     cli_store_cache_put(f->st, "new", nt);
     json_decref(nt);
     /* pin: a queued change that cannot leave (offline) */
@@ -85,7 +76,7 @@ static void test_lru_cap(void **s)
     for (int i = 0; i < 5; i++) {
         char id[8];
         snprintf(id, sizeof id, "e%d", i);
-        json_t *t = task_j(id, "Some title of a task", 1);
+        json_t *t = fx_task_json(id, "Some title of a task", 1);
         cli_store_cache_put(f->st, id, t);
         json_decref(t);
         if (i == 0)
@@ -123,7 +114,7 @@ static void test_lru_pinned(void **s)
     for (int i = 0; i < 4; i++) {
         char id[8];
         snprintf(id, sizeof id, "e%d", i);
-        json_t *t = task_j(id, "T", 1);
+        json_t *t = fx_task_json(id, "T", 1);
         cli_store_cache_put(f->st, id, t);
         json_decref(t);
         f->t += 10;
@@ -218,10 +209,10 @@ static void test_tamper(void **s)
     char path[256];
     tmp_path(path, sizeof path, "tamper");
     fx *f = fx_new_at(path, NULL, 1);
-    json_t *t = task_j("t1", "Cached", 3);
+    json_t *t = fx_task_json("t1", "Cached", 3);
     cli_store_cache_put(f->st, "t1", t);
     json_decref(t);
-    t = task_j("t2", "Other", 3);
+    t = fx_task_json("t2", "Other", 3);
     cli_store_cache_put(f->st, "t2", t);
     json_decref(t);
     cli_set_online(f->c, 0);

@@ -10,15 +10,6 @@
 #include "cli_internal.h"
 #include "cli_keypool.h"
 
-static json_t *task_j(const char *id, const char *title, int64_t rev)
-{
-    char *s = fx_task(id, title, "", rev, 0);
-    json_error_t je;
-    json_t *t = json_loads(s, 0, &je);
-    free(s);
-    return t;
-}
-
 static int never_pinned(void *ud, const char *id)
 {
     (void)ud;
@@ -77,19 +68,7 @@ static void item(cli_item *it, const char *mid, const char *eid, json_t *snap)
  * could be read after the open and after each step. */
 static json_t *script(uint8_t keybyte, hp_rng *rng_out)
 {
-    fx *f = calloc(1, sizeof *f); /* the fixture's clock, PRNG and log; no core */
-    f->t = 1800000000000LL;
-    hp_rng_seed(&f->rng, 42);
-    f->lg.sink = fx_sink;
-    f->lg.ud = f;
-    f->lg.min_level = HP_LOG_DEBUG;
-    f->env.now = fx_clock;
-    f->env.clock_ud = f;
-    f->env.rng = &f->rng;
-    f->env.log = &f->lg;
-    f->env.actor = "alice";
-    hp_policy_defaults(&f->pol);
-    memset(f->key, keybyte, 32);
+    fx *f = fx_env_new(NULL, keybyte); /* the fixture's clock, PRNG and log; no core */
     char err[200];
     cli_store *st = cli_store_open(":memory:", f->key, &f->env, NULL, err, sizeof err);
     assert_non_null(st);
@@ -97,8 +76,8 @@ static json_t *script(uint8_t keybyte, hp_rng *rng_out)
     json_array_append_new(r, observe(st));
     assert_int_equal(cli_store_set_applied_revision(st, 17), 0);
     cli_item a, b;
-    item(&a, "m-1", "t1", task_j("t1", "One", 3));
-    item(&b, "m-2", "t2", task_j("t2", "Two", 4));
+    item(&a, "m-1", "t1", fx_task_json("t1", "One", 3));
+    item(&b, "m-2", "t2", fx_task_json("t2", "Two", 4));
     assert_int_equal(cli_store_queue_push(st, &a), 0);
     assert_int_equal(cli_store_queue_push(st, &b), 0);
     a.attempts = 2;
@@ -108,7 +87,7 @@ static json_t *script(uint8_t keybyte, hp_rng *rng_out)
     for (int i = 0; i < 3; i++) {
         char id[8];
         snprintf(id, sizeof id, "c%d", i);
-        json_t *t = task_j(id, "Cached", 10 + i);
+        json_t *t = fx_task_json(id, "Cached", 10 + i);
         assert_int_equal(cli_store_cache_put(st, id, t), 0);
         json_decref(t);
         f->t += 10;
