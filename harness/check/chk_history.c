@@ -223,14 +223,22 @@ static json_t *word_matcher(hist_kind k, const scn_node *n)
  * record is matched at every poll (a wait_until's), and reading the keys
  * back from m and naming their comparison for each record cost more than
  * the comparisons. */
-enum { BY_SUBSET, BY_PATH, BY_IDEM, BY_FIELDS, BY_LOST };
+enum { BY_SUBSET, BY_PATH, BY_IDEM, BY_FIELDS, BY_LOST, BY_STR, BY_NUM };
 typedef struct matcher {
     json_t *m;
     size_t n;
     struct mkey {
         const char *key;
+        size_t klen; /* strlen(key): json_object_getn spares the strlen per record */
         json_t *v;
         int by; /* BY_* */
+        /* BY_STR: v's string; BY_NUM: v's number.  scn_json_subset of a
+         * scalar, decided here once instead of per record: a string
+         * equals only a string of the same bytes (json_equal), a number
+         * only a number of the same value (both read as doubles). */
+        const char *s;
+        size_t slen;
+        double num;
     } *keys;
 } matcher;
 
@@ -239,11 +247,21 @@ static matcher *node_matcher(hist_kind k, const scn_node *n, const chk_opts *opt
     json_t *m;
     if (n->kind == SCN_SCALAR) {
         m = word_matcher(k, n);
-    } else {
-        m = scn_node_json(n);
+    } else if (n->kind == SCN_MAP) {
+        /* scn_node_json(n) without the quantity keys: the same object, the
+         * others in the same order, without making and deleting them. */
         static const char *const q[] = {"count", "at_least", "at_most", "same_idem_key"};
-        for (size_t i = 0; i < 4; i++)
-            json_object_del(m, q[i]);
+        m = json_object();
+        for (size_t i = 0; i < n->n; i++) {
+            const char *key = n->keys[i]->str;
+            int quantity = 0;
+            for (size_t j = 0; j < 4 && !quantity; j++)
+                quantity = !strcmp(key, q[j]);
+            if (!quantity)
+                json_object_set_new(m, key, scn_node_json(n->items[i]));
+        }
+    } else {
+        m = scn_node_json(n); /* a list: no key matches it */
     }
     if (opts && opts->xlate)
         opts->xlate(opts->ud, m);
@@ -265,7 +283,16 @@ static matcher *node_matcher(hist_kind k, const scn_node *n, const chk_opts *opt
             by = BY_FIELDS;
         else if (k == H_FRAMES && !strcmp(key, "lost"))
             by = BY_LOST;
-        mt->keys[mt->n++] = (struct mkey){key, v, by};
+        struct mkey *mk = &mt->keys[mt->n++];
+        *mk = (struct mkey){.key = key, .klen = strlen(key), .v = v, .by = by};
+        if (by == BY_SUBSET && json_is_string(v)) {
+            mk->by = BY_STR;
+            mk->s = json_string_value(v);
+            mk->slen = json_string_length(v);
+        } else if (by == BY_SUBSET && json_is_number(v)) {
+            mk->by = BY_NUM;
+            mk->num = json_number_value(v);
+        }
     }
     return mt;
 }
@@ -329,8 +356,21 @@ static int rec_match(hist_kind k, const matcher *m, const json_t *r, unsigned fl
             if (json_is_true(v) != frame_lost(r))
                 return 0;
             break;
+        case BY_STR: {
+            json_t *have = json_object_getn(r, key, m->keys[i].klen);
+            if (!json_is_string(have) || json_string_length(have) != m->keys[i].slen ||
+                memcmp(json_string_value(have), m->keys[i].s, m->keys[i].slen))
+                return 0;
+            break;
+        }
+        case BY_NUM: {
+            json_t *have = json_object_getn(r, key, m->keys[i].klen);
+            if (!json_is_number(have) || json_number_value(have) != m->keys[i].num)
+                return 0;
+            break;
+        }
         default:
-            if (!scn_json_subset(v, json_object_get(r, key)))
+            if (!scn_json_subset(v, json_object_getn(r, key, m->keys[i].klen)))
                 return 0;
         }
     }
