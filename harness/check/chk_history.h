@@ -78,7 +78,7 @@ const char *chk_jtxt(const json_t *j);
 int chk_in_window(const json_t *rec, const chk_window *win);
 
 /* 1 when n matches the quantity of m (count / at_least / at_most; none:
- * at least 1); desc gets the wanted quantity in words. */
+ * at least 1); desc gets the wanted quantity in words (NULL: not made). */
 int chk_quantity_ok(const scn_node *m, long n, char *desc, size_t dlen);
 
 /* A history expectation val on recs (one actor's history of kind k) in

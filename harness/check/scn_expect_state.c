@@ -463,6 +463,20 @@ int scn_expect_holds(sim_world *w, const char *actor, const scn_node *asserts,
     return 1;
 }
 
+/* "actor.key", malloc'd: what scn_asprintf("%s.%s") made, without its
+ * format parsing, once per assertion of every expect step. */
+static char *actor_dot_key(const char *actor, const char *key)
+{
+    size_t la = strlen(actor), lk = strlen(key);
+    char *s = malloc(la + lk + 2);
+    if (!s)
+        abort(); /* as scn_asprintf */
+    memcpy(s, actor, la);
+    s[la] = '.';
+    memcpy(s + la + 1, key, lk + 1);
+    return s;
+}
+
 int scn_expect_actor(sim_world *w, const char *actor, const scn_node *asserts,
                      const scn_window *win, scn_each_fn each, void *ud, scn_outcome *fail)
 {
@@ -474,7 +488,7 @@ int scn_expect_actor(sim_world *w, const char *actor, const scn_node *asserts,
         eval_one(w, ci, asserts, i, win, &o);
         if (!o.at)
             o.at = asserts->keys[i];
-        o.text = scn_asprintf("%s.%s", actor, key);
+        o.text = actor_dot_key(actor, key);
         if (o.ok && !o.expected)
             o.expected = scn_node_text(asserts->items[i]);
         if (each)
