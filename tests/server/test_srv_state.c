@@ -27,11 +27,10 @@ static json_t *projected(const json_t *full, unsigned parts, const char *tid)
                 else if (json_object_get(all, tid))
                     json_object_set(tasks, tid, json_object_get(all, tid));
             }
+            json_t *rev = parts & SRV_STATE_REVISIONS ? json_incref(json_object_get(e, "revision"))
+                                                      : json_integer(0);
             json_object_set_new(hhs, hh,
-                                json_pack("{s:O, s:o, s:o}", "revision",
-                                          parts & SRV_STATE_REVISIONS
-                                              ? json_object_get(e, "revision")
-                                              : json_integer(0),
+                                json_pack("{s:o, s:o, s:o}", "revision", rev,
                                           "tasks", tasks, "locks",
                                           parts & SRV_STATE_LOCKS
                                               ? json_deep_copy(json_object_get(e, "locks"))
