@@ -144,8 +144,7 @@ int rl_client_action(rl_world *w, rl_client *c, json_t *a)
     if (!strcmp(name, "connect")) {
         if (c->running && c->unstarted) { /* edits came first: now it connects */
             c->unstarted = 0;
-            json_array_append_new(c->conn_hist, json_pack("{s:f,s:s}", "t", rl_wt(w), "kind",
-                                                          "reset"));
+            rl_ws6_reset(w, c);
             if (rl_client_cmd(w, c, json_pack("{s:s}", "cmd", "start"), NULL) != 0)
                 return -1;
             client_settle(w, c, notes0, closed0);
@@ -216,8 +215,7 @@ int rl_client_action(rl_world *w, rl_client *c, json_t *a)
             return -1;
         /* WS-6: a connect after online (or offline) is immediate, not a retry. */
         if (strcmp(name, "sync_now"))
-            json_array_append_new(c->conn_hist, json_pack("{s:f,s:s}", "t", rl_wt(w), "kind",
-                                                          "reset"));
+            rl_ws6_reset(w, c);
         cmd = json_pack("{s:s}", "cmd", name);
     } else if (!strcmp(name, "edit")) {
         json_t *fields = json_deep_copy(arg);
@@ -244,8 +242,7 @@ int rl_client_action(rl_world *w, rl_client *c, json_t *a)
         if (!c->token)
             return rl_fail(w, "cannot rl_mint a token");
         cmd = json_pack("{s:s,s:s}", "cmd", "token", "token", c->token);
-        json_array_append_new(c->conn_hist, json_pack("{s:f,s:s}", "t", rl_wt(w), "kind",
-                                                      "reset"));
+        rl_ws6_reset(w, c);
     } else if (!strcmp(name, "send_frame")) {
         size_t n = 0;
         char *text = scn_frame_text(arg, &n);

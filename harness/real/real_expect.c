@@ -427,6 +427,75 @@ static int eval_server(rl_world *w, const scn_node *asserts, size_t i0, size_t i
     return ok;
 }
 
+/* WS-6: one loss, attempt or reset of a client's stream, in order. */
+typedef struct ws6_ev {
+    double t;
+    long long seq; /* the journal's order (wire records and resets), or -1 */
+    char kind;     /* 'l' loss, 'a' attempt, 'r' reset */
+} ws6_ev;
+
+static int ws6_cmp(const void *a, const void *b)
+{
+    const ws6_ev *x = a, *y = b;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    /* A reset carries the last seq read before it: what has that seq
+     * happened before the reset. */
+    return (x->kind == 'r') - (y->kind == 'r');
+}
+
+/* The events of c's stream from the window on, in order (*n of them; free()
+ * the array).  With the proxy they are what crossed the wire (its journal,
+ * real_proxy.c: SPEC §7, a verdict rests on our side's record, not on the
+ * client's account) plus the harness's own resets; without it, the
+ * client's `connection` lines. */
+static ws6_ev *ws6_events(rl_world *w, rl_client *c, double from, size_t *n)
+{
+    size_t cap = json_array_size(c->conn_hist) + json_array_size(c->wire_ws6) + 1, k = 0, i;
+    ws6_ev *v = calloc(cap, sizeof *v);
+    json_t *e;
+    int wire = w->proxy_running;
+    if (!v) {
+        *n = 0;
+        return NULL;
+    }
+    json_array_foreach(c->conn_hist, i, e) {
+        const char *kind = json_string_value(json_object_get(e, "kind"));
+        double t = json_number_value(json_object_get(e, "t"));
+        int reset = kind && !strcmp(kind, "reset");
+        if (t < from || !kind || (wire && !reset))
+            continue;
+        json_t *sq = json_object_get(e, "seq");
+        v[k++] = (ws6_ev){t, sq ? (long long)json_integer_value(sq) : -1, reset ? 'r' : kind[0]};
+    }
+    if (wire) {
+        json_array_foreach(c->wire_ws6, i, e) {
+            double t = json_number_value(json_object_get(e, "t"));
+            long long seq = (long long)json_integer_value(json_object_get(e, "seq"));
+            if (w->from_seq >= 0 ? seq <= w->from_seq : t < from)
+                continue;
+            v[k++] = (ws6_ev){t, seq, json_string_value(json_object_get(e, "kind"))[0]};
+        }
+        qsort(v, k, sizeof *v, ws6_cmp);
+    }
+    *n = k;
+    return v;
+}
+
+/* The CPU wait (ms) of the client and the harness's reader as sampled at
+ * the first `connection` line read at or after t (rl_wait_cpu_ms), or -1. */
+static double cpu_wait_at(rl_client *c, double t)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(c->conn_hist, i, e) {
+        json_t *cw = json_object_get(e, "cpu_wait");
+        if (cw && json_number_value(json_object_get(e, "t")) >= t)
+            return json_number_value(cw);
+    }
+    return -1;
+}
+
 /* WS-6 on real sockets: the delay before each connect attempt that follows
  * a lost connection (an attempt after a reset - start, online, offline, a
  * new token - is immediate and not counted), in virtual ms (wall / F).
@@ -445,34 +514,32 @@ static int reconnect_delays(rl_world *w, rl_client *c, const scn_node *val, doub
     json_t *have = json_array();
     /* waited[j]: wall ms the client and the harness's reader spent
      * runnable without a CPU between the loss and the attempt of delay j
-     * (schedstat, rl_wait_cpu_ms): a timer fires that much late on a
-     * loaded machine whatever the client does, so it is allowed on top of
-     * the tolerance, late side only, and reported. */
-    double waited[64] = {0}, loss = -1, loss_wait = -1, most_waited = 0;
-    size_t i;
-    json_t *e;
-    json_array_foreach(c->conn_hist, i, e) {
-        double t = json_number_value(json_object_get(e, "t"));
-        if (t < from)
-            continue;
-        const char *k = json_string_value(json_object_get(e, "kind"));
-        json_t *cw = json_object_get(e, "cpu_wait");
-        if (!strcmp(k, "loss")) {
-            loss = t;
-            loss_wait = cw ? json_number_value(cw) : -1;
-        } else if (!strcmp(k, "reset"))
+     * (schedstat, rl_wait_cpu_ms, sampled as the client's `connection`
+     * lines are read): a timer fires that much late on a loaded machine
+     * whatever the client does, so it is allowed on top of the tolerance,
+     * late side only, and reported.  A client without such lines is
+     * allowed nothing. */
+    double waited[64] = {0}, loss = -1, most_waited = 0;
+    size_t n = 0;
+    ws6_ev *ev = ws6_events(w, c, from, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (ev[i].kind == 'l') {
+            loss = ev[i].t;
+        } else if (ev[i].kind == 'r') {
             loss = -1;
-        else if (!strcmp(k, "attempt")) {
+        } else if (ev[i].kind == 'a') {
             if (loss >= 0) {
                 size_t j = json_array_size(have);
-                if (j < sizeof waited / sizeof *waited && cw && loss_wait >= 0 &&
-                    json_number_value(cw) > loss_wait)
-                    waited[j] = json_number_value(cw) - loss_wait;
-                json_array_append_new(have, json_integer((json_int_t)((t - loss) / w->F + 0.5)));
+                double w0 = cpu_wait_at(c, loss), w1 = cpu_wait_at(c, ev[i].t);
+                if (j < sizeof waited / sizeof *waited && w0 >= 0 && w1 > w0)
+                    waited[j] = w1 - w0;
+                json_array_append_new(have,
+                                      json_integer((json_int_t)((ev[i].t - loss) / w->F + 0.5)));
             }
             loss = -1;
         }
     }
+    free(ev);
     int ok = list && json_array_size(have) >= list->n;
     for (size_t j = 0; ok && j < list->n; j++) {
         int64_t want = 0;
@@ -486,11 +553,13 @@ static int reconnect_delays(rl_world *w, rl_client *c, const scn_node *val, doub
     }
     if (!ok) {
         char *want = scn_node_text(list);
-        char buf[240];
+        char buf[300];
         snprintf(buf, sizeof buf, "%s (tolerance %.0f ms virtual = %.0f ms wall at F = %g, "
                                   "measured jitter %.0f ms, up to %.0f ms wall more where the "
-                                  "client waited for a CPU)", want ? want : "?", tolv,
-                 tolv * w->F, w->F, w->jitter_ms, most_waited);
+                                  "client waited for a CPU; %s)", want ? want : "?", tolv,
+                 tolv * w->F, w->F, w->jitter_ms, most_waited,
+                 w->proxy_running ? "losses and attempts as the wire shows them"
+                                  : "from the client's connection lines");
         free(want);
         json_t *exp = json_string(buf);
         out_fail(o, val, text, exp, have);
@@ -613,10 +682,19 @@ static int eval_client(rl_world *w, rl_client *c, const scn_node *asserts, size_
             ok = logs_expect(o, vn, text, &logs, c->spec->name, &win);
             chk_logs_free(&logs);
         } else if (!strcmp(k, "connect_attempts")) {
+            /* WS-6: with the proxy, the upgrades that crossed the wire. */
             long n = 0;
             size_t q;
             json_t *e;
-            json_array_foreach(c->attempts, q, e) n += chk_in_window(e, &win);
+            chk_window ww = window_of(w, from, 1);
+            if (w->proxy_running) {
+                json_array_foreach(c->wire_ws6, q, e) {
+                    const char *kd = json_string_value(json_object_get(e, "kind"));
+                    n += kd && !strcmp(kd, "attempt") && chk_in_window(e, &ww);
+                }
+            } else {
+                json_array_foreach(c->attempts, q, e) n += chk_in_window(e, &win);
+            }
             scn_outcome co = {0};
             chk_count(vn, n, "connect attempts", &co);
             ok = from_chk(o, &co, vn, text);

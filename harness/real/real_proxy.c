@@ -15,7 +15,9 @@
  * actions (offline, online, link, latency, drop) through rl_proxy_*.
  * Outputs: per client `wire_frames` / `wire_http` arrays of records in the
  * same shape as the clients' own `frame` / `http` lines (t = wall ms since
- * the scenario started), so one matcher reads either (real_expect.c).
+ * the scenario started), so one matcher reads either (real_expect.c), and
+ * `wire_ws6`: each stream connection's attempt and loss as the wire shows
+ * them, which reconnect_delays and connect_attempts judge (WS-6).
  * Ownership: the world owns the proxy process and the arrays; teardown is
  * rl_proxy_stop().
  */
@@ -144,6 +146,61 @@ static rl_client *client_named(rl_world *w, const char *name)
     return NULL;
 }
 
+/* ---- WS-6 from the wire ------------------------------------------------------
+ * A stream connection is one whose first request is the upgrade to
+ * /tasks/stream: the client's connect attempt, at that request (the proxy
+ * journals a connection's `connect` only once it goes upstream, after the
+ * request).  Its loss is the first thing on it that tells the client the
+ * stream is gone: a close frame it sent, or one that reached it (not held
+ * by a partition, not dropped); a close of its own socket, by itself or by
+ * the proxy (a reset, a server that is down); the server's FIN passed on to
+ * it; a refused upgrade.  A close the proxy kept from it (a partition, a
+ * dropped response) is not a loss: the client cannot know of it. */
+
+static void ws6_add(rl_client *c, const char *kind, double t, json_t *e)
+{
+    json_array_append_new(c->wire_ws6,
+                          json_pack("{s:f,s:I,s:s}", "t", t, "seq",
+                                    json_integer_value(json_object_get(e, "seq")), "kind", kind));
+}
+
+static const char *conn_key(json_t *e, char *buf, size_t n)
+{
+    snprintf(buf, n, "%lld", (long long)json_integer_value(json_object_get(e, "conn")));
+    return buf;
+}
+
+static void ws6_attempt(rl_client *c, json_t *e, double t)
+{
+    char k[32];
+    conn_key(e, k, sizeof k);
+    if (json_object_get(c->wire_streams, k))
+        return;
+    json_object_set_new(c->wire_streams, k, json_integer(1));
+    ws6_add(c, "attempt", t, e);
+}
+
+static void ws6_loss(rl_client *c, json_t *e, double t)
+{
+    char k[32];
+    json_t *st = json_object_get(c->wire_streams, conn_key(e, k, sizeof k));
+    if (json_integer_value(st) != 1)
+        return; /* not a stream, or its loss is recorded already */
+    json_integer_set(st, 2);
+    ws6_add(c, "loss", t, e);
+}
+
+static void on_close(rl_client *c, json_t *e, double t)
+{
+    const char *side = json_string_value(json_object_get(e, "side"));
+    const char *by = json_string_value(json_object_get(e, "by"));
+    int passed = json_is_true(json_object_get(e, "passed"));
+    /* The client's own socket (closed by it, or by the proxy: it sees the
+     * FIN or the reset), or the server's close passed on to it. */
+    if ((side && !strcmp(side, "client")) || (by && !strcmp(by, "proxy")) || passed)
+        ws6_loss(c, e, t);
+}
+
 /* A frame entry -> {t, from, type, bytes, lost}, as hp-fake-client's
  * `frame` lines say it (data frames only: control frames are the socket's). */
 static void on_frame(rl_world *w, rl_client *c, json_t *e, double t)
@@ -153,6 +210,10 @@ static void on_frame(rl_world *w, rl_client *c, json_t *e, double t)
         /* Who sent a close frame: what `closed: {by: ...}` asks (a 4008 may
          * be either side's watchdog; the wire knows which). */
         const char *d = json_string_value(json_object_get(e, "dir"));
+        int c2s = d && !strcmp(d, "c2s");
+        if (c2s || !(json_is_true(json_object_get(e, "dropped")) ||
+                     json_is_true(json_object_get(e, "held"))))
+            ws6_loss(c, e, t); /* WS-6: sent by the client, or it reached the client */
         json_array_append_new(c->wire_closes,
                               json_pack("{s:f,s:O,s:s}", "t", t, "code",
                                         json_object_get(e, "close_code")
@@ -195,6 +256,7 @@ static void on_request(rl_world *w, rl_client *c, json_t *e, double t)
     if (path && strstr(path, "/tasks/stream")) {
         /* The upgrade: a connect, not a REST request.  Its answer matters
          * only when it is a refusal (below). */
+        ws6_attempt(c, e, t);
         json_array_append_new(w->proxy_pending,
                               json_pack("{s:f,s:I,s:b}", "t", t, "conn",
                                         json_integer_value(json_object_get(e, "conn")),
@@ -232,10 +294,12 @@ static void on_response(rl_world *w, rl_client *c, json_t *e, double t)
             /* A refused upgrade (401...) is what the app reports as a
              * close with code 0: the wire knows the status. */
             json_int_t st = json_integer_value(json_object_get(e, "status"));
-            if (st != 101)
+            if (st != 101) {
                 json_array_append_new(c->wire_closes,
                                       json_pack("{s:f,s:I,s:s,s:b}", "t", t, "code", st, "by",
                                                 "server", "refused", 1));
+                ws6_loss(c, e, t);
+            }
             json_array_remove(w->proxy_pending, i);
             return;
         }
@@ -286,6 +350,8 @@ void rl_proxy_sync(rl_world *w)
                 on_request(w, c, e, t);
             else if (!strcmp(kind, "response"))
                 on_response(w, c, e, t);
+            else if (!strcmp(kind, "close"))
+                on_close(c, e, t);
         }
         int more = json_is_true(json_object_get(j, "more"));
         json_decref(j);

@@ -100,6 +100,16 @@ static void conn_hist_timed(rl_world *w, rl_client *c, const char *kind)
     json_array_append_new(c->conn_hist, e);
 }
 
+void rl_ws6_reset(rl_world *w, rl_client *c)
+{
+    json_t *e = json_pack("{s:f,s:s}", "t", rl_wt(w), "kind", "reset");
+    if (w->proxy_running) {
+        rl_proxy_sync(w);
+        json_object_set_new(e, "seq", json_integer(w->proxy_seq));
+    }
+    json_array_append_new(c->conn_hist, e);
+}
+
 static void trace_raw(rl_world *w, const char *actor, const char *line)
 {
     if (*line)

@@ -255,7 +255,7 @@ int rl_client_start(rl_world *w, rl_client *c, int deferred)
         argv[n] = NULL;
     }
     rl_proc_close_fds(&c->p);
-    json_array_append_new(c->conn_hist, json_pack("{s:f,s:s}", "t", rl_wt(w), "kind", "reset"));
+    rl_ws6_reset(w, c);
     int rc = rl_proc_start(&c->p, argv, 1);
     free(shell_cmd);
     if (rc != 0)
@@ -462,6 +462,8 @@ static int setup(rl_world *w)
         c->wire_frames = json_array();
         c->wire_http = json_array();
         c->conn_hist = json_array();
+        c->wire_ws6 = json_array();
+        c->wire_streams = json_object();
         c->wire_closes = json_array();
         snprintf(c->db, sizeof c->db, "%s/c%zu.db", w->dir, i);
         snprintf(c->key, sizeof c->key, "%s/c%zu.key", w->dir, i);
@@ -516,6 +518,8 @@ static void teardown(rl_world *w)
         json_decref(c->wire_frames);
         json_decref(c->wire_http);
         json_decref(c->conn_hist);
+        json_decref(c->wire_ws6);
+        json_decref(c->wire_streams);
         json_decref(c->wire_closes);
         free(c->token);
     }

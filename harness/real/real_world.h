@@ -45,7 +45,11 @@ typedef struct rl_client {
     json_t *wire_frames;       /* from the proxy's journal: what crossed the wire */
     json_t *wire_http;         /* request/response pairs from the journal */
     json_t *wire_closes;       /* close frames seen by the proxy: {t, code, by} */
-    json_t *conn_hist;         /* WS-6: {t, kind: loss|attempt|reset} (reconnect_delays) */
+    json_t *conn_hist;         /* WS-6: {t, kind: loss|attempt|reset} (reconnect_delays);
+                                  with the proxy, resets carry the journal's seq then */
+    json_t *wire_ws6;          /* WS-6 from the journal: {t, seq, kind: attempt|loss} per
+                                  stream connection (real_proxy.c) */
+    json_t *wire_streams;      /* conn id -> 1 (stream open) | 2 (its loss recorded) */
     int unstarted;             /* running with --no-start: `connect` sends `start` */
     char *token;
 } rl_client;
@@ -186,6 +190,12 @@ typedef struct rl_cb {
 void rl_on_server_err(void *ud, const char *line);
 void rl_on_client_err(void *ud, const char *line);
 void rl_on_client_out(void *ud, const char *line);
+/* WS-6: c's connection starts afresh (start, online, offline, a new
+ * token): its next attempt is immediate, not a retry.  Recorded before the
+ * command that causes it; with the proxy, with the journal's seq as of now,
+ * so the wire's attempts order against it exactly (the journal's clock is
+ * whole ms). */
+void rl_ws6_reset(rl_world *w, rl_client *c);
 void rl_on_proxy_err(void *ud, const char *line);
 /* real_token.c: a token for a scenario client whose lifetime the scenario
  * chose, minted on a whole second of the scaled schedule (A-2). */
