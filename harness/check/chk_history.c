@@ -51,6 +51,7 @@ const char *chk_jtxt(const json_t *j)
 
 void scn_expect_cleanup(void)
 {
+    scn__memo_free(); /* the run's world ends: so do the memos of its polls */
     for (unsigned i = 0; i < 8; i++) {
         free(ring[i]);
         ring[i] = NULL;
@@ -224,7 +225,8 @@ static json_t *word_matcher(hist_kind k, const scn_node *n)
  * back from m and naming their comparison for each record cost more than
  * the comparisons. */
 enum { BY_SUBSET, BY_PATH, BY_IDEM, BY_FIELDS, BY_LOST, BY_STR, BY_NUM };
-typedef struct matcher {
+typedef struct chk_matcher {
+    hist_kind k; /* the history it was made for */
     json_t *m;
     size_t n;
     struct mkey {
@@ -270,6 +272,7 @@ static matcher *node_matcher(hist_kind k, const scn_node *n, const chk_opts *opt
     if (!mt || !(mt->keys = calloc(cap ? cap : 1, sizeof *mt->keys)))
         abort();
     mt->m = m;
+    mt->k = k;
     const char *key;
     json_t *v;
     json_object_foreach(m, key, v)
@@ -302,6 +305,16 @@ static void matcher_free(matcher *mt)
     json_decref(mt->m);
     free(mt->keys);
     free(mt);
+}
+
+chk_matcher *chk_matcher_new(hist_kind k, const scn_node *item, const chk_opts *opts)
+{
+    return node_matcher(k, item, opts);
+}
+
+void chk_matcher_free(chk_matcher *m)
+{
+    matcher_free(m);
 }
 
 /* A path pattern against a request record: with a "?", against
@@ -375,6 +388,11 @@ static int rec_match(hist_kind k, const matcher *m, const json_t *r, unsigned fl
         }
     }
     return 1;
+}
+
+int chk_matcher_match(const chk_matcher *m, const json_t *rec, unsigned flags)
+{
+    return rec_match(m->k, m, rec, flags);
 }
 
 /* ---- quantities ------------------------------------------------------------ */

@@ -81,6 +81,18 @@ int chk_in_window(const json_t *rec, const chk_window *win);
  * at least 1); desc gets the wanted quantity in words (NULL: not made). */
 int chk_quantity_ok(const scn_node *m, long n, char *desc, size_t dlen);
 
+/* One expectation item compiled (its JSON and each key's comparison
+ * decided once): what chk_history matches each record against, for
+ * callers that match the same item again and again (a poll's memo,
+ * scn_expect.c).  chk_matcher_new(k, item, opts): item is a word or a
+ * mapping (its quantity keys are left out); opts may be NULL; owned by
+ * the caller (chk_matcher_free).  chk_matcher_match: 1 when record rec
+ * matches (flags: CHK_NO_QUERY or 0). */
+typedef struct chk_matcher chk_matcher;
+chk_matcher *chk_matcher_new(hist_kind k, const scn_node *item, const chk_opts *opts);
+int chk_matcher_match(const chk_matcher *m, const json_t *rec, unsigned flags);
+void chk_matcher_free(chk_matcher *m);
+
 /* A history expectation val on recs (one actor's history of kind k) in
  * win; opts may be NULL.  o->ok and, on failure, o->expected / actual. */
 void chk_history(hist_kind k, const json_t *recs, const scn_node *val, const chk_window *win,

@@ -25,4 +25,8 @@ const char *scn__jstr(const json_t *o, const char *k);
 void scn__eval_history(sim_world *w, const char *actor, hist_kind k, const scn_node *val,
                        const scn_window *win, scn_outcome *o);
 
+/* Drops the memos of quiet polls (scn_expect.c); scn_expect_cleanup()
+ * calls it at the end of each run. */
+void scn__memo_free(void);
+
 #endif
