@@ -57,9 +57,9 @@ static void fail(run_ctx *x, int line, const char *fmt, ...)
 static void add_check(scn_result *r, const char *name, int passed, const char *detail)
 {
     json_t *c = json_object();
-    json_object_set_new(c, "name", json_string(name));
-    json_object_set_new(c, "passed", json_boolean(passed));
-    json_object_set_new(c, "detail", json_string(detail ? detail : ""));
+    SIM_SET(c, "name", json_string(name));
+    SIM_SET(c, "passed", json_boolean(passed));
+    SIM_SET(c, "detail", json_string(detail ? detail : ""));
     json_array_append_new(r->checks, c);
 }
 
@@ -68,11 +68,11 @@ static void record_outcome(void *ud, const scn_outcome *o)
 {
     run_ctx *x = ud;
     json_t *t = sim_trace(x->w, "harness", "assert");
-    json_object_set_new(t, "line", json_integer(o->at ? o->at->line : 0));
-    json_object_set_new(t, "passed", json_boolean(o->ok));
-    json_object_set_new(t, "text", json_string(o->text ? o->text : ""));
-    json_object_set_new(t, "expected", json_string(o->expected ? o->expected : ""));
-    json_object_set_new(t, "actual", o->ok ? json_null() : json_string(o->actual ? o->actual : ""));
+    SIM_SET(t, "line", json_integer(o->at ? o->at->line : 0));
+    SIM_SET(t, "passed", json_boolean(o->ok));
+    SIM_SET(t, "text", json_string(o->text ? o->text : ""));
+    SIM_SET(t, "expected", json_string(o->expected ? o->expected : ""));
+    SIM_SET(t, "actual", o->ok ? json_null() : json_string(o->actual ? o->actual : ""));
     char name[256];
     snprintf(name, sizeof name, "%s:%d %s", x->s->file, o->at ? o->at->line : 0,
              o->text ? o->text : "");
@@ -362,20 +362,20 @@ static int client_action(run_ctx *x, int ci, const char *act, const scn_node *ar
         int rc = fields ? cli_edit(c->core, id, fields, err, sizeof err)
                         : cli_delete(c->core, id, err, sizeof err);
         json_t *e = sim_record(w, w->edits);
-        json_object_set_new(e, "client", json_string(name));
-        json_object_set_new(e, "op", json_string(fields ? "put" : "delete"));
-        json_object_set_new(e, "entity_id", json_string(id));
-        json_object_set_new(e, "fields", fields ? json_incref(fields) : json_null());
-        json_object_set_new(e, "accepted", json_boolean(rc == 0));
-        json_object_set_new(e, "line", json_integer(at->line)); /* invariants name the step */
-        json_object_set_new(e, "step", json_integer(x->step));
+        SIM_SET(e, "client", json_string(name));
+        SIM_SET(e, "op", json_string(fields ? "put" : "delete"));
+        SIM_SET(e, "entity_id", json_string(id));
+        SIM_SET(e, "fields", fields ? json_incref(fields) : json_null());
+        SIM_SET(e, "accepted", json_boolean(rc == 0));
+        SIM_SET(e, "line", json_integer(at->line)); /* invariants name the step */
+        SIM_SET(e, "step", json_integer(x->step));
         if (rc) {
             /* a refusal is the app's answer, not a scenario error. */
             json_t *t = sim_trace(w, "harness", "step");
-            json_object_set_new(t, "index", json_integer(x->step));
-            json_object_set_new(t, "line", json_integer(at->line));
+            SIM_SET(t, "index", json_integer(x->step));
+            SIM_SET(t, "line", json_integer(at->line));
             char *txt = scn_asprintf("%s: %s %s refused: %s", name, act, id, err);
-            json_object_set_new(t, "text", json_string(txt));
+            SIM_SET(t, "text", json_string(txt));
             free(txt);
         }
         json_decref(fields);
@@ -392,10 +392,10 @@ static int client_action(run_ctx *x, int ci, const char *act, const scn_node *ar
         sim_drain(w);
         if (rc) {
             json_t *t = sim_trace(w, "harness", "step");
-            json_object_set_new(t, "index", json_integer(x->step));
-            json_object_set_new(t, "line", json_integer(at->line));
+            SIM_SET(t, "index", json_integer(x->step));
+            SIM_SET(t, "line", json_integer(at->line));
             char *txt = scn_asprintf("%s: %s refused: %s", name, act, err);
-            json_object_set_new(t, "text", json_string(txt));
+            SIM_SET(t, "text", json_string(txt));
             free(txt);
         }
         return 0;
@@ -486,10 +486,10 @@ static int run_actions(run_ctx *x, const char *actor, const scn_node *val, long 
 static int run_step(run_ctx *x, const scn_node *st)
 {
     json_t *t = sim_trace(x->w, "harness", "step");
-    json_object_set_new(t, "index", json_integer(x->step));
-    json_object_set_new(t, "line", json_integer(st->line));
+    SIM_SET(t, "index", json_integer(x->step));
+    SIM_SET(t, "line", json_integer(st->line));
     char *txt = scn_node_text(st);
-    json_object_set_new(t, "text", json_string(txt));
+    SIM_SET(t, "text", json_string(txt));
     free(txt);
 
     const scn_node *n;
@@ -549,9 +549,9 @@ static int heal(run_ctx *x)
 {
     sim_world *w = x->w;
     json_t *t = sim_trace(w, "harness", "step");
-    json_object_set_new(t, "index", json_integer(-1));
-    json_object_set_new(t, "line", json_integer(0));
-    json_object_set_new(t, "text", json_string("heal"));
+    SIM_SET(t, "index", json_integer(-1));
+    SIM_SET(t, "line", json_integer(0));
+    SIM_SET(t, "text", json_string("heal"));
     if (!w->srv_up)
         sim_server_start(w);
     for (size_t i = 0; i < w->ncl; i++) {

@@ -177,8 +177,8 @@ int sim_client_send_frame(sim_world *w, int ci, char *text, size_t len, char *er
         sim_frame_scan(text, len, kind, sizeof kind, entity, sizeof entity))
         sim_frame_kind(text, len, kind, sizeof kind, entity, sizeof entity);
     json_t *tr = sim_trace(w, c->spec->name, "ws");
-    json_object_set_new_nocheck(tr, "from", json_string(c->spec->name));
-    json_object_set_new_nocheck(tr, "to", json_string("server"));
+    SIM_SET(tr, "from", json_string(c->spec->name));
+    SIM_SET(tr, "to", json_string("server"));
     /* A 1009 test frame is 64 KiB+: the trace keeps its head and size. */
     json_t *d = NULL;
     if (len > 200) {
@@ -189,8 +189,8 @@ int sim_client_send_frame(sim_world *w, int ci, char *text, size_t len, char *er
         d = json_stringn(text, len);
     }
     /* NULL for bytes that are not UTF-8 (or a cut inside a character). */
-    json_object_set_new_nocheck(tr, "data", d ? d : json_sprintf("(%zu bytes)", len));
-    json_object_set_new_nocheck(tr, "raw", json_true());
+    SIM_SET(tr, "data", d ? d : json_sprintf("(%zu bytes)", len));
+    SIM_SET(tr, "raw", json_true());
     sim_ev e = {0};
     e.kind = EV_SRV_WS_MSG;
     e.id = sim_conn_index(w, k);

@@ -32,11 +32,11 @@ void sim_drain_server(sim_world *w)
             p->answered = 1;
             json_t *resp = sim_body_json(o.body, o.body_len);
             if (p->journal) {
-                json_object_set_new_nocheck(p->journal, "status", json_integer(o.status));
-                json_object_set_nocheck(p->journal, "response", resp);
+                SIM_SET(p->journal, "status", json_integer(o.status));
+                SIM_SET_REF(p->journal, "response", resp);
             }
-            json_object_set_new_nocheck(p->trace, "status", json_integer(o.status));
-            json_object_set_nocheck(p->trace, "response", resp);
+            SIM_SET(p->trace, "status", json_integer(o.status));
+            SIM_SET_REF(p->trace, "response", resp);
             json_decref(resp);
             sim_ev e = {0};
             e.kind = EV_CLI_HTTP_RESP;
@@ -60,10 +60,10 @@ void sim_drain_server(sim_world *w)
             if (!o.body || sim_frame_scan(o.body, o.body_len, kind, sizeof kind, entity, sizeof entity))
                 sim_frame_kind(o.body, o.body_len, kind, sizeof kind, entity, sizeof entity);
             json_t *tr = sim_trace(w, "server", "ws");
-            json_object_set_new_nocheck(tr, "from", sim_str(w, "server"));
-            json_object_set_new_nocheck(tr, "to", sim_str(w, sim_actor_of(w, k->ci)));
+            SIM_SET(tr, "from", sim_str(w, "server"));
+            SIM_SET(tr, "to", sim_str(w, sim_actor_of(w, k->ci)));
             json_t *data = sim_text(o.body ? o.body : "");
-            json_object_set_new_nocheck(tr, "data", data);
+            SIM_SET(tr, "data", data);
             sim_ev e = {0};
             e.kind = EV_CLI_WS_MSG;
             e.gen = k->cli_gen;
@@ -82,9 +82,9 @@ void sim_drain_server(sim_world *w)
                 break;
             sim_conn *k = &w->conns[o.id];
             json_t *tr = sim_trace(w, "server", "ws");
-            json_object_set_new_nocheck(tr, "from", sim_str(w, "server"));
-            json_object_set_new_nocheck(tr, "to", sim_str(w, sim_actor_of(w, k->ci)));
-            json_object_set_new_nocheck(tr, "close", json_integer(o.code));
+            SIM_SET(tr, "from", sim_str(w, "server"));
+            SIM_SET(tr, "to", sim_str(w, sim_actor_of(w, k->ci)));
+            SIM_SET(tr, "close", json_integer(o.code));
             /* The server's side ends now (the close handshake is not
              * modelled); the client hears the code one hop later. */
             sim_ev s = {0};
@@ -125,18 +125,18 @@ void sim_http_out(sim_world *w, int ci, uint64_t pi, const char *path)
     sim_client *c = &w->cl[ci];
     sim_pending *p = &w->pend[pi];
     json_t *tr = sim_trace(w, c->spec->name, "http");
-    json_object_set_new_nocheck(tr, "from", sim_str(w, c->spec->name));
-    json_object_set_new_nocheck(tr, "to", sim_str(w, "server"));
-    json_object_set_new_nocheck(tr, "method", sim_str(w, p->method));
+    SIM_SET(tr, "from", sim_str(w, c->spec->name));
+    SIM_SET(tr, "to", sim_str(w, "server"));
+    SIM_SET(tr, "method", sim_str(w, p->method));
     char redacted[1024];
     hp_log_redact(path, redacted, sizeof redacted);
-    json_object_set_new_nocheck(tr, "path", sim_text(redacted));
-    json_object_set_new_nocheck(tr, "status", json_null());
-    json_object_set_new_nocheck(tr, "idem_key", p->idem_key ? sim_text(p->idem_key) : json_null());
-    json_object_set_new_nocheck(tr, "request", sim_body_json(p->body, p->body_len));
-    json_object_set_new_nocheck(tr, "response", json_null());
+    SIM_SET(tr, "path", sim_text(redacted));
+    SIM_SET(tr, "status", json_null());
+    SIM_SET(tr, "idem_key", p->idem_key ? sim_text(p->idem_key) : json_null());
+    SIM_SET(tr, "request", sim_body_json(p->body, p->body_len));
+    SIM_SET(tr, "response", json_null());
     if (p->raw)
-        json_object_set_new_nocheck(tr, "raw", json_true());
+        SIM_SET(tr, "raw", json_true());
     p->trace = tr;
     sim_ev e = {0};
     e.kind = EV_SRV_HTTP;
@@ -179,7 +179,7 @@ static void drain_client(sim_world *w, int ci)
                 if (w->pend[i].ci == ci && w->pend[i].cli_id == o.id &&
                     w->pend[i].gen == c->gen) {
                     w->pend[i].aborted = 1;
-                    json_object_set_new_nocheck(w->pend[i].trace, "aborted", json_true());
+                    SIM_SET(w->pend[i].trace, "aborted", json_true());
                     break;
                 }
             break;
@@ -188,11 +188,11 @@ static void drain_client(sim_world *w, int ci)
             uint64_t ki = sim_conn_index(w, k);
             sim_conn_record(w, ci, "attempt", 0, NULL);
             json_t *tr = sim_trace(w, c->spec->name, "ws");
-            json_object_set_new_nocheck(tr, "from", sim_str(w, c->spec->name));
-            json_object_set_new_nocheck(tr, "to", sim_str(w, "server"));
+            SIM_SET(tr, "from", sim_str(w, c->spec->name));
+            SIM_SET(tr, "to", sim_str(w, "server"));
             char redacted[1024];
             hp_log_redact(o.path ? o.path : "", redacted, sizeof redacted);
-            json_object_set_new_nocheck(tr, "connect", sim_text(redacted));
+            SIM_SET(tr, "connect", sim_text(redacted));
             sim_ev t = {0};
             t.kind = EV_CLI_CONNECT_TIMEOUT;
             t.gen = c->gen;
@@ -200,7 +200,7 @@ static void drain_client(sim_world *w, int ci)
             t.ci = ci;
             if (!c->online) {
                 /* The device knows it has no network: fails at once. */
-                json_object_set_new_nocheck(tr, "lost", sim_str(w, "offline"));
+                SIM_SET(tr, "lost", sim_str(w, "offline"));
                 sim_schedule_local(w, w->now, &t);
                 break;
             }
@@ -221,12 +221,12 @@ static void drain_client(sim_world *w, int ci)
             if (!o.body || sim_frame_scan(o.body, o.body_len, kind, sizeof kind, entity, sizeof entity))
                 sim_frame_kind(o.body, o.body_len, kind, sizeof kind, entity, sizeof entity);
             json_t *tr = sim_trace(w, c->spec->name, "ws");
-            json_object_set_new_nocheck(tr, "from", sim_str(w, c->spec->name));
-            json_object_set_new_nocheck(tr, "to", sim_str(w, "server"));
+            SIM_SET(tr, "from", sim_str(w, c->spec->name));
+            SIM_SET(tr, "to", sim_str(w, "server"));
             json_t *data = sim_text(o.body ? o.body : "");
-            json_object_set_new_nocheck(tr, "data", data);
+            SIM_SET(tr, "data", data);
             if (!k || k->cli_state != 1) {
-                json_object_set_new_nocheck(tr, "lost", sim_str(w, "not connected"));
+                SIM_SET(tr, "lost", sim_str(w, "not connected"));
                 sim_frame_record(w, ci, 0, kind, entity, tr, 1, json_string_value(data));
                 break;
             }
@@ -245,9 +245,9 @@ static void drain_client(sim_world *w, int ci)
         case HP_OUT_WS_CLOSE: {
             sim_conn *k = sim_conn_by_cli(w, ci, o.id);
             json_t *tr = sim_trace(w, c->spec->name, "ws");
-            json_object_set_new_nocheck(tr, "from", sim_str(w, c->spec->name));
-            json_object_set_new_nocheck(tr, "to", sim_str(w, "server"));
-            json_object_set_new_nocheck(tr, "close", json_integer(o.code));
+            SIM_SET(tr, "from", sim_str(w, c->spec->name));
+            SIM_SET(tr, "to", sim_str(w, "server"));
+            SIM_SET(tr, "close", json_integer(o.code));
             if (!k || k->cli_state == 2)
                 break;
             /* The app closed it: for the app the connection is over now. */
@@ -263,17 +263,17 @@ static void drain_client(sim_world *w, int ci)
         }
         case HP_OUT_NOTIFY: {
             json_t *tr = sim_trace(w, c->spec->name, "notify");
-            json_object_set_nocheck(tr, "info", o.info ? o.info : json_null());
+            SIM_SET_REF(tr, "info", o.info ? o.info : json_null());
             json_t *r = sim_record(w, c->notes);
             json_object_update(r, o.info);
-            json_object_set_new_nocheck(r, "t", json_integer(w->now));
+            SIM_SET(r, "t", json_integer(w->now));
             break;
         }
         case HP_OUT_OBSERVE: {
             const char *kind = json_string_value(json_object_get(o.info, "kind"));
             if (kind && !strcmp(kind, "event")) {
                 json_t *tr = sim_trace(w, c->spec->name, "event");
-                json_object_set_nocheck(tr, "info", o.info);
+                SIM_SET_REF(tr, "info", o.info);
                 json_t *r = sim_record(w, c->events);
                 const char *keys[] = {"event_type", "entity_id", "revision", "payload"};
                 for (int i = 0; i < 4; i++) {
@@ -283,11 +283,11 @@ static void drain_client(sim_world *w, int ci)
                 }
             } else {
                 json_t *tr = sim_trace(w, c->spec->name, "observe");
-                json_object_set_nocheck(tr, "info", o.info ? o.info : json_null());
+                SIM_SET_REF(tr, "info", o.info ? o.info : json_null());
                 if (kind && !strcmp(kind, "queue")) {
                     json_t *r = sim_record(w, c->queue_obs);
                     json_object_update(r, o.info);
-                    json_object_set_new_nocheck(r, "t", json_integer(w->now));
+                    SIM_SET(r, "t", json_integer(w->now));
                     json_int_t len = json_integer_value(json_object_get(o.info, "length"));
                     if (len > c->max_queue)
                         c->max_queue = (int)len;

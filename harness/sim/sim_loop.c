@@ -57,7 +57,7 @@ void sim_deliver(sim_world *w, sim_ev *e)
         sim_pending *p = &w->pend[e->id];
         if (!w->srv_up) {
             /* Connection refused: the app hears it one hop later. */
-            json_object_set_new_nocheck(p->trace, "status", json_integer(0));
+            SIM_SET(p->trace, "status", json_integer(0));
             sim_ev f = {0};
             f.kind = EV_CLI_HTTP_FAIL;
             f.gen = p->gen;
@@ -68,16 +68,16 @@ void sim_deliver(sim_world *w, sim_ev *e)
             return;
         }
         json_t *j = sim_record(w, w->journal);
-        json_object_set_new_nocheck(j, "from", sim_str(w, sim_actor_of(w, p->ci)));
-        json_object_set_new_nocheck(j, "method", sim_str(w, p->method));
-        json_object_set_new_nocheck(j, "path", sim_text(p->path));
-        json_object_set_new_nocheck(j, "query", p->query ? sim_text(p->query) : json_null());
-        json_object_set_new_nocheck(j, "idem_key", p->idem_key ? sim_text(p->idem_key) : json_null());
+        SIM_SET(j, "from", sim_str(w, sim_actor_of(w, p->ci)));
+        SIM_SET(j, "method", sim_str(w, p->method));
+        SIM_SET(j, "path", sim_text(p->path));
+        SIM_SET(j, "query", p->query ? sim_text(p->query) : json_null());
+        SIM_SET(j, "idem_key", p->idem_key ? sim_text(p->idem_key) : json_null());
         /* the body parsed once, when the request was sent (shared, read only) */
         json_t *rb = json_object_get(p->trace, "request");
-        json_object_set_new_nocheck(j, "body", rb ? json_incref(rb) : sim_body_json(p->body, p->body_len));
-        json_object_set_new_nocheck(j, "status", json_null());
-        json_object_set_new_nocheck(j, "response", json_null());
+        SIM_SET(j, "body", rb ? json_incref(rb) : sim_body_json(p->body, p->body_len));
+        SIM_SET(j, "status", json_null());
+        SIM_SET(j, "response", json_null());
         p->journal = j;
         srv_http_req rq = {0};
         rq.id = e->id;
@@ -122,7 +122,7 @@ void sim_deliver(sim_world *w, sim_ev *e)
         if (!w->srv_up) {
             r.kind = EV_CLI_WS_REFUSED;
             r.status = 0;
-            json_object_set_new_nocheck(e->tr, "status", json_integer(0));
+            SIM_SET(e->tr, "status", json_integer(0));
             sim_send_link(w, k->ci, 0, &r, "response");
             return;
         }
@@ -137,11 +137,11 @@ void sim_deliver(sim_world *w, sim_ev *e)
         if (st == 0) {
             k->srv_open = 1;
             r.kind = EV_CLI_WS_OPENED;
-            json_object_set_new_nocheck(e->tr, "status", json_integer(101));
+            SIM_SET(e->tr, "status", json_integer(101));
         } else {
             r.kind = EV_CLI_WS_REFUSED;
             r.status = st;
-            json_object_set_new_nocheck(e->tr, "status", json_integer(st));
+            SIM_SET(e->tr, "status", json_integer(st));
         }
         sim_send_link(w, k->ci, 0, &r, "response");
         break;
@@ -164,9 +164,9 @@ void sim_deliver(sim_world *w, sim_ev *e)
                                                      ? "server" : "network");
         if (e->kind == EV_CLI_CONNECT_TIMEOUT) {
             json_t *tr = sim_trace(w, "harness", "ws");
-            json_object_set_new_nocheck(tr, "from", sim_str(w, "server"));
-            json_object_set_new_nocheck(tr, "to", sim_str(w, c->spec->name));
-            json_object_set_new_nocheck(tr, "refused", json_integer(0));
+            SIM_SET(tr, "from", sim_str(w, "server"));
+            SIM_SET(tr, "to", sim_str(w, c->spec->name));
+            SIM_SET(tr, "refused", json_integer(0));
         }
         cli_ws_refused(c->core, k->cli_id, e->status);
         break;

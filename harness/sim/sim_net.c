@@ -117,8 +117,12 @@ int sim_send_link(sim_world *w, int ci, int up, sim_ev *e, const char *kind)
     else if (dropped(c, !up, kind))
         lost = "dropped";
     if (lost) {
-        if (e->tr)
-            json_object_set_new(e->tr, e->reply ? "reply_lost" : "lost", sim_str(w, lost));
+        if (e->tr) {
+            if (e->reply)
+                SIM_SET(e->tr, "reply_lost", sim_str(w, lost));
+            else
+                SIM_SET(e->tr, "lost", sim_str(w, lost));
+        }
         sim_ev_clear(e);
         return -1;
     }
@@ -130,9 +134,13 @@ int sim_send_link(sim_world *w, int ci, int up, sim_ev *e, const char *kind)
     e->t = t;
     e->epoch = c->epoch;
     e->ci = ci;
-    if (e->tr)
-        json_object_set_new(e->tr, e->reply ? "reply_arrive" : "arrive",
-                            json_integer(t - w->s->start_ms));
+    if (e->tr) {
+        json_t *at = json_integer(t - w->s->start_ms);
+        if (e->reply)
+            SIM_SET(e->tr, "reply_arrive", at);
+        else
+            SIM_SET(e->tr, "arrive", at);
+    }
     sim_heap_push(w, e);
     return 0;
 }
