@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include "scn_run.h"
+#include "sim_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -57,25 +58,55 @@ static void fail(run_ctx *x, int line, const char *fmt, ...)
 static void add_check(scn_result *r, const char *name, int passed, const char *detail)
 {
     json_t *c = json_object();
-    SIM_SET(c, "name", json_string(name));
+    SIM_SET(c, "name", sim_text(name));
     SIM_SET(c, "passed", json_boolean(passed));
-    SIM_SET(c, "detail", json_string(detail ? detail : ""));
+    SIM_SET(c, "detail", sim_text(detail ? detail : ""));
     json_array_append_new(r->checks, c);
+}
+
+/* Appends n bytes of s at *o in out (cap bytes), as far as cap - 1 allows. */
+static void put_cut(char *out, size_t cap, size_t *o, const char *s, size_t n)
+{
+    if (n > cap - 1 - *o)
+        n = cap - 1 - *o;
+    memcpy(out + *o, s, n);
+    *o += n;
+}
+
+/* out = "file:line text", cut to cap - 1 bytes as snprintf("%s:%d %s")
+ * cuts it: by copies, as every expectation of a run names its check
+ * (snprintf was ~1,200 instructions of each). */
+static void check_name(char *out, size_t cap, const char *file, int line, const char *text)
+{
+    char num[16], *e = num + sizeof num, *q = e;
+    unsigned u = line < 0 ? 0u - (unsigned)line : (unsigned)line;
+    do {
+        *--q = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (line < 0)
+        *--q = '-';
+    size_t o = 0;
+    put_cut(out, cap, &o, file, strlen(file));
+    put_cut(out, cap, &o, ":", 1);
+    put_cut(out, cap, &o, q, (size_t)(e - q));
+    put_cut(out, cap, &o, " ", 1);
+    put_cut(out, cap, &o, text, strlen(text));
+    out[o] = '\0';
 }
 
 /* Every evaluated expectation goes to the trace and to the checks. */
 static void record_outcome(void *ud, const scn_outcome *o)
 {
     run_ctx *x = ud;
-    json_t *t = sim_trace(x->w, "harness", "assert");
+    json_t *t = sim_trace_k(x->w, sim_k_j(x->w, SIM_K_HARNESS), SIM_K_ASSERT);
     SIM_SET(t, "line", json_integer(o->at ? o->at->line : 0));
     SIM_SET(t, "passed", json_boolean(o->ok));
-    SIM_SET(t, "text", json_string(o->text ? o->text : ""));
-    SIM_SET(t, "expected", json_string(o->expected ? o->expected : ""));
-    SIM_SET(t, "actual", o->ok ? json_null() : json_string(o->actual ? o->actual : ""));
+    SIM_SET(t, "text", sim_text(o->text ? o->text : ""));
+    SIM_SET(t, "expected", sim_text(o->expected ? o->expected : ""));
+    SIM_SET(t, "actual", o->ok ? json_null() : sim_text(o->actual ? o->actual : ""));
     char name[256];
-    snprintf(name, sizeof name, "%s:%d %s", x->s->file, o->at ? o->at->line : 0,
-             o->text ? o->text : "");
+    check_name(name, sizeof name, x->s->file, o->at ? o->at->line : 0, o->text ? o->text : "");
     char *detail = o->ok ? NULL
                          : scn_asprintf("expected %s, got %s", o->expected ? o->expected : "?",
                                      o->actual ? o->actual : "?");
@@ -362,20 +393,20 @@ static int client_action(run_ctx *x, int ci, const char *act, const scn_node *ar
         int rc = fields ? cli_edit(c->core, id, fields, err, sizeof err)
                         : cli_delete(c->core, id, err, sizeof err);
         json_t *e = sim_record(w, w->edits);
-        SIM_SET(e, "client", json_string(name));
-        SIM_SET(e, "op", json_string(fields ? "put" : "delete"));
-        SIM_SET(e, "entity_id", json_string(id));
+        SIM_SET(e, "client", sim_text(name));
+        SIM_SET(e, "op", sim_text(fields ? "put" : "delete"));
+        SIM_SET(e, "entity_id", sim_text(id));
         SIM_SET(e, "fields", fields ? json_incref(fields) : json_null());
         SIM_SET(e, "accepted", json_boolean(rc == 0));
         SIM_SET(e, "line", json_integer(at->line)); /* invariants name the step */
         SIM_SET(e, "step", json_integer(x->step));
         if (rc) {
             /* a refusal is the app's answer, not a scenario error. */
-            json_t *t = sim_trace(w, "harness", "step");
+            json_t *t = sim_trace_k(w, sim_k_j(w, SIM_K_HARNESS), SIM_K_STEP);
             SIM_SET(t, "index", json_integer(x->step));
             SIM_SET(t, "line", json_integer(at->line));
             char *txt = scn_asprintf("%s: %s %s refused: %s", name, act, id, err);
-            SIM_SET(t, "text", json_string(txt));
+            SIM_SET(t, "text", sim_text(txt));
             free(txt);
         }
         json_decref(fields);
@@ -391,11 +422,11 @@ static int client_action(run_ctx *x, int ci, const char *act, const scn_node *ar
         json_decref(idj);
         sim_drain(w);
         if (rc) {
-            json_t *t = sim_trace(w, "harness", "step");
+            json_t *t = sim_trace_k(w, sim_k_j(w, SIM_K_HARNESS), SIM_K_STEP);
             SIM_SET(t, "index", json_integer(x->step));
             SIM_SET(t, "line", json_integer(at->line));
             char *txt = scn_asprintf("%s: %s refused: %s", name, act, err);
-            SIM_SET(t, "text", json_string(txt));
+            SIM_SET(t, "text", sim_text(txt));
             free(txt);
         }
         return 0;
@@ -485,11 +516,11 @@ static int run_actions(run_ctx *x, const char *actor, const scn_node *val, long 
 
 static int run_step(run_ctx *x, const scn_node *st)
 {
-    json_t *t = sim_trace(x->w, "harness", "step");
+    json_t *t = sim_trace_k(x->w, sim_k_j(x->w, SIM_K_HARNESS), SIM_K_STEP);
     SIM_SET(t, "index", json_integer(x->step));
     SIM_SET(t, "line", json_integer(st->line));
     char *txt = scn_node_text(st);
-    SIM_SET(t, "text", json_string(txt));
+    SIM_SET(t, "text", sim_text(txt));
     free(txt);
 
     const scn_node *n;
@@ -548,7 +579,7 @@ static int quiet(void *ud)
 static int heal(run_ctx *x)
 {
     sim_world *w = x->w;
-    json_t *t = sim_trace(w, "harness", "step");
+    json_t *t = sim_trace_k(w, sim_k_j(w, SIM_K_HARNESS), SIM_K_STEP);
     SIM_SET(t, "index", json_integer(-1));
     SIM_SET(t, "line", json_integer(0));
     SIM_SET(t, "text", json_string("heal"));

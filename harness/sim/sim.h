@@ -95,6 +95,7 @@ typedef struct sim_client {
     int max_queue;              /* largest queue length observed */
     int64_t max_cache_bytes;
     int conflicts_received;     /* 409 responses delivered to the app */
+    json_t *jname;              /* sim_str(spec->name), own reference (sim_name) */
 } sim_client;
 
 typedef struct sim_conn {
@@ -158,6 +159,7 @@ typedef struct sim_world {
         json_t *v;
     } str_memo[32];
     json_t *t_trace, *t_rec;    /* the instant's "t" values (sim_world.c) */
+    json_t *jk[14];             /* sim_str() of the SIM_K_* texts (sim_int.h), own references */
 } sim_world;
 
 sim_world *sim_new(const scn_scenario *s, uint64_t seed, json_t *trace, char *err, size_t errlen);

@@ -59,9 +59,9 @@ void sim_drain_server(sim_world *w)
             char kind[32], entity[80];
             if (!o.body || sim_frame_scan(o.body, o.body_len, kind, sizeof kind, entity, sizeof entity))
                 sim_frame_kind(o.body, o.body_len, kind, sizeof kind, entity, sizeof entity);
-            json_t *tr = sim_trace(w, "server", "ws");
-            SIM_SET(tr, "from", sim_str(w, "server"));
-            SIM_SET(tr, "to", sim_str(w, sim_actor_of(w, k->ci)));
+            json_t *tr = sim_trace_k(w, sim_name(w, -1), SIM_K_WS);
+            SIM_SET(tr, "from", sim_name(w, -1));
+            SIM_SET(tr, "to", sim_name(w, k->ci));
             json_t *data = sim_text(o.body ? o.body : "");
             SIM_SET(tr, "data", data);
             sim_ev e = {0};
@@ -81,9 +81,9 @@ void sim_drain_server(sim_world *w)
             if (o.id >= w->nconns)
                 break;
             sim_conn *k = &w->conns[o.id];
-            json_t *tr = sim_trace(w, "server", "ws");
-            SIM_SET(tr, "from", sim_str(w, "server"));
-            SIM_SET(tr, "to", sim_str(w, sim_actor_of(w, k->ci)));
+            json_t *tr = sim_trace_k(w, sim_name(w, -1), SIM_K_WS);
+            SIM_SET(tr, "from", sim_name(w, -1));
+            SIM_SET(tr, "to", sim_name(w, k->ci));
             SIM_SET(tr, "close", json_integer(o.code));
             /* The server's side ends now (the close handshake is not
              * modelled); the client hears the code one hop later. */
@@ -122,11 +122,10 @@ void sim_drain_server(sim_world *w)
  * included.  Used for the core's requests and a scenario's raw ones. */
 void sim_http_out(sim_world *w, int ci, uint64_t pi, const char *path)
 {
-    sim_client *c = &w->cl[ci];
     sim_pending *p = &w->pend[pi];
-    json_t *tr = sim_trace(w, c->spec->name, "http");
-    SIM_SET(tr, "from", sim_str(w, c->spec->name));
-    SIM_SET(tr, "to", sim_str(w, "server"));
+    json_t *tr = sim_trace_k(w, sim_name(w, ci), SIM_K_HTTP);
+    SIM_SET(tr, "from", sim_name(w, ci));
+    SIM_SET(tr, "to", sim_name(w, -1));
     SIM_SET(tr, "method", sim_str(w, p->method));
     char redacted[1024];
     hp_log_redact(path, redacted, sizeof redacted);
@@ -187,9 +186,9 @@ static void drain_client(sim_world *w, int ci)
             sim_conn *k = sim_conn_new(w, ci, o.id);
             uint64_t ki = sim_conn_index(w, k);
             sim_conn_record(w, ci, "attempt", 0, NULL);
-            json_t *tr = sim_trace(w, c->spec->name, "ws");
-            SIM_SET(tr, "from", sim_str(w, c->spec->name));
-            SIM_SET(tr, "to", sim_str(w, "server"));
+            json_t *tr = sim_trace_k(w, sim_name(w, ci), SIM_K_WS);
+            SIM_SET(tr, "from", sim_name(w, ci));
+            SIM_SET(tr, "to", sim_name(w, -1));
             char redacted[1024];
             hp_log_redact(o.path ? o.path : "", redacted, sizeof redacted);
             SIM_SET(tr, "connect", sim_text(redacted));
@@ -220,9 +219,9 @@ static void drain_client(sim_world *w, int ci)
             char kind[32], entity[80];
             if (!o.body || sim_frame_scan(o.body, o.body_len, kind, sizeof kind, entity, sizeof entity))
                 sim_frame_kind(o.body, o.body_len, kind, sizeof kind, entity, sizeof entity);
-            json_t *tr = sim_trace(w, c->spec->name, "ws");
-            SIM_SET(tr, "from", sim_str(w, c->spec->name));
-            SIM_SET(tr, "to", sim_str(w, "server"));
+            json_t *tr = sim_trace_k(w, sim_name(w, ci), SIM_K_WS);
+            SIM_SET(tr, "from", sim_name(w, ci));
+            SIM_SET(tr, "to", sim_name(w, -1));
             json_t *data = sim_text(o.body ? o.body : "");
             SIM_SET(tr, "data", data);
             if (!k || k->cli_state != 1) {
@@ -244,9 +243,9 @@ static void drain_client(sim_world *w, int ci)
         }
         case HP_OUT_WS_CLOSE: {
             sim_conn *k = sim_conn_by_cli(w, ci, o.id);
-            json_t *tr = sim_trace(w, c->spec->name, "ws");
-            SIM_SET(tr, "from", sim_str(w, c->spec->name));
-            SIM_SET(tr, "to", sim_str(w, "server"));
+            json_t *tr = sim_trace_k(w, sim_name(w, ci), SIM_K_WS);
+            SIM_SET(tr, "from", sim_name(w, ci));
+            SIM_SET(tr, "to", sim_name(w, -1));
             SIM_SET(tr, "close", json_integer(o.code));
             if (!k || k->cli_state == 2)
                 break;
@@ -262,7 +261,7 @@ static void drain_client(sim_world *w, int ci)
             break;
         }
         case HP_OUT_NOTIFY: {
-            json_t *tr = sim_trace(w, c->spec->name, "notify");
+            json_t *tr = sim_trace_k(w, sim_name(w, ci), SIM_K_NOTIFY);
             SIM_SET_REF(tr, "info", o.info ? o.info : json_null());
             json_t *r = sim_record(w, c->notes);
             json_object_update(r, o.info);
@@ -272,7 +271,7 @@ static void drain_client(sim_world *w, int ci)
         case HP_OUT_OBSERVE: {
             const char *kind = json_string_value(json_object_get(o.info, "kind"));
             if (kind && !strcmp(kind, "event")) {
-                json_t *tr = sim_trace(w, c->spec->name, "event");
+                json_t *tr = sim_trace_k(w, sim_name(w, ci), SIM_K_EVENT);
                 SIM_SET_REF(tr, "info", o.info);
                 json_t *r = sim_record(w, c->events);
                 const char *keys[] = {"event_type", "entity_id", "revision", "payload"};
@@ -282,7 +281,7 @@ static void drain_client(sim_world *w, int ci)
                         json_object_set(r, keys[i], v);
                 }
             } else {
-                json_t *tr = sim_trace(w, c->spec->name, "observe");
+                json_t *tr = sim_trace_k(w, sim_name(w, ci), SIM_K_OBSERVE);
                 SIM_SET_REF(tr, "info", o.info ? o.info : json_null());
                 if (kind && !strcmp(kind, "queue")) {
                     json_t *r = sim_record(w, c->queue_obs);

@@ -101,6 +101,27 @@ int sim_frame_plain(const char *data, size_t len);
 /* ---- sim_world.c ------------------------------------------------------ */
 
 const char *sim_actor_of(sim_world *w, int ci);
+/* The texts every trace entry repeats, made once per world by sim_new
+ * (w->jk): looking them up by sim_str() per entry cost ~5 M instructions
+ * a suite run.  The names are those of sim_k_text in sim_world.c. */
+typedef enum sim_k {
+    SIM_K_WS, SIM_K_HTTP, SIM_K_LOG, SIM_K_NOTIFY, SIM_K_EVENT, SIM_K_OBSERVE, SIM_K_STEP,
+    SIM_K_ASSERT, SIM_K_SERVER, SIM_K_HARNESS, SIM_K_DEBUG, SIM_K_INFO, SIM_K_WARNING,
+    SIM_K_ERROR, SIM_K_N
+} sim_k;
+/* A new reference to text k (NULL only if the world could not make it). */
+static inline json_t *sim_k_j(sim_world *w, sim_k k)
+{
+    return json_incref(w->jk[k]);
+}
+/* A new reference to the name of actor ci: client ci's, "server" for -1. */
+static inline json_t *sim_name(sim_world *w, int ci)
+{
+    return json_incref(ci < 0 ? w->jk[SIM_K_SERVER] : w->cl[ci].jname);
+}
+/* sim_trace() with the actor's name (a new reference, taken over) and the
+ * type as sim_k. */
+json_t *sim_trace_k(sim_world *w, json_t *actor, sim_k type);
 /* json_string(s) for the texts that repeat in every record (actor names,
  * record types, frame kinds, log levels and messages): one value per world
  * and text, shared by reference (the harness never changes a string value

@@ -68,7 +68,7 @@ void sim_deliver(sim_world *w, sim_ev *e)
             return;
         }
         json_t *j = sim_record(w, w->journal);
-        SIM_SET(j, "from", sim_str(w, sim_actor_of(w, p->ci)));
+        SIM_SET(j, "from", sim_name(w, p->ci));
         SIM_SET(j, "method", sim_str(w, p->method));
         SIM_SET(j, "path", sim_text(p->path));
         SIM_SET(j, "query", p->query ? sim_text(p->query) : json_null());
@@ -163,9 +163,9 @@ void sim_deliver(sim_world *w, sim_ev *e)
         sim_conn_record(w, e->ci, "loss", e->status, e->kind == EV_CLI_WS_REFUSED && e->status
                                                      ? "server" : "network");
         if (e->kind == EV_CLI_CONNECT_TIMEOUT) {
-            json_t *tr = sim_trace(w, "harness", "ws");
-            SIM_SET(tr, "from", sim_str(w, "server"));
-            SIM_SET(tr, "to", sim_str(w, c->spec->name));
+            json_t *tr = sim_trace_k(w, sim_k_j(w, SIM_K_HARNESS), SIM_K_WS);
+            SIM_SET(tr, "from", sim_name(w, -1));
+            SIM_SET(tr, "to", sim_name(w, e->ci));
             SIM_SET(tr, "refused", json_integer(0));
         }
         cli_ws_refused(c->core, k->cli_id, e->status);

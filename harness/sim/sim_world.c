@@ -97,21 +97,35 @@ static json_t *same_int(json_t **slot, json_int_t v)
     return json_incref(*slot);
 }
 
-/* sim_trace with the actor's string value given (a new reference taken
- * over; NULL leaves "actor" out, as json_string() of bad UTF-8 did). */
-static json_t *trace_j(sim_world *w, json_t *actor, const char *type)
+/* The texts of sim_k, in its order. */
+static const char *const sim_k_text[] = {
+    "ws", "http", "log", "notify", "event", "observe", "step",
+    "assert", "server", "harness", "DEBUG", "INFO", "WARNING", "ERROR",
+};
+_Static_assert(sizeof sim_k_text / sizeof *sim_k_text == SIM_K_N, "sim_k_text follows sim_k");
+_Static_assert(sizeof ((sim_world *)0)->jk / sizeof(json_t *) == SIM_K_N, "w->jk holds sim_k");
+
+/* A trace entry with the actor's and the type's string values given (new
+ * references taken over; NULL leaves the key out, as json_string() of bad
+ * UTF-8 did). */
+static json_t *trace_j(sim_world *w, json_t *actor, json_t *type)
 {
     json_t *e = json_object();
     SIM_SET(e, "t", same_int(&w->t_trace, w->now - w->s->start_ms));
     SIM_SET(e, "actor", actor);
-    SIM_SET(e, "type", sim_str(w, type));
+    SIM_SET(e, "type", type);
     json_array_append_new(w->trace, e);
     return e;
 }
 
 json_t *sim_trace(sim_world *w, const char *actor, const char *type)
 {
-    return trace_j(w, sim_str(w, actor), type);
+    return trace_j(w, sim_str(w, actor), sim_str(w, type));
+}
+
+json_t *sim_trace_k(sim_world *w, json_t *actor, sim_k type)
+{
+    return trace_j(w, actor, sim_k_j(w, type));
 }
 
 json_t *sim_record(sim_world *w, json_t *arr)
@@ -188,12 +202,27 @@ static void sink(void *ud, const hp_log_record *rec)
     char line[2048];
     size_t ll = hp_log_format(rec, line, sizeof line);
     const char *actor = rec->actor ? rec->actor : "?";
-    if (!strcmp(actor, "fake_server"))
-        actor = "server";
-    json_t *jactor = sim_str(w, actor);
+    json_t *jactor = NULL;
+    /* The actor is its env's own text when hp_log found nothing to redact
+     * in it (always, for the names a scenario may give): then the name
+     * made once. */
+    if (actor == w->senv.actor) {
+        jactor = sim_k_j(w, SIM_K_SERVER);
+    } else {
+        for (size_t i = 0; i < w->ncl && !jactor; i++)
+            if (actor == w->cl[i].env.actor)
+                jactor = json_incref(w->cl[i].jname);
+    }
+    if (!jactor) {
+        if (!strcmp(actor, "fake_server"))
+            actor = "server";
+        jactor = sim_str(w, actor);
+    }
     json_t *jline = all_ascii(line, ll) ? json_stringn_nocheck(line, ll) : json_string(line);
-    json_t *t = trace_j(w, json_incref(jactor), "log");
-    SIM_SET(t, "level", sim_str(w, hp_log_level_name(rec->level)));
+    json_t *t = trace_j(w, json_incref(jactor), sim_k_j(w, SIM_K_LOG));
+    SIM_SET(t, "level", (unsigned)rec->level <= HP_LOG_ERROR
+                            ? sim_k_j(w, (sim_k)(SIM_K_DEBUG + (int)rec->level))
+                            : sim_str(w, hp_log_level_name(rec->level)));
     SIM_SET(t, "line", jline);
     const char *fields = rec->fields ? rec->fields : "";
     const char *lv = jline ? json_string_value(jline) : NULL;
@@ -434,6 +463,8 @@ sim_world *sim_new(const scn_scenario *s, uint64_t seed, json_t *trace, char *er
     w->journal = json_array();
     w->edits = json_array();
     w->tokens = json_array();
+    for (int k = 0; k < SIM_K_N; k++)
+        w->jk[k] = sim_str(w, sim_k_text[k]);
     w->logger.sink = sink;
     w->logger.ud = w;
     w->logger.min_level = HP_LOG_DEBUG;
@@ -468,6 +499,7 @@ sim_world *sim_new(const scn_scenario *s, uint64_t seed, json_t *trace, char *er
         sim_client *c = &w->cl[i];
         c->spec = &s->clients[i];
         c->idx = (int)i;
+        c->jname = sim_str(w, c->spec->name);
         hp_rng_seed(&c->rng, seed ^ fnv(c->spec->name, 0x9e3779b97f4a7c15ULL));
         c->env.now = clock_fn;
         c->env.clock_ud = w;
@@ -525,6 +557,8 @@ void sim_free(sim_world *w)
         json_decref(w->strs[i]);
     json_decref(w->t_trace);
     json_decref(w->t_rec);
+    for (int k = 0; k < SIM_K_N; k++)
+        json_decref(w->jk[k]);
     for (size_t i = 0; i < w->ncl; i++) {
         sim_client *c = &w->cl[i];
         if (c->core)
@@ -543,6 +577,7 @@ void sim_free(sim_world *w)
             free(c->store_path);
         }
         free(c->token);
+        json_decref(c->jname);
         json_decref(c->events);
         json_decref(c->notes);
         json_decref(c->closes);
