@@ -145,6 +145,19 @@ void sim_http_out(sim_world *w, int ci, uint64_t pi, const char *path)
     sim_send_link(w, ci, 1, &e, "request");
 }
 
+/* "Bearer <token>", malloc'd (asprintf of it cost ~1,500 instructions
+ * of every request). */
+static char *bearer(const char *token)
+{
+    size_t n = strlen(token);
+    char *s = malloc(n + 8);
+    if (!s)
+        return NULL;
+    memcpy(s, "Bearer ", 7);
+    memcpy(s + 7, token, n + 1);
+    return s;
+}
+
 static void drain_client(sim_world *w, int ci)
 {
     sim_client *c = &w->cl[ci];
@@ -164,8 +177,7 @@ static void drain_client(sim_world *w, int ci)
             const char *q = strchr(path, '?');
             p->path = q ? strndup(path, (size_t)(q - path)) : strdup(path);
             p->query = q ? strdup(q + 1) : NULL;
-            p->auth = o.auth ? (asprintf(&p->auth, "Bearer %s", o.auth) < 0 ? NULL : p->auth)
-                             : NULL;
+            p->auth = o.auth ? bearer(o.auth) : NULL;
             p->idem_key = hp_strdup(o.idem_key);
             p->body = o.body;
             p->body_len = o.body_len;
