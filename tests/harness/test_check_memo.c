@@ -7,6 +7,10 @@
  * polled verdict against the full evaluation of the same expectation
  * (scn_expect_actor, which never uses the memo), poll after poll.
  *
+ * Also the log matcher's literal patterns (chk_history.c, ere_literal):
+ * a pattern with no ERE special character is decided by strstr instead of
+ * regcomp/regexec, and must count exactly the records regexec counts.
+ *
  * Deterministic: no clock, records injected into a world (seed 1).
  */
 #define _GNU_SOURCE
@@ -17,10 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <regex.h>
 
 #include "scn_internal.h"
 #include "scn_run.h"
 #include "hx_test_load.h"
+#include "chk_history.h"
 
 typedef struct memo_world {
     scn_scenario *s;
@@ -191,11 +197,66 @@ static void test_new_world_starts_over(void **st)
     forms_free(&p);
 }
 
+/* chk_log with a literal pattern counts what regexec counts, on records
+ * where the words sit in msg, in fields, across the space between them,
+ * or nowhere. */
+static void test_literal_pattern_counts_as_regexec(void **st)
+{
+    (void)st;
+    static const char *const msgs[][2] = {
+        {"conflict", "entity=task/t1 base=1 current=2 user=alice"},
+        {"conflict", "entity=task/t10 base=1 current=3 user=bob"},
+        {"auth", "reason=\"unknown message type\" code=4002"},
+        {"stream", "user=bob hello=3 replayed=0"},
+        {"x", ""},
+        {"", "caf\xc3\xa9 =/-,"},
+    };
+    static const char *const pats[] = {"entity=task/t1",   "base=1 current=2", "conflict entity",
+                                       "user=bob hello=3 ", "reason=\"unknown", "t1",
+                                       "x ",               "caf\xc3\xa9",       "=/-,",
+                                       "absent"};
+    chk_logs logs = {0};
+    for (size_t i = 0; i < sizeof msgs / sizeof msgs[0]; i++) {
+        chk_logrec r = {.t = (double)i, .n = i + 1, .level = 1, .actor = "server",
+                        .msg = msgs[i][0], .fields = msgs[i][1], .line = "line"};
+        chk_logs_add(&logs, &r);
+    }
+    for (size_t p = 0; p < sizeof pats / sizeof pats[0]; p++) {
+        regex_t re;
+        assert_int_equal(regcomp(&re, pats[p], REG_EXTENDED | REG_NOSUB), 0);
+        long want = 0;
+        for (size_t i = 0; i < logs.n; i++) {
+            char *subj = scn_asprintf("%s %s", logs.v[i].msg, logs.v[i].fields);
+            want += regexec(&re, subj, 0, NULL, 0) == 0;
+            free(subj);
+        }
+        regfree(&re);
+        for (long d = 0; d < 2; d++) {
+            char *y = scn_asprintf("{pattern: '%s', count: %ld}", pats[p], want + d);
+            scn_node *m = NULL;
+            scn_diags dg = {0};
+            assert_int_equal(scn_yaml_parse("p.yaml", y, strlen(y), &m, &dg), 0);
+            scn_diags_free(&dg);
+            scn_outcome o = {0};
+            int ok = chk_log(&logs, NULL, m, NULL, &o);
+            if (ok != (d == 0))
+                fail_msg("pattern '%s': regexec counts %ld, chk_log %s count %ld", pats[p], want,
+                         ok ? "accepts" : "refuses", want + d);
+            scn_outcome_clear(&o);
+            scn_node_free(m);
+            free(y);
+        }
+    }
+    chk_logs_free(&logs);
+    scn_expect_cleanup();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_change_between_polls_is_seen),
         cmocka_unit_test(test_new_world_starts_over),
+        cmocka_unit_test(test_literal_pattern_counts_as_regexec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
