@@ -41,10 +41,20 @@ void cli__cache_upkeep(cli_core *c)
  */
 int cli__cache_put_server(cli_core *c, const char *id, const json_t *task)
 {
-    json_t *old = cli_store_cache_get(c->st, id);
-    int64_t orev = old ? json_integer_value(json_object_get(old, "revision")) : -1;
-    json_decref(old);
-    if (orev > json_integer_value(json_object_get(task, "revision")))
+    int64_t rev = json_integer_value(json_object_get(task, "revision"));
+    /* The cached revision as the store already knows it, when it does and
+     * the write goes ahead: reading the row (open, parse) would change
+     * nothing the write does not set again (its used_at). */
+    int64_t orev;
+    int known = cli_store_cache_revision(c->st, id, &orev);
+    if (known < 0 || (known == 1 && orev > rev)) {
+        json_t *old = cli_store_cache_get(c->st, id); /* C-2: a read marks it used */
+        orev = old ? json_integer_value(json_object_get(old, "revision")) : -1;
+        json_decref(old);
+    } else if (known == 0) {
+        orev = -1;
+    }
+    if (orev > rev)
         return 0;
     cli_store_cache_put(c->st, id, task);
     return 1;

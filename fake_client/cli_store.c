@@ -8,6 +8,7 @@
  * needed for ordering and eviction and carry no task text).
  */
 #include "cli_store.h"
+#include "cli_cacheidx.h"
 #include "hp_jload.h"
 #include "cli_internal.h"
 #include "cli_keypool.h"
@@ -39,6 +40,9 @@ struct cli_store {
                              (C-2 reads it after every cache write, the
                              simulator after every step); -1 again after a
                              failed write */
+    cli_cacheidx cidx;    /* with cache_bytes >= 0: every cache row's id and
+                             size (and revision, once written or read here);
+                             empty otherwise (cli_cacheidx.h) */
 };
 
 /* PRAGMA application_id of a device store ("HPCL"): issue 11, --db pointed
@@ -383,6 +387,7 @@ cli_store *cli_store_open(const char *path, const uint8_t key[32], const hp_env 
          * Should BEGIN fail, or SQLite end the transaction after an error,
          * the store goes on in autocommit mode. */
         run_once(st, "BEGIN");
+        st->cache_bytes = 0; /* an empty cache: its index is complete */
         write_keycheck(st);
         if (info)
             *info = st->info;
@@ -441,6 +446,7 @@ void cli_store_close(cli_store *st)
     else
         cli_key_free(st->key); /* wipes the key */
     OPENSSL_cleanse(st->key_bytes, sizeof st->key_bytes);
+    cli_cacheidx_clear(&st->cidx);
     free(st);
 }
 
@@ -672,17 +678,20 @@ json_t *cli_store_dead_list(cli_store *st)
 
 /* ---- cache ------------------------------------------------------------ */
 
-/* The stored size of id's cache entry, 0 when absent, -1 on error. */
-static int64_t cache_size_of(cli_store *st, const char *id)
+/* The cache's total and index are no longer known (a failed write): both
+ * are read again from the rows when next needed (cli_store_cache_bytes). */
+static void cache_unknown(cli_store *st)
 {
-    sqlite3_stmt *s = prep(st, "SELECT size FROM cache WHERE id=?");
-    if (!s)
-        return -1;
-    sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(s);
-    int64_t n = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : rc == SQLITE_DONE ? 0 : -1;
-    done(st, s);
-    return n;
+    st->cache_bytes = -1;
+    cli_cacheidx_clear(&st->cidx);
+}
+
+/* The stored size of id's cache entry per the index (0 when absent); only
+ * with the index known (cache_bytes >= 0). */
+static int64_t cache_size_of(const cli_store *st, const char *id)
+{
+    const cli_cacheent *e = cli_cacheidx_find(&st->cidx, id);
+    return e ? e->size : 0;
 }
 
 int cli_store_cache_put(cli_store *st, const char *id, const json_t *task)
@@ -691,8 +700,9 @@ int cli_store_cache_put(cli_store *st, const char *id, const json_t *task)
     size_t n = 0;
     if (seal_json(st, id, task, &b, &n) != 0)
         return -1;
-    /* C-2 counts SUM(size): kept current by the difference (one indexed
-     * read) instead of summing the whole cache again after this write. */
+    /* C-2 counts SUM(size): kept current by the difference (the old size
+     * from the index) instead of summing the whole cache again after this
+     * write. */
     int64_t old = st->cache_bytes >= 0 ? cache_size_of(st, id) : -1;
     /* An update in place when id is cached (same row and PK entry), not
      * REPLACE's delete and insert: the same columns either way. */
@@ -702,7 +712,7 @@ int cli_store_cache_put(cli_store *st, const char *id, const json_t *task)
                                "used_at=excluded.used_at");
     if (!s) {
         free(b);
-        st->cache_bytes = -1;
+        cache_unknown(st);
         return -1;
     }
     int64_t t = now_ms(st);
@@ -713,8 +723,29 @@ int cli_store_cache_put(cli_store *st, const char *id, const json_t *task)
     sqlite3_bind_int64(s, 5, t);
     int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
     done(st, s);
-    st->cache_bytes = rc == 0 && old >= 0 ? st->cache_bytes - old + (int64_t)n : -1;
+    /* The revision as a read of the row would find it (the dump keeps an
+     * integer exact; anything else reads 0 both ways). */
+    if (rc == 0 && old >= 0 &&
+        cli_cacheidx_set(&st->cidx, id, (int64_t)n, 1,
+                         json_integer_value(json_object_get(task, "revision"))) == 0)
+        st->cache_bytes += (int64_t)n - old;
+    else
+        cache_unknown(st);
     return rc;
+}
+
+int cli_store_cache_revision(cli_store *st, const char *id, int64_t *rev)
+{
+    *rev = 0;
+    if (st->cache_bytes < 0)
+        return -1;
+    const cli_cacheent *e = cli_cacheidx_find(&st->cidx, id);
+    if (!e)
+        return 0;
+    if (!e->has_rev)
+        return -1;
+    *rev = e->rev;
+    return 1;
 }
 
 /* C-3: a value failing its tag is dropped and logged at WARNING. */
@@ -737,6 +768,14 @@ json_t *cli_store_cache_get(cli_store *st, const char *id)
         cli_store_cache_remove(st, id);
         return NULL;
     }
+    if (found && st->cache_bytes >= 0) {
+        /* Learnt for cli_store_cache_revision(). */
+        cli_cacheent *e = cli_cacheidx_find(&st->cidx, id);
+        if (e) {
+            e->rev = json_integer_value(json_object_get(v, "revision"));
+            e->has_rev = 1;
+        }
+    }
     if (found) {
         s = prep(st, "UPDATE cache SET used_at=? WHERE id=?");
         if (s) {
@@ -754,20 +793,27 @@ int cli_store_cache_remove(cli_store *st, const char *id)
     int64_t old = st->cache_bytes >= 0 ? cache_size_of(st, id) : -1;
     sqlite3_stmt *s = prep(st, "DELETE FROM cache WHERE id=?");
     if (!s) {
-        st->cache_bytes = -1;
+        cache_unknown(st);
         return -1;
     }
     sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
     done(st, s);
-    st->cache_bytes = rc == 0 && old >= 0 ? st->cache_bytes - old : -1;
+    if (rc == 0 && old >= 0) {
+        cli_cacheidx_del(&st->cidx, id);
+        st->cache_bytes -= old;
+    } else {
+        cache_unknown(st);
+    }
     return rc;
 }
 
 int cli_store_cache_clear(cli_store *st)
 {
     int rc = exec(st, "DELETE FROM cache");
-    st->cache_bytes = rc == 0 ? 0 : -1;
+    cache_unknown(st);
+    if (rc == 0)
+        st->cache_bytes = 0; /* and the index is the empty one */
     return rc;
 }
 
@@ -775,14 +821,24 @@ int64_t cli_store_cache_bytes(cli_store *st)
 {
     if (st->cache_bytes >= 0)
         return st->cache_bytes; /* summed once, then kept by every write */
-    sqlite3_stmt *s = prep(st, "SELECT COALESCE(SUM(size),0) FROM cache");
+    /* SUM(size), with the index of the rows built on the way. */
+    sqlite3_stmt *s = prep(st, "SELECT id,size FROM cache");
     int64_t n = 0;
-    int ok = s && sqlite3_step(s) == SQLITE_ROW;
-    if (ok)
-        n = sqlite3_column_int64(s, 0);
+    int rc = SQLITE_ERROR, indexed = 1;
+    while (s && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(s, 0);
+        int64_t size = sqlite3_column_int64(s, 1);
+        n += size;
+        /* An id the index cannot tell apart or hold: no index, the sum only. */
+        if (indexed && (!id || cli_cacheidx_find(&st->cidx, id) ||
+                        cli_cacheidx_set(&st->cidx, id, size, 0, 0) != 0))
+            indexed = 0;
+    }
     done(st, s);
-    if (ok)
+    if (rc == SQLITE_DONE && indexed)
         st->cache_bytes = n;
+    else
+        cli_cacheidx_clear(&st->cidx);
     return n;
 }
 

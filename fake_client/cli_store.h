@@ -100,6 +100,11 @@ int cli_store_cache_put(cli_store *st, const char *id, const json_t *task);
  * the entry used (LRU). */
 json_t *cli_store_cache_get(cli_store *st, const char *id);
 int cli_store_cache_remove(cli_store *st, const char *id);
+/* The revision of id's cached task without reading the row, when this
+ * store has written or read it since it opened: 1 and *rev, 0 when id is
+ * not cached, -1 when unknown (read it with cli_store_cache_get).  Marks
+ * nothing used (WS-2's check before a write that does, cli_cache.c). */
+int cli_store_cache_revision(cli_store *st, const char *id, int64_t *rev);
 /* Remove everything (wrong key, RESYNC reload). */
 int cli_store_cache_clear(cli_store *st);
 
