@@ -43,6 +43,8 @@ struct cli_store {
     cli_cacheidx cidx;    /* with cache_bytes >= 0: every cache row's id and
                              size (and revision, once written or read here);
                              empty otherwise (cli_cacheidx.h) */
+    int64_t applied;      /* memory only: the applied revision, kept here
+                             instead of in meta (cli_store_set_applied_revision) */
 };
 
 /* PRAGMA application_id of a device store ("HPCL"): issue 11, --db pointed
@@ -460,6 +462,8 @@ cli_store_open_info cli_store_info(const cli_store *st)
 
 int64_t cli_store_applied_revision(cli_store *st)
 {
+    if (st->memory)
+        return st->applied;
     sqlite3_stmt *s = prep(st, "SELECT v FROM meta WHERE k='applied_revision'");
     int64_t r = 0;
     if (s && sqlite3_step(s) == SQLITE_ROW)
@@ -470,6 +474,14 @@ int64_t cli_store_applied_revision(cli_store *st)
 
 int cli_store_set_applied_revision(cli_store *st, int64_t rev)
 {
+    /* A ":memory:" store's rows are read only through this interface and
+     * go when it closes: its applied revision, written after every event
+     * applied (4.9 M Ir of a 460 M suite run, the row's upsert), is the
+     * field alone.  A file keeps the row (read again after a restart). */
+    if (st->memory) {
+        st->applied = rev;
+        return 0;
+    }
     /* An update in place of the one row (REPLACE deleted and inserted it). */
     sqlite3_stmt *s = prep(st, "INSERT INTO meta(k,v) VALUES('applied_revision',?)"
                                " ON CONFLICT(k) DO UPDATE SET v=excluded.v");
