@@ -85,21 +85,19 @@ static size_t put_int(char *p, int64_t v)
 
 /* The PUT body {"base_revision":N,"task":SNAPSHOT}: the bytes
  * hp_json_dump() gives for that object (compact, keys sorted, and
- * "base_revision" < "task"), with the snapshot dumped alone instead of
- * wrapped in a new object first.  NULL when the snapshot is missing or
- * cannot be dumped, as before.  Caller frees. */
-static char *put_body(int64_t base_revision, const json_t *snapshot)
+ * "base_revision" < "task"), with the snapshot's dump (task, from
+ * hp_json_dump) put in instead of wrapping it in a new object first.
+ * NULL when the snapshot is missing or cannot be dumped (task NULL), as
+ * before.  Caller frees. */
+static char *put_body(int64_t base_revision, const char *task)
 {
-    char *task = snapshot ? hp_json_dump(snapshot) : NULL;
     if (!task)
         return NULL;
     static const char k1[] = "{\"base_revision\":", k2[] = ",\"task\":";
     size_t tn = strlen(task);
     char *b = malloc(sizeof k1 + 24 + sizeof k2 + tn + 2);
-    if (!b) {
-        free(task);
+    if (!b)
         return NULL;
-    }
     size_t n = 0;
     memcpy(b, k1, sizeof k1 - 1);
     n += sizeof k1 - 1;
@@ -110,7 +108,6 @@ static char *put_body(int64_t base_revision, const json_t *snapshot)
     n += tn;
     b[n++] = '}';
     b[n] = '\0';
-    free(task);
     return b;
 }
 
@@ -131,7 +128,7 @@ void cli__pump(cli_core *c)
     pn += sizeof prefix - 1;
     memcpy(path + pn, h->it.entity_id, idn);
     pn += idn;
-    char *body = NULL;
+    char *body = NULL, *task = NULL;
     const char *method;
     if (strcmp(h->it.op, "delete") == 0) {
         method = "DELETE";
@@ -140,13 +137,16 @@ void cli__pump(cli_core *c)
         pn += put_int(path + pn, h->it.base_revision);
     } else {
         method = "PUT";
-        body = put_body(h->it.base_revision, h->it.snapshot);
+        /* Dumped once: for the body and, on a first send, the store. */
+        task = h->it.snapshot ? hp_json_dump(h->it.snapshot) : NULL;
+        body = put_body(h->it.base_revision, task);
     }
     path[pn] = '\0';
     if (!h->it.sent) {
         h->it.sent = 1;
-        cli_store_queue_update(c->st, &h->it);
+        cli_store_queue_update_txt(c->st, &h->it, task);
     }
+    free(task);
     h->req_id = cli__send_http(c, REQ_QUEUE, method, path, h->it.mutation_id, body, h->it.entity_id);
     hp_log(c->env, HP_LOG_DEBUG, "send", "method=%s entity=task/%s base=%lld mutation_id=%s",
            method, h->it.entity_id, (long long)h->it.base_revision, h->it.mutation_id);

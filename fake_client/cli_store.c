@@ -169,15 +169,24 @@ static int open_json_col(cli_store *st, sqlite3_stmt *s, int col, const char *aa
     return *out ? 0 : -1;
 }
 
-static int bind_sealed(cli_store *st, sqlite3_stmt *s, int idx, const char *aad, const json_t *v)
+/* Binds v sealed (NULL v: SQL NULL).  txt non-NULL: hp_json_dump(v),
+ * already made by the caller, sealed instead of dumping v again. */
+static int bind_sealed_txt(cli_store *st, sqlite3_stmt *s, int idx, const char *aad, const json_t *v,
+                           const char *txt)
 {
     if (!v)
         return sqlite3_bind_null(s, idx) == SQLITE_OK ? 0 : -1;
     uint8_t *b = NULL;
     size_t n = 0;
-    if (seal_json(st, aad, v, &b, &n) != 0)
+    if ((txt ? cli_seal(st->key, st->env, aad, txt, strlen(txt), &b, &n)
+             : seal_json(st, aad, v, &b, &n)) != 0)
         return -1;
     return sqlite3_bind_blob(s, idx, b, (int)n, free) == SQLITE_OK ? 0 : -1;
+}
+
+static int bind_sealed(cli_store *st, sqlite3_stmt *s, int idx, const char *aad, const json_t *v)
+{
+    return bind_sealed_txt(st, s, idx, aad, v, NULL);
 }
 
 /* C-3: the key-check row decides whether key opens this file. */
@@ -529,6 +538,11 @@ int cli_store_queue_push(cli_store *st, cli_item *it)
 
 int cli_store_queue_update(cli_store *st, const cli_item *it)
 {
+    return cli_store_queue_update_txt(st, it, NULL);
+}
+
+int cli_store_queue_update_txt(cli_store *st, const cli_item *it, const char *snapshot_txt)
+{
     sqlite3_stmt *s = prep(st, "UPDATE queue SET mutation_id=?,op=?,base_revision=?,base=?,"
                                "snapshot=?,attempts=?,sent=? WHERE seq=?");
     if (!s)
@@ -537,7 +551,7 @@ int cli_store_queue_update(cli_store *st, const cli_item *it)
     sqlite3_bind_text(s, 2, it->op, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 3, it->base_revision);
     int rc = bind_sealed(st, s, 4, it->entity_id, it->base);
-    rc = rc ? rc : bind_sealed(st, s, 5, it->entity_id, it->snapshot);
+    rc = rc ? rc : bind_sealed_txt(st, s, 5, it->entity_id, it->snapshot, snapshot_txt);
     sqlite3_bind_int(s, 6, it->attempts);
     sqlite3_bind_int(s, 7, it->sent);
     sqlite3_bind_int64(s, 8, it->seq);

@@ -79,6 +79,9 @@ void cli_item_clear(cli_item *it);
 int cli_store_queue_push(cli_store *st, cli_item *it);
 /* Rewrite an existing item (by seq) - coalescing, rebasing, attempts. */
 int cli_store_queue_update(cli_store *st, const cli_item *it);
+/* The same with snapshot_txt, when non-NULL, hp_json_dump(it->snapshot)
+ * already made by the caller (sealed as it is, not made again). */
+int cli_store_queue_update_txt(cli_store *st, const cli_item *it, const char *snapshot_txt);
 int cli_store_queue_remove(cli_store *st, int64_t seq);
 int cli_store_queue_count(cli_store *st);
 /* Load all items in FIFO order into a malloc'd array (caller clears each and
