@@ -24,6 +24,13 @@ static uint64_t hash(const char *id, size_t *len)
 
 void cli_cacheidx_clear(cli_cacheidx *x)
 {
+    for (size_t i = 0; x->n && i < x->cap; i++)
+        x->tab[i].id[0] = '\0';
+    x->n = 0;
+}
+
+void cli_cacheidx_free(cli_cacheidx *x)
+{
     free(x->tab);
     x->tab = NULL;
     x->cap = 0;
@@ -48,13 +55,17 @@ cli_cacheent *cli_cacheidx_find(const cli_cacheidx *x, const char *id)
     return x->tab[i].id[0] ? &x->tab[i] : NULL;
 }
 
-/* Doubles the table (or makes the first one); -1 when out of memory. */
+/* Doubles the table (or makes the first one, small: most stores the
+ * simulator opens cache a few tasks); -1 when out of memory.  Only the
+ * first byte of a free slot's id is set (the rest is written on use). */
 static int grow(cli_cacheidx *x)
 {
-    size_t ncap = x->cap ? x->cap * 2 : 64;
-    cli_cacheent *nt = calloc(ncap, sizeof *nt);
+    size_t ncap = x->cap ? x->cap * 2 : 16;
+    cli_cacheent *nt = malloc(ncap * sizeof *nt);
     if (!nt)
         return -1;
+    for (size_t i = 0; i < ncap; i++)
+        nt[i].id[0] = '\0';
     cli_cacheidx old = *x;
     x->tab = nt;
     x->cap = ncap;
@@ -109,6 +120,6 @@ void cli_cacheidx_del(cli_cacheidx *x, const char *id)
         x->tab[i] = x->tab[j];
         i = j;
     }
-    memset(&x->tab[i], 0, sizeof x->tab[i]);
+    x->tab[i].id[0] = '\0';
     x->n--;
 }

@@ -41,8 +41,10 @@ typedef struct cli_cacheidx {
     size_t n;          /* entries in use */
 } cli_cacheidx;
 
-/* Empties the index and frees its table (it stays usable). */
+/* Empties the index (its table is kept for reuse). */
 void cli_cacheidx_clear(cli_cacheidx *x);
+/* Empties the index and frees its table (it stays usable). */
+void cli_cacheidx_free(cli_cacheidx *x);
 
 /* The entry of id, or NULL. */
 cli_cacheent *cli_cacheidx_find(const cli_cacheidx *x, const char *id);

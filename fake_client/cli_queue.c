@@ -111,14 +111,20 @@ static char *put_body(int64_t base_revision, const char *task)
     return b;
 }
 
-/* send the head item when it is due: FIFO, one in flight. */
-void cli__pump(cli_core *c)
+/* Q-2: send the head item when it is due: FIFO, one in flight.  fresh:
+ * an item just stored by enqueue() with base_txt / snap_txt, the dumps of
+ * its base and snapshot it made (either may be NULL): used when fresh is
+ * the head, instead of dumping them again (cli_store_queue_push_txt). */
+static void pump_txt(cli_core *c, const cli_item *fresh, const char *base_txt,
+                     const char *snap_txt)
 {
     if (cli__paused(c) || c->qn == 0)
         return;
     qitem *h = &c->q[0];
     if (h->req_id || h->conflict_current || cli__now(c) < h->next_at)
         return;
+    if (&h->it != fresh)
+        base_txt = snap_txt = NULL;
     /* HP_API_PREFIX "/<id>" (+ "?base_revision=<n>" for a delete); the id
      * is at most 71 bytes (entity_id[72]), so 256 always holds it. */
     char path[256];
@@ -138,18 +144,23 @@ void cli__pump(cli_core *c)
     } else {
         method = "PUT";
         /* Dumped once: for the body and, on a first send, the store. */
-        task = h->it.snapshot ? hp_json_dump(h->it.snapshot) : NULL;
-        body = put_body(h->it.base_revision, task);
+        task = snap_txt || !h->it.snapshot ? NULL : hp_json_dump(h->it.snapshot);
+        body = put_body(h->it.base_revision, snap_txt ? snap_txt : task);
     }
     path[pn] = '\0';
     if (!h->it.sent) {
         h->it.sent = 1;
-        cli_store_queue_update_txt(c->st, &h->it, task);
+        cli_store_queue_update_txt(c->st, &h->it, base_txt, snap_txt ? snap_txt : task);
     }
     free(task);
     h->req_id = cli__send_http(c, REQ_QUEUE, method, path, h->it.mutation_id, body, h->it.entity_id);
     hp_log(c->env, HP_LOG_DEBUG, "send", "method=%s entity=task/%s base=%lld mutation_id=%s",
            method, h->it.entity_id, (long long)h->it.base_revision, h->it.mutation_id);
+}
+
+void cli__pump(cli_core *c)
+{
+    pump_txt(c, NULL, NULL, NULL);
 }
 
 /* a streak ends (ack, dead-letter, 409 answer, sync now). */
@@ -335,12 +346,21 @@ static int enqueue(cli_core *c, const char *id, const char *op, json_t *snap, js
     qi.it.snapshot = snap;
     qi.it.created_at = cli__now(c);
     qi.next_at = cli__now(c);
-    if (cli_store_queue_push(c->st, &qi.it) != 0 || cli__q_append(c, &qi) != 0) {
+    /* Dumped once for the store and, when it is sent at once, the body and
+     * the first-send update (pump_txt); NULL: each dumps it itself. */
+    char *base_txt = qi.it.base ? hp_json_dump(qi.it.base) : NULL;
+    char *snap_txt = hp_json_dump(snap);
+    if (cli_store_queue_push_txt(c->st, &qi.it, base_txt, snap_txt) != 0 ||
+        cli__q_append(c, &qi) != 0) {
+        free(base_txt);
+        free(snap_txt);
         cli_item_clear(&qi.it);
         return cli__fail(err, errlen, "cannot store the edit");
     }
     cli__observe_queue(c, "enqueued", &c->q[c->qn - 1].it);
-    cli__pump(c);
+    pump_txt(c, &c->q[c->qn - 1].it, base_txt, snap_txt);
+    free(base_txt);
+    free(snap_txt);
     return 0;
 }
 

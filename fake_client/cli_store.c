@@ -457,7 +457,7 @@ void cli_store_close(cli_store *st)
     else
         cli_key_free(st->key); /* wipes the key */
     OPENSSL_cleanse(st->key_bytes, sizeof st->key_bytes);
-    cli_cacheidx_clear(&st->cidx);
+    cli_cacheidx_free(&st->cidx);
     free(st);
 }
 
@@ -515,6 +515,12 @@ void cli_item_clear(cli_item *it)
 
 int cli_store_queue_push(cli_store *st, cli_item *it)
 {
+    return cli_store_queue_push_txt(st, it, NULL, NULL);
+}
+
+int cli_store_queue_push_txt(cli_store *st, cli_item *it, const char *base_txt,
+                             const char *snapshot_txt)
+{
     sqlite3_stmt *s = prep(st, "INSERT INTO queue(mutation_id,op,entity_id,base_revision,base,"
                                "snapshot,attempts,sent,created_at) VALUES(?,?,?,?,?,?,?,?,?)");
     if (!s)
@@ -523,8 +529,8 @@ int cli_store_queue_push(cli_store *st, cli_item *it)
     sqlite3_bind_text(s, 2, it->op, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 3, it->entity_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 4, it->base_revision);
-    int rc = bind_sealed(st, s, 5, it->entity_id, it->base);
-    rc = rc ? rc : bind_sealed(st, s, 6, it->entity_id, it->snapshot);
+    int rc = bind_sealed_txt(st, s, 5, it->entity_id, it->base, base_txt);
+    rc = rc ? rc : bind_sealed_txt(st, s, 6, it->entity_id, it->snapshot, snapshot_txt);
     sqlite3_bind_int(s, 7, it->attempts);
     sqlite3_bind_int(s, 8, it->sent);
     sqlite3_bind_int64(s, 9, it->created_at);
@@ -538,10 +544,11 @@ int cli_store_queue_push(cli_store *st, cli_item *it)
 
 int cli_store_queue_update(cli_store *st, const cli_item *it)
 {
-    return cli_store_queue_update_txt(st, it, NULL);
+    return cli_store_queue_update_txt(st, it, NULL, NULL);
 }
 
-int cli_store_queue_update_txt(cli_store *st, const cli_item *it, const char *snapshot_txt)
+int cli_store_queue_update_txt(cli_store *st, const cli_item *it, const char *base_txt,
+                               const char *snapshot_txt)
 {
     sqlite3_stmt *s = prep(st, "UPDATE queue SET mutation_id=?,op=?,base_revision=?,base=?,"
                                "snapshot=?,attempts=?,sent=? WHERE seq=?");
@@ -550,7 +557,7 @@ int cli_store_queue_update_txt(cli_store *st, const cli_item *it, const char *sn
     sqlite3_bind_text(s, 1, it->mutation_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, it->op, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 3, it->base_revision);
-    int rc = bind_sealed(st, s, 4, it->entity_id, it->base);
+    int rc = bind_sealed_txt(st, s, 4, it->entity_id, it->base, base_txt);
     rc = rc ? rc : bind_sealed_txt(st, s, 5, it->entity_id, it->snapshot, snapshot_txt);
     sqlite3_bind_int(s, 6, it->attempts);
     sqlite3_bind_int(s, 7, it->sent);

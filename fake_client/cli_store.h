@@ -77,11 +77,16 @@ void cli_item_clear(cli_item *it);
 
 /* Append at tail; assigns seq. 0 or -1. */
 int cli_store_queue_push(cli_store *st, cli_item *it);
+/* The same with base_txt / snapshot_txt, each when non-NULL the item's
+ * base / snapshot as hp_json_dump() gives it, already made by the caller:
+ * sealed as they are instead of dumped again (same seals, same order). */
+int cli_store_queue_push_txt(cli_store *st, cli_item *it, const char *base_txt,
+                             const char *snapshot_txt);
 /* Rewrite an existing item (by seq) - coalescing, rebasing, attempts. */
 int cli_store_queue_update(cli_store *st, const cli_item *it);
-/* The same with snapshot_txt, when non-NULL, hp_json_dump(it->snapshot)
- * already made by the caller (sealed as it is, not made again). */
-int cli_store_queue_update_txt(cli_store *st, const cli_item *it, const char *snapshot_txt);
+/* The same with the texts as for cli_store_queue_push_txt(). */
+int cli_store_queue_update_txt(cli_store *st, const cli_item *it, const char *base_txt,
+                               const char *snapshot_txt);
 int cli_store_queue_remove(cli_store *st, int64_t seq);
 int cli_store_queue_count(cli_store *st);
 /* Load all items in FIFO order into a malloc'd array (caller clears each and

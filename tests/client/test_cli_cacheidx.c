@@ -60,6 +60,10 @@ static void test_index_matches_list(void **state)
     assert_null(cli_cacheidx_find(&x, lng));
     cli_cacheidx_clear(&x);
     assert_null(cli_cacheidx_find(&x, "t1"));
+    assert_int_equal(cli_cacheidx_set(&x, "t1", 5, 0, 0), 0); /* reused after clear */
+    assert_int_equal(cli_cacheidx_find(&x, "t1")->size, 5);
+    assert_null(cli_cacheidx_find(&x, "t2"));
+    cli_cacheidx_free(&x);
 }
 
 /* What the index answers equals what the rows say. */
