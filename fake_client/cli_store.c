@@ -9,6 +9,7 @@
  */
 #include "cli_store.h"
 #include "cli_cacheidx.h"
+#include "cli_store_schema.h"
 #include "hp_jload.h"
 #include "cli_internal.h"
 #include "cli_keypool.h"
@@ -41,32 +42,9 @@ struct cli_store {
                              simulator after every step); -1 again after a
                              failed write */
     cli_cacheidx cidx;    /* with cache_bytes >= 0: every cache row's id and
-                             size (and revision, once written or read here);
-                             empty otherwise (cli_cacheidx.h) */
-    int64_t applied;      /* memory only: the applied revision, kept here
-                             instead of in meta (cli_store_set_applied_revision) */
+                             size (and revision, once written or read here) */
+    int64_t applied;      /* memory only: the applied revision (no meta row) */
 };
-
-/* PRAGMA application_id of a device store ("HPCL"): issue 11, --db pointed
- * at another program's SQLite file must be refused, not gain our tables. */
-#define CLI_APP_ID 0x4850434C
-
-#define TABLES_SQL                                                                         \
-    "PRAGMA application_id = 1213219660;" /* CLI_APP_ID */                                 \
-    "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v BLOB);"                         \
-    "CREATE TABLE IF NOT EXISTS queue(seq INTEGER PRIMARY KEY AUTOINCREMENT,"              \
-    " mutation_id TEXT, op TEXT, entity_id TEXT, base_revision INTEGER, base BLOB,"        \
-    " snapshot BLOB, attempts INTEGER, sent INTEGER, created_at INTEGER);"                 \
-    "CREATE TABLE IF NOT EXISTS quarantine(seq INTEGER PRIMARY KEY AUTOINCREMENT,"         \
-    " orig_seq INTEGER, mutation_id TEXT, op TEXT, entity_id TEXT, base_revision INTEGER," \
-    " base BLOB, snapshot BLOB, attempts INTEGER, sent INTEGER, created_at INTEGER);"      \
-    "CREATE TABLE IF NOT EXISTS dead_letter(seq INTEGER PRIMARY KEY AUTOINCREMENT,"        \
-    " mutation_id TEXT, op TEXT, entity_id TEXT, base_revision INTEGER, snapshot BLOB,"    \
-    " status INTEGER, reason TEXT, at INTEGER);"                                           \
-    "CREATE TABLE IF NOT EXISTS cache(id TEXT PRIMARY KEY, value BLOB, size INTEGER,"      \
-    " updated_at INTEGER, used_at INTEGER);"                                               \
-    /* C-1 upkeep after every cache write reads the oldest entries (EXPIRED_SQL) */        \
-    "CREATE INDEX IF NOT EXISTS cache_updated ON cache(updated_at, id);"
 
 static const char SCHEMA[] = "PRAGMA journal_mode=WAL;" TABLES_SQL;
 
@@ -298,49 +276,6 @@ static int restore_quarantine(cli_store *st)
     return n;
 }
 
-static int64_t one_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *q = NULL;
-    int64_t v = -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
-        v = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    return v;
-}
-
-/*
- * 0 when db is empty, or a device store: our application_id, or (a store
- * made before the id was set) id 0 with our tables meta, queue and cache.
- * Otherwise -1 with err: another program's database is refused before
- * anything writes to it (not even journal_mode).  Reads only.
- */
-static int check_ours(sqlite3 *db, const char *path, char *err, size_t errlen)
-{
-    int64_t app = one_int(db, "PRAGMA application_id;");
-    int64_t objs = one_int(db, "SELECT COUNT(*) FROM sqlite_master;");
-    if (app < 0 || objs < 0) {
-        snprintf(err, errlen, "%s is not an SQLite database or cannot be read: %s", path,
-                 sqlite3_errmsg(db));
-        return -1;
-    }
-    if (app == CLI_APP_ID || (app == 0 && objs == 0))
-        return 0;
-    if (app == 0 && one_int(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND "
-                                "name IN ('meta', 'queue', 'cache');") == 3)
-        return 0;
-    if (app != 0)
-        snprintf(err, errlen,
-                 "%s is an SQLite database of another application (application_id %lld), not "
-                 "an hp-fake-client store; refused, left unchanged",
-                 path, (long long)app);
-    else
-        snprintf(err, errlen,
-                 "%s is an SQLite database of another program (%lld tables/indexes, not ours), "
-                 "not an hp-fake-client store; refused, left unchanged",
-                 path, (long long)objs);
-    return -1;
-}
-
 /* An open that failed: everything it holds goes (the key wiped). */
 static cli_store *open_failed(cli_store *st)
 {
@@ -404,7 +339,7 @@ cli_store *cli_store_open(const char *path, const uint8_t key[32], const hp_env 
             *info = st->info;
         return st;
     }
-    if (check_ours(st->db, path, err, errlen) != 0)
+    if (cli__store_check_ours(st->db, path, err, errlen) != 0)
         return open_failed(st);
     if (exec(st, SCHEMA) != 0) {
         snprintf(err, errlen, "cannot create the schema in %s: %s", path ? path : ":memory:",
@@ -484,9 +419,8 @@ int64_t cli_store_applied_revision(cli_store *st)
 int cli_store_set_applied_revision(cli_store *st, int64_t rev)
 {
     /* A ":memory:" store's rows are read only through this interface and
-     * go when it closes: its applied revision, written after every event
-     * applied (4.9 M Ir of a 460 M suite run, the row's upsert), is the
-     * field alone.  A file keeps the row (read again after a restart). */
+     * go at close: its applied revision (written after every event, 4.9 M
+     * Ir per suite run as the row's upsert) is the field alone. */
     if (st->memory) {
         st->applied = rev;
         return 0;
@@ -719,8 +653,7 @@ static void cache_unknown(cli_store *st)
     cli_cacheidx_clear(&st->cidx);
 }
 
-/* The stored size of id's cache entry per the index (0 when absent); only
- * with the index known (cache_bytes >= 0). */
+/* The stored size of id's cache entry (0 when absent), from the index. */
 static int64_t cache_size_of(const cli_store *st, const char *id)
 {
     const cli_cacheent *e = cli_cacheidx_find(&st->cidx, id);
@@ -734,8 +667,7 @@ int cli_store_cache_put(cli_store *st, const char *id, const json_t *task)
     if (seal_json(st, id, task, &b, &n) != 0)
         return -1;
     /* C-2 counts SUM(size): kept current by the difference (the old size
-     * from the index) instead of summing the whole cache again after this
-     * write. */
+     * from the index) instead of summing the cache again after this write. */
     int64_t old = st->cache_bytes >= 0 ? cache_size_of(st, id) : -1;
     /* An update in place when id is cached (same row and PK entry), not
      * REPLACE's delete and insert: the same columns either way. */
