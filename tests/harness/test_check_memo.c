@@ -7,9 +7,9 @@
  * polled verdict against the full evaluation of the same expectation
  * (scn_expect_actor, which never uses the memo), poll after poll.
  *
- * Also the log matcher's literal patterns (chk_history.c, ere_literal):
- * a pattern with no ERE special character is decided by strstr instead of
- * regcomp/regexec, and must count exactly the records regexec counts.
+ * Also the log matcher's plain patterns (chk_history.c, ere_glob): words
+ * with no ERE special character, joined by ".*", are decided by memmem
+ * instead of regcomp/regexec, and must count exactly what regexec counts.
  *
  * Deterministic: no clock, records injected into a world (seed 1).
  */
@@ -197,10 +197,10 @@ static void test_new_world_starts_over(void **st)
     forms_free(&p);
 }
 
-/* chk_log with a literal pattern counts what regexec counts, on records
+/* chk_log with a plain pattern counts what regexec counts, on records
  * where the words sit in msg, in fields, across the space between them,
- * or nowhere. */
-static void test_literal_pattern_counts_as_regexec(void **st)
+ * in order, out of order, overlapping, or nowhere. */
+static void test_plain_pattern_counts_as_regexec(void **st)
 {
     (void)st;
     static const char *const msgs[][2] = {
@@ -214,7 +214,10 @@ static void test_literal_pattern_counts_as_regexec(void **st)
     static const char *const pats[] = {"entity=task/t1",   "base=1 current=2", "conflict entity",
                                        "user=bob hello=3 ", "reason=\"unknown", "t1",
                                        "x ",               "caf\xc3\xa9",       "=/-,",
-                                       "absent"};
+                                       "absent",           "entity=task/t1.*user=alice",
+                                       "conflict.*base=1.*current=3", ".*", "a.*", ".*user=bob",
+                                       "t1.*t1",           "t1.*t10",       "user=.*=",
+                                       "hello=3.*hello=3", "x.*x"};
     chk_logs logs = {0};
     for (size_t i = 0; i < sizeof msgs / sizeof msgs[0]; i++) {
         chk_logrec r = {.t = (double)i, .n = i + 1, .level = 1, .actor = "server",
@@ -256,7 +259,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_change_between_polls_is_seen),
         cmocka_unit_test(test_new_world_starts_over),
-        cmocka_unit_test(test_literal_pattern_counts_as_regexec),
+        cmocka_unit_test(test_plain_pattern_counts_as_regexec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
