@@ -28,9 +28,11 @@
 
 enum { TC_FRESH, TC_LIVE, TC_DEAD };
 
+/* No per-class block count: only hp_alloc_cached() (tests) wants one,
+ * and it walks the lists; keeping it cost a memory update per call on
+ * both hot paths. */
 typedef struct tcache {
     void *head[HP_ALLOC_CLASSES];  /* LIFO of free blocks; next = first word */
-    uint32_t n[HP_ALLOC_CLASSES];
     size_t bytes;                  /* sum of the classes' nominal sizes */
     int state;                     /* TC_FRESH: no destructor registered yet;
                                       TC_DEAD: exiting, cache nothing more */
@@ -56,7 +58,6 @@ static void drain(tcache *t)
             p = next;
         }
         t->head[c] = NULL;
-        t->n[c] = 0;
     }
     t->bytes = 0;
 }
@@ -96,7 +97,6 @@ void *hp_alloc_malloc(size_t n)
         void *p = tc.head[c];
         if (p) {
             tc.head[c] = *(void **)p;
-            tc.n[c]--;
             tc.bytes -= class_size(c);
             return p;
         }
@@ -104,26 +104,39 @@ void *hp_alloc_malloc(size_t n)
     return malloc(n);
 }
 
-void hp_alloc_free(void *p)
+/* The rare cases of hp_alloc_free(): class c (of size sz) was chosen but
+ * the thread is new (register it first), exiting, or its cache full. */
+static void free_slow(void *p, size_t c, size_t sz)
 {
-    if (!p)
-        return;
-    size_t u = malloc_usable_size(p);
-    if (u < HP_ALLOC_MIN || u >= HP_ALLOC_MAX + HP_ALLOC_STEP || tc.state == TC_DEAD) {
-        free(p);
-        return;
-    }
-    /* The largest class u covers: a block of this class must hold any
-     * request the class is handed out for. */
-    size_t c = (u - HP_ALLOC_MIN) / HP_ALLOC_STEP;
-    size_t sz = class_size(c);
-    if (tc.bytes + sz > HP_ALLOC_BYTES_MAX || (tc.state == TC_FRESH && !tc_register())) {
+    if (tc.state == TC_DEAD || tc.bytes + sz > HP_ALLOC_BYTES_MAX ||
+        (tc.state == TC_FRESH && !tc_register())) {
         free(p);
         return;
     }
     *(void **)p = tc.head[c];
     tc.head[c] = p;
-    tc.n[c]++;
+    tc.bytes += sz;
+}
+
+void hp_alloc_free(void *p)
+{
+    if (!p)
+        return;
+    /* The largest class the usable size covers: a block of this class
+     * must hold any request the class is handed out for.  A size below
+     * HP_ALLOC_MIN wraps to a huge c: one test refuses both ends. */
+    size_t c = (malloc_usable_size(p) - HP_ALLOC_MIN) / HP_ALLOC_STEP;
+    if (c >= HP_ALLOC_CLASSES) {
+        free(p);
+        return;
+    }
+    size_t sz = class_size(c);
+    if (tc.state != TC_LIVE || tc.bytes + sz > HP_ALLOC_BYTES_MAX) {
+        free_slow(p, c, sz);
+        return;
+    }
+    *(void **)p = tc.head[c];
+    tc.head[c] = p;
     tc.bytes += sz;
 }
 
@@ -131,7 +144,8 @@ size_t hp_alloc_cached(size_t *bytes)
 {
     size_t k = 0;
     for (size_t c = 0; c < HP_ALLOC_CLASSES; c++)
-        k += tc.n[c];
+        for (void *p = tc.head[c]; p; p = *(void **)p)
+            k++;
     if (bytes)
         *bytes = tc.bytes;
     return k;
