@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <cmocka.h>
 #include <jansson.h>
@@ -254,6 +255,33 @@ static void test_install(void **st)
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
 }
 
+/* Installed, the free path may read glibc's chunk header instead of
+ * calling malloc_usable_size(): every size files under the class
+ * malloc_usable_size() gives (or none), as uninstalled. */
+static void test_installed_classes(void **st)
+{
+    (void)st;
+    assert_true(hp_alloc_install() >= 0);
+    for (size_t n = 0; n < HP_ALLOC_MAX + 100; n++) {
+        hp_alloc_release();
+        void *p = malloc(n);
+        assert_non_null(p);
+        size_t u = malloc_usable_size(p);
+        size_t want = u < HP_ALLOC_MIN || u >= HP_ALLOC_MAX + HP_ALLOC_STEP
+                          ? 0
+                          : CLASS((u - HP_ALLOC_MIN) / HP_ALLOC_STEP);
+        hp_alloc_free(p);
+        size_t bytes = 0;
+        assert_int_equal(hp_alloc_cached(&bytes), want ? 1 : 0);
+        assert_int_equal(bytes, want);
+    }
+    void *big = malloc((size_t)1 << 26); /* mmap()ed: never cached */
+    assert_non_null(big);
+    hp_alloc_free(big);
+    assert_int_equal(hp_alloc_cached(NULL), 0);
+    hp_alloc_release();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_cross_thread),
         cmocka_unit_test(test_install),
+        cmocka_unit_test(test_installed_classes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
