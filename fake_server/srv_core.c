@@ -117,6 +117,7 @@ void srv_free(srv_core *c)
         free(f);
     }
     srv_faults_free(c);
+    srv_idem_free(c);
     hp_outbox_free(&c->out);
     free(c->secret);
     free(c);

@@ -271,6 +271,10 @@ struct srv_core {
     uint64_t group_size;      /* writes in the open group */
     srv_afault *afaults;      /* admin-API faults, arming order */
     uint64_t next_fault_id;
+    /* srv_idem.c: SHA-256 fetched once and one digest context, reused by
+     * every fingerprint (made at the first; freed by srv_free). */
+    struct evp_md_st *sha256;
+    struct evp_md_ctx_st *sha_ctx;
 };
 
 /* srv_core.c helpers */
@@ -321,6 +325,8 @@ int srv_idem_check(srv_core *c, const srv_http_req *q, const json_t *parsed, con
 /* Stores a 2xx result for out->key in the open transaction (0 when no key). */
 int srv_idem_store(srv_core *c, const srv_idem *id, const hp_claims *cl, int status,
                    const char *body);
+/* Frees c's digest (srv_free). */
+void srv_idem_free(srv_core *c);
 
 /* srv_lock.c (CF-1) */
 /* Take or refresh; 0 ok (*out set), 1 held by another user (*out = theirs),

@@ -16,6 +16,11 @@
  * tables in it) - is refused with a clear error before anything is written
  * to it (issue 11: --db pointed at another app's database must not gain
  * our tables).
+ *
+ * A ":memory:" store (the simulator's) is reachable by this connection
+ * only, so it also remembers what it wrote instead of reading it back:
+ * its households' counters and the oldest idempotency record's creation
+ * time (struct srv_store says when each is forgotten).
  */
 #define _GNU_SOURCE
 #include "srv_internal.h"
@@ -53,6 +58,15 @@ struct srv_store {
      * store always asks the table (another process may write it). */
     hh_row hhc[HH_CACHE];
     int nhhc, hhc_next;
+    /* Memory stores too: every idempotency record was created at or after
+     * idem_floor (INT64_MAX: none) when idem_floor_known, so a trim to an
+     * instant at or before it would delete nothing and is skipped (Q-3).
+     * Records are only added here (created now: the floor follows) and
+     * removed here, so it stays true, but for a rollback that brings back
+     * what this transaction's trim deleted (idem_trimmed_tx): then it is
+     * no longer known, and the next trim runs and reads it again. */
+    int64_t idem_floor;
+    int idem_floor_known, idem_trimmed_tx;
 };
 
 static const char schema_sql[] =
@@ -142,11 +156,14 @@ static void hh_note(srv_store *st, const char *hh, int64_t rev, int64_t trimmed)
 }
 
 /* A rollback (of any extent, also one SQLite did on an error) or a wipe:
- * the cached counters go. */
+ * the cached counters go, and the idempotency floor if this transaction
+ * trimmed (what the trim deleted may be back). */
 static void forget_cached(srv_store *st)
 {
     st->nhhc = 0;
     st->hhc_next = 0;
+    if (st->idem_trimmed_tx)
+        st->idem_floor_known = 0;
 }
 
 static int exec(srv_store *st, const char *sql)
@@ -169,6 +186,7 @@ static int tx(srv_store *st, const char *sql)
 int srv_store_wipe(srv_store *st)
 {
     forget_cached(st);
+    st->idem_floor_known = 0;
     if (exec(st, "BEGIN IMMEDIATE; DELETE FROM households; DELETE FROM tasks; "
                  "DELETE FROM events; DELETE FROM idempotency; DELETE FROM reminders_fired; "
                  "COMMIT;") != 0) {
@@ -274,6 +292,8 @@ srv_store *srv_store_open(const char *path, char *err, size_t errlen)
         /* A fresh database already holding the current schema: nothing to
          * identify or migrate. */
         st->memory = 1;
+        st->idem_floor = INT64_MAX; /* a new or wiped database: no record */
+        st->idem_floor_known = 1;
         if (hp_memdb_open(&memdb, &st->db, &st->stmts) != SQLITE_OK) {
             if (err && errlen)
                 snprintf(err, errlen, "store %s: cannot create the schema: %s", path,
@@ -347,13 +367,16 @@ void srv_store_busy_timeout(srv_store *st, int ms)
 
 int srv_store_begin(srv_store *st)
 {
+    st->idem_trimmed_tx = 0;
     return tx(st, "BEGIN IMMEDIATE;");
 }
 
 int srv_store_commit(srv_store *st)
 {
-    if (tx(st, "COMMIT;") == 0)
+    if (tx(st, "COMMIT;") == 0) {
+        st->idem_trimmed_tx = 0;
         return 0;
+    }
     forget_cached(st);
     tx(st, "ROLLBACK;");
     return -1;
@@ -706,6 +729,22 @@ int srv_store_idem_get(srv_store *st, const char *hh, const char *user, const ch
     return r;
 }
 
+/* The oldest record's creation time into the floor (a memory store, after
+ * a trim); unknown when it cannot be read. */
+static void idem_read_floor(srv_store *st)
+{
+    sqlite3_stmt *s = prep(st, "SELECT MIN(created_ms) FROM idempotency;");
+    st->idem_floor_known = 0;
+    if (!s)
+        return;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        st->idem_floor = sqlite3_column_type(s, 0) == SQLITE_NULL ? INT64_MAX
+                                                                   : sqlite3_column_int64(s, 0);
+        st->idem_floor_known = 1;
+    }
+    done(st, s);
+}
+
 /* Q-3 + LIMITS.md: the table is trimmed by age in the same transaction as
  * the write that adds a record (an indexed range delete), so it holds at
  * most one window of keyed writes. */
@@ -713,14 +752,21 @@ int srv_store_idem_put(srv_store *st, const char *hh, const char *user, const ch
                        const char *request, const char *fp, int64_t now_ms,
                        int64_t trim_before_ms, int status, const char *body)
 {
-    sqlite3_stmt *s = prep(st, "DELETE FROM idempotency WHERE created_ms < ?1;");
-    if (!s)
-        return -1;
-    sqlite3_bind_int64(s, 1, trim_before_ms);
-    int rc = sqlite3_step(s);
-    done(st, s);
-    if (rc != SQLITE_DONE)
-        return -1;
+    sqlite3_stmt *s;
+    int rc;
+    if (!(st->memory && st->idem_floor_known && trim_before_ms <= st->idem_floor)) {
+        st->idem_trimmed_tx = 1;
+        s = prep(st, "DELETE FROM idempotency WHERE created_ms < ?1;");
+        if (!s)
+            return -1;
+        sqlite3_bind_int64(s, 1, trim_before_ms);
+        rc = sqlite3_step(s);
+        done(st, s);
+        if (rc != SQLITE_DONE)
+            return -1;
+        if (st->memory)
+            idem_read_floor(st);
+    }
     s = prep(st, "INSERT OR REPLACE INTO idempotency(hh, user, key, status, body, request, "
                  "fingerprint, created_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8);");
     if (!s)
@@ -735,7 +781,11 @@ int srv_store_idem_put(srv_store *st, const char *hh, const char *user, const ch
     sqlite3_bind_int64(s, 8, now_ms);
     rc = sqlite3_step(s);
     done(st, s);
-    return rc == SQLITE_DONE ? 0 : -1;
+    if (rc != SQLITE_DONE)
+        return -1;
+    if (now_ms < st->idem_floor)
+        st->idem_floor = now_ms;
+    return 0;
 }
 
 int64_t srv_store_idem_count(srv_store *st)
