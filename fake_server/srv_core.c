@@ -309,6 +309,7 @@ void srv_refresh_reminder(srv_core *c)
     int64_t due = 0;
     int r = srv_store_reminder_next(c->st, hh, id, sizeof hh, NULL, &due);
     c->next_reminder_ms = r == 1 ? due : INT64_MAX;
+    c->reminders_none = r == 0; /* not after an error: that is not known */
 }
 
 /*

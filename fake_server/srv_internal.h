@@ -63,6 +63,9 @@ json_t *srv_store_task_get(srv_store *st, const char *hh, const char *id);
 /* Insert or replace; revision/deleted/remind_at are read from task.  text:
  * hp_json_dump(task) when the caller has it (stored as it is), or NULL. */
 int srv_store_task_put(srv_store *st, const char *hh, const json_t *task, const char *text);
+/* R-1: 1 when task, stored, would be a reminder candidate (not deleted,
+ * remind_at an instant), fired or not; else 0. */
+int srv_store_task_reminds(const json_t *task);
 /* Tasks with revision > since, ascending revision, as a new array. */
 json_t *srv_store_tasks_since(srv_store *st, const char *hh, int64_t since);
 
@@ -260,6 +263,7 @@ struct srv_core {
     srv_limits lim;           /* docs/LIMITS.md */
     int n_conns;              /* entries in conns (CLOSING included) */
     int64_t next_reminder_ms; /* cache of the store's next unfired reminder */
+    int reminders_none;       /* its last lookup found no unfired reminder */
     /* Group commit (srv_group.c): when on, writes join one open
      * transaction and everything pushed meanwhile waits in `held` until
      * srv_flush() has committed it. */

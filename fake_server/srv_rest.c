@@ -251,13 +251,19 @@ static int idem_replay(rq *r, const json_t *parsed, srv_idem *id)
 
 /* After COMMIT: TASK_UPDATED to the household (WS-3) and the reminder
  * cache (a remind_at in the past fires at the next tick, R-1).  text is
- * hp_json_dump(task) (commit_write's). */
+ * hp_json_dump(task) (commit_write's).  When the last lookup found no
+ * unfired reminder and this task is no candidate, the write added none
+ * (it can only have taken its own row out): the cache stays right without
+ * the lookup.  Every other store change refreshes it too (srv_remind.c,
+ * srv_group.c, srv_new), removes candidates only (a session wipe) or
+ * restores the state the last lookup saw (a write's rollback). */
 static void after_write(srv_core *c, const char *hh, const json_t *task, const char *text)
 {
     srv_broadcast_event_text(c, hh, "TASK_UPDATED",
                              json_string_value(json_object_get(task, "id")),
                              json_integer_value(json_object_get(task, "revision")), text);
-    srv_refresh_reminder(c);
+    if (!c->reminders_none || srv_store_task_reminds(task))
+        srv_refresh_reminder(c);
 }
 
 /*

@@ -519,6 +519,22 @@ json_t *srv_store_task_get(srv_store *st, const char *hh, const char *id)
     return t;
 }
 
+/* R-1: a row is in tasks_remind (a reminder candidate) when its task is
+ * not deleted and its remind_at is an instant; *ms gets that instant. */
+static int reminds_at(const json_t *task, const char **ra, int64_t *ms)
+{
+    *ra = json_string_value(json_object_get(task, "remind_at"));
+    *ms = 0;
+    return *ra && hp_time_parse(*ra, ms) == 0;
+}
+
+int srv_store_task_reminds(const json_t *task)
+{
+    const char *ra;
+    int64_t ms;
+    return !json_is_true(json_object_get(task, "deleted")) && reminds_at(task, &ra, &ms);
+}
+
 /* R-1: remind_ms caches the instant of remind_at so the next reminder is
  * one indexed query; remind_at (verbatim) keys the "fired" table. */
 int srv_store_task_put(srv_store *st, const char *hh, const json_t *task, const char *text)
@@ -530,9 +546,9 @@ int srv_store_task_put(srv_store *st, const char *hh, const json_t *task, const 
     const char *id = json_string_value(json_object_get(task, "id"));
     int64_t rev = json_integer_value(json_object_get(task, "revision"));
     int deleted = json_is_true(json_object_get(task, "deleted"));
-    const char *ra = json_string_value(json_object_get(task, "remind_at"));
-    int64_t ra_ms = 0;
-    int has_ra = ra && hp_time_parse(ra, &ra_ms) == 0;
+    const char *ra;
+    int64_t ra_ms;
+    int has_ra = reminds_at(task, &ra, &ra_ms);
     /* An update in place of a known task (its row and primary key entry
      * stay), not REPLACE's delete and insert: the same columns either way. */
     sqlite3_stmt *s = prep(st, "INSERT INTO tasks(hh, id, json, revision, deleted, remind_at, "
