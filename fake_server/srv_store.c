@@ -19,11 +19,14 @@
  *
  * A ":memory:" store (the simulator's) is reachable by this connection
  * only, so it also remembers what it wrote instead of reading it back:
- * its households' counters and the oldest idempotency record's creation
- * time (struct srv_store says when each is forgotten).
+ * its households' counters, the oldest idempotency record's creation
+ * time (struct srv_store says when each is forgotten) and the keys of the
+ * tasks and idempotency records it ever wrote (a key never written is not
+ * looked up).
  */
 #define _GNU_SOURCE
 #include "srv_internal.h"
+#include "srv_keyset.h"
 #include "hp_jload.h"
 #include "hp_memdb.h"
 #include "hp_stmt.h"
@@ -67,6 +70,10 @@ struct srv_store {
      * no longer known, and the next trim runs and reads it again. */
     int64_t idem_floor;
     int idem_floor_known, idem_trimmed_tx;
+    /* Memory stores: the keys of every task row and idempotency record
+     * ever written (srv_keyset.h), so the lookup of a key never written -
+     * a create's task, a new Idempotency-Key - needs no query. */
+    srv_keyset tasks_seen, idem_seen;
 };
 
 static const char schema_sql[] =
@@ -351,6 +358,8 @@ void srv_store_close(srv_store *st)
         hp_stmt_cache_free(st->stmts); /* unfinalized statements would keep the file open */
         sqlite3_close(st->db);
     }
+    srv_keyset_free(&st->tasks_seen);
+    srv_keyset_free(&st->idem_seen);
     free(st);
 }
 
@@ -507,6 +516,8 @@ int64_t srv_store_bump(srv_store *st, const char *hh)
 
 json_t *srv_store_task_get(srv_store *st, const char *hh, const char *id)
 {
+    if (st->memory && hh && id && !srv_keyset_maybe(&st->tasks_seen, srv_keyset_hash(hh, id, NULL)))
+        return NULL; /* never written: no row */
     sqlite3_stmt *s = prep(st, "SELECT json FROM tasks WHERE hh = ?1 AND id = ?2;");
     if (!s)
         return NULL;
@@ -549,6 +560,8 @@ int srv_store_task_put(srv_store *st, const char *hh, const json_t *task, const 
     const char *ra;
     int64_t ra_ms;
     int has_ra = reminds_at(task, &ra, &ra_ms);
+    if (st->memory && hh && id)
+        srv_keyset_add(&st->tasks_seen, srv_keyset_hash(hh, id, NULL));
     /* An update in place of a known task (its row and primary key entry
      * stay), not REPLACE's delete and insert: the same columns either way. */
     sqlite3_stmt *s = prep(st, "INSERT INTO tasks(hh, id, json, revision, deleted, remind_at, "
@@ -717,6 +730,9 @@ int srv_store_idem_get(srv_store *st, const char *hh, const char *user, const ch
                        int64_t since_ms, srv_idem_rec *rec)
 {
     memset(rec, 0, sizeof *rec);
+    if (st->memory && hh && user && key &&
+        !srv_keyset_maybe(&st->idem_seen, srv_keyset_hash(hh, user, key)))
+        return 0; /* never written: no record */
     sqlite3_stmt *s = prep(st, "SELECT status, body, request, fingerprint FROM idempotency "
                                "WHERE hh = ?1 AND user = ?2 AND key = ?3 AND created_ms >= ?4;");
     if (!s)
@@ -783,6 +799,8 @@ int srv_store_idem_put(srv_store *st, const char *hh, const char *user, const ch
         if (st->memory)
             idem_read_floor(st);
     }
+    if (st->memory && hh && user && key)
+        srv_keyset_add(&st->idem_seen, srv_keyset_hash(hh, user, key));
     s = prep(st, "INSERT OR REPLACE INTO idempotency(hh, user, key, status, body, request, "
                  "fingerprint, created_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8);");
     if (!s)

@@ -9,12 +9,15 @@
  *     trimmed records back and when the clock went backwards (Q-3);
  *   - the next-reminder cache skipped after a write that adds no reminder
  *     still names the right instant (R-1);
+ *   - a key never written (srv_keyset.h) is answered "absent" without a
+ *     query, and one written, even rolled back, is looked up;
  *   - a lockless client HEARTBEAT answered without the full parse (WS-2,
  *     WS-5) behaves as the same message written another way.
  * Inputs: the core and store through srv_test_util.h.  Outputs: cmocka.
  */
 #include "srv_test_util.h"
 #include "srv_internal.h"
+#include "srv_keyset.h"
 
 /* One household step on st: bump + event append (retain 2) in its own
  * transaction, committed or rolled back. */
@@ -241,6 +244,70 @@ static void test_lockless_heartbeat(void **state)
     }
 }
 
+static void test_keyset(void **state)
+{
+    (void)state;
+    srv_keyset k = {0};
+    assert_int_equal(srv_keyset_maybe(&k, srv_keyset_hash("a", "b", NULL)), 0);
+    assert_true(srv_keyset_hash("ab", "c", NULL) != srv_keyset_hash("a", "bc", NULL));
+    assert_true(srv_keyset_hash("a", "b", NULL) != srv_keyset_hash("a", "b", ""));
+    char id[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(id, sizeof id, "t%d", i);
+        srv_keyset_add(&k, srv_keyset_hash("home", id, NULL));
+    }
+    int absent = 0;
+    for (int i = 0; i < 5000; i++) {
+        snprintf(id, sizeof id, "t%d", i);
+        assert_int_equal(srv_keyset_maybe(&k, srv_keyset_hash("home", id, NULL)), 1);
+        absent += !srv_keyset_maybe(&k, srv_keyset_hash("other", id, NULL));
+    }
+    assert_true(absent > 4990);
+    srv_keyset_free(&k);
+}
+
+/* Tasks and records rolled back, wiped or never written read as absent,
+ * written ones as they are, on a memory store as on a file store. */
+static void seen_steps(srv_store *st)
+{
+    json_t *t = hp_task_new("t1");
+    json_object_set_new(t, "revision", json_integer(1));
+    assert_null(srv_store_task_get(st, "home", "t1"));
+    assert_int_equal(srv_store_begin(st), 0);
+    assert_int_equal(srv_store_task_put(st, "home", t, NULL), 0);
+    srv_store_rollback(st);
+    assert_null(srv_store_task_get(st, "home", "t1"));
+    assert_int_equal(srv_store_begin(st), 0);
+    assert_int_equal(srv_store_task_put(st, "home", t, NULL), 0);
+    assert_int_equal(srv_store_commit(st), 0);
+    json_t *got = srv_store_task_get(st, "home", "t1");
+    assert_non_null(got);
+    assert_true(json_equal(got, t));
+    json_decref(got);
+    assert_null(srv_store_task_get(st, "other", "t1")); /* */
+    assert_null(srv_store_task_get(st, "home", "t2"));
+    assert_int_equal(live(st, "k1"), 0);
+    idem_put(st, "k1", 1000, 0, 0);
+    assert_int_equal(live(st, "k1"), 0);
+    idem_put(st, "k1", 1000, 0, 1);
+    assert_int_equal(live(st, "k1"), 1);
+    assert_int_equal(srv_store_wipe(st), 0);
+    assert_null(srv_store_task_get(st, "home", "t1"));
+    assert_int_equal(live(st, "k1"), 0);
+    json_decref(t);
+}
+
+static void test_keys_seen(void **state)
+{
+    (void)state;
+    fx *mem = fx_new_store(0);
+    seen_steps(mem->st);
+    fx_free(mem);
+    fx *file = fx_new_store(1);
+    seen_steps(file->st);
+    fx_free(file);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +315,8 @@ int main(void)
         cmocka_unit_test(test_idem_trim),
         cmocka_unit_test(test_reminder_cache),
         cmocka_unit_test(test_lockless_heartbeat),
+        cmocka_unit_test(test_keyset),
+        cmocka_unit_test(test_keys_seen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
