@@ -63,6 +63,13 @@ static char *query_get(const char *query, const char *name)
             char *out = malloc(vlen + 1);
             if (!out)
                 return NULL;
+            /* Nothing to decode (a token is base64url): the bytes as they
+             * are, not one by one through the decoder. */
+            if (!memchr(v, '%', vlen) && !memchr(v, '+', vlen)) {
+                memcpy(out, v, vlen);
+                out[vlen] = 0;
+                return out;
+            }
             size_t o = 0;
             for (size_t i = 0; i < vlen; i++) {
                 if (v[i] == '%' && i + 2 < vlen && hexval(v[i + 1]) >= 0 && hexval(v[i + 2]) >= 0) {
