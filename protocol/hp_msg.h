@@ -43,6 +43,10 @@ typedef struct hp_msg {
 } hp_msg;
 
 /*
+ * The trees a message points into are read-only: the two commonest
+ * heartbeats share one process-wide tree (a reference each), so a change
+ * to one message's tree would show in others'.
+ *
  * Parse one message.  Returns 0 on success (type may be HP_MSG_UNKNOWN for
  * an object with an unknown "type"), -1 when the text is not JSON, not an
  * object, or a known type has fields of the wrong type (err says which).
