@@ -22,24 +22,34 @@ import hp_client  # noqa: E402
 import stream  # noqa: E402
 
 
+_schedule_reconnect_honest = stream.Stream.schedule_reconnect
+
+
 def _emit_closed_later(self, code):
     self._lie_code = code  # written by schedule_reconnect, one delay late
 
 
 def _schedule_reconnect(self):
-    if self.core.paused():
-        return
-    self.backoff += 1
-    delay = self.core.policy.retry_delay(self.backoff, self.core.rng)
-    loop = asyncio.get_running_loop()
-    self._cancel_reconnect()
-    self.reconnect_at = loop.time() + 2 * delay
-    self.reconnect_handle = loop.call_later(2 * delay, self.connect_now)
+    """The example's own schedule_reconnect, with each delay doubled, and the
+    `closed` line held back by the delay the policy asked for."""
+    policy = self.core.policy
+    honest = policy.retry_delay
+    asked = []
+
+    def doubled(n, rng=None):
+        asked.append(honest(n, rng))
+        return 2 * asked[-1]
+
+    policy.retry_delay = doubled
+    try:
+        _schedule_reconnect_honest(self)
+    finally:
+        del policy.retry_delay  # the class's method again
     code = getattr(self, "_lie_code", None)
     self._lie_code = None
-    if code is not None:
-        loop.call_later(delay, self.core.emit,
-                        {"kind": "connection", "state": "closed", "code": code})
+    if code is not None and asked:
+        asyncio.get_running_loop().call_later(
+            asked[-1], self.core.emit, {"kind": "connection", "state": "closed", "code": code})
 
 
 stream.Stream._emit_closed = _emit_closed_later
