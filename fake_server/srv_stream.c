@@ -377,18 +377,15 @@ void srv_ws_message(srv_core *c, uint64_t conn_id, const char *data, size_t len)
         srv_push_close(c, k, HP_CLOSE_TOO_BIG, "frame too big");
         return;
     }
-    if (lockless_heartbeat(data, len)) {
-        /* As the HEARTBEAT case below; nothing else changes, so the
-         * connection's timers stay as just rearmed. */
-        if (k->state == SRV_CONN_AWAIT_HELLO) {
-            srv_push_close(c, k, HP_CLOSE_PROTOCOL, "HELLO must come first");
-            srv_conn_rearm(c, k);
-        }
-        return;
-    }
     hp_msg m;
     char err[200];
-    if (!data || hp_msg_parse(data, len, &m, err, sizeof err) != 0) {
+    if (lockless_heartbeat(data, len)) {
+        /* What hp_msg_parse would give, without its tree; the switch below
+         * decides it like any other HEARTBEAT (one place for WS-2/CF-1). */
+        memset(&m, 0, sizeof m);
+        m.type = HP_MSG_HEARTBEAT;
+        m.revision = -1;
+    } else if (!data || hp_msg_parse(data, len, &m, err, sizeof err) != 0) {
         srv_push_close(c, k, HP_CLOSE_PROTOCOL, data ? err : "no data");
         return;
     }
